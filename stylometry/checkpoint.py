@@ -1,0 +1,110 @@
+"""Checkpoints that a crash cannot half-write, and that load no code.
+
+    <run dir>/checkpoint/        config.json, model.safetensors (GPT2LMHeadModel.from_pretrained loads it),
+                                 training_state.pt (optimizer, loop state, RNG states; tensors and plain data only)
+    <run dir>/checkpoint.prev/   the one before it, so one bad write costs one epoch, not the run
+
+A save writes `checkpoint.tmp/` whole, then renames: the previous checkpoint becomes `.prev`, the
+new one becomes `checkpoint/`. Every rename is atomic, so at any instant `checkpoint/` (or, between
+the two renames, `checkpoint.prev/`) is a whole checkpoint.
+"""
+
+import os
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import torch
+from safetensors.torch import load_file
+
+from stylometry.config import ConfigError
+
+CHECKPOINT, PREVIOUS, SCRATCH = "checkpoint", "checkpoint.prev", "checkpoint.tmp"
+WEIGHTS, TRAINING_STATE = "model.safetensors", "training_state.pt"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read; the message says which file and what to do."""
+
+
+def save_checkpoint(run_dir: Path, model, training_state: dict) -> None:
+    scratch, current, previous = run_dir / SCRATCH, run_dir / CHECKPOINT, run_dir / PREVIOUS
+    shutil.rmtree(scratch, ignore_errors=True)
+    model.save_pretrained(scratch)
+    torch.save(training_state, scratch / TRAINING_STATE)
+    for path in scratch.iterdir():
+        _fsync(path)
+    _fsync(scratch)
+    if current.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(current, previous)
+    os.replace(scratch, current)
+    _fsync(run_dir)
+
+
+def latest_checkpoint(run_dir: Path) -> Optional[Path]:
+    for name in (CHECKPOINT, PREVIOUS):
+        if (run_dir / name).is_dir():
+            return run_dir / name
+    return None
+
+
+def load_checkpoint(path: Path, model, optimizer, identity: dict) -> dict:
+    """Loads weights and optimizer state in place; returns the training state (loop state, RNG states).
+
+    `identity` is what makes the run this run (seed, model, data, ...): a checkpoint of another
+    run is refused before anything is loaded, so two experiments are never silently mixed.
+    """
+    weights_file, state_file = path / WEIGHTS, path / TRAINING_STATE
+    try:
+        # weights_only: a training state holds tensors and plain data; never unpickle objects from disk.
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        saved_identity = state["identity"]
+    except Exception as error:
+        raise _unreadable(state_file, error) from None
+    _check_same_run(saved_identity, identity, path.parent)
+    try:
+        weights = load_file(weights_file)
+        tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if set(missing) - tied or unexpected:
+            raise ValueError(f"weights do not fit the model (missing {sorted(set(missing) - tied)[:3]}, unexpected {unexpected[:3]})")
+    except Exception as error:
+        raise _unreadable(weights_file, error) from None
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except Exception as error:
+        raise _unreadable(state_file, error) from None
+    return state
+
+
+def _check_same_run(saved: dict, current: dict, run_dir: Path) -> None:
+    for group, values in current.items():
+        old = saved.get(group)
+        if old == values:
+            continue
+        if isinstance(values, dict) and isinstance(old, dict):
+            key = next(k for k in values if values.get(k) != old.get(k))
+            group, old, values = f"{group}.{key}", old.get(key), values[key]
+        raise ConfigError(
+            f"{run_dir} holds a run with {group}={old}, not {values}: use another hydra.run.dir, or delete that dir to start over"
+        )
+
+
+def _unreadable(file: Path, error: Exception) -> CheckpointError:
+    run_dir = file.parent.parent
+    fallback = (
+        f"move {file.parent.name}/ aside to resume from {PREVIOUS}/"
+        if file.parent.name == CHECKPOINT and (run_dir / PREVIOUS).is_dir()
+        else "delete the run dir to start over"
+    )
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return CheckpointError(f"{file} is unreadable ({reason}): {fallback}")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,212 @@
+"""The typed run config: one dataclass per config group, registered in Hydra's ConfigStore.
+
+    python -m stylometry.train --cfg job author=baum    # print the composed config
+
+Each YAML option in `conf/<group>/` extends its group's schema (`/schema/<group>`), so a misspelt key
+or a wrong type fails when Hydra composes the config. Cross-field rules live in `__post_init__`
+and run once, when `to_run_config` turns the DictConfig into these objects; they check, they never
+rewrite, and each message names the key to change.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key and what to do."""
+
+
+# Names that end up in paths (run dirs, corpus folders): a plain word, so `../../etc` cannot escape.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_name(key: str, value: str) -> None:
+    if not _SAFE_NAME.match(value) or ".." in value:
+        raise ConfigError(f"{key}={value!r}: use letters, digits, '_', '-' or '.' only (it names a folder)")
+
+
+@dataclass
+class AuthorConfig:
+    name: str = MISSING  # the author's folder under data.root, and the run's identity
+    # Folders under data.root evaluated as extra sets for this author's models (e.g. the contested book).
+    extra_eval_sets: List[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        check_name("author.name", self.name)
+        for folder in self.extra_eval_sets:
+            check_name("author.extra_eval_sets", folder)
+
+
+@dataclass
+class ModelConfig:
+    # GPT-2 shape; the study: context 1024, width 128, 8 layers, 8 heads, GPT-2's 50,257 tokens.
+    n_positions: int = 1024
+    n_embd: int = 128
+    n_layer: int = 8
+    n_head: int = 8
+    vocab_size: int = 50257
+    dropout: float = 0.1  # GPT2Config's default, which the study kept (embd, attn and resid dropout)
+
+    def __post_init__(self):
+        for key in ("n_positions", "n_embd", "n_layer", "n_head", "vocab_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key}={getattr(self, key)} must be at least 1")
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"model.n_embd={self.n_embd} must be divisible by model.n_head={self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1)")
+
+
+@dataclass
+class DataConfig:
+    root: str = MISSING  # the corpus: one folder of .txt books per author, plus the extra sets
+    tokenizer: str = "gpt2"  # a local tokenizer folder (or a hub name, on a machine that reaches the hub)
+    # Every model is evaluated on the held-out book of each of these authors.
+    authors: List[str] = field(default_factory=list)
+    n_train_tokens: int = 643041  # the study's: tokens in its smallest author's training text
+    batch_size: int = 16
+    eval_batch_size: int = 16
+    # Cap on the tokens evaluated per evaluation text (its first tokens); null evaluates it whole.
+    eval_max_tokens: Optional[int] = None
+    # Token arrays are cached here once per (book, variant, tokenizer), shared by all jobs.
+    cache_dir: str = "~/.cache/stylometry"
+
+    def __post_init__(self):
+        if not self.authors:
+            raise ConfigError("data.authors is empty: list the authors whose held-out books every model is evaluated on")
+        for name in self.authors:
+            check_name("data.authors", name)
+        if self.n_train_tokens < 2:
+            raise ConfigError(f"data.n_train_tokens={self.n_train_tokens} must be at least 2")
+        for key in ("batch_size", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"data.{key}={getattr(self, key)} must be at least 1")
+        if self.eval_max_tokens is not None and self.eval_max_tokens < 2:
+            raise ConfigError(f"data.eval_max_tokens={self.eval_max_tokens} must be at least 2, or null")
+
+
+@dataclass
+class OptimizerConfig:
+    # AdamW as the study ran it: torch's defaults but for the learning rate.
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    schedule: str = "constant"  # constant | cosine (linear warmup, then cosine decay to min_lr)
+    warmup_steps: int = 0
+    decay_steps: Optional[int] = None  # cosine: steps from the end of warmup to min_lr
+    min_lr: float = 0.0
+    grad_clip: Optional[float] = None  # max global gradient norm; null: no clipping (the study's)
+    grad_accum_steps: int = 1  # batches per optimizer step
+
+    def __post_init__(self):
+        if self.lr <= 0:
+            raise ConfigError(f"optimizer.lr={self.lr} must be positive")
+        if self.schedule not in ("constant", "cosine"):
+            raise ConfigError(f"optimizer.schedule={self.schedule!r}: choose constant or cosine")
+        if self.schedule == "cosine" and not self.decay_steps:
+            raise ConfigError("optimizer.schedule=cosine needs optimizer.decay_steps (steps of decay after warmup)")
+        if self.warmup_steps < 0 or self.grad_accum_steps < 1:
+            raise ConfigError("optimizer.warmup_steps must be >= 0 and optimizer.grad_accum_steps >= 1")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ConfigError(f"optimizer.grad_clip={self.grad_clip} must be positive, or null for no clipping")
+
+
+@dataclass
+class StopCriteriaConfig:
+    # The study: stop after the first epoch whose mean training loss is <= 3.0, once 500 epochs are done.
+    min_epochs: int = 500
+    max_epochs: int = 10000
+    train_loss_threshold: Optional[float] = 3.0  # null: train for max_epochs
+    # Wall-clock limit for this job: it checkpoints and stops as `paused`; the same command continues.
+    max_seconds: Optional[float] = None
+    eval_every: int = 1  # evaluate every N epochs (and always at epoch 0 and the last epoch)
+    checkpoint_every: int = 1  # checkpoint every N epochs (and always at the last epoch)
+
+    def __post_init__(self):
+        if not 0 <= self.min_epochs <= self.max_epochs or self.max_epochs < 1:
+            raise ConfigError(
+                f"stop_criteria: need 0 <= min_epochs ({self.min_epochs}) <= max_epochs ({self.max_epochs}), max_epochs >= 1"
+            )
+        if self.eval_every < 1 or self.checkpoint_every < 1:
+            raise ConfigError("stop_criteria.eval_every and stop_criteria.checkpoint_every must be at least 1")
+
+
+@dataclass
+class VariantConfig:
+    name: str = MISSING  # names the runs' dirs and their rows in the analysis
+    transform: str = "identity"  # identity | mask_listed | mask_unlisted | pos
+    word_list: List[str] = field(default_factory=list)  # compared in lower case, for mask_*
+    mask_token: str = ""  # "<FUNC>" for content-only, "<CONTENT>" for function-only
+    pos_tagging: str = "last_occurrence"  # last_occurrence (the study's) | per_occurrence
+    nltk_data: Optional[str] = None  # folder holding NLTK's taggers/ (perceptron tagger, universal tagset)
+
+    def __post_init__(self):
+        check_name("variant.name", self.name)
+
+
+@dataclass
+class DeviceConfig:
+    type: str = "auto"  # auto (cuda, else mps, else cpu) | cpu | cuda | mps
+    precision: str = "auto"  # auto (fp32 on cpu and mps; bf16 on cuda if supported, else fp16) | fp32 | bf16 | fp16
+    num_threads: Optional[int] = None  # CPU threads for this job; null: torch's default
+    jobs_per_gpu: int = 1  # how many jobs of a sweep share one GPU
+
+    def __post_init__(self):
+        if self.type not in ("auto", "cpu", "cuda", "mps"):
+            raise ConfigError(f"device.type={self.type!r}: choose auto, cpu, cuda or mps")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"device.precision={self.precision!r}: choose auto, fp32, bf16 or fp16")
+        if self.jobs_per_gpu < 1 or (self.num_threads is not None and self.num_threads < 1):
+            raise ConfigError("device.jobs_per_gpu and device.num_threads must be at least 1")
+
+
+@dataclass
+class TrainConfig:
+    author: AuthorConfig = MISSING
+    model: ModelConfig = MISSING
+    data: DataConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    stop_criteria: StopCriteriaConfig = MISSING
+    variant: VariantConfig = MISSING
+    device: DeviceConfig = MISSING
+    experiment_name: str = "paper"  # first level of the run dir; set by the experiment preset
+    seed: int = 0
+
+    def __post_init__(self):
+        check_name("experiment_name", self.experiment_name)
+        if self.author.name not in self.data.authors:
+            raise ConfigError(
+                f"author={self.author.name} is not in data.authors {self.data.authors}: add it there"
+            )
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_train", node=TrainConfig)
+    for group, node in [
+        ("author", AuthorConfig),
+        ("model", ModelConfig),
+        ("data", DataConfig),
+        ("optimizer", OptimizerConfig),
+        ("stop_criteria", StopCriteriaConfig),
+        ("variant", VariantConfig),
+        ("device", DeviceConfig),
+    ]:
+        # Not in the group itself, where `author=glob(*)` would sweep over the schema too.
+        cs.store(group="schema", name=group, node=node)
+
+
+def to_run_config(cfg: DictConfig) -> TrainConfig:
+    """The composed DictConfig as typed objects, with every cross-field rule checked."""
+    try:
+        return OmegaConf.to_object(cfg)
+    except ConfigError:
+        raise
+    except Exception as error:  # MISSING values and interpolations that do not resolve
+        raise ConfigError(str(error).splitlines()[0]) from None

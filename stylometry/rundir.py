@@ -1,0 +1,122 @@
+"""What a job writes into its run dir besides checkpoints, so a sweep can be read from disk alone.
+
+    metrics.csv     epoch,dataset,loss,tokens,seconds: one row per (epoch, evaluation set), appended;
+                    `train` is the epoch's mean training loss; epoch 0 is before any training
+    status.json     state (running | complete | failed | paused), identity, epoch, latest losses, ETA,
+                    host, device: rewritten atomically every epoch, a heartbeat
+    manifest.json   versions, device, git commit, the corpus files' hash, the held-out books
+    .lock           held (flock) by the one process that runs this dir
+"""
+
+import csv
+import fcntl
+import json
+import os
+import platform
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+from stylometry.atomic import atomic_file
+
+METRICS, STATUS, MANIFEST, LOCK = "metrics.csv", "status.json", "manifest.json", ".lock"
+METRIC_FIELDS = ["epoch", "dataset", "loss", "tokens", "seconds"]
+
+
+class RunDirBusy(RuntimeError):
+    pass
+
+
+def lock_run_dir(run_dir: Path):
+    """An exclusive lock held until the process exits (a kill releases it too): one job per dir."""
+    handle = open(run_dir / LOCK, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise RunDirBusy(f"{run_dir} is in use by another process (see {STATUS}); wait for it or stop it") from None
+    return handle
+
+
+def append_metrics(run_dir: Path, rows: Iterable[Dict]) -> None:
+    path = run_dir / METRICS
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_metrics(run_dir: Path) -> List[Dict]:
+    path = run_dir / METRICS
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def keep_metrics_before(run_dir: Path, epoch: int) -> None:
+    """Drops the rows of `epoch` and later (written after the checkpoint a resume starts from)."""
+    rows = read_metrics(run_dir)
+    kept = [row for row in rows if row.get("epoch", "").isdigit() and int(row["epoch"]) < epoch]
+    if len(kept) == len(rows) and (run_dir / METRICS).exists():
+        return
+    with atomic_file(run_dir / METRICS) as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+
+
+def write_json(path: Path, data: Dict) -> None:
+    with atomic_file(path) as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def read_json(path: Path) -> Optional[Dict]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def host() -> str:
+    return socket.gethostname()
+
+
+def manifest(device_name: str, corpus_sha256: str, extra: Dict) -> Dict:
+    import numpy
+    import torch
+    import transformers
+
+    from stylometry import __version__
+
+    return {
+        "stylometry": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "transformers": transformers.__version__,
+        "numpy": numpy.__version__,
+        "device": device_name,
+        "host": host(),
+        "git_commit": _git_commit(),
+        "corpus_sha256": corpus_sha256,
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }
+
+
+def _git_commit() -> Optional[str]:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None

@@ -1,0 +1,90 @@
+"""Every option of every group composes into a valid typed config; every validation rule fires."""
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import OmegaConf
+
+from stylometry.config import ConfigError, TrainConfig
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ["author", "model", "data", "optimizer", "stop_criteria", "variant", "device", "experiment"]
+
+
+def options(group):
+    return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes(make_config, group, option):
+    base = ["author=baum"] if group != "author" else []
+    cfg = make_config(*base, f"{group}={option}")
+    assert isinstance(cfg, TrainConfig)
+    if group == "author":
+        assert cfg.author.name == option
+
+
+def test_paper_defaults_are_the_studys(make_config):
+    cfg = make_config("author=baum")
+    assert (cfg.model.n_positions, cfg.model.n_embd, cfg.model.n_layer, cfg.model.n_head, cfg.model.vocab_size) == (
+        1024, 128, 8, 8, 50257)
+    assert (cfg.data.n_train_tokens, cfg.data.batch_size) == (643041, 16)
+    assert (cfg.optimizer.lr, cfg.optimizer.schedule, cfg.optimizer.grad_clip) == (5e-5, "constant", None)
+    stop = cfg.stop_criteria
+    assert (stop.min_epochs, stop.max_epochs, stop.train_loss_threshold) == (500, 10000, 3.0)
+    assert cfg.experiment_name == "paper" and cfg.variant.name == "baseline"
+    assert len(cfg.data.authors) == 8 and cfg.author.extra_eval_sets == ["contested", "non_oz_baum", "non_oz_thompson"]
+
+
+def test_data_root_and_tokenizer_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("STYLOMETRY_DATA", str(tmp_path))
+    monkeypatch.delenv("STYLOMETRY_TOKENIZER", raising=False)
+    data = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "corpus.yaml"), resolve=True)
+    assert (data["root"], data["tokenizer"]) == (str(tmp_path), "gpt2")
+    monkeypatch.setenv("STYLOMETRY_TOKENIZER", "/my/tokenizer")
+    assert OmegaConf.to_container(OmegaConf.load(CONF / "data" / "corpus.yaml"), resolve=True)["tokenizer"] == "/my/tokenizer"
+
+
+def test_unknown_author_lists_the_options(make_config):
+    with pytest.raises(MissingConfigException, match="(?s)author/nobody.*baum"):
+        make_config("author=nobody")
+
+
+def test_unknown_key_and_wrong_type_fail_at_composition(make_config):
+    with pytest.raises(ConfigCompositionException, match="model.n_layers"):
+        make_config("author=baum", "model.n_layers=4")
+    with pytest.raises(ConfigCompositionException, match="model.n_layer"):
+        make_config("author=baum", "model.n_layer=many")
+
+
+@pytest.mark.parametrize("override,key", [
+    ("model.n_embd=130", "model.n_embd"),
+    ("model.n_head=0", "model.n_head"),
+    ("model.dropout=1.5", "model.dropout"),
+    ("data.n_train_tokens=1", "data.n_train_tokens"),
+    ("data.batch_size=0", "data.batch_size"),
+    ("data.eval_max_tokens=1", "data.eval_max_tokens"),
+    ("data.authors=[]", "data.authors"),
+    ("data.authors=[austen]", "data.authors"),
+    ("optimizer.lr=0", "optimizer.lr"),
+    ("optimizer.schedule=cosine", "optimizer.decay_steps"),
+    ("optimizer.schedule=linear", "optimizer.schedule"),
+    ("optimizer.grad_clip=-1", "optimizer.grad_clip"),
+    ("stop_criteria.min_epochs=20", "min_epochs"),
+    ("stop_criteria.eval_every=0", "stop_criteria.eval_every"),
+    ("device.type=tpu", "device.type"),
+    ("device.precision=fp8", "device.precision"),
+    ("author.name=../../etc", "author.name"),
+    ("variant.name=a/b", "variant.name"),
+    ("experiment_name=..", "experiment_name"),
+])
+def test_impossible_values_name_their_key(make_config, override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as error:
+        make_config("author=baum", "stop_criteria=smoke" if "min_epochs" in key else "seed=0", override)
+    assert "\n" not in str(error.value)
+
+
+def test_the_author_is_required(make_config):
+    with pytest.raises(Exception, match="author"):
+        make_config()
