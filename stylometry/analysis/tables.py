@@ -1,0 +1,152 @@
+"""Every table of an analysis, computed from the loaded sweeps in one call.
+
+    python -m stylometry.analyze multirun/paper --out analysis/paper    # writes these as CSVs
+
+Tables judged "at" an epoch carry a column `at`: own_final (each model at its own last evaluated
+epoch, as the study does) or common (the group's largest epoch every model reached).
+"""
+
+from dataclasses import dataclass, field, fields
+from typing import Dict, List
+
+import pandas as pd
+
+from stylometry.analysis import stats
+from stylometry.analysis.load import COMPLETE, GROUP, PUBLISHED, Sweeps
+
+AT_EPOCH = (stats.OWN_FINAL, stats.COMMON)
+
+
+@dataclass
+class Tables:
+    results: pd.DataFrame  # the tidy loss table: GROUP, model_author, seed, epoch, eval_set, loss
+    runs: pd.DataFrame  # one row per model: state, final_epoch, path
+    coverage: pd.DataFrame  # per group: what was found, what is missing or unfinished
+    attribution: pd.DataFrame  # per seed and book: the author whose model has the lowest loss
+    accuracy: pd.DataFrame  # per seed, and overall (seed <NA>)
+    accuracy_by_epoch: pd.DataFrame
+    confusion: pd.DataFrame  # mean loss, model author x book (long form)
+    confusion_by_epoch: pd.DataFrame
+    author_ttests: pd.DataFrame  # the study's Table 1
+    ttests_by_epoch: pd.DataFrame
+    onset: pd.DataFrame  # first epoch with p < alpha, and the epoch from which it stays so
+    extra_sets: pd.DataFrame  # the contested book's verdict, and the non-Oz books'
+    headline: pd.DataFrame  # one row per group: the numbers to compare across inputs
+    alpha: float = stats.ALPHA
+    problems: List[str] = field(default_factory=list)
+
+    def csv_tables(self) -> Dict[str, pd.DataFrame]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), pd.DataFrame)}
+
+
+def compute_tables(sweeps: Sweeps, alpha: float = stats.ALPHA) -> Tables:
+    losses = sweeps.losses
+    judged = {at: stats.at_epoch(losses, at) for at in AT_EPOCH}
+
+    def each_at(compute) -> pd.DataFrame:
+        parts = [_with_at(compute(rows), at) for at, rows in judged.items()]
+        return pd.concat(parts, ignore_index=True)
+
+    attribution = each_at(lambda rows: stats.attribute(stats.books(rows)))
+    author_ttests = each_at(lambda rows: stats.author_ttests(stats.books(rows)))
+    extra = each_at(lambda rows: stats.extra_set_verdicts(stats.extra_sets(rows)))
+    by_epoch = stats.ttests_by_epoch(losses)
+    onset = stats.significance_onset(by_epoch, alpha)
+    accuracy = pd.concat([_with_at(stats.accuracy(attribution[attribution["at"] == at]), at) for at in AT_EPOCH],
+                         ignore_index=True)
+    coverage = compute_coverage(losses, sweeps.runs)
+    tables = Tables(
+        results=losses,
+        runs=sweeps.runs,
+        coverage=coverage,
+        attribution=attribution,
+        accuracy=accuracy,
+        accuracy_by_epoch=stats.accuracy_by_epoch(losses),
+        confusion=each_at(lambda rows: stats.confusion(stats.books(rows))),
+        confusion_by_epoch=stats.confusion(
+            stats.where_all_models(stats.books(losses), GROUP + ["model_author"]), by=("epoch",)),
+        author_ttests=author_ttests,
+        ttests_by_epoch=by_epoch,
+        onset=onset,
+        extra_sets=extra,
+        headline=pd.DataFrame(),
+        alpha=alpha,
+        problems=list(sweeps.problems),
+    )
+    tables.headline = compute_headline(tables)
+    return tables
+
+
+def compute_coverage(losses: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per group, in words a report can print: authors and seeds found, the (author, seed) models
+    missing from the grid they span, models not complete, the spread of final epochs."""
+    common = stats.common_epochs(losses).set_index(GROUP)["common_epoch"]
+    # How many models were evaluated on each eval set: a book every model saw but that no model was
+    # trained for belongs to an author with no model here.
+    evaluated_by = (stats.evaluations(losses)[GROUP + ["eval_set", "model_author", "seed"]].drop_duplicates()
+                    .groupby(GROUP + ["eval_set"]).size())
+    rows = []
+    for key, group_runs in runs.groupby(GROUP, sort=False):  # in the inputs' order
+        authors, seeds = sorted(group_runs["model_author"].unique()), sorted(group_runs["seed"].unique())
+        present = set(zip(group_runs["model_author"], group_runs["seed"]))
+        missing = [f"{a} seed {s}" for a in authors for s in seeds if (a, s) not in present]
+        unfinished = group_runs[~group_runs["state"].isin([COMPLETE, PUBLISHED])]
+        counts = evaluated_by.loc[key] if key in evaluated_by.index.droplevel("eval_set") else evaluated_by.iloc[:0]
+        orphan_books = sorted(set(counts[counts == len(group_runs)].index) - set(authors))
+        rows.append({
+            **dict(zip(GROUP, key)),
+            "num_models": len(group_runs),
+            "authors": ", ".join(authors),
+            "seeds": ", ".join(str(s) for s in seeds),
+            "missing_models": "; ".join(missing),
+            "not_complete": "; ".join(f"{r.model_author} seed {r.seed} ({r.state}, epoch {r.final_epoch})"
+                                      for r in unfinished.itertuples()),
+            "min_final_epoch": group_runs["final_epoch"].min(),
+            "max_final_epoch": group_runs["final_epoch"].max(),
+            "common_epoch": common.get(key),
+            "books_without_model": ", ".join(orphan_books),
+        })
+    table = pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+    table["common_epoch"] = table["common_epoch"].astype("Int64")
+    return table
+
+
+COVERAGE_COLUMNS = GROUP + ["num_models", "authors", "seeds", "missing_models", "not_complete", "min_final_epoch",
+                            "max_final_epoch", "common_epoch", "books_without_model"]
+
+
+def compute_headline(tables: Tables) -> pd.DataFrame:
+    """One row per group: the numbers to put two sweeps (or ours and the study's) side by side."""
+    rows = []
+    for key, coverage in tables.coverage.groupby(GROUP, sort=False):
+        row = {**dict(zip(GROUP, key)), "num_models": int(coverage["num_models"].iloc[0]),
+               "common_epoch": coverage["common_epoch"].iloc[0]}
+        for at in AT_EPOCH:
+            overall = _select(tables.accuracy, key, at)
+            overall = overall[overall["seed"].isna()]
+            if len(overall):
+                row[f"accuracy_{at}"] = f"{int(overall['num_correct'].iloc[0])}/{int(overall['num_books'].iloc[0])}"
+        ttests = _select(tables.author_ttests, key, stats.OWN_FINAL)
+        row["authors_significant"] = f"{int((ttests['p'] < tables.alpha).sum())}/{len(ttests)}"
+        row["min_t"] = ttests["t"].min()
+        row["mean_t"] = ttests["t"].mean()
+        onset = tables.onset[(tables.onset[GROUP] == pd.Series(key, index=GROUP)).all(axis=1)]
+        row["latest_onset_epoch"] = onset["stays_below_from"].max() if onset["stays_below_from"].notna().any() else pd.NA
+        for verdict in _select(tables.extra_sets, key, stats.OWN_FINAL).itertuples():
+            row[f"{verdict.eval_set}_attributed_to"] = verdict.attributed_to
+            row[f"{verdict.eval_set}_welch_p"] = verdict.welch_p
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else GROUP)
+
+
+def _with_at(table: pd.DataFrame, at: str) -> pd.DataFrame:
+    table = table.copy()
+    table.insert(len(GROUP), "at", at)
+    return table
+
+
+def _select(table: pd.DataFrame, key, at: str) -> pd.DataFrame:
+    if table.empty:
+        return table
+    mask = (table[GROUP] == pd.Series(key, index=GROUP)).all(axis=1) & (table["at"] == at)
+    return table[mask]
