@@ -132,10 +132,15 @@ def split_train_tokens(books: List[Book], n_train_tokens: int, rng: np.random.Ge
     return np.concatenate(segments)
 
 
-def load_study_data(cfg: DataConfig, author: str, extra_eval_sets: List[str], seed: int, reader: BookReader) -> StudyData:
+def corpus_root(cfg: DataConfig) -> Path:
     root = Path(cfg.root).expanduser()
     if not root.is_dir():
         raise ConfigError(f"data.root={cfg.root}: no such folder; point data.root (or STYLOMETRY_DATA) at the corpus")
+    return root
+
+
+def load_study_data(cfg: DataConfig, author: str, extra_eval_sets: List[str], seed: int, reader: BookReader) -> StudyData:
+    root = corpus_root(cfg)
     used: List[Book] = []
 
     held_out: Dict[str, str] = {}

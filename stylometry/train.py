@@ -18,12 +18,21 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from stylometry.config import register_configs, to_run_config
-from stylometry.rundir import METRICS, STATUS, RunDirBusy
+from stylometry.device import place_job, usable_cores
+from stylometry.rundir import RunDirBusy
 from stylometry.trainer import train, write_failed_status
 
 log = logging.getLogger("stylometry.train")
 
 register_configs()
+
+
+def parallel_jobs(hydra_cfg) -> int:
+    """How many jobs of this sweep run at once on this machine (joblib's n_jobs; 1 otherwise)."""
+    n_jobs = hydra_cfg.launcher.get("n_jobs") if hydra_cfg.mode == RunMode.MULTIRUN else None
+    if not n_jobs:
+        return 1
+    return n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)  # joblib: -1 is every core
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
@@ -32,14 +41,14 @@ def main(dict_cfg: DictConfig) -> str:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         cfg = to_run_config(dict_cfg)
-        return train(cfg, run_dir)
+        with place_job(cfg.device, parallel_jobs(hydra_cfg)) as placement:
+            return train(cfg, run_dir, placement)
     except Exception as error:
-        # One line that says what to do; the traceback goes to the job's log file, not the screen.
+        # One line that says what to do; the traceback goes to the run's status.json, not the screen.
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        log.debug("traceback", exc_info=True)
         log.error("%s: %s", type(error).__name__, message)
         # A busy dir belongs to the process that holds it; any other failure is recorded in the run's status.
-        if not isinstance(error, RunDirBusy) and ((run_dir / STATUS).exists() or (run_dir / METRICS).exists()):
+        if not isinstance(error, RunDirBusy):
             write_failed_status(run_dir, error)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             return "failed"  # the sweep goes on; its summary lists this job

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import time
+import traceback
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -49,8 +50,6 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
 
     # Everything that can fail on bad input fails here, before the first step.
     placement = placement or choose_placement(cfg.device, detect())
-    if cfg.device.num_threads:
-        torch.set_num_threads(cfg.device.num_threads)
     transform = build_transform(cfg.variant)
     tokenizer = load_tokenizer(cfg.data.tokenizer)
     if len(tokenizer) > cfg.model.vocab_size:
@@ -251,8 +250,11 @@ def _status(state: str, cfg: TrainConfig, placement: Placement, epoch: int, rows
 def write_failed_status(run_dir: Path, error: BaseException) -> None:
     """Marks a job failed with the error's first line, keeping its identity and last losses."""
     status = read_json(run_dir / STATUS) or {}
+    if status.get("state") == "complete":
+        return  # a later bad command does not unmake a finished run
     status.update(state="failed", reason=(str(error).splitlines() or [type(error).__name__])[0], host=host(),
-                  pid=os.getpid(), updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                  pid=os.getpid(), updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  traceback="".join(traceback.format_exception(error)))
     write_json(run_dir / STATUS, status)
 
 
