@@ -78,19 +78,26 @@ def job_state(run_dir: Path) -> JobState:
 
 def _alive(status: dict) -> bool:
     if status.get("host") == host() and status.get("pid"):
-        try:
-            os.kill(int(status["pid"]), 0)
-            return True
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
+        return _process_alive(int(status["pid"]))
     updated = status.get("updated_at")
     try:
         age = time.time() - time.mktime(time.strptime(updated, "%Y-%m-%dT%H:%M:%S%z"))
     except (TypeError, ValueError):
         return False
     return age < STALE_SECONDS
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed job whose parent died too may linger as a zombie nobody reaps
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def sweep_states(sweep_dir: Path) -> List[JobState]:

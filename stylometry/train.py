@@ -15,7 +15,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from stylometry.config import register_configs, to_run_config
 from stylometry.device import place_job, usable_cores
@@ -49,7 +49,9 @@ def main(dict_cfg: DictConfig) -> str:
         log.error("%s: %s", type(error).__name__, message)
         # A busy dir belongs to the process that holds it; any other failure is recorded in the run's status.
         if not isinstance(error, RunDirBusy):
-            write_failed_status(run_dir, error)
+            identity = {key: OmegaConf.select(dict_cfg, path, default=None) for key, path in
+                        [("experiment", "experiment_name"), ("variant", "variant.name"), ("author", "author.name"), ("seed", "seed")]}
+            write_failed_status(run_dir, error, identity)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             return "failed"  # the sweep goes on; its summary lists this job
         sys.exit(1)

@@ -83,7 +83,8 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
         scaler.load_state_dict(state["scaler"])
         # Rows written after this checkpoint go; its own epoch's rows come back from the checkpoint.
         keep_metrics_before(run_dir, epoch)
-        append_metrics(run_dir, state["metric_rows"])
+        rows = state["metric_rows"]
+        append_metrics(run_dir, rows)
         log.info("resuming %s from %s (epoch %d)", run_dir, checkpoint.name, epoch)
     else:
         keep_metrics_before(run_dir, 0)
@@ -91,6 +92,7 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
         _checkpoint(run_dir, model, optimizer, scaler, window_rng, identity, epoch, step, train_seconds, None, rows)
         append_metrics(run_dir, rows)
         _log_epoch(0, None, rows, cfg, 0.0, None)
+    write_json(run_dir / STATUS, _status("running", cfg, placement, epoch, rows, None))
     write_json(run_dir / MANIFEST, manifest(
         _device_name(device), data.corpus_sha256,
         {"held_out_books": data.held_out_books, "train_books": data.train_books, "precision": placement.precision},
@@ -247,11 +249,12 @@ def _status(state: str, cfg: TrainConfig, placement: Placement, epoch: int, rows
     }
 
 
-def write_failed_status(run_dir: Path, error: BaseException) -> None:
-    """Marks a job failed with the error's first line, keeping its identity and last losses."""
+def write_failed_status(run_dir: Path, error: BaseException, identity: Dict) -> None:
+    """Marks a job failed with the error's first line, keeping its last epoch and losses if it had any."""
     status = read_json(run_dir / STATUS) or {}
     if status.get("state") == "complete":
         return  # a later bad command does not unmake a finished run
+    status.update(identity)
     status.update(state="failed", reason=(str(error).splitlines() or [type(error).__name__])[0], host=host(),
                   pid=os.getpid(), updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   traceback="".join(traceback.format_exception(error)))

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -105,9 +106,16 @@ def test_a_killed_joblib_sweep_is_finished_by_the_same_command(tmp_path, token_c
         if any(s["epoch"] >= 1 for s in states):
             break
         time.sleep(0.5)
+    # The whole sweep dies at once: its main process and every worker running a job.
     os.killpg(first.pid, signal.SIGKILL)
+    for status in sweep_dir.rglob("status.json"):
+        try:
+            os.kill(json.loads(status.read_text())["pid"], signal.SIGKILL)
+        except (ProcessLookupError, ValueError, KeyError):
+            pass
     first.wait()
-    interrupted = [p.parent for p in sweep_dir.rglob("checkpoint") if json.loads((p.parent / "status.json").read_text())["state"] != "complete"]
+    time.sleep(2)  # SIGKILL is delivered asynchronously: let the workers die
+    interrupted = [job.run_dir for job in sweep_states(sweep_dir) if job.state == "interrupted"]
     assert interrupted, "the kill came too late to test resumption"
 
     again = sweep(sweep_dir, *args, cache=token_cache)
@@ -120,7 +128,7 @@ def test_a_killed_joblib_sweep_is_finished_by_the_same_command(tmp_path, token_c
         assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
         assert epochs(run_dir) == list(range(7))
     for run_dir in interrupted:
-        assert "resuming" in (run_dir / "train.log").read_text()  # continued, not retrained from scratch
+        assert "resuming" in (Path(run_dir) / "train.log").read_text()  # continued, not retrained from scratch
     with open(sweep_dir / "summary.csv", newline="") as f:
         assert [row["state"] for row in csv.DictReader(f)] == ["complete"] * 4
 
@@ -139,9 +147,9 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path, token_cache):
                 cache=token_cache)
     out, _ = run.communicate(timeout=600)
     assert run.returncode == 0, out
-    states = {job.author or job.run_dir: job for job in sweep_states(sweep_dir)}
-    failed = states[str(sweep_dir / "baseline/austen/seed=0")]
-    assert failed.state == "failed" and "is not UTF-8" in failed.detail
+    states = {job.author: job for job in sweep_states(sweep_dir)}
+    failed = states["austen"]
+    assert failed.state == "failed" and "is not UTF-8" in failed.detail and failed.seed == "0"
     assert states["baum"].state == "failed"  # baum's models are evaluated on austen's held-out book too
     table = format_table(sweep_states(sweep_dir))
     assert "2 jobs: 2 failed" in table and "train.log" in table
