@@ -142,12 +142,12 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
         append_metrics(run_dir, rows)  # after the checkpoint: a resume never finds rows it will write again
         eta = _eta_seconds(stop, epoch, train_seconds)
         _log_epoch(epoch, train_loss, rows, cfg, tokens_per_epoch / epoch_seconds, eta)
-        write_json(run_dir / STATUS, _status("running", cfg, placement, epoch, rows, eta))
         if out_of_time and not last:
-            write_json(run_dir / STATUS, _status("paused", cfg, placement, epoch, rows, None,
-                                                 reason=f"wall-clock limit stop_criteria.max_seconds={stop.max_seconds} reached; run the same command to continue"))
-            log.info("paused at epoch %d: wall-clock limit reached", epoch)
+            reason = f"wall-clock limit stop_criteria.max_seconds={stop.max_seconds} reached; run the same command to continue"
+            write_json(run_dir / STATUS, _status("paused", cfg, placement, epoch, rows, None, reason=reason))
+            log.info("paused at epoch %d: %s", epoch, reason)
             return "paused"
+        write_json(run_dir / STATUS, _status("running", cfg, placement, epoch, rows, eta))
 
     final = _latest_losses(run_dir, epoch)
     write_json(run_dir / STATUS, _status("complete", cfg, placement, epoch, final, 0.0, reason="stop criteria met"))

@@ -1,0 +1,221 @@
+"""Faults: kills at any moment, corrupt and hostile files, a full disk, divergence, generated bad input."""
+
+import csv
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+
+from stylometry.checkpoint import CheckpointError
+from stylometry.config import ConfigError
+from stylometry.data import BookReader, eval_windows, load_study_data, load_tokenizer, sample_windows
+from stylometry.trainer import TrainingDiverged, train
+from stylometry.variants import build_transform, transform_key
+
+from conftest import CORPUS, REPO, TINY, TOKENIZER
+
+KILL_RUN = [*TINY, "author=baum", "stop_criteria.max_epochs=4"]
+
+
+def start_training(run_dir, token_cache, *overrides):
+    env = {**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "stylometry.train", *KILL_RUN, *overrides, f"hydra.run.dir={run_dir}",
+         f"data.cache_dir={token_cache}"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def losses(run_dir):
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [(r["epoch"], r["dataset"], r["loss"]) for r in csv.DictReader(f)]
+
+
+def kill_when(process, condition, timeout=300):
+    deadline = time.time() + timeout
+    while not condition():
+        assert process.poll() is None, f"finished before the kill point:\n{process.stdout.read()}"
+        assert time.time() < deadline, "kill point never reached"
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.fixture(scope="module")
+def never_killed(tmp_path_factory, token_cache):
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    process = start_training(run_dir, token_cache)
+    assert process.wait(timeout=600) == 0, process.stdout.read()
+    return run_dir
+
+
+def metrics_has_epoch(run_dir, epoch):
+    path = run_dir / "metrics.csv"
+    return path.exists() and any(line.startswith(f"{epoch},") for line in path.read_text().splitlines())
+
+
+KILL_POINTS = {
+    # during the first training steps, after epoch 0's checkpoint
+    "during a step": lambda d: metrics_has_epoch(d, 0),
+    # while a checkpoint is being written (its scratch dir exists)
+    "during a checkpoint write": lambda d: metrics_has_epoch(d, 1) and (d / "checkpoint.tmp").exists(),
+    # between a checkpoint's renames: checkpoint/ gone, checkpoint.prev/ there
+    "during evaluation or the save of epoch 2": lambda d: metrics_has_epoch(d, 1) and not metrics_has_epoch(d, 2)
+    and json.loads((d / "status.json").read_text() or "{}").get("epoch") == 1,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_killed_at_any_moment_then_resumed_equals_never_killed(point, never_killed, tmp_path, token_cache):
+    run_dir = tmp_path / "run"
+    process = start_training(run_dir, token_cache)
+    kill_when(process, lambda: _safe(KILL_POINTS[point], run_dir))
+    again = start_training(run_dir, token_cache)
+    output, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, output
+    assert losses(run_dir) == losses(never_killed)  # each (epoch, dataset) once, same values
+    a, b = load_file(run_dir / "checkpoint/model.safetensors"), load_file(never_killed / "checkpoint/model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _safe(condition, run_dir):
+    try:
+        return condition(run_dir)
+    except (OSError, ValueError):  # a file caught mid-replace: not yet
+        return False
+
+
+@pytest.mark.slow
+def test_the_same_command_twice_at_once_is_refused(tmp_path, token_cache):
+    run_dir = tmp_path / "run"
+    first = start_training(run_dir, token_cache, "stop_criteria.max_epochs=3")
+    deadline = time.time() + 300
+    while not (run_dir / "metrics.csv").exists():
+        assert time.time() < deadline and first.poll() is None
+        time.sleep(0.05)
+    second = start_training(run_dir, token_cache, "stop_criteria.max_epochs=3")
+    output, _ = second.communicate(timeout=120)
+    assert second.returncode != 0
+    assert "in use by another process" in output
+    assert first.wait(timeout=600) == 0
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+
+
+def test_a_diverging_run_fails_naming_the_epoch_and_checkpoint(make_config, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"at epoch 1; the last good checkpoint is in .*checkpoint"):
+        train(make_config("author=baum", *TINY, "optimizer.lr=1e30"), run_dir)
+    assert len([r for r in losses(run_dir) if r[0] == "1"]) == 0  # no row of the diverged epoch
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(make_config, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    train(make_config("author=baum", *TINY, "stop_criteria.max_seconds=0"), run_dir)  # paused at epoch 1
+    before = load_file(run_dir / "checkpoint/model.safetensors")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        train(make_config("author=baum", *TINY), run_dir)
+    monkeypatch.undo()
+    after = load_file(run_dir / "checkpoint/model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert {r[0] for r in losses(run_dir)} == {"0", "1"}  # the failed epoch's rows were never written
+    assert train(make_config("author=baum", *TINY), run_dir) == "complete"  # and the run goes on
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {_Exploit.marker}",))
+
+
+@pytest.mark.parametrize("damage", ["truncated weights", "garbage state", "missing state", "pickled code"])
+def test_a_damaged_checkpoint_is_named_never_silently_restarted(damage, make_config, tmp_path):
+    run_dir = tmp_path / "run"
+    train(make_config("author=baum", *TINY, "stop_criteria.max_seconds=0"), run_dir)
+    ckpt = run_dir / "checkpoint"
+    _Exploit.marker = tmp_path / "pwned"
+    if damage == "truncated weights":
+        (ckpt / "model.safetensors").write_bytes((ckpt / "model.safetensors").read_bytes()[:500])
+    elif damage == "garbage state":
+        (ckpt / "training_state.pt").write_bytes(os.urandom(2000))
+    elif damage == "missing state":
+        (ckpt / "training_state.pt").unlink()
+    else:
+        (ckpt / "training_state.pt").write_bytes(pickle.dumps({"identity": _Exploit()}))
+    bad_file = "model.safetensors" if damage == "truncated weights" else "training_state.pt"
+    metrics_before = (run_dir / "metrics.csv").read_bytes()
+    with pytest.raises(CheckpointError, match=f"{bad_file} is unreadable .*move checkpoint/ aside to resume from checkpoint.prev/"):
+        train(make_config("author=baum", *TINY), run_dir)
+    assert not _Exploit.marker.exists()  # nothing from the file ran
+    assert (run_dir / "metrics.csv").read_bytes() == metrics_before
+    # Following the message's advice resumes from the previous checkpoint (epoch 0).
+    ckpt.rename(run_dir / "bad-checkpoint")
+    assert train(make_config("author=baum", *TINY), run_dir) == "complete"
+    assert [r[:2] for r in losses(run_dir)].count(("1", "train")) == 1
+
+
+# Generated bad input: every corpus either loads into what training needs, or fails with a ConfigError
+# before training; no other exception, and nothing in between.
+book_bytes = st.one_of(
+    st.just(b""),
+    st.binary(max_size=300),
+    st.text(max_size=400).map(lambda s: s.encode("utf-8")),
+    st.sampled_from([b"\xff\xfe\x00bad", "the end.".encode("utf-16")]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(corpus=st.dictionaries(st.sampled_from(["a", "b"]), st.lists(book_bytes, min_size=0, max_size=3), min_size=2),
+       n_train_tokens=st.integers(2, 300), n_positions=st.integers(2, 64))
+def test_any_corpus_loads_or_fails_before_training(corpus, n_train_tokens, n_positions, make_config, tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    for author, books in corpus.items():
+        (root / author).mkdir()
+        for i, content in enumerate(books):
+            (root / author / f"{i}.txt").write_bytes(content)
+    cfg = make_config("author=baum", "author.name=a", "author.extra_eval_sets=[]", "experiment=smoke",
+                      f"data.root={root}", "data.authors=[a,b]",
+                      f"data.n_train_tokens={n_train_tokens}", f"model.n_positions={n_positions}")
+    reader = BookReader(cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant))
+    try:
+        data = load_study_data(cfg.data, "a", [], cfg.seed, reader)
+        windows = sample_windows(torch.from_numpy(data.train_tokens.astype(np.int64)), n_positions, np.random.default_rng(0))
+    except ConfigError as error:
+        assert "\n" not in str(error)
+        return
+    assert len(data.train_tokens) == n_train_tokens and len(windows) >= 1
+    for texts in data.eval_texts.values():
+        assert eval_windows(texts, n_positions).n_predicted >= 1  # every evaluation set has a loss
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n_embd=st.integers(-2, 64), n_head=st.integers(-1, 9), lr=st.floats(-1, 1, allow_nan=False),
+       name=st.text(min_size=1, max_size=12), dropout=st.floats(-1, 2, allow_nan=False))
+def test_any_config_value_is_accepted_or_named(n_embd, n_head, lr, name, dropout, make_config):
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        cfg = make_config("author=baum", f"model.n_embd={n_embd}", f"model.n_head={n_head}", f"optimizer.lr={lr}",
+                          f"model.dropout={dropout}", f"variant.name='{name}'")
+    except ConfigError as error:
+        assert "\n" not in str(error)
+        return
+    except (HydraException, OmegaConfBaseException):
+        return  # the override itself does not parse: Hydra says so before anything runs
+    assert cfg.model.n_embd % cfg.model.n_head == 0 and cfg.optimizer.lr > 0 and 0 <= cfg.model.dropout < 1
+    assert "/" not in cfg.variant.name and ".." not in cfg.variant.name
