@@ -63,7 +63,9 @@ def read_metrics(run_dir: Path) -> List[Dict]:
 def keep_metrics_before(run_dir: Path, epoch: int) -> None:
     """Drops the rows of `epoch` and later (written after the checkpoint a resume starts from)."""
     rows = read_metrics(run_dir)
-    kept = [row for row in rows if row.get("epoch", "").isdigit() and int(row["epoch"]) < epoch]
+    # A kill during an append can leave a cut last line: only whole rows of earlier epochs stay.
+    whole = [row for row in rows if all(row.get(key) for key in METRIC_FIELDS) and row["epoch"].isdigit()]
+    kept = [row for row in whole if int(row["epoch"]) < epoch]
     if len(kept) == len(rows) and (run_dir / METRICS).exists():
         return
     with atomic_file(run_dir / METRICS) as f:

@@ -219,3 +219,15 @@ def test_any_config_value_is_accepted_or_named(n_embd, n_head, lr, name, dropout
         return  # the override itself does not parse: Hydra says so before anything runs
     assert cfg.model.n_embd % cfg.model.n_head == 0 and cfg.optimizer.lr > 0 and 0 <= cfg.model.dropout < 1
     assert "/" not in cfg.variant.name and ".." not in cfg.variant.name
+
+
+def test_a_row_cut_by_a_kill_is_dropped_on_resume(make_config, tmp_path):
+    run_dir = tmp_path / "run"
+    train(make_config("author=baum", *TINY, "stop_criteria.max_seconds=0"), run_dir)  # paused at epoch 1
+    expected = losses(run_dir)
+    with open(run_dir / "metrics.csv", "a") as f:
+        f.write("0,bau")  # a cut append whose epoch field reads as an epoch before the checkpoint
+    train(make_config("author=baum", *TINY), run_dir)
+    rows = losses(run_dir)
+    assert rows[: len(expected)] == expected and all(loss for _, _, loss in rows)
+    assert len(rows) == len(set((e, d) for e, d, _ in rows))
