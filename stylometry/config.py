@@ -156,6 +156,7 @@ class DeviceConfig:
     precision: str = "auto"  # auto (fp32 on cpu and mps; bf16 on cuda if supported, else fp16) | fp32 | bf16 | fp16
     num_threads: Optional[int] = None  # CPU threads of this job; null: the cores shared by the jobs running at once
     jobs_per_gpu: int = 1  # how many jobs of a sweep share one GPU
+    compile: bool = False  # torch.compile the loss; CUDA with Triton only (elsewhere: a warning, then eager)
     lease_dir: str = "/tmp/stylometry-gpu-leases"  # per-machine lock files of the GPU slots
 
     def __post_init__(self):
