@@ -99,17 +99,25 @@ def _safe(condition, run_dir):
 @pytest.mark.slow
 def test_the_same_command_twice_at_once_is_refused(tmp_path, token_cache):
     run_dir = tmp_path / "run"
-    first = start_training(run_dir, token_cache, "stop_criteria.max_epochs=3")
+    first = start_training(run_dir, token_cache, "stop_criteria.max_epochs=1000")  # still running when the second starts
     deadline = time.time() + 300
     while not (run_dir / "metrics.csv").exists():
         assert time.time() < deadline and first.poll() is None
         time.sleep(0.05)
-    second = start_training(run_dir, token_cache, "stop_criteria.max_epochs=3")
+    second = start_training(run_dir, token_cache, "stop_criteria.max_epochs=1000")
     output, _ = second.communicate(timeout=120)
     assert second.returncode != 0
     assert "in use by another process" in output
-    assert first.wait(timeout=600) == 0
+    assert first.poll() is None  # the first run was not disturbed
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    # Nothing was corrupted: the run resumes and finishes (a lower max_epochs ends it at once).
+    again = start_training(run_dir, token_cache, "stop_criteria.max_epochs=3")
+    output, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, output
     assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+    rows = losses(run_dir)
+    assert len(rows) == len({(e, d) for e, d, _ in rows})
 
 
 def test_a_diverging_run_fails_naming_the_epoch_and_checkpoint(make_config, tmp_path):
