@@ -26,7 +26,8 @@ from stylometry.data import WINDOW_STREAM, BookReader, eval_windows, load_study_
 from stylometry.device import Placement, choose_placement, detect
 from stylometry.model import build_model, maybe_compile, nll_sum, optimizer_options
 from stylometry.rundir import (
-    MANIFEST, STATUS, append_metrics, host, keep_metrics_before, lock_run_dir, manifest, read_json, write_json,
+    MANIFEST, STATUS, append_metrics, host, keep_metrics_before, lock_run_dir, manifest, read_json, read_metrics,
+    write_json,
 )
 from stylometry.variants import build_transform, transform_key
 
@@ -264,8 +265,6 @@ def write_failed_status(run_dir: Path, error: BaseException, identity: Dict) -> 
 
 
 def _latest_losses(run_dir: Path, epoch: int) -> List[Dict]:
-    from stylometry.rundir import read_metrics
-
     return [row for row in read_metrics(run_dir) if row["epoch"] == str(epoch)]
 
 
