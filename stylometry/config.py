@@ -125,7 +125,8 @@ class StopCriteriaConfig:
     train_loss_threshold: Optional[float] = 3.0  # null: train for max_epochs
     # Wall-clock limit for this job: it checkpoints and stops as `paused`; the same command continues.
     max_seconds: Optional[float] = None
-    eval_every: int = 1  # evaluate every N epochs (and always at epoch 0 and the last epoch)
+    eval_every: int = 1  # evaluate every N epochs (and always at the last epoch)
+    eval_at_start: bool = True  # evaluate the untrained model too (epoch 0): the curves' starting point
     checkpoint_every: int = 1  # checkpoint every N epochs (and always at the last epoch)
 
     def __post_init__(self):

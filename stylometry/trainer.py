@@ -91,7 +91,9 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
         log.info("resuming %s from %s (epoch %d)", run_dir, checkpoint.name, epoch)
     else:
         keep_metrics_before(run_dir, 0)
-        rows = evaluate(model, eval_sets, cfg.data.eval_batch_size, placement, epoch=0, seconds=0.0)
+        rows = []
+        if cfg.stop_criteria.eval_at_start:
+            rows = evaluate(model, eval_sets, cfg.data.eval_batch_size, placement, epoch=0, seconds=0.0)
         _checkpoint(run_dir, model, optimizer, scaler, window_rng, identity, epoch, step, train_seconds, None, rows)
         append_metrics(run_dir, rows)
         _log_epoch(0, None, rows, cfg, 0.0, None)
