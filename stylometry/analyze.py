@@ -10,7 +10,7 @@ never pooled; with several inputs the report also puts their headline numbers si
 Writes into --out: report.md; results.csv (every loss: one row per variant, model author, seed, epoch,
 eval set); runs.csv, coverage.csv; attribution.csv, accuracy.csv, accuracy_by_epoch.csv;
 confusion.csv, confusion_by_epoch.csv; author_ttests.csv (the study's Table 1), ttests_by_epoch.csv,
-onset.csv; extra_sets.csv (the contested and non-Oz books); headline.csv; figures/<group>/*.png|pdf.
+onset.csv; extra_sets.csv (the contested and non-Oz books), extra_sets_by_epoch.csv; headline.csv; figures/<group>/*.png|pdf.
 """
 
 import argparse
@@ -50,6 +50,8 @@ def _draw_figures(tables: Tables, out_dir: Path):
             stats.at_epoch(_of_group(tables.results, key), OWN_FINAL),
             confusion[confusion["at"] == OWN_FINAL],
             _of_group(tables.ttests_by_epoch, key),
+            _of_group(tables.accuracy_by_epoch, key),
+            _of_group(tables.extra_sets_by_epoch, key),
             tables.alpha,
             out_dir / "figures" / group_slug(key, keys),
         )

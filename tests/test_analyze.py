@@ -521,11 +521,11 @@ def test_the_command_writes_tables_figures_and_a_report(tmp_path, capsys):
     assert main([str(ours), f"out={out}"]) == 0
     assert "9 models analysed" in capsys.readouterr().out
     for name in ("results", "runs", "coverage", "attribution", "accuracy", "accuracy_by_epoch", "confusion",
-                 "confusion_by_epoch", "author_ttests", "ttests_by_epoch", "onset", "extra_sets", "headline"):
+                 "confusion_by_epoch", "author_ttests", "ttests_by_epoch", "onset", "extra_sets", "extra_sets_by_epoch", "headline"):
         assert (out / f"{name}.csv").stat().st_size > 0, name
     assert len(pd.read_csv(out / "results.csv")) == 153
     figures = sorted(p.relative_to(out).as_posix() for p in (out / "figures").rglob("*.*"))
-    names = ("training_curves", "final_losses", "confusion", "t_over_epochs", "extra_sets")
+    names = ("training_curves", "final_losses", "confusion", "t_over_epochs", "extra_sets", "cost_curve")
     assert figures == sorted(f"figures/baseline/{n}.{fmt}" for n in names for fmt in ("png", "pdf"))
     assert all((out / f).stat().st_size > 1000 for f in figures)
     report = (out / "report.md").read_text()

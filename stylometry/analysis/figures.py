@@ -11,6 +11,8 @@ is switched on import or left open after a call.
     confusion         mean final loss of each model author (row) on each author's book (column)
     t_over_epochs     Welch t (other books vs own book) per model author; dashed: the t of p = alpha
     extra_sets        the contested and non-Oz books: loss over epochs, and the final losses
+    cost_curve        attribution accuracy and the extra sets' margins against epochs trained: what
+                      a smaller training budget would have concluded
 """
 
 from pathlib import Path
@@ -30,7 +32,8 @@ PANEL = 2.6  # inches per small panel
 
 
 def draw_all(group_losses: pd.DataFrame, final_rows: pd.DataFrame, confusion_table: pd.DataFrame,
-             by_epoch: pd.DataFrame, alpha: float, out_dir: Path) -> List[Path]:
+             by_epoch: pd.DataFrame, accuracy_by_epoch: pd.DataFrame, extra_by_epoch: pd.DataFrame,
+             alpha: float, out_dir: Path) -> List[Path]:
     """Every figure of one group into out_dir; returns the files written. Inputs hold one group only."""
     out_dir.mkdir(parents=True, exist_ok=True)
     authors = sorted(group_losses["model_author"].unique())
@@ -42,6 +45,7 @@ def draw_all(group_losses: pd.DataFrame, final_rows: pd.DataFrame, confusion_tab
         "final_losses": final_losses(final_rows[final_rows["eval_set"].isin(books)], authors),
         "confusion": confusion(confusion_table),
         "t_over_epochs": t_over_epochs(by_epoch, alpha, colors),
+        "cost_curve": cost_curve(accuracy_by_epoch, extra_by_epoch),
     }
     if extras:
         figures["extra_sets"] = extra_sets(group_losses, final_rows, extras, colors)
@@ -145,6 +149,31 @@ def extra_sets(losses: pd.DataFrame, final_rows: pd.DataFrame, extras: Sequence[
         bottom.set_xticks(range(len(authors)), authors, fontsize=8)
         bottom.set_xlim(-0.6, len(authors) - 0.4)
         bottom.set_ylabel("final loss", fontsize=8)
+    return fig
+
+
+def cost_curve(accuracy_by_epoch: pd.DataFrame, extra_by_epoch: pd.DataFrame) -> Figure:
+    """Left: books attributed correctly (all seeds pooled) per epoch. Right: per extra set, the mean loss
+    of the runner-up's models minus the attributed author's, signed for the author attributed last."""
+    fig = Figure(figsize=(2 * PANEL + 1, PANEL), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    overall = accuracy_by_epoch[accuracy_by_epoch["seed"].isna()].sort_values("epoch")
+    left.plot(overall["epoch"], overall["accuracy"], "o-", color="black", lw=1, ms=3)
+    left.set_ylim(-0.05, 1.05)
+    left.set_xlabel("epoch")
+    left.set_ylabel("held-out books attributed correctly")
+    for eval_set, sub in extra_by_epoch.sort_values("epoch").groupby("eval_set"):
+        final = sub.iloc[-1]
+        if pd.isna(final["runner_up"]):
+            continue  # one model author only: no margin
+        sign = np.where(sub["attributed_to"] == final["attributed_to"], 1.0, -1.0)
+        right.plot(sub["epoch"], sign * sub["margin"], "o-", lw=1, ms=3,
+                   label=f"{eval_set}: {final['runner_up']} - {final['attributed_to']}")
+    right.axhline(0, color="gray", lw=0.8)
+    right.set_xlabel("epoch")
+    right.set_ylabel("loss margin (> 0: final attribution)")
+    if right.get_legend_handles_labels()[0]:
+        right.legend(fontsize=6)
     return fig
 
 

@@ -248,6 +248,17 @@ def extra_set_verdicts(extra_rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=EXTRA_COLUMNS)
 
 
+def extra_sets_by_epoch(losses: pd.DataFrame) -> pd.DataFrame:
+    """The extra sets' verdicts at every epoch that every model evaluating them reached: how early
+    (how cheaply) the contested book's attribution settles, and by what margin."""
+    rows = where_all_models(extra_sets(losses), GROUP)
+    parts = [extra_set_verdicts(sub).assign(epoch=epoch) for epoch, sub in rows.groupby("epoch")]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=EXTRA_COLUMNS + ["epoch"])
+    table.insert(len(GROUP), "epoch", table.pop("epoch"))
+    table["margin"] = table["runner_up_mean_loss"] - table["mean_loss"]  # > 0: how far ahead the attributed author is
+    return table
+
+
 EXTRA_COLUMNS = GROUP + [
     "eval_set", "attributed_to", "mean_loss", "num_seeds", "runner_up", "runner_up_mean_loss", "runner_up_num_seeds",
     "welch_t", "welch_df", "welch_p", "paired_t", "paired_df", "paired_p", "num_paired_seeds", "seeds_won",

@@ -31,6 +31,7 @@ class Tables:
     ttests_by_epoch: pd.DataFrame
     onset: pd.DataFrame  # first epoch with p < alpha, and the epoch from which it stays so
     extra_sets: pd.DataFrame  # the contested book's verdict, and the non-Oz books'
+    extra_sets_by_epoch: pd.DataFrame
     headline: pd.DataFrame  # one row per group: the numbers to compare across inputs
     alpha: float = stats.ALPHA
     problems: List[str] = field(default_factory=list)
@@ -69,6 +70,7 @@ def compute_tables(sweeps: Sweeps, alpha: float = stats.ALPHA) -> Tables:
         ttests_by_epoch=by_epoch,
         onset=onset,
         extra_sets=extra,
+        extra_sets_by_epoch=stats.extra_sets_by_epoch(losses),
         headline=pd.DataFrame(),
         alpha=alpha,
         problems=list(sweeps.problems),
