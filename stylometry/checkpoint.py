@@ -3,12 +3,16 @@
     <run dir>/checkpoint/        config.json, model.safetensors (GPT2LMHeadModel.from_pretrained loads it),
                                  training_state.pt (optimizer, loop state, RNG states; tensors and plain data only)
     <run dir>/checkpoint.prev/   the one before it, so one bad write costs one epoch, not the run
+    <run dir>/checkpoint.best/   with stop_criteria.keep_best: config.json, model.safetensors and best.json
+                                 (step, epoch, evaluation set, loss) of the lowest validation loss so far
 
 A save writes `checkpoint.tmp/` whole, then renames: the previous checkpoint becomes `.prev`, the
 new one becomes `checkpoint/`. Every rename is atomic, so at any instant `checkpoint/` (or, between
-the two renames, `checkpoint.prev/`) is a whole checkpoint.
+the two renames, `checkpoint.prev/`) is a whole checkpoint. `checkpoint.best/` is replaced the same
+way, through `checkpoint.best.tmp/` and `checkpoint.best.old/`.
 """
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -20,7 +24,8 @@ from safetensors.torch import load_file
 from stylometry.config import ConfigError
 
 CHECKPOINT, PREVIOUS, SCRATCH = "checkpoint", "checkpoint.prev", "checkpoint.tmp"
-WEIGHTS, TRAINING_STATE = "model.safetensors", "training_state.pt"
+BEST, BEST_SCRATCH, BEST_OLD = "checkpoint.best", "checkpoint.best.tmp", "checkpoint.best.old"
+WEIGHTS, TRAINING_STATE, BEST_INFO = "model.safetensors", "training_state.pt", "best.json"
 
 
 class CheckpointError(RuntimeError):
@@ -40,6 +45,29 @@ def save_checkpoint(run_dir: Path, model, training_state: dict) -> None:
         os.replace(current, previous)
     os.replace(scratch, current)
     _fsync(run_dir)
+
+
+def save_best(run_dir: Path, model, info: dict) -> None:
+    """Replaces checkpoint.best/ with the model's weights; at any instant .best/ or .best.old/ is whole."""
+    scratch, best, old = run_dir / BEST_SCRATCH, run_dir / BEST, run_dir / BEST_OLD
+    shutil.rmtree(scratch, ignore_errors=True)
+    model.save_pretrained(scratch)
+    (scratch / BEST_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    for path in scratch.iterdir():
+        _fsync(path)
+    _fsync(scratch)
+    if best.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(best, old)
+    os.replace(scratch, best)
+    _fsync(run_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def restore_best(run_dir: Path) -> None:
+    """After a kill between save_best's two renames, the previous best comes back under its name."""
+    if not (run_dir / BEST).is_dir() and (run_dir / BEST_OLD).is_dir():
+        os.replace(run_dir / BEST_OLD, run_dir / BEST)
 
 
 def latest_checkpoint(run_dir: Path) -> Optional[Path]:

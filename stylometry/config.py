@@ -61,27 +61,61 @@ class ModelConfig:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1)")
 
 
+DATA_KINDS = ("corpus", "text")
+VAL_SPLITS = ("fraction", "files", "given")
+
+
 @dataclass
 class DataConfig:
-    root: str = MISSING  # the corpus: one folder of .txt books per author, plus the extra sets
+    # corpus: the study's (one folder of books per author, held-out books); text: any folder of .txt files
+    # with a validation split (conf/data/text.yaml).
+    kind: str = "corpus"
+    root: str = MISSING  # corpus: one folder of .txt books per author, plus the extra sets; text: the texts' folder
     tokenizer: str = "gpt2"  # a local tokenizer folder (or a hub name, on a machine that reaches the hub)
-    # Every model is evaluated on the held-out book of each of these authors.
+    # Every model is evaluated on the held-out book of each of these authors (kind=corpus).
     authors: List[str] = field(default_factory=list)
-    n_train_tokens: int = 643041  # the study's: tokens in its smallest author's training text
-    batch_size: int = 16
+    # Training tokens per model. corpus: the study's 643,041 (its smallest author's training text);
+    # text: the first this many of the training split, null for all of it.
+    n_train_tokens: Optional[int] = 643041
+    batch_size: int = 16  # windows per batch, over all processes of a data-parallel job
     eval_batch_size: int = 16
     # Cap on the tokens evaluated per evaluation text (its first tokens); null evaluates it whole.
     eval_max_tokens: Optional[int] = None
+    # Evaluation windows start every eval_stride tokens and score only the tokens no earlier window
+    # scored, so each scored token sees more context; null: model.n_positions (non-overlapping, the study's).
+    eval_stride: Optional[int] = None
     # Token arrays are cached here once per (book, variant, tokenizer), shared by all jobs.
     cache_dir: str = "~/.cache/stylometry"
+    # --- kind=text ---
+    name: str = "text"  # the run dir's third level (where a study run has its author)
+    files: List[str] = field(default_factory=list)  # paths or globs under root; empty: every .txt below root
+    # fraction: the last val_fraction of each file's tokens; files: a seeded val_fraction of the files, whole;
+    # given: the files listed in val_files.
+    val_split: str = "fraction"
+    val_fraction: float = 0.1
+    val_files: List[str] = field(default_factory=list)  # paths or globs under root, for val_split=given
 
     def __post_init__(self):
-        if not self.authors:
-            raise ConfigError("data.authors is empty: list the authors whose held-out books every model is evaluated on")
+        if self.kind not in DATA_KINDS:
+            raise ConfigError(f"data.kind={self.kind!r}: choose corpus or text")
+        if self.kind == "corpus":
+            if not self.authors:
+                raise ConfigError("data.authors is empty: list the authors whose held-out books every model is evaluated on")
+            if self.n_train_tokens is None:
+                raise ConfigError("data.n_train_tokens is null: data=corpus needs a number of training tokens per model")
         for name in self.authors:
             check_name("data.authors", name)
-        if self.n_train_tokens < 2:
+        check_name("data.name", self.name)
+        if self.n_train_tokens is not None and self.n_train_tokens < 2:
             raise ConfigError(f"data.n_train_tokens={self.n_train_tokens} must be at least 2")
+        if self.val_split not in VAL_SPLITS:
+            raise ConfigError(f"data.val_split={self.val_split!r}: choose fraction, files or given")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"data.val_fraction={self.val_fraction} must be in (0, 1)")
+        if self.kind == "text" and self.val_split == "given" and not self.val_files:
+            raise ConfigError("data.val_split=given needs data.val_files (paths or globs under data.root)")
+        if self.eval_stride is not None and self.eval_stride < 1:
+            raise ConfigError(f"data.eval_stride={self.eval_stride} must be at least 1, or null")
         for key in ("batch_size", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"data.{key}={getattr(self, key)} must be at least 1")
@@ -103,6 +137,9 @@ class OptimizerConfig:
     min_lr: float = 0.0
     grad_clip: Optional[float] = None  # max global gradient norm; null: no clipping (the study's)
     grad_accum_steps: int = 1  # batches per optimizer step
+    # Tokens per optimizer step (data.batch_size x model.n_positions x accumulation, over all processes);
+    # set it instead of grad_accum_steps to derive the accumulation. null: grad_accum_steps.
+    batch_tokens: Optional[int] = None
 
     def __post_init__(self):
         if self.lr <= 0:
@@ -115,6 +152,10 @@ class OptimizerConfig:
             raise ConfigError("optimizer.warmup_steps must be >= 0 and optimizer.grad_accum_steps >= 1")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"optimizer.grad_clip={self.grad_clip} must be positive, or null for no clipping")
+        if self.batch_tokens is not None and self.batch_tokens < 1:
+            raise ConfigError(f"optimizer.batch_tokens={self.batch_tokens} must be positive, or null")
+        if self.batch_tokens is not None and self.grad_accum_steps != 1:
+            raise ConfigError("optimizer.batch_tokens and optimizer.grad_accum_steps both set: set one (null the other / 1)")
 
 
 @dataclass
@@ -125,9 +166,17 @@ class StopCriteriaConfig:
     train_loss_threshold: Optional[float] = 3.0  # null: train for max_epochs
     # Wall-clock limit for this job: it checkpoints and stops as `paused`; the same command continues.
     max_seconds: Optional[float] = None
+    max_steps: Optional[int] = None  # stop after this many optimizer steps, mid-epoch if need be; null: no limit
     eval_every: int = 1  # evaluate every N epochs (and always at the last epoch)
     eval_at_start: bool = True  # evaluate the untrained model too (epoch 0): the curves' starting point
     checkpoint_every: int = 1  # checkpoint every N epochs (and always at the last epoch)
+    # Also every N optimizer steps, mid-epoch (null: only per epoch). With checkpoint_every_steps set,
+    # max_seconds is checked after every step, not only at the end of an epoch.
+    eval_every_steps: Optional[int] = None
+    checkpoint_every_steps: Optional[int] = None
+    # Keep checkpoint.best/: the weights of the lowest validation loss so far (data=text: `val`;
+    # data=corpus: the model's own author's held-out book), evaluated when the evaluations above run.
+    keep_best: bool = False
 
     def __post_init__(self):
         if not 0 <= self.min_epochs <= self.max_epochs or self.max_epochs < 1:
@@ -136,6 +185,9 @@ class StopCriteriaConfig:
             )
         if self.eval_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("stop_criteria.eval_every and stop_criteria.checkpoint_every must be at least 1")
+        for key in ("max_steps", "eval_every_steps", "checkpoint_every_steps"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"stop_criteria.{key}={getattr(self, key)} must be at least 1, or null")
 
 
 @dataclass
@@ -170,23 +222,59 @@ class DeviceConfig:
 
 
 @dataclass
+class LoggerConfig:
+    # csv: <run dir>/scalars.csv (step, epoch, name, value); tensorboard: that and TensorBoard event
+    # files in the run dir, so `tensorboard --logdir multirun/` shows a whole sweep.
+    name: str = "csv"
+    every_steps: int = 10  # train/loss, train/lr and train/grad_norm every N optimizer steps
+
+    def __post_init__(self):
+        if self.name not in ("csv", "tensorboard"):
+            raise ConfigError(f"logger.name={self.name!r}: choose csv or tensorboard")
+        if self.every_steps < 1:
+            raise ConfigError(f"logger.every_steps={self.every_steps} must be at least 1")
+
+
+@dataclass
 class TrainConfig:
-    author: AuthorConfig = MISSING
+    author: Optional[AuthorConfig] = None  # required with data=corpus; none with data=text
     model: ModelConfig = MISSING
     data: DataConfig = MISSING
     optimizer: OptimizerConfig = MISSING
     stop_criteria: StopCriteriaConfig = MISSING
     variant: VariantConfig = MISSING
     device: DeviceConfig = MISSING
+    logger: LoggerConfig = MISSING
     experiment_name: str = "paper"  # first level of the run dir; set by the experiment preset
+    run_name: str = MISSING  # third level of the run dir: the author (data=corpus), or data.name (data=text)
     seed: int = 0
 
     def __post_init__(self):
         check_name("experiment_name", self.experiment_name)
-        if self.author.name not in self.data.authors:
+        check_name("run_name", self.run_name)
+        if self.data.kind == "corpus" and self.author is None:
+            raise ConfigError("author is not set: choose one with author=<name> (conf/author/), or train on any text with data=text")
+        if self.data.kind == "text" and self.author is not None:
+            raise ConfigError(f"author={self.author.name} is for data=corpus: a data=text run has no author (name it with data.name)")
+        if self.author is not None and self.author.name not in self.data.authors:
             raise ConfigError(
                 f"author={self.author.name} is not in data.authors {self.data.authors}: add it there"
             )
+        window_tokens = self.data.batch_size * self.model.n_positions
+        if self.optimizer.batch_tokens is not None and self.optimizer.batch_tokens % window_tokens:
+            raise ConfigError(
+                f"optimizer.batch_tokens={self.optimizer.batch_tokens} must be a multiple of data.batch_size x "
+                f"model.n_positions = {window_tokens}"
+            )
+        if self.data.eval_stride is not None and self.data.eval_stride > self.model.n_positions:
+            raise ConfigError(f"data.eval_stride={self.data.eval_stride} exceeds model.n_positions={self.model.n_positions}: lower it")
+
+    @property
+    def accumulation_steps(self) -> int:
+        """Batches per optimizer step: from optimizer.batch_tokens if set, else optimizer.grad_accum_steps."""
+        if self.optimizer.batch_tokens is None:
+            return self.optimizer.grad_accum_steps
+        return self.optimizer.batch_tokens // (self.data.batch_size * self.model.n_positions)
 
 
 def register_configs() -> None:
@@ -200,6 +288,7 @@ def register_configs() -> None:
         ("stop_criteria", StopCriteriaConfig),
         ("variant", VariantConfig),
         ("device", DeviceConfig),
+        ("logger", LoggerConfig),
     ]:
         # Not in the group itself, where `author=glob(*)` would sweep over the schema too.
         cs.store(group="schema", name=group, node=node)

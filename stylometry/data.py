@@ -1,4 +1,4 @@
-"""The study's data: held-out books, a model's training text, its evaluation texts, the windows.
+"""The data a job trains and evaluates on: the study's (data=corpus) or any folder of text (data=text).
 
 Semantics (the study's): for each seed, one held-out book per author is drawn, the same for every
 model of that seed. A model of author A trains on A's other books, shuffled by the seed, from which
@@ -6,15 +6,19 @@ model of that seed. A model of author A trains on A's other books, shuffled by t
 epoch is len(training text) // n_positions windows at random offsets. Every model is evaluated on
 each author's held-out book and on its author's extra sets, in consecutive windows.
 
+A text corpus (data=text) is any folder (or list) of .txt files, split into training and validation
+text by a fraction of each file, by whole files, or by given files; its validation set is named `val`.
+
 Books are tokenized once per (book content, variant, tokenizer) and cached as .npy files, written
 atomically, so every job of a sweep reads the same arrays and a crash never leaves half a file.
 """
 
+import glob
 import hashlib
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 import torch
@@ -23,7 +27,8 @@ from stylometry.atomic import atomic_file
 from stylometry.config import ConfigError, DataConfig
 
 # Seed streams: independent draws from one seed, so that changing one does not shift the others.
-_HELD_OUT_STREAM, _TRAIN_TEXT_STREAM, WINDOW_STREAM = 0, 1, 2
+_HELD_OUT_STREAM, _TRAIN_TEXT_STREAM, WINDOW_STREAM, _VAL_FILES_STREAM = 0, 1, 2, 3
+VALIDATION = "val"  # the evaluation set of a data=text run
 
 
 @dataclass
@@ -40,6 +45,21 @@ class StudyData:
     held_out_books: Dict[str, str]  # author -> file name of that author's held-out book for this seed
     eval_texts: Dict[str, List[np.ndarray]]  # evaluation set -> its books' tokens (windows never span books)
     corpus_sha256: str  # one hash over every file this job read
+
+    def manifest(self) -> Dict:
+        return {"held_out_books": self.held_out_books, "train_books": self.train_books}
+
+
+@dataclass
+class TextData:
+    train_tokens: np.ndarray  # the training parts of the files, joined by the end-of-text token
+    train_files: List[str]  # paths under data.root
+    val_files: List[str]  # the files (or, with val_split=fraction, the files whose tails) in `val`
+    eval_texts: Dict[str, List[np.ndarray]] = field(default_factory=dict)  # {"val": one array per file}
+    corpus_sha256: str = ""
+
+    def manifest(self) -> Dict:
+        return {"train_files": self.train_files, "val_files": self.val_files}
 
 
 def load_tokenizer(name: str):
@@ -177,6 +197,81 @@ def load_study_data(cfg: DataConfig, author: str, extra_eval_sets: List[str], se
     )
 
 
+def load_text_data(cfg: DataConfig, seed: int, reader: BookReader, end_of_text: Optional[int]) -> TextData:
+    """A folder (or list) of .txt files as training text and a validation set, split as data.val_split says."""
+    root = Path(cfg.root).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"data.root={cfg.root}: no such folder; point data.root at a folder of .txt files")
+    files = _match(root, cfg.files, "data.files") if cfg.files else sorted(root.rglob("*.txt"))
+    if not files:
+        raise ConfigError(f"data.root={cfg.root} holds no .txt files: add some, or list them in data.files")
+    if cfg.val_split == "given":
+        val_paths = _match(root, cfg.val_files, "data.val_files")
+        train_paths = [path for path in files if path not in set(val_paths)]
+    elif cfg.val_split == "files":
+        if len(files) < 2:
+            raise ConfigError(f"data.val_split=files needs at least two files, {root} has {len(files)}: use val_split=fraction")
+        n_val = min(len(files) - 1, max(1, round(cfg.val_fraction * len(files))))
+        rng = np.random.default_rng([seed, _VAL_FILES_STREAM])
+        chosen = set(rng.choice(len(files), size=n_val, replace=False).tolist())
+        val_paths = [path for i, path in enumerate(files) if i in chosen]
+        train_paths = [path for i, path in enumerate(files) if i not in chosen]
+    else:
+        val_paths, train_paths = files, files
+    if not train_paths:
+        raise ConfigError(f"data.val_split={cfg.val_split} leaves no training files: list fewer in data.val_files")
+
+    books = {path: reader.read(path) for path in dict.fromkeys([*train_paths, *val_paths])}
+    train_parts, val_texts = [], []
+    for path in train_paths:
+        tokens = books[path].tokens
+        train_parts.append(tokens[: len(tokens) - int(len(tokens) * cfg.val_fraction)] if cfg.val_split == "fraction" else tokens)
+    for path in val_paths:
+        tokens = books[path].tokens
+        val_texts.append(tokens[len(tokens) - int(len(tokens) * cfg.val_fraction):] if cfg.val_split == "fraction" else tokens)
+    val_texts = _cap([text for text in val_texts if len(text) >= 2], cfg.eval_max_tokens)
+    if not val_texts:
+        raise ConfigError(f"data.val_fraction={cfg.val_fraction} leaves no validation text (too few tokens): raise it or add text")
+    separator = [] if end_of_text is None else [np.array([end_of_text], dtype=train_parts[0].dtype)]
+    joined = [piece for part in train_parts if len(part) for piece in (part, *separator)]
+    train_tokens = np.concatenate(joined[: len(joined) - len(separator)]) if joined else np.zeros(0, dtype=np.int64)
+    if cfg.n_train_tokens is not None:
+        if cfg.n_train_tokens > len(train_tokens):
+            raise ConfigError(f"data.n_train_tokens={cfg.n_train_tokens} exceeds the {len(train_tokens)} training tokens: lower it, or null")
+        train_tokens = train_tokens[: cfg.n_train_tokens]
+
+    digest = hashlib.sha256()
+    for path, book in sorted(books.items()):
+        digest.update(f"{path.relative_to(root)}:{book.sha256}\n".encode())
+    return TextData(
+        train_tokens=train_tokens,
+        train_files=[str(path.relative_to(root)) for path in train_paths],
+        val_files=[str(path.relative_to(root)) for path in val_paths],
+        eval_texts={VALIDATION: val_texts},
+        corpus_sha256=digest.hexdigest(),
+    )
+
+
+def load_data(cfg: DataConfig, author, seed: int, reader: BookReader) -> Union[StudyData, TextData]:
+    """The job's data: the study's for data=corpus (author: an AuthorConfig), or a text corpus's for data=text."""
+    if cfg.kind == "text":
+        return load_text_data(cfg, seed, reader, reader.tokenizer.eos_token_id)
+    return load_study_data(cfg, author.name, author.extra_eval_sets, seed, reader)
+
+
+def _match(root: Path, patterns: List[str], key: str) -> List[Path]:
+    """Files named by paths or globs under root (or absolute), each pattern matching at least one .txt file."""
+    found = []
+    for pattern in patterns:
+        full = Path(pattern).expanduser()
+        full = full if full.is_absolute() else root / full
+        matches = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
+        if not matches:
+            raise ConfigError(f"{key}: {pattern!r} matches no file under {root}")
+        found += [path for path in matches if path not in found]
+    return found
+
+
 def _eval_book(reader: BookReader, path: Path, used: List[Book]) -> np.ndarray:
     book = reader.read(path)
     if len(book.tokens) < 2:
@@ -198,13 +293,23 @@ def _cap(texts: List[np.ndarray], max_tokens) -> List[np.ndarray]:
     return capped
 
 
+def sample_offsets(n_tokens: int, n_positions: int, rng: np.random.Generator, multiple_of: int = 1) -> torch.Tensor:
+    """One epoch: the start offsets of n_tokens // n_positions windows at random positions.
+
+    multiple_of: a data-parallel job drops the last few windows so that every process gets as many.
+    """
+    n_windows = n_tokens // n_positions
+    if n_windows < 1:
+        raise ConfigError(f"data.n_train_tokens={n_tokens} is shorter than one window (model.n_positions={n_positions})")
+    if n_windows < multiple_of:
+        raise ConfigError(f"data.n_train_tokens={n_tokens} holds {n_windows} windows, fewer than the job's {multiple_of} processes")
+    offsets = torch.from_numpy(rng.integers(0, n_tokens - n_positions + 1, size=n_windows))
+    return offsets[: n_windows - n_windows % multiple_of]
+
+
 def sample_windows(train_tokens: torch.Tensor, n_positions: int, rng: np.random.Generator) -> torch.Tensor:
     """One epoch: len // n_positions windows at random offsets, as a (windows, n_positions) index tensor."""
-    n_windows = len(train_tokens) // n_positions
-    if n_windows < 1:
-        raise ConfigError(f"data.n_train_tokens={len(train_tokens)} is shorter than one window (model.n_positions={n_positions})")
-    offsets = torch.from_numpy(rng.integers(0, len(train_tokens) - n_positions + 1, size=n_windows))
-    return offsets[:, None] + torch.arange(n_positions)
+    return sample_offsets(len(train_tokens), n_positions, rng)[:, None] + torch.arange(n_positions)
 
 
 @dataclass
@@ -214,17 +319,30 @@ class EvalBatches:
     n_predicted: int  # tokens whose loss is averaged: each window predicts all but its first token
 
 
-def eval_windows(texts: List[np.ndarray], n_positions: int) -> EvalBatches:
-    """Consecutive non-overlapping windows over each book; a last window shorter than 2 tokens predicts nothing."""
-    rows = []
+def eval_windows(texts: List[np.ndarray], n_positions: int, stride: Optional[int] = None) -> EvalBatches:
+    """Windows over each book and the tokens each scores (labels; -100 elsewhere).
+
+    stride null (or n_positions): consecutive non-overlapping windows, the study's (each window's first
+    token is not scored: it has no context); a last window shorter than 2 tokens predicts nothing. A smaller stride starts a window every `stride` tokens and
+    scores only the tokens no earlier window scored (HF's sliding-window perplexity), so each scored
+    token but the first window's sees at least n_positions - stride tokens of context.
+    """
+    stride = stride or n_positions
+    rows = []  # (window tokens, first scored position in the window)
     for tokens in texts:
-        for start in range(0, len(tokens), n_positions):
+        scored_until = 1  # the book's first token is never predicted
+        for start in range(0, len(tokens), stride):
             window = tokens[start : start + n_positions]
-            if len(window) >= 2:
-                rows.append(torch.from_numpy(window.astype(np.int64)))
+            first = max(1, scored_until - start)  # a window's first token has no context: never scored
+            if len(window) > first:
+                rows.append((torch.from_numpy(window.astype(np.int64)), first))
+            scored_until = start + len(window)
+            if scored_until == len(tokens):
+                break
     input_ids = torch.zeros(len(rows), n_positions, dtype=torch.long)
     labels = torch.full((len(rows), n_positions), -100, dtype=torch.long)
-    for i, row in enumerate(rows):
+    for i, (row, first) in enumerate(rows):
         input_ids[i, : len(row)] = row
-        labels[i, : len(row)] = row
-    return EvalBatches(input_ids, labels, n_predicted=sum(len(row) - 1 for row in rows))
+        labels[i, first : len(row)] = row[first:]
+        labels[i, 0] = row[0]  # never a target (labels shift by one); kept as the study's layout had it
+    return EvalBatches(input_ids, labels, n_predicted=sum(len(row) - first for row, first in rows))

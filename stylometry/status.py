@@ -48,10 +48,10 @@ def plan(overrides: List[str]) -> List[str]:
                 del cfg["hydra"]
             typed = to_run_config(cfg)
             # The inputs too, once each: folders, books, tokenizer, the variant's transform.
+            folders = [*typed.data.authors, *typed.author.extra_eval_sets] if typed.author is not None else []
             for key, check in [
-                (("root", typed.data.root, tuple(typed.data.authors), tuple(typed.author.extra_eval_sets)),
-                 lambda: [list_books(corpus_root(typed.data) / name)
-                          for name in [*typed.data.authors, *typed.author.extra_eval_sets]]),
+                (("root", typed.data.root, tuple(folders)),  # data=text: the root; its files are matched at the start
+                 lambda: [corpus_root(typed.data)] + [list_books(corpus_root(typed.data) / name) for name in folders]),
                 (("tokenizer", typed.data.tokenizer), lambda: load_tokenizer(typed.data.tokenizer)),
                 (("variant", repr(typed.variant)), lambda: build_transform(typed.variant)),
             ]:

@@ -1,8 +1,10 @@
-"""Train one author's model, or a sweep of them.
+"""Train one author's model, or a sweep of them; or a GPT-2 on any text, on one or many GPUs.
 
     python -m stylometry.train author=baum seed=0                       # one job, the study's settings
     python -m stylometry.train experiment=smoke author=baum             # seconds on a CPU
     python -m stylometry.train -m author=glob(*) seed=range(10)         # the 8 x 10 grid
+    python -m stylometry.train experiment=gpt2_small data.root=/my/texts data.name=mytexts
+    torchrun --nproc_per_node 8 -m stylometry.train experiment=gpt2_small data.root=/my/texts   # DDP
 
 The run dir is the job's identity (conf/train.yaml: hydra.run.dir, hydra.sweep.subdir), so running
 the same command again resumes every unfinished job and skips every complete one.
@@ -17,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from stylometry import distributed
 from stylometry.config import register_configs, to_run_config
 from stylometry.device import place_job, usable_cores
 from stylometry.rundir import RunDirBusy
@@ -39,18 +42,27 @@ def parallel_jobs(hydra_cfg) -> int:
 def main(dict_cfg: DictConfig) -> str:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    world = distributed.World()
     try:
         cfg = to_run_config(dict_cfg)
+        world = distributed.world_from_env()  # torchrun's or submitit's processes of one data-parallel job
+        if world.size > 1:
+            if not world.is_main:
+                logging.getLogger("stylometry").setLevel(logging.WARNING)  # one progress line per epoch, rank 0's
+            with distributed.process_group(cfg.device, world) as placement:
+                return train(cfg, run_dir, placement, world)
         with place_job(cfg.device, parallel_jobs(hydra_cfg)) as placement:
             return train(cfg, run_dir, placement)
     except Exception as error:
         # One line that says what to do; the traceback goes to the run's status.json, not the screen.
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         log.error("%s: %s", type(error).__name__, message)
-        # A busy dir belongs to the process that holds it; any other failure is recorded in the run's status.
-        if not isinstance(error, RunDirBusy):
-            identity = {key: OmegaConf.select(dict_cfg, path, default=None) for key, path in
-                        [("experiment", "experiment_name"), ("variant", "variant.name"), ("author", "author.name"), ("seed", "seed")]}
+        # A busy dir belongs to the process that holds it; any other failure is recorded in the run's status
+        # (by rank 0 alone in a data-parallel job).
+        if not isinstance(error, RunDirBusy) and world.is_main:
+            identity = {key: OmegaConf.select(dict_cfg, path, default=None, throw_on_resolution_failure=False)
+                        for key, path in [("experiment", "experiment_name"), ("variant", "variant.name"),
+                                          ("author", "run_name"), ("seed", "seed")]}
             write_failed_status(run_dir, error, identity)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             return "failed"  # the sweep goes on; its summary lists this job

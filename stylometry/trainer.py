@@ -3,8 +3,14 @@
     python -m stylometry.train author=baum seed=0 experiment=smoke    # calls train() below
 
 `train(cfg, run_dir)` starts, resumes or skips the run in `run_dir`, from what it finds there:
-`status.json` says complete -> nothing to do; a checkpoint -> continue after its epoch; nothing ->
-start. So a killed, timed-out or requeued job is finished by running the same command again.
+`status.json` says complete -> nothing to do; a checkpoint -> continue after its epoch (or, for a
+mid-epoch checkpoint, after its step, in the same epoch's windows); nothing -> start. So a killed,
+timed-out or requeued job is finished by running the same command again.
+
+An epoch is len(training text) // n_positions windows at random offsets, in batches of
+`data.batch_size` windows; an optimizer step takes `cfg.accumulation_steps` batches. Evaluations and
+checkpoints come every N epochs and/or every N steps; `scalars.csv` (stylometry/logger.py) holds the
+per-step scalars, `metrics.csv` the per-epoch rows.
 """
 
 import dataclasses
@@ -20,10 +26,15 @@ import numpy as np
 import torch
 from transformers.utils import logging as transformers_logging
 
-from stylometry.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from stylometry.config import ConfigError, OptimizerConfig, StopCriteriaConfig, TrainConfig
-from stylometry.data import WINDOW_STREAM, BookReader, eval_windows, load_study_data, load_tokenizer, sample_windows
+from stylometry import distributed
+from stylometry.checkpoint import latest_checkpoint, load_checkpoint, restore_best, save_best, save_checkpoint
+from stylometry.config import (
+    ConfigError, DataConfig, OptimizerConfig, StopCriteriaConfig, TrainConfig,
+)
+from stylometry.data import VALIDATION, WINDOW_STREAM, BookReader, eval_windows, load_data, load_tokenizer, sample_offsets
 from stylometry.device import Placement, choose_placement, detect
+from stylometry.distributed import World, current_world
+from stylometry.logger import ScalarLogger, eval_scalars
 from stylometry.model import build_model, maybe_compile, nll_sum, optimizer_options
 from stylometry.rundir import (
     MANIFEST, STATUS, append_metrics, host, keep_metrics_before, lock_run_dir, manifest, read_json, read_metrics,
@@ -38,10 +49,43 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
-def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None) -> str:
-    """Runs the job in run_dir to its end (or its wall-clock limit); returns its final state."""
+@dataclasses.dataclass
+class Progress:
+    """Where the run stands: the loop state a checkpoint saves besides weights, optimizer and RNG states."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    train_seconds: float = 0.0
+    train_loss: Optional[float] = None  # the last completed epoch's mean training loss
+    best_loss: Optional[float] = None  # the lowest validation loss so far (checkpoint.best/)
+    # The epoch in progress: the window RNG's state before its draw, batches done, NLL and tokens so far.
+    in_epoch: Optional[Dict] = None
+
+    @classmethod
+    def from_checkpoint(cls, saved: Dict) -> "Progress":
+        return cls(saved["epoch"], saved["step"], saved["train_seconds"], saved["train_loss"],
+                   saved.get("best_loss"), saved.get("in_epoch"))
+
+
+class _Loss(torch.nn.Module):
+    """(summed NLL, predicted tokens) of a batch: the model and its loss as the module DDP runs."""
+
+    def __init__(self, model, loss_fn):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, input_ids, labels):
+        return self.loss_fn(self.model, input_ids, labels)
+
+
+def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None, world: Optional[World] = None) -> str:
+    """Runs the job in run_dir to its end (or its wall-clock limit); returns its final state.
+
+    In a data-parallel job every process calls this (stylometry/distributed.py); rank 0 alone writes.
+    """
+    world = world or current_world()
     run_dir.mkdir(parents=True, exist_ok=True)
-    lock = lock_run_dir(run_dir)  # noqa: F841 -- held until this process exits, a kill included
+    lock = lock_run_dir(run_dir) if world.is_main else None  # noqa: F841 -- held until this process exits, a kill included
     status = read_json(run_dir / STATUS) or {}
     if status.get("state") == "complete":
         log.info("%s is complete (epoch %s): nothing to train", run_dir, status.get("epoch"))
@@ -51,16 +95,9 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
 
     # Everything that can fail on bad input fails here, before the first step.
     placement = placement or choose_placement(cfg.device, detect())
-    transform = build_transform(cfg.variant)
-    tokenizer = load_tokenizer(cfg.data.tokenizer)
-    if len(tokenizer) > cfg.model.vocab_size:
-        raise ConfigError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens")
-    reader = BookReader(cfg.data, tokenizer, transform, transform_key(cfg.variant))
-    data = load_study_data(cfg.data, cfg.author.name, cfg.author.extra_eval_sets, cfg.seed, reader)
+    data, train_tokens, eval_sets = _load_inputs(cfg, placement, world)
     device = torch.device(placement.device)
-    train_tokens = torch.from_numpy(data.train_tokens.astype(np.int64)).to(device)
-    eval_sets = {name: eval_windows(texts, cfg.model.n_positions) for name, texts in data.eval_texts.items()}
-    sample_windows(train_tokens, cfg.model.n_positions, np.random.default_rng(0))  # fails now if too short
+    n_positions, batch_size = cfg.model.n_positions, cfg.data.batch_size
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(device)
@@ -69,99 +106,165 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
         model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps, weight_decay=opt.weight_decay,
         **optimizer_options(device.type),  # fused: one kernel over every parameter (CUDA and CPU)
     )
-    loss_fn = maybe_compile(nll_sum, cfg.device.compile, device.type)
+    # The loss as a module, so that DDP's forward (which prepares the gradient all-reduce) runs it.
+    trained = distributed.wrap(_Loss(model, maybe_compile(nll_sum, cfg.device.compile, device.type)), world, placement)
     scaler = torch.amp.GradScaler(device.type, enabled=placement.uses_grad_scaler)
     window_rng = np.random.default_rng([cfg.seed, WINDOW_STREAM])
+    if world.rank:
+        torch.manual_seed(_rank_seed(cfg.seed, world.rank, 0))  # its own dropout draws; the weights are rank 0's
     identity = _identity(cfg)
-    epoch, step, train_seconds, train_loss = 0, 0, 0.0, None
+    best_set = VALIDATION if cfg.data.kind == "text" else cfg.author.name
+    state, rows, logger = _start_or_resume(run_dir, cfg, world, placement, model, optimizer, scaler, window_rng, eval_sets)
+    if world.is_main:
+        write_json(run_dir / STATUS, _status("running", cfg, placement, state, rows, None))
+        write_json(run_dir / MANIFEST, manifest(
+            _device_name(device), data.corpus_sha256,
+            {**data.manifest(), "precision": placement.precision, "processes": world.size},
+        ))
 
-    checkpoint = latest_checkpoint(run_dir)
-    if checkpoint:
-        state = load_checkpoint(checkpoint, model, optimizer, identity)
-        epoch, step, train_seconds, train_loss = state["epoch"], state["step"], state["train_seconds"], state["train_loss"]
-        window_rng.bit_generator.state = state["window_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        scaler.load_state_dict(state["scaler"])
-        # Rows written after this checkpoint go; its own epoch's rows come back from the checkpoint.
-        keep_metrics_before(run_dir, epoch)
-        rows = state["metric_rows"]
-        append_metrics(run_dir, rows)
-        log.info("resuming %s from %s (epoch %d)", run_dir, checkpoint.name, epoch)
-    else:
-        keep_metrics_before(run_dir, 0)
-        rows = []
-        if cfg.stop_criteria.eval_at_start:
-            rows = evaluate(model, eval_sets, cfg.data.eval_batch_size, placement, epoch=0, seconds=0.0)
-        _checkpoint(run_dir, model, optimizer, scaler, window_rng, identity, epoch, step, train_seconds, None, rows)
-        append_metrics(run_dir, rows)
-        _log_epoch(0, None, rows, cfg, 0.0, None)
-    write_json(run_dir / STATUS, _status("running", cfg, placement, epoch, rows, None))
-    write_json(run_dir / MANIFEST, manifest(
-        _device_name(device), data.corpus_sha256,
-        {"held_out_books": data.held_out_books, "train_books": data.train_books, "precision": placement.precision},
-    ))
-
-    stop = cfg.stop_criteria
-    tokens_per_epoch = (len(train_tokens) // cfg.model.n_positions) * cfg.model.n_positions
-    while not should_stop(stop, epoch, train_loss):
-        epoch += 1
-        epoch_start = time.time()
+    stop, accum = cfg.stop_criteria, cfg.accumulation_steps
+    window = torch.arange(n_positions, device=device)
+    while not should_stop(stop, state.epoch, state.train_loss, state.step):
+        epoch = state.epoch + 1
+        if state.in_epoch is None:  # a new epoch (a mid-epoch checkpoint resumes the one it saved)
+            state.in_epoch = {"window_rng": window_rng.bit_generator.state, "batches_done": 0, "nll": 0.0, "tokens": 0}
+        window_rng.bit_generator.state = state.in_epoch["window_rng"]  # the epoch's windows, as first drawn
+        batches = sample_offsets(len(train_tokens), n_positions, window_rng, world.size).to(device).split(batch_size)
         model.train()
-        windows = sample_windows(train_tokens, cfg.model.n_positions, window_rng).to(device)
-        batches = windows.split(cfg.data.batch_size)
-        total_nll, total_tokens = torch.zeros((), device=device), 0  # summed on the device: no sync per step
-        for i, batch in enumerate(batches):
-            input_ids = train_tokens[batch]
-            with placement.autocast():
-                nll, n_tokens = loss_fn(model, input_ids, input_ids)
-            scaler.scale(nll / n_tokens / opt.grad_accum_steps).backward()
-            total_nll, total_tokens = total_nll + nll.detach().float(), total_tokens + n_tokens
-            if (i + 1) % opt.grad_accum_steps == 0 or i + 1 == len(batches):
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(opt, step)
-                if opt.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-        train_loss = total_nll.item() / total_tokens
-        epoch_seconds = time.time() - epoch_start
-        train_seconds += epoch_seconds
-        if not math.isfinite(train_loss):
+        tick, epoch_seconds, resumed_tokens = time.time(), 0.0, state.in_epoch["tokens"]
+        # Summed on the device (no sync per step); rank 0 carries a resumed epoch's sum.
+        total_nll = torch.tensor(state.in_epoch["nll"] if world.is_main else 0.0, device=device)
+        total_tokens = state.in_epoch["tokens"]
+        for first in range(state.in_epoch["batches_done"], len(batches), accum):
+            group = batches[first : first + accum]  # one optimizer step's batches
+            step_nll, step_tokens = torch.zeros((), device=device), 0
+            for i, offsets in enumerate(group):
+                shard = offsets.tensor_split(world.size)[world.rank]  # this process's windows of the global batch
+                input_ids = train_tokens[shard[:, None] + window].long()
+                n_tokens = len(offsets) * (n_positions - 1)  # predicted tokens of the global batch
+                with distributed.no_sync(trained, accumulating=i + 1 < len(group)):
+                    with placement.autocast():
+                        nll, _ = trained(input_ids, input_ids)
+                    # The global batch's mean loss: DDP averages the processes' gradients, hence x world.size.
+                    scaler.scale(nll / n_tokens * world.size / accum).backward()
+                step_nll, step_tokens = step_nll + nll.detach().float(), step_tokens + n_tokens
+            total_nll, total_tokens = total_nll + step_nll, total_tokens + step_tokens
+            log_now = (state.step + 1) % cfg.logger.every_steps == 0
+            lr, grad_norm = _optimizer_step(model, optimizer, scaler, opt, state.step, want_norm=log_now)
+            state.step += 1
+            state.in_epoch["batches_done"] = first + len(group)
+            if log_now:
+                logger.log(state.step, epoch, {"train/loss": distributed.all_sum(step_nll, world).item() / step_tokens,
+                                               "train/lr": lr, "train/grad_norm": float(grad_norm)})
+            if state.in_epoch["batches_done"] == len(batches) or _every(stop.max_steps, state.step):
+                break  # the end of the epoch (or of the run), below
+            # Mid-epoch evaluation and checkpoints, every N steps.
+            out_of_time = stop.checkpoint_every_steps is not None and _out_of_time(stop, started, world, device)
+            if _every(stop.eval_every_steps, state.step) or _every(stop.checkpoint_every_steps, state.step) or out_of_time:
+                epoch_seconds, state.train_seconds = epoch_seconds + time.time() - tick, state.train_seconds + time.time() - tick
+                if _every(stop.eval_every_steps, state.step):
+                    _evaluate(model, eval_sets, cfg, placement, world, logger, run_dir, state, epoch, best_set)
+                if _every(stop.checkpoint_every_steps, state.step) or out_of_time:
+                    state.in_epoch.update(nll=distributed.all_sum(total_nll, world).item(), tokens=total_tokens)
+                    _checkpoint(run_dir, world, model, optimizer, scaler, window_rng, identity, state, [], metrics_from=epoch)
+                if out_of_time:
+                    return _pause(run_dir, cfg, placement, world, state, logger)
+                if world.is_main:
+                    write_json(run_dir / STATUS, _status("running", cfg, placement, state, rows, _eta_seconds(stop, state)))
+                tick = time.time()
+        epoch_seconds, state.train_seconds = epoch_seconds + time.time() - tick, state.train_seconds + time.time() - tick
+        state.epoch, state.in_epoch = epoch, None
+        state.train_loss = distributed.all_sum(total_nll, world).item() / total_tokens
+        if not math.isfinite(state.train_loss):
             raise TrainingDiverged(
-                f"training loss is {train_loss} at epoch {epoch}; the last good checkpoint is in {latest_checkpoint(run_dir)}: "
+                f"training loss is {state.train_loss} at epoch {epoch}; the last good checkpoint is in {latest_checkpoint(run_dir)}: "
                 "lower optimizer.lr or set optimizer.grad_clip"
             )
 
-        last = should_stop(stop, epoch, train_loss)
-        out_of_time = stop.max_seconds is not None and time.time() - started >= stop.max_seconds
-        rows = [_row(epoch, "train", train_loss, total_tokens, train_seconds)]
-        if last or epoch % stop.eval_every == 0:
-            rows += evaluate(model, eval_sets, cfg.data.eval_batch_size, placement, epoch, train_seconds)
-        if last or out_of_time or epoch % stop.checkpoint_every == 0:
-            _checkpoint(run_dir, model, optimizer, scaler, window_rng, identity, epoch, step, train_seconds, train_loss, rows)
-        append_metrics(run_dir, rows)  # after the checkpoint: a resume never finds rows it will write again
-        eta = _eta_seconds(stop, epoch, train_seconds)
-        _log_epoch(epoch, train_loss, rows, cfg, tokens_per_epoch / epoch_seconds, eta)
+        last = should_stop(stop, epoch, state.train_loss, state.step)
+        out_of_time = _out_of_time(stop, started, world, device)
+        rows = [_row(epoch, "train", state.train_loss, total_tokens, state.train_seconds)]
+        if last or epoch % stop.eval_every == 0 or _every(stop.eval_every_steps, state.step):
+            rows += _evaluate(model, eval_sets, cfg, placement, world, logger, run_dir, state, epoch, best_set)
+        if last or out_of_time or epoch % stop.checkpoint_every == 0 or _every(stop.checkpoint_every_steps, state.step):
+            _checkpoint(run_dir, world, model, optimizer, scaler, window_rng, identity, state, rows)
+        if world.is_main:
+            append_metrics(run_dir, rows)  # after the checkpoint: a resume never finds rows it will write again
+        eta = _eta_seconds(stop, state)
+        _log_epoch(epoch, state.train_loss, rows, cfg, (total_tokens - resumed_tokens) / max(epoch_seconds, 1e-9), eta)
         if out_of_time and not last:
-            reason = f"wall-clock limit stop_criteria.max_seconds={stop.max_seconds} reached; run the same command to continue"
-            write_json(run_dir / STATUS, _status("paused", cfg, placement, epoch, rows, None, reason=reason))
-            log.info("paused at epoch %d: %s", epoch, reason)
-            return "paused"
-        write_json(run_dir / STATUS, _status("running", cfg, placement, epoch, rows, eta))
+            return _pause(run_dir, cfg, placement, world, state, logger, rows)
+        if world.is_main:
+            write_json(run_dir / STATUS, _status("running", cfg, placement, state, rows, eta))
 
-    final = _latest_losses(run_dir, epoch)
-    write_json(run_dir / STATUS, _status("complete", cfg, placement, epoch, final, 0.0, reason="stop criteria met"))
-    log.info("complete at epoch %d: %s", epoch, run_dir)
+    logger.close()
+    if world.is_main:
+        final = _latest_losses(run_dir, state.epoch)
+        write_json(run_dir / STATUS, _status("complete", cfg, placement, state, final, 0.0, reason="stop criteria met"))
+    log.info("complete at epoch %d (step %d): %s", state.epoch, state.step, run_dir)
     return "complete"
 
 
-def should_stop(stop: StopCriteriaConfig, epoch: int, train_loss: Optional[float]) -> bool:
-    if epoch >= stop.max_epochs:
+def _load_inputs(cfg: TrainConfig, placement: Placement, world: World):
+    """(data, training tokens on the device, evaluation windows), or a ConfigError naming what to fix."""
+    transform = build_transform(cfg.variant)
+    tokenizer = load_tokenizer(cfg.data.tokenizer)
+    if len(tokenizer) > cfg.model.vocab_size:
+        raise ConfigError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens")
+    reader = BookReader(cfg.data, tokenizer, transform, transform_key(cfg.variant))
+    data = load_data(cfg.data, cfg.author, cfg.seed, reader)
+    n_positions = cfg.model.n_positions
+    # int32: half the memory of int64 for a big corpus; a batch's ids become int64 when it is cut out.
+    train_tokens = torch.from_numpy(data.train_tokens.astype(np.int32)).to(placement.device)
+    eval_sets = {name: eval_windows(texts, n_positions, cfg.data.eval_stride) for name, texts in data.eval_texts.items()}
+    sample_offsets(len(train_tokens), n_positions, np.random.default_rng(0), world.size)  # fails now if too short
+    if cfg.data.batch_size % world.size:
+        raise ConfigError(f"data.batch_size={cfg.data.batch_size} must be a multiple of the job's {world.size} processes")
+    return data, train_tokens, eval_sets
+
+
+def _start_or_resume(run_dir, cfg: TrainConfig, world: World, placement, model, optimizer, scaler, window_rng, eval_sets):
+    """Loads the run dir's checkpoint, or evaluates the untrained model and writes the first checkpoint.
+
+    Returns (progress, the latest metric rows, the scalar logger); the files are trimmed to the checkpoint.
+    """
+    identity = _identity(cfg)
+    device = torch.device(placement.device)
+    best_set = VALIDATION if cfg.data.kind == "text" else cfg.author.name
+    state = Progress()
+    checkpoint = latest_checkpoint(run_dir)
+    distributed.barrier(world)  # every process has looked for a checkpoint before rank 0 writes one
+    if world.is_main:
+        restore_best(run_dir)
+    if checkpoint:
+        saved = load_checkpoint(checkpoint, model, optimizer, identity)
+        state = Progress.from_checkpoint(saved)
+        window_rng.bit_generator.state = saved["window_rng"]
+        _restore_rng(saved, cfg.seed, world, device)
+        scaler.load_state_dict(saved["scaler"])
+        logger = ScalarLogger(run_dir, cfg.logger, resume_step=state.step, enabled=world.is_main)
+        rows = saved["metric_rows"]
+        if world.is_main:
+            # Rows written after this checkpoint go; its own epoch's rows come back from the checkpoint.
+            keep_metrics_before(run_dir, saved.get("metrics_from", state.epoch))
+            append_metrics(run_dir, rows)
+        log.info("resuming %s from %s (epoch %d, step %d)", run_dir, checkpoint.name, state.epoch, state.step)
+    else:
+        logger = ScalarLogger(run_dir, cfg.logger, resume_step=None, enabled=world.is_main)
+        if world.is_main:
+            keep_metrics_before(run_dir, 0)
+        rows = []
+        if cfg.stop_criteria.eval_at_start:
+            rows = _evaluate(model, eval_sets, cfg, placement, world, logger, run_dir, state, 0, best_set)
+        _checkpoint(run_dir, world, model, optimizer, scaler, window_rng, identity, state, rows)
+        if world.is_main:
+            append_metrics(run_dir, rows)
+        _log_epoch(0, None, rows, cfg, 0.0, None)
+    return state, rows, logger
+
+
+def should_stop(stop: StopCriteriaConfig, epoch: int, train_loss: Optional[float], step: int = 0) -> bool:
+    if epoch >= stop.max_epochs or (stop.max_steps is not None and step >= stop.max_steps):
         return True
     converged = stop.train_loss_threshold is not None and train_loss is not None and train_loss <= stop.train_loss_threshold
     return epoch >= stop.min_epochs and converged
@@ -177,19 +280,54 @@ def learning_rate(opt: OptimizerConfig, step: int) -> float:
     return opt.min_lr + 0.5 * (opt.lr - opt.min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
+def _optimizer_step(model, optimizer, scaler, opt: OptimizerConfig, step: int, want_norm: bool):
+    """Sets the step's learning rate, clips, steps, zeroes the gradients; returns (lr, gradient norm or None)."""
+    lr = learning_rate(opt, step)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    grad_norm = None
+    if opt.grad_clip is not None or want_norm:
+        scaler.unscale_(optimizer)  # the norm of the true gradients, not of the fp16 loss-scaled ones
+        if opt.grad_clip is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)  # the norm before clipping
+        else:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return lr, grad_norm
+
+
+def _every(interval: Optional[int], step: int) -> bool:
+    return interval is not None and step % interval == 0
+
+
+def _out_of_time(stop: StopCriteriaConfig, started: float, world: World, device) -> bool:
+    return distributed.any_process(stop.max_seconds is not None and time.time() - started >= stop.max_seconds, world, device)
+
+
 @torch.no_grad()
-def evaluate(model, eval_sets, batch_size: int, placement: Placement, epoch: int, seconds: float) -> List[Dict]:
-    """The loss on each evaluation set: total NLL over its predicted tokens / their number."""
+def evaluate(model, eval_sets, batch_size: int, placement: Placement, epoch: int, seconds: float,
+             world: World = World()) -> List[Dict]:
+    """The loss on each evaluation set: total NLL over its predicted tokens / their number.
+
+    In a data-parallel job each process evaluates a share of the windows and the sums are added.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     rows = []
     for name, windows in eval_sets.items():
         total = 0.0
-        for input_ids, labels in zip(windows.input_ids.split(batch_size), windows.labels.split(batch_size)):
+        input_ids, labels = windows.input_ids, windows.labels
+        if world.size > 1:
+            input_ids, labels = input_ids.tensor_split(world.size)[world.rank], labels.tensor_split(world.size)[world.rank]
+        for batch_ids, batch_labels in zip(input_ids.split(batch_size), labels.split(batch_size)):
             with placement.autocast():
-                nll, _ = nll_sum(model, input_ids.to(device), labels.to(device))
+                nll, _ = nll_sum(model, batch_ids.to(device), batch_labels.to(device))
             total += float(nll)
+        if world.size > 1:
+            total = float(distributed.all_sum(torch.tensor(total, dtype=torch.float64, device=device), world))
         rows.append(_row(epoch, name, total / windows.n_predicted, windows.n_predicted, seconds))
     model.train(was_training)
     return rows
@@ -199,50 +337,110 @@ def _row(epoch: int, dataset: str, loss: float, tokens: int, seconds: float) -> 
     return {"epoch": epoch, "dataset": dataset, "loss": f"{loss:.6f}", "tokens": tokens, "seconds": f"{seconds:.1f}"}
 
 
-def _checkpoint(run_dir, model, optimizer, scaler, window_rng, identity, epoch, step, train_seconds, train_loss, rows):
+def _evaluate(model, eval_sets, cfg: TrainConfig, placement, world, logger, run_dir, state: Progress, epoch, best_set):
+    """Evaluates every set, logs <set>/loss and <set>/perplexity, and keeps checkpoint.best/ if the loss is the lowest yet."""
+    rows = evaluate(model, eval_sets, cfg.data.eval_batch_size, placement, epoch, state.train_seconds, world)
+    logger.log(state.step, epoch, eval_scalars(rows))
+    loss = next((float(row["loss"]) for row in rows if row["dataset"] == best_set), None)
+    if cfg.stop_criteria.keep_best and loss is not None and (state.best_loss is None or loss < state.best_loss):
+        state.best_loss = loss
+        if world.is_main:  # before the checkpoint: a resume from an earlier one replays (and rewrites) it
+            save_best(run_dir, model, {"step": state.step, "epoch": epoch, "dataset": best_set, "loss": loss})
+    return rows
+
+
+def _checkpoint(run_dir, world, model, optimizer, scaler, window_rng, identity, state: Progress, rows, metrics_from=None):
+    """Rank 0 saves; every process takes part (its RNG states). metrics_from: the epoch whose rows a resume drops."""
+    rng_states = distributed.gather_rng_states(world)
+    if not world.is_main:
+        return
     save_checkpoint(run_dir, model, {
-        "epoch": epoch,
-        "step": step,
-        "train_seconds": train_seconds,
-        "train_loss": train_loss,
+        "epoch": state.epoch,
+        "step": state.step,
+        "train_seconds": state.train_seconds,
+        "train_loss": state.train_loss,
+        "best_loss": state.best_loss,
+        "in_epoch": dict(state.in_epoch) if state.in_epoch else None,
         "metric_rows": rows,
+        "metrics_from": state.epoch if metrics_from is None else metrics_from,
         "identity": identity,
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict(),
         "window_rng": window_rng.bit_generator.state,
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state() if next(model.parameters()).is_cuda else None,
+        "torch_rng": rng_states[0]["cpu"],
+        "cuda_rng": rng_states[0]["cuda"] if next(model.parameters()).is_cuda else None,
+        "rank_rng": rng_states if world.size > 1 else None,  # each process's dropout stream
     })
+
+
+def _restore_rng(saved: Dict, seed: int, world: World, device) -> None:
+    ranks = saved.get("rank_rng") or []
+    if world.rank < len(ranks):
+        cpu, cuda = ranks[world.rank]["cpu"], ranks[world.rank]["cuda"]
+    elif world.rank == 0:
+        cpu, cuda = saved["torch_rng"], saved.get("cuda_rng")
+    else:  # more processes than the checkpoint saw: a fresh stream of their own
+        torch.manual_seed(_rank_seed(seed, world.rank, saved["step"]))
+        return
+    torch.set_rng_state(cpu)
+    if device.type == "cuda" and cuda is not None:
+        torch.cuda.set_rng_state(cuda, device)
+
+
+def _rank_seed(seed: int, rank: int, step: int) -> int:
+    return int(np.random.default_rng([seed, rank, step]).integers(2**62))
+
+
+def _pause(run_dir, cfg, placement, world, state: Progress, logger, rows=()) -> str:
+    logger.close()
+    reason = f"wall-clock limit stop_criteria.max_seconds={cfg.stop_criteria.max_seconds} reached; run the same command to continue"
+    if world.is_main:
+        write_json(run_dir / STATUS, _status("paused", cfg, placement, state, list(rows), None, reason=reason))
+    log.info("paused at epoch %d, step %d: %s", state.epoch, state.step, reason)
+    return "paused"
 
 
 # What makes a run this run: resuming it under other values would silently mix two experiments.
 # Left out on purpose: paths, device, batch sizes for evaluation, and the stop criteria (extending
 # a finished run's training is a legitimate change).
+# Keys added after the study's runs began are left out at their defaults, so those runs still resume.
+_LATER_KEYS = {"data": ("kind", "name", "files", "val_split", "val_fraction", "val_files", "eval_stride"),
+               "optimizer": ("batch_tokens",)}
+
+
 def _identity(cfg: TrainConfig) -> Dict:
     data = dataclasses.asdict(cfg.data)
     for key in ("root", "tokenizer", "cache_dir", "eval_batch_size"):
         data.pop(key)
     variant = dataclasses.asdict(cfg.variant)
     variant.pop("nltk_data")
-    return {
+    identity = {
         "seed": cfg.seed,
-        "author": dataclasses.asdict(cfg.author),
+        "author": dataclasses.asdict(cfg.author) if cfg.author is not None else None,
         "model": dataclasses.asdict(cfg.model),
         "data": data,
         "optimizer": dataclasses.asdict(cfg.optimizer),
         "variant": variant,
     }
+    defaults = {"data": DataConfig(root="", authors=["a"]), "optimizer": OptimizerConfig()}
+    for group, keys in _LATER_KEYS.items():
+        for key in keys:
+            if identity[group][key] == getattr(defaults[group], key):
+                identity[group].pop(key)
+    return identity
 
 
-def _status(state: str, cfg: TrainConfig, placement: Placement, epoch: int, rows: List[Dict], eta, reason=None) -> Dict:
+def _status(state: str, cfg: TrainConfig, placement: Placement, progress: Progress, rows: List[Dict], eta, reason=None) -> Dict:
     return {
         "state": state,
         "experiment": cfg.experiment_name,
         "variant": cfg.variant.name,
-        "author": cfg.author.name,
+        "author": cfg.run_name,  # the author, or data.name for a text run
         "seed": cfg.seed,
-        "epoch": epoch,
+        "epoch": progress.epoch,
+        "step": progress.step,
         "max_epochs": cfg.stop_criteria.max_epochs,
+        "max_steps": cfg.stop_criteria.max_steps,
         "losses": {row["dataset"]: float(row["loss"]) for row in rows},
         "eta_s": eta,
         "host": host(),
@@ -270,10 +468,13 @@ def _latest_losses(run_dir: Path, epoch: int) -> List[Dict]:
     return [row for row in read_metrics(run_dir) if row["epoch"] == str(epoch)]
 
 
-def _eta_seconds(stop: StopCriteriaConfig, epoch: int, train_seconds: float) -> Optional[float]:
+def _eta_seconds(stop: StopCriteriaConfig, progress: Progress) -> Optional[float]:
+    if stop.max_steps is not None:  # a step budget: it usually ends the run before max_epochs
+        return max(0, stop.max_steps - progress.step) * progress.train_seconds / max(progress.step, 1)
     # Until min_epochs the run cannot stop; after it, max_epochs is the only bound known in advance.
+    epoch = progress.epoch
     target = stop.min_epochs if stop.train_loss_threshold is not None and epoch < stop.min_epochs else stop.max_epochs
-    return max(0, target - epoch) * train_seconds / max(epoch, 1)
+    return max(0, target - epoch) * progress.train_seconds / max(epoch, 1)
 
 
 def _log_epoch(epoch, train_loss, rows, cfg: TrainConfig, tokens_per_s, eta) -> None:
@@ -281,7 +482,9 @@ def _log_epoch(epoch, train_loss, rows, cfg: TrainConfig, tokens_per_s, eta) -> 
     parts = [f"epoch {epoch}/{cfg.stop_criteria.max_epochs}"]
     if train_loss is not None:
         parts.append(f"train {train_loss:.4f}")
-    if losses:
+    if losses and cfg.author is None:
+        parts.append(" ".join(f"{name} {loss:.4f} (ppl {math.exp(min(loss, 700)):.1f})" for name, loss in losses.items()))
+    elif losses:
         own = losses.get(cfg.author.name)
         others = [loss for name, loss in losses.items() if name in cfg.data.authors and name != cfg.author.name]
         parts.append(f"eval own {own:.4f} others {min(others):.4f}..{max(others):.4f}" if others else f"eval own {own:.4f}")

@@ -9,7 +9,9 @@ from omegaconf import OmegaConf
 from stylometry.config import ConfigError, TrainConfig
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ["author", "model", "data", "optimizer", "stop_criteria", "variant", "device", "experiment"]
+GROUPS = ["author", "model", "data", "optimizer", "stop_criteria", "variant", "device", "logger", "experiment"]
+# Options that train on any text (data=text): they take no author.
+TEXT_OPTIONS = {("data", "text"), ("experiment", "gpt2_small"), ("experiment", "gpt2_smoke")}
 
 
 def options(group):
@@ -18,11 +20,13 @@ def options(group):
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes(make_config, group, option):
-    base = ["author=baum"] if group != "author" else []
+    base = ["author=baum"] if group != "author" and (group, option) not in TEXT_OPTIONS else []
     cfg = make_config(*base, f"{group}={option}")
     assert isinstance(cfg, TrainConfig)
     if group == "author":
         assert cfg.author.name == option
+    if (group, option) in TEXT_OPTIONS:
+        assert cfg.data.kind == "text" and cfg.author is None and cfg.run_name == cfg.data.name
 
 
 def test_paper_defaults_are_the_studys(make_config):

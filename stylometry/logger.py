@@ -1,0 +1,108 @@
+"""Scalars over optimizer steps: `scalars.csv` always, TensorBoard event files with `logger=tensorboard`.
+
+    tensorboard --logdir multirun/      # every run of a sweep, named by its run dir
+
+    <run dir>/scalars.csv               step,epoch,name,value: train/loss (the mean over the steps since
+                                        the last row), train/lr, train/grad_norm, and at every evaluation
+                                        <set>/loss and <set>/perplexity (exp of the loss) for each set
+    <run dir>/events.out.tfevents.*     the same scalars, tagged by name (logger=tensorboard)
+
+Resume: every scalar of step S is logged before the checkpoint of step S is written, so a run
+resuming from the checkpoint of step S drops the rows after S (and TensorBoard purges its events
+after S: `purge_step`), then logs S+1 onwards again; no step is missing or doubled.
+"""
+
+import csv
+import math
+import os
+from pathlib import Path
+from typing import Dict, Optional
+
+from stylometry.atomic import atomic_file
+from stylometry.config import ConfigError, LoggerConfig
+
+SCALARS = "scalars.csv"
+SCALAR_FIELDS = ["step", "epoch", "name", "value"]
+
+
+class ScalarLogger:
+    """Writes scalars for one run; `enabled=False` (processes other than rank 0) writes nothing."""
+
+    def __init__(self, run_dir: Path, cfg: LoggerConfig, resume_step: Optional[int], enabled: bool = True):
+        self.path, self.enabled, self.writer = run_dir / SCALARS, enabled, None
+        if not enabled:
+            return
+        if cfg.name == "tensorboard":
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ConfigError('logger=tensorboard needs the tensorboard package: pip install -e ".[tensorboard]", or use logger=csv') from None
+        keep_scalars_through(run_dir, resume_step)
+        if cfg.name == "tensorboard":
+            # Events after the resumed checkpoint's step were written by a run that did not reach the
+            # next checkpoint: TensorBoard hides them (a fresh start purges them all).
+            self.writer = SummaryWriter(str(run_dir), purge_step=0 if resume_step is None else resume_step + 1)
+
+    def log(self, step: int, epoch: int, scalars: Dict[str, float]) -> None:
+        if not self.enabled or not scalars:
+            return
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=SCALAR_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerows({"step": step, "epoch": epoch, "name": name, "value": repr(float(value))}
+                             for name, value in scalars.items())
+            f.flush()
+            os.fsync(f.fileno())
+        if self.writer is not None:
+            for name, value in scalars.items():
+                self.writer.add_scalar(name, value, step)
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def eval_scalars(rows) -> Dict[str, float]:
+    """<set>/loss and <set>/perplexity for each evaluation row (metrics.csv's rows)."""
+    scalars = {}
+    for row in rows:
+        loss = float(row["loss"])
+        scalars[f"{row['dataset']}/loss"] = loss
+        scalars[f"{row['dataset']}/perplexity"] = math.exp(min(loss, 700.0))  # exp(710) overflows a float
+    return scalars
+
+
+def read_scalars(run_dir: Path):
+    path = run_dir / SCALARS
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def keep_scalars_through(run_dir: Path, step: Optional[int]) -> None:
+    """Drops the rows after `step` (all of them for None: a fresh start), and a row cut by a kill."""
+    if not (run_dir / SCALARS).exists():
+        return
+    rows = read_scalars(run_dir)
+    whole = [row for row in rows if all(row.get(key) for key in SCALAR_FIELDS) and row["step"].isdigit()
+             and _is_float(row["value"])]
+    kept = [row for row in whole if step is not None and int(row["step"]) <= step]
+    if len(kept) == len(rows):
+        return
+    with atomic_file(run_dir / SCALARS) as f:
+        writer = csv.DictWriter(f, fieldnames=SCALAR_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
