@@ -1,0 +1,160 @@
+"""`python -m stylometry.generate` as a user runs it, on a run dir made by the real trainer.
+
+The processes start at once and the tests read their results: a sampling process spends most of
+its few seconds importing torch, and two cores run them side by side. Input errors are found
+before torch is imported, in well under a second each.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CORPUS, REPO, TOKENIZER
+from stylometry.generate import compose_config
+
+# Longer than the tiny model's context leaves room for (32 - MAX_NEW_TOKENS tokens), and full of what
+# Hydra's override grammar would otherwise parse: commas, quotes, `=`, `${...}`, parentheses.
+PROMPT = ("Dorothy said, 'Hello=${x}' (to Toto), and the Scarecrow, who had been listening, "
+          "nodded his painted head and walked on along the road of yellow brick")
+MAX_NEW_TOKENS = 12
+
+# The real trainer, as small as it goes: one author with two 30 kB books, no extra sets, one epoch of
+# 256 tokens. It leaves checkpoint/ (epoch 1) and checkpoint.prev/ (epoch 0: the initial weights).
+TRAIN = [
+    "experiment=smoke", "author=baum", "seed=0", "model.n_positions=32", "data.n_train_tokens=256",
+    "data.eval_max_tokens=64", "data.authors=[baum]", "author.extra_eval_sets=[]",
+    "stop_criteria.max_epochs=1", "stop_criteria.eval_at_start=false", "device=cpu",
+]
+BOOK_BYTES = 30_000
+
+
+def small_corpus(root):
+    """The first lines of two of Baum's books: real text, tokenized in a blink."""
+    (root / "baum").mkdir(parents=True)
+    for book in sorted((CORPUS / "baum").glob("*.txt"))[:2]:
+        head = book.read_bytes()[:BOOK_BYTES]
+        (root / "baum" / book.name).write_bytes(head[: head.rindex(b"\n") + 1])  # whole lines: valid UTF-8
+    return root
+
+
+def start(*args, tokenizer_env=True, hf_home=None):
+    env = {key: value for key, value in os.environ.items() if key not in ("STYLOMETRY_TOKENIZER", "HF_HUB_OFFLINE")}
+    if tokenizer_env:  # as in training: the run's data.tokenizer is ${oc.env:STYLOMETRY_TOKENIZER,gpt2}
+        env["STYLOMETRY_TOKENIZER"] = str(TOKENIZER)
+    if hf_home:  # an empty hub cache: `gpt2` is not there, even on a machine that has it
+        env["HF_HOME"] = str(hf_home)
+    return subprocess.Popen(
+        [sys.executable, "-m", "stylometry.generate", *map(str, args)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def finish(process):
+    stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, token_cache):
+    root = tmp_path_factory.mktemp("generate")
+    run_dir, with_best, untrained = root / "run", root / "with_best", root / "untrained"
+    untrained.mkdir()
+    sample = ["prompt=Once upon a time"]
+    # Input errors need no trained run: they run while it trains.
+    processes = {
+        "no run dir": start(root / "nope", *sample),
+        "no checkpoint": start(untrained, *sample),
+        "no prompt": start(untrained),
+        "misspelt key": start(untrained, *sample, "temprature=0.5"),
+        "wrong type": start(untrained, *sample, "top_k=many"),
+        "bad value": start(untrained, *sample, "top_p=0"),
+        "prompt first": start(*sample, untrained),
+    }
+    env = {**os.environ, "STYLOMETRY_DATA": str(small_corpus(root / "corpus")), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
+    trained = subprocess.run(
+        [sys.executable, "-m", "stylometry.train", *TRAIN, f"data.cache_dir={token_cache}", f"hydra.run.dir={run_dir}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
+
+    shutil.rmtree(run_dir / "checkpoint.best", ignore_errors=True)  # should the trainer keep one: this run has none
+    shutil.copytree(run_dir, with_best)
+    shutil.copytree(run_dir / "checkpoint.prev", with_best / "checkpoint.best")  # the best: an earlier model
+    unreadable = root / "unreadable"
+    shutil.copytree(run_dir, unreadable)
+    weights = unreadable / "checkpoint" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a write cut short
+
+    knobs = [f"prompt={PROMPT}", f"max_new_tokens={MAX_NEW_TOKENS}", "seed=1", "device.num_threads=1"]
+    processes.update({
+        # Without STYLOMETRY_TOKENIZER the run's data.tokenizer would be `gpt2`: tokenizer= names the folder.
+        "latest": start(run_dir, *knobs, f"tokenizer={TOKENIZER}", tokenizer_env=False),
+        "latest, 2 samples": start(with_best, *knobs, "checkpoint=latest", "num_samples=2", "format=jsonl"),
+        "best": start(with_best, *knobs),
+        # Its data.tokenizer falls back to the hub name `gpt2`, which is not downloaded.
+        "no tokenizer": start(run_dir, *knobs, tokenizer_env=False, hf_home=root / "hf_home"),
+        "unreadable checkpoint": start(unreadable, *knobs),
+    })
+    results = {name: finish(process) for name, process in processes.items()}
+    results["dirs"] = {"run": run_dir, "with_best": with_best}
+    return results
+
+
+def test_prints_the_prompt_and_its_continuation(results):
+    result = results["latest"]
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.removesuffix("\n")
+    assert text.startswith(PROMPT) and len(text) > len(PROMPT)  # verbatim, ${x} and quotes included
+    # The prompt is longer than the context leaves room for: the model sees its last tokens, and says so.
+    assert f"(+ {MAX_NEW_TOKENS} new)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_same_seed_same_text_other_seed_other_text(results):
+    result = results["latest, 2 samples"]
+    assert result.returncode == 0, result.stderr
+    samples = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [sample["seed"] for sample in samples] == [1, 2]
+    assert samples[0]["text"] == results["latest"].stdout.removesuffix("\n")  # another process, the same seed
+    assert samples[1]["text"] != samples[0]["text"]
+    assert all(sample["text"].startswith(PROMPT) for sample in samples)
+
+
+def test_best_when_the_run_has_one_else_latest(results):
+    run_dir, with_best = results["dirs"]["run"], results["dirs"]["with_best"]
+    latest, explicit_latest, best = results["latest"], results["latest, 2 samples"], results["best"]
+    assert best.returncode == 0, best.stderr
+    assert "no checkpoint.best/" in latest.stderr and f"sampling from {run_dir / 'checkpoint'} " in latest.stderr
+    assert f"sampling from {with_best / 'checkpoint'} " in explicit_latest.stderr
+    assert f"sampling from {with_best / 'checkpoint.best'} " in best.stderr
+    assert best.stdout != latest.stdout  # another model, the same seed
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("no run dir", "no run dir "),
+    ("no checkpoint", "holds no checkpoint (checkpoint/ or checkpoint.prev/): train it first"),
+    ("no prompt", 'no prompt: add prompt="..."'),
+    ("misspelt key", "Key 'temprature' not in 'GenerateConfig'"),
+    ("wrong type", "top_k=many: Value 'many' of type 'str' could not be converted to Integer"),
+    ("bad value", "top_p=0.0 must be in (0, 1]"),
+    ("prompt first", "the first argument is the run dir"),
+    ("no tokenizer", "cannot load the tokenizer 'gpt2' (the run's data.tokenizer"),
+    ("unreadable checkpoint", "checkpoint is unreadable ("),
+])
+def test_bad_input_is_one_line_and_exit_2(results, name, expected):
+    result = results[name]
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and result.stderr.splitlines()[-1] == errors[0]
+    assert expected in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("prompt", ["", "null", "42", "it's", 'say "hi"', "a, b=c (d) [e]", "${x} \\${x}", "back\\", "a\\'b"])
+def test_the_prompt_arrives_verbatim(prompt):
+    assert compose_config([f"prompt={prompt}"]).prompt == prompt
