@@ -245,7 +245,7 @@ def test_a_requeued_job_resumes_from_its_checkpoint_even_when_killed_mid_save(sl
     train_log = (run_dir / "train.log").read_text()
     # Started once (only a fresh start logs epoch 0), then resumed twice, each time from its latest whole checkpoint.
     assert train_log.count(f"epoch 0/{max_epochs} ") == 1, train_log
-    resumed = [int(epoch) for epoch in re.findall(r"resuming \S+ from checkpoint\S* \(epoch (\d+)\)", train_log)]
+    resumed = [int(epoch) for epoch in re.findall(r"resuming \S+ from checkpoint\S* \(epoch (\d+)[,)]", train_log)]
     assert len(resumed) == 2, train_log
     assert resumed[0] >= first["epoch"] and resumed[1] == last_saved_epoch, (resumed, first["epoch"], last_saved_epoch)
     assert not scratch.exists()  # the next save cleared the half-written one

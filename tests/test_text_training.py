@@ -316,3 +316,22 @@ def test_a_study_run_still_needs_its_author(make_config):
         make_config("experiment=smoke")
     with pytest.raises(ConfigError, match="data.n_train_tokens is null"):
         make_config("author=baum", "data.n_train_tokens=null")
+
+
+def test_a_smoke_run_from_the_command_line_then_generate_samples_from_its_best_checkpoint(tmp_path, token_cache):
+    """The issue's check as a user runs it: train with a validation split, then sample from checkpoint.best/."""
+    env = {**os.environ, "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
+    run_dir = tmp_path / "run"
+    trained = subprocess.run(
+        [sys.executable, "-m", "stylometry.train", *TEXT_RUN, "logger=tensorboard", f"data.cache_dir={token_cache}",
+         f"hydra.run.dir={run_dir}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    names = {name for _, _, name, _ in scalars(run_dir)}
+    assert {"val/loss", "val/perplexity", "train/lr", "train/grad_norm"} <= names
+    assert (run_dir / "checkpoint.best" / "model.safetensors").is_file() and list(run_dir.glob("events.out.tfevents.*"))
+
+    sampled = subprocess.run([sys.executable, "-m", "stylometry.generate", str(run_dir), "prompt=Dorothy said",
+                              "max_new_tokens=20"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert sampled.returncode == 0, sampled.stderr
+    assert sampled.stdout.startswith("Dorothy said") and len(sampled.stdout.strip()) > len("Dorothy said")
+    assert "checkpoint.best" in sampled.stderr  # it said which checkpoint it sampled from

@@ -161,7 +161,8 @@ def cost_curve(accuracy_by_epoch: pd.DataFrame, extra_by_epoch: pd.DataFrame) ->
     left.plot(overall["epoch"], overall["accuracy"], "o-", color="black", lw=1, ms=3)
     left.set_ylim(-0.05, 1.05)
     left.set_xlabel("epoch")
-    left.set_ylabel("held-out books attributed correctly")
+    left.xaxis.get_major_locator().set_params(integer=True)
+    left.set_ylabel("attribution accuracy")
     for eval_set, sub in extra_by_epoch.sort_values("epoch").groupby("eval_set"):
         final = sub.iloc[-1]
         if pd.isna(final["runner_up"]):
@@ -171,7 +172,8 @@ def cost_curve(accuracy_by_epoch: pd.DataFrame, extra_by_epoch: pd.DataFrame) ->
                    label=f"{eval_set}: {final['runner_up']} - {final['attributed_to']}")
     right.axhline(0, color="gray", lw=0.8)
     right.set_xlabel("epoch")
-    right.set_ylabel("loss margin (> 0: final attribution)")
+    right.xaxis.get_major_locator().set_params(integer=True)
+    right.set_ylabel("loss margin (> 0: final verdict)")
     if right.get_legend_handles_labels()[0]:
         right.legend(fontsize=6)
     return fig
