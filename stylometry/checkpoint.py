@@ -33,10 +33,28 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(run_dir: Path, model, training_state: dict) -> None:
-    scratch, current, previous = run_dir / SCRATCH, run_dir / CHECKPOINT, run_dir / PREVIOUS
+    def write(scratch: Path) -> None:
+        model.save_pretrained(scratch)
+        torch.save(training_state, scratch / TRAINING_STATE)
+
+    _replace_whole(run_dir, SCRATCH, CHECKPOINT, PREVIOUS, write)
+
+
+def save_best(run_dir: Path, model, info: dict) -> None:
+    """Replaces checkpoint.best/ with the model's weights; at any instant .best/ or .best.old/ is whole."""
+    def write(scratch: Path) -> None:
+        model.save_pretrained(scratch)
+        (scratch / BEST_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    _replace_whole(run_dir, BEST_SCRATCH, BEST, BEST_OLD, write)
+    shutil.rmtree(run_dir / BEST_OLD, ignore_errors=True)  # only the one best is kept
+
+
+def _replace_whole(run_dir: Path, scratch_name: str, current_name: str, previous_name: str, write) -> None:
+    """write(scratch) fills a fresh scratch dir, which is synced, then renamed over `current` (kept as `previous`)."""
+    scratch, current, previous = run_dir / scratch_name, run_dir / current_name, run_dir / previous_name
     shutil.rmtree(scratch, ignore_errors=True)
-    model.save_pretrained(scratch)
-    torch.save(training_state, scratch / TRAINING_STATE)
+    write(scratch)
     for path in scratch.iterdir():
         _fsync(path)
     _fsync(scratch)
@@ -45,23 +63,6 @@ def save_checkpoint(run_dir: Path, model, training_state: dict) -> None:
         os.replace(current, previous)
     os.replace(scratch, current)
     _fsync(run_dir)
-
-
-def save_best(run_dir: Path, model, info: dict) -> None:
-    """Replaces checkpoint.best/ with the model's weights; at any instant .best/ or .best.old/ is whole."""
-    scratch, best, old = run_dir / BEST_SCRATCH, run_dir / BEST, run_dir / BEST_OLD
-    shutil.rmtree(scratch, ignore_errors=True)
-    model.save_pretrained(scratch)
-    (scratch / BEST_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    for path in scratch.iterdir():
-        _fsync(path)
-    _fsync(scratch)
-    if best.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(best, old)
-    os.replace(scratch, best)
-    _fsync(run_dir)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def restore_best(run_dir: Path) -> None:
