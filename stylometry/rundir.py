@@ -5,6 +5,7 @@
     status.json     state (running | complete | failed | paused), identity, epoch, latest losses, ETA,
                     host, device: rewritten atomically every epoch, a heartbeat
     manifest.json   versions, device, git commit, the corpus files' hash, the held-out books
+    config.yaml     the run's typed config with every value resolved (no ${...}): what its weights were trained with
     .lock           held (flock) by the one process that runs this dir
 """
 
@@ -22,6 +23,7 @@ from typing import Dict, Iterable, List, Optional
 from stylometry.atomic import atomic_file
 
 METRICS, STATUS, MANIFEST, LOCK = "metrics.csv", "status.json", "manifest.json", ".lock"
+RUN_CONFIG, HYDRA_CONFIG = "config.yaml", Path(".hydra") / "config.yaml"
 METRIC_FIELDS = ["epoch", "dataset", "loss", "tokens", "seconds"]
 
 
@@ -122,3 +124,24 @@ def _git_commit() -> Optional[str]:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def write_run_config(run_dir: Path, cfg) -> None:
+    """<run dir>/config.yaml: the typed TrainConfig, every interpolation resolved."""
+    from omegaconf import OmegaConf
+
+    with atomic_file(run_dir / RUN_CONFIG) as f:
+        f.write(OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True))
+
+
+def read_run_config(run_dir: Path):
+    """The run's TrainConfig: from config.yaml, or for runs older than it from Hydra's .hydra/config.yaml
+    (whose ${oc.env:...} values are then resolved in this environment)."""
+    from omegaconf import OmegaConf
+
+    from stylometry.config import TrainConfig, to_run_config
+
+    path = run_dir / RUN_CONFIG if (run_dir / RUN_CONFIG).exists() else run_dir / HYDRA_CONFIG
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} holds no {RUN_CONFIG} or {HYDRA_CONFIG}: it is not a run dir")
+    return to_run_config(OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(path)))
