@@ -12,16 +12,18 @@ the two renames, `checkpoint.prev/`) is a whole checkpoint. `checkpoint.best/` i
 way, through `checkpoint.best.tmp/` and `checkpoint.best.old/`.
 """
 
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 from safetensors.torch import load_file
 
-from stylometry.config import ConfigError
+from stylometry.config import ConfigError, DataConfig, OptimizerConfig, TrainConfig
 
 CHECKPOINT, PREVIOUS, SCRATCH = "checkpoint", "checkpoint.prev", "checkpoint.tmp"
 BEST, BEST_SCRATCH, BEST_OLD = "checkpoint.best", "checkpoint.best.tmp", "checkpoint.best.old"
@@ -30,6 +32,60 @@ WEIGHTS, TRAINING_STATE, BEST_INFO = "model.safetensors", "training_state.pt", "
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read; the message says which file and what to do."""
+
+
+class RunMismatch(ConfigError):
+    """The run dir holds a run of another identity: refused, and the run dir is left as it was."""
+
+
+# What makes a run this run: resuming it under other values would silently mix two experiments.
+# Left out on purpose: paths, device, batch sizes for evaluation, and the stop criteria (extending
+# a finished run's training is a legitimate change). `corpus` is the hash of the files the job read.
+# Keys added after the study's runs began are left out at their defaults, so those runs still resume.
+_LATER_KEYS = {"data": ("kind", "name", "files", "val_split", "val_fraction", "val_files", "eval_stride"),
+               "optimizer": ("batch_tokens",)}
+
+
+def run_identity(cfg: TrainConfig, files_sha256: str) -> Dict:
+    """The identity of a run whose data.authors and data.n_train_tokens are resolved (trainer._resolved)."""
+    data = dataclasses.asdict(cfg.data)
+    for key in ("root", "tokenizer", "cache_dir", "eval_batch_size", "not_authors"):
+        data.pop(key)
+    variant = dataclasses.asdict(cfg.variant)
+    variant.pop("nltk_data")
+    identity = {
+        "seed": cfg.seed,
+        "author": dataclasses.asdict(cfg.author) if cfg.author is not None else None,
+        "model": dataclasses.asdict(cfg.model),
+        "data": data,
+        "optimizer": dataclasses.asdict(cfg.optimizer),
+        "variant": variant,
+        "corpus": files_sha256,
+    }
+    defaults = {"data": DataConfig(root="", authors=["a"]), "optimizer": OptimizerConfig()}
+    for group, keys in _LATER_KEYS.items():
+        for key in keys:
+            if identity[group][key] == getattr(defaults[group], key):
+                identity[group].pop(key)
+    return identity
+
+
+def config_sha256(identity: Dict) -> str:
+    """A hash of what every run of one study shares: the identity but its seed, author and files."""
+    shared = {key: value for key, value in identity.items() if key not in ("seed", "author", "corpus")}
+    return hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()
+
+
+def read_training_state(path: Path) -> dict:
+    """A checkpoint's training state (identity, loop state, optimizer, RNG states), or a CheckpointError."""
+    state_file = path / TRAINING_STATE
+    try:
+        # weights_only: a training state holds tensors and plain data; never unpickle objects from disk.
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        state["identity"]
+    except Exception as error:
+        raise _unreadable(state_file, error) from None
+    return state
 
 
 def save_checkpoint(run_dir: Path, model, training_state: dict) -> None:
@@ -85,13 +141,8 @@ def load_checkpoint(path: Path, model, optimizer, identity: dict) -> dict:
     run is refused before anything is loaded, so two experiments are never silently mixed.
     """
     weights_file, state_file = path / WEIGHTS, path / TRAINING_STATE
-    try:
-        # weights_only: a training state holds tensors and plain data; never unpickle objects from disk.
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
-        saved_identity = state["identity"]
-    except Exception as error:
-        raise _unreadable(state_file, error) from None
-    _check_same_run(saved_identity, identity, path.parent)
+    state = read_training_state(path)
+    check_same_run(state["identity"], identity, path.parent)
     try:
         weights = load_file(weights_file)
         tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
@@ -107,15 +158,21 @@ def load_checkpoint(path: Path, model, optimizer, identity: dict) -> dict:
     return state
 
 
-def _check_same_run(saved: dict, current: dict, run_dir: Path) -> None:
+def check_same_run(saved: dict, current: dict, run_dir: Path) -> None:
+    """Raises RunMismatch naming the first setting that differs. A group the saved identity lacks is one added
+    after that run began (e.g. `corpus`), so it is not compared."""
     for group, values in current.items():
-        old = saved.get(group)
+        if group not in saved:
+            continue
+        old = saved[group]
         if old == values:
             continue
         if isinstance(values, dict) and isinstance(old, dict):
             key = next(k for k in values if values.get(k) != old.get(k))
             group, old, values = f"{group}.{key}", old.get(key), values[key]
-        raise ConfigError(
+        if group == "corpus":
+            group, old, values = "corpus files (hash)", old[:12], values[:12]
+        raise RunMismatch(
             f"{run_dir} holds a run with {group}={old}, not {values}: use another hydra.run.dir, or delete that dir to start over"
         )
 

@@ -8,8 +8,10 @@ and run once, when `to_run_config` turns the DictConfig into these objects; they
 rewrite, and each message names the key to change.
 """
 
+import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -62,6 +64,8 @@ class ModelConfig:
 
 
 DATA_KINDS = ("corpus", "text")
+# The study's corpus (its repository's data/cleaned/): extra evaluation sets and the variants' copies of the books.
+STUDY_NOT_AUTHORS = ("contested", "non_oz_baum", "non_oz_thompson", "content_only", "function_only", "pos_only")
 VAL_SPLITS = ("fraction", "files", "given")
 
 
@@ -72,11 +76,15 @@ class DataConfig:
     kind: str = "corpus"
     root: str = MISSING  # corpus: one folder of .txt books per author, plus the extra sets; text: the texts' folder
     tokenizer: str = "gpt2"  # a local tokenizer folder (or a hub name, on a machine that reaches the hub)
-    # Every model is evaluated on the held-out book of each of these authors (kind=corpus).
+    # Every model is evaluated on the held-out book of each of these authors (kind=corpus); empty: every
+    # author folder of data.root (stylometry/corpus.py).
     authors: List[str] = field(default_factory=list)
-    # Training tokens per model. corpus: the study's 643,041 (its smallest author's training text);
+    # Folders under data.root that are not authors (kind=corpus): extra evaluation texts, the study's variant folders.
+    not_authors: List[str] = field(default_factory=lambda: list(STUDY_NOT_AUTHORS))
+    # Training tokens per model. corpus: null is the study's rule on this corpus (the most tokens every
+    # author's training text holds, whichever book is held out: 643,041 on the study's corpus);
     # text: the first this many of the training split, null for all of it.
-    n_train_tokens: Optional[int] = 643041
+    n_train_tokens: Optional[int] = None
     batch_size: int = 16  # windows per batch, over all processes of a data-parallel job
     eval_batch_size: int = 16
     # Cap on the tokens evaluated per evaluation text (its first tokens); null evaluates it whole.
@@ -98,12 +106,7 @@ class DataConfig:
     def __post_init__(self):
         if self.kind not in DATA_KINDS:
             raise ConfigError(f"data.kind={self.kind!r}: choose corpus or text")
-        if self.kind == "corpus":
-            if not self.authors:
-                raise ConfigError("data.authors is empty: list the authors whose held-out books every model is evaluated on")
-            if self.n_train_tokens is None:
-                raise ConfigError("data.n_train_tokens is null: data=corpus needs a number of training tokens per model")
-        for name in self.authors:
+        for name in [*self.authors, *self.not_authors]:
             check_name("data.authors", name)
         check_name("data.name", self.name)
         if self.n_train_tokens is not None and self.n_train_tokens < 2:
@@ -245,18 +248,20 @@ class TrainConfig:
     variant: VariantConfig = MISSING
     device: DeviceConfig = MISSING
     logger: LoggerConfig = MISSING
-    experiment_name: str = "paper"  # first level of the run dir; set by the experiment preset
+    study: str = MISSING  # first level of the run dir: conf/train.yaml names it after the corpus folder
+    experiment_name: str = "paper"  # second level of the run dir; set by the experiment preset
     run_name: str = MISSING  # third level of the run dir: the author (data=corpus), or data.name (data=text)
     seed: int = 0
 
     def __post_init__(self):
+        check_name("study", self.study)
         check_name("experiment_name", self.experiment_name)
         check_name("run_name", self.run_name)
         if self.data.kind == "corpus" and self.author is None:
             raise ConfigError("author is not set: choose one with author=<name> (conf/author/), or train on any text with data=text")
         if self.data.kind == "text" and self.author is not None:
             raise ConfigError(f"author={self.author.name} is for data=corpus: a data=text run has no author (name it with data.name)")
-        if self.author is not None and self.author.name not in self.data.authors:
+        if self.author is not None and self.data.authors and self.author.name not in self.data.authors:
             raise ConfigError(
                 f"author={self.author.name} is not in data.authors {self.data.authors}: add it there"
             )
@@ -277,7 +282,13 @@ class TrainConfig:
         return self.optimizer.batch_tokens // (self.data.batch_size * self.model.n_positions)
 
 
+def folder_name(path: str) -> str:
+    """The name of the folder a path points at (`${folder_name:${data.root}}` names the study)."""
+    return Path(str(path)).expanduser().resolve().name
+
+
 def register_configs() -> None:
+    OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="base_train", node=TrainConfig)
     for group, node in [
@@ -296,9 +307,38 @@ def register_configs() -> None:
 
 def to_run_config(cfg: DictConfig) -> TrainConfig:
     """The composed DictConfig as typed objects, with every cross-field rule checked."""
+    check_known_keys(cfg, TrainConfig)
     try:
         return OmegaConf.to_object(cfg)
     except ConfigError:
         raise
     except Exception as error:  # MISSING values and interpolations that do not resolve
         raise ConfigError(str(error).splitlines()[0]) from None
+
+
+def check_known_keys(cfg: DictConfig, schema, prefix: str = "") -> None:
+    """Refuses a key the schema does not have, however it was added (`+key=`, `++key=`): Hydra lets those
+    into a typed config, and the run would store a value it never used."""
+    known = {f.name: f.type for f in fields(schema)}
+    for key in cfg.keys() if isinstance(cfg, DictConfig) else ():
+        if key not in known:
+            if prefix == "" and key == "hydra":
+                continue
+            nearest = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"; did you mean {prefix}{nearest[0]}?" if nearest else f"; the keys are {', '.join(known)}"
+            raise ConfigError(f"{prefix}{key} is not a setting{hint}")
+        child_type = _dataclass_of(known[key])
+        if child_type is not None:
+            child = cfg._get_node(key)
+            if isinstance(child, DictConfig) and not child._is_none() and not child._is_missing():
+                check_known_keys(child, child_type, f"{prefix}{key}.")
+
+
+def _dataclass_of(annotation):
+    """The dataclass of a field's type (Optional[X] included), or None."""
+    if is_dataclass(annotation):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if is_dataclass(arg):
+            return arg
+    return None

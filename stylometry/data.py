@@ -25,6 +25,7 @@ import torch
 
 from stylometry.atomic import atomic_file
 from stylometry.config import ConfigError, DataConfig
+from stylometry.corpus import author_folders, books, check_corpus, corpus_sha256
 
 # Seed streams: independent draws from one seed, so that changing one does not shift the others.
 _HELD_OUT_STREAM, _TRAIN_TEXT_STREAM, WINDOW_STREAM, _VAL_FILES_STREAM = 0, 1, 2, 3
@@ -44,7 +45,10 @@ class StudyData:
     train_books: List[str]  # file names, in the order their segments were taken
     held_out_books: Dict[str, str]  # author -> file name of that author's held-out book for this seed
     eval_texts: Dict[str, List[np.ndarray]]  # evaluation set -> its books' tokens (windows never span books)
-    corpus_sha256: str  # one hash over every file this job read
+    files_sha256: str  # one hash over every file this job read: part of the run's identity
+    corpus_sha256: str  # one hash over the whole corpus (every author folder and data.not_authors folder)
+    authors: List[str]  # data.authors as resolved: every author folder of the corpus unless listed
+    n_train_tokens: int  # data.n_train_tokens as resolved: the study's rule on this corpus unless set
 
     def manifest(self) -> Dict:
         return {"held_out_books": self.held_out_books, "train_books": self.train_books}
@@ -56,7 +60,8 @@ class TextData:
     train_files: List[str]  # paths under data.root
     val_files: List[str]  # the files (or, with val_split=fraction, the files whose tails) in `val`
     eval_texts: Dict[str, List[np.ndarray]] = field(default_factory=dict)  # {"val": one array per file}
-    corpus_sha256: str = ""
+    files_sha256: str = ""  # one hash over every file this job read
+    corpus_sha256: str = ""  # the same: a text run reads all of its corpus
 
     def manifest(self) -> Dict:
         return {"train_files": self.train_files, "val_files": self.val_files}
@@ -77,6 +82,18 @@ def load_tokenizer(name: str):
         ) from None
 
 
+def tokenizer_record(name: str) -> Dict:
+    """Which tokenizer a run loaded: the name it was given, the folder it resolved to and a hash of its files
+    (null for a hub name, loaded from the local Hugging Face cache)."""
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        return {"name": name, "path": None, "files_sha256": None}
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path)}:{hashlib.sha256(file.read_bytes()).hexdigest()}\n".encode())
+    return {"name": name, "path": str(path.resolve()), "files_sha256": digest.hexdigest()}
+
+
 def tokenizer_fingerprint(tokenizer) -> str:
     """A hash of the tokenizer's vocabulary and rules, so cached tokens follow the tokenizer, not its name."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -91,13 +108,15 @@ def encode(tokenizer, text: str) -> List[int]:
     return tokenizer.encode(text, add_special_tokens=False)
 
 
-def list_books(folder: Path) -> List[Path]:
+def list_books(folder: Path, key: str = "data.authors") -> List[Path]:
+    """The folder's .txt books; `key` names the setting that asked for the folder, for the error message."""
     if not folder.is_dir():
-        raise ConfigError(f"no corpus folder {folder}: set data.root (or STYLOMETRY_DATA) to the corpus root")
-    books = sorted(folder.glob("*.txt"))
-    if not books:
+        raise ConfigError(f"{key} names {folder.name}, but data.root={folder.parent} has no folder {folder.name}: "
+                          f"its folders are {', '.join(author_folders(folder.parent, ())) or 'none'}")
+    found = books(folder)
+    if not found:
         raise ConfigError(f"{folder} holds no .txt books: add books or remove this author from data.authors")
-    return books
+    return found
 
 
 def held_out_book(books: List[Path], author: str, seed: int) -> Path:
@@ -109,11 +128,18 @@ def held_out_book(books: List[Path], author: str, seed: int) -> Path:
 class BookReader:
     """Reads books as token arrays through the on-disk cache; holds no state beyond one job."""
 
-    def __init__(self, cfg: DataConfig, tokenizer, transform: Callable[[str], str], transform_key: str):
+    def __init__(self, cfg: Union[DataConfig, Path], tokenizer, transform: Callable[[str], str], transform_key: str):
+        self.cache_dir = cfg if isinstance(cfg, Path) else Path(cfg.cache_dir).expanduser()
         self.tokenizer = tokenizer
         self.transform = transform
-        self.cache = Path(cfg.cache_dir).expanduser() / "tokens" / tokenizer_fingerprint(tokenizer) / transform_key
+        self.cache = self.cache_dir / "tokens" / tokenizer_fingerprint(tokenizer) / transform_key
         self.dtype = np.uint16 if len(tokenizer) <= 2**16 else np.int32
+
+    def baseline(self) -> "BookReader":
+        """A reader of the books as written (no variant transform), sharing this one's tokenizer and cache."""
+        from stylometry.variants import IDENTITY_KEY
+
+        return BookReader(self.cache_dir, self.tokenizer, lambda text: text, IDENTITY_KEY)
 
     def read(self, path: Path) -> Book:
         raw = path.read_bytes()
@@ -161,29 +187,40 @@ def corpus_root(cfg: DataConfig) -> Path:
 
 def load_study_data(cfg: DataConfig, author: str, extra_eval_sets: List[str], seed: int, reader: BookReader) -> StudyData:
     root = corpus_root(cfg)
+    authors = list(cfg.authors) or author_folders(root, cfg.not_authors)
+    check_corpus(root, authors, cfg.not_authors)
+    if author not in authors:
+        raise ConfigError(f"author={author} is not in data.authors {authors}: add it there, or leave data.authors "
+                          "empty for every author folder")
     used: List[Book] = []
 
     held_out: Dict[str, str] = {}
     eval_texts: Dict[str, List[np.ndarray]] = {}
     own_books: List[Path] = []
-    for name in cfg.authors:
+    for name in authors:
         books = list_books(root / name)
         chosen = held_out_book(books, name, seed)
         held_out[name] = chosen.name
         eval_texts[name] = [_eval_book(reader, chosen, used)]
         if name == author:
             own_books = [book for book in books if book != chosen]
-    if not own_books:
-        raise ConfigError(f"author {author} has a single book, which is held out: it needs at least two books")
     for folder in extra_eval_sets:
-        eval_texts[folder] = [_eval_book(reader, path, used) for path in list_books(root / folder)]
+        eval_texts[folder] = [_eval_book(reader, path, used)
+                              for path in list_books(root / folder, key=f"author {author}'s extra_eval_sets")]
     for name, texts in eval_texts.items():
         eval_texts[name] = _cap(texts, cfg.eval_max_tokens)
 
     rng = np.random.default_rng([seed, _TRAIN_TEXT_STREAM, zlib.crc32(author.encode())])
     train_books = [reader.read(own_books[i]) for i in rng.permutation(len(own_books))]
     used += train_books
-    train_tokens = split_train_tokens(train_books, cfg.n_train_tokens, rng)
+    n_train_tokens = cfg.n_train_tokens
+    if n_train_tokens is None or n_train_tokens > sum(len(book.tokens) for book in train_books):
+        largest = largest_train_tokens(root, authors, reader.baseline())
+        if n_train_tokens is not None:
+            raise ConfigError(f"data.n_train_tokens={n_train_tokens} exceeds the training books of author {author} "
+                              f"for seed {seed}: the largest value every author's models hold is {largest}")
+        n_train_tokens = largest
+    train_tokens = split_train_tokens(train_books, n_train_tokens, rng)
 
     digest = hashlib.sha256()
     for book in sorted(used, key=lambda b: str(b.path)):
@@ -193,8 +230,23 @@ def load_study_data(cfg: DataConfig, author: str, extra_eval_sets: List[str], se
         train_books=[book.path.name for book in train_books],
         held_out_books=held_out,
         eval_texts=eval_texts,
-        corpus_sha256=digest.hexdigest(),
+        files_sha256=digest.hexdigest(),
+        corpus_sha256=corpus_sha256(root, [*authors, *(f for f in cfg.not_authors if (root / f).is_dir())]),
+        authors=authors,
+        n_train_tokens=n_train_tokens,
     )
+
+
+def largest_train_tokens(root: Path, authors: List[str], reader: "BookReader") -> int:
+    """The study's rule for data.n_train_tokens: the most tokens that every author's training text holds,
+    whichever of its books is held out (the author's tokens minus its longest book; the smallest over authors).
+    Counted on the books as written (no variant), so every variant of a study trains on as many tokens;
+    the study's corpus gives 643,041 (Fitzgerald's)."""
+    counts = []
+    for name in authors:
+        lengths = [len(reader.read(path).tokens) for path in list_books(root / name)]
+        counts.append(sum(lengths) - max(lengths))
+    return min(counts)
 
 
 def load_text_data(cfg: DataConfig, seed: int, reader: BookReader, end_of_text: Optional[int]) -> TextData:
@@ -248,6 +300,7 @@ def load_text_data(cfg: DataConfig, seed: int, reader: BookReader, end_of_text: 
         train_files=[str(path.relative_to(root)) for path in train_paths],
         val_files=[str(path.relative_to(root)) for path in val_paths],
         eval_texts={VALIDATION: val_texts},
+        files_sha256=digest.hexdigest(),
         corpus_sha256=digest.hexdigest(),
     )
 

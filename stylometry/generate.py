@@ -1,6 +1,6 @@
 """Sample text from a run's model, offline.
 
-    python -m stylometry.generate outputs/smoke/baseline/baum/seed=0 prompt="Dorothy looked at the"
+    python -m stylometry.generate outputs/corpus/smoke/baseline/baum/seed=0 prompt="Dorothy looked at the"
     python -m stylometry.generate <run dir> prompt="..." checkpoint=latest temperature=0.8 top_k=40 seed=1
     python -m stylometry.generate <run dir> prompt="..." num_samples=3 format=jsonl
 
@@ -125,7 +125,7 @@ def _first_line(error: BaseException) -> str:
 
 def choose_checkpoint(run_dir: Path, which: str) -> Path:
     if not run_dir.is_dir():
-        raise GenerateError(f"no run dir {run_dir}: pass the dir of a trained run, e.g. outputs/smoke/baseline/baum/seed=0")
+        raise GenerateError(f"no run dir {run_dir}: pass the dir of a trained run, e.g. outputs/corpus/smoke/baseline/baum/seed=0")
     best = _first_dir(run_dir, BEST, BEST_OLD) if which == "best" else None
     if best:
         path = best

@@ -145,3 +145,15 @@ def read_run_config(run_dir: Path):
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} holds no {RUN_CONFIG} or {HYDRA_CONFIG}: it is not a run dir")
     return to_run_config(OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(path)))
+
+
+def write_hydra_files(run_dir: Path, files: Dict) -> None:
+    """Hydra's record of the job (.hydra/config.yaml, hydra.yaml, overrides.yaml), written by the trainer once the
+    run dir is known to hold this run (conf/train.yaml sets hydra.output_subdir: null so Hydra writes none first)."""
+    from omegaconf import OmegaConf
+
+    folder = run_dir / HYDRA_CONFIG.parent
+    folder.mkdir(exist_ok=True)
+    for name, content in files.items():
+        with atomic_file(folder / name) as f:
+            f.write(OmegaConf.to_yaml(content))

@@ -1,6 +1,6 @@
 """Where a sweep stands, and what a sweep command would do, without launching anything.
 
-    python -m stylometry.status multirun/paper                                   # every job's state
+    python -m stylometry.status multirun/corpus/paper                                   # every job's state
     python -m stylometry.status --plan author='glob(*)' seed='range(10)' [experiment=smoke ...]
 
 The first reads the run dirs alone (no scheduler): complete, running (epoch, loss, ETA, host,
@@ -28,12 +28,15 @@ def plan(overrides: List[str]) -> List[str]:
 
     from stylometry.checkpoint import latest_checkpoint
     from stylometry.config import register_configs, to_run_config
+    from stylometry.corpus import author_folders, check_corpus, prepare_overrides
     from stylometry.data import corpus_root, list_books, load_tokenizer
     from stylometry.rundir import STATUS, read_json
+    from stylometry.schedule import should_stop
     from stylometry.variants import build_transform
 
     register_configs()
     job_overrides = [o for o in overrides if not o.lstrip("~+").startswith(("hydra/launcher", "hydra.launcher"))]
+    job_overrides = prepare_overrides(job_overrides)  # the corpus's author folders are the `author` options
     conf_dir = Path(__file__).resolve().parents[1] / "conf"
     GlobalHydra.instance().clear()
     lines, checked = [], set()
@@ -48,10 +51,17 @@ def plan(overrides: List[str]) -> List[str]:
                 del cfg["hydra"]
             typed = to_run_config(cfg)
             # The inputs too, once each: folders, books, tokenizer, the variant's transform.
-            folders = [*typed.data.authors, *typed.author.extra_eval_sets] if typed.author is not None else []
+            def check_study(data=typed.data, author=typed.author):
+                root = corpus_root(data)
+                if author is not None:  # data=text: the root; its files are matched at the start
+                    check_corpus(root, list(data.authors) or author_folders(root, data.not_authors), data.not_authors)
+                    for name in author.extra_eval_sets:
+                        list_books(root / name, key=f"author {author.name}'s extra_eval_sets")
+
+            extra_sets = tuple(typed.author.extra_eval_sets) if typed.author is not None else ()
             for key, check in [
-                (("root", typed.data.root, tuple(folders)),  # data=text: the root; its files are matched at the start
-                 lambda: [corpus_root(typed.data)] + [list_books(corpus_root(typed.data) / name) for name in folders]),
+                (("root", typed.data.root, tuple(typed.data.authors), tuple(typed.data.not_authors), extra_sets),
+                 check_study),
                 (("tokenizer", typed.data.tokenizer), lambda: load_tokenizer(typed.data.tokenizer)),
                 (("variant", repr(typed.variant)), lambda: build_transform(typed.variant)),
             ]:
@@ -60,8 +70,12 @@ def plan(overrides: List[str]) -> List[str]:
                     checked.add(key)
             status = read_json(run_dir / STATUS) or {}
             checkpoint = latest_checkpoint(run_dir)
-            if status.get("state") == "complete":
+            losses = status.get("losses") or {}
+            if status.get("state") == "complete" and should_stop(
+                    typed.stop_criteria, status.get("epoch", 0), losses.get("train"), status.get("step") or 0):
                 action = "skip    (complete)"
+            elif status.get("state") == "complete":
+                action = f"extend  (complete at epoch {status.get('epoch')})"
             elif checkpoint:
                 action = f"resume  (checkpoint at epoch {(status.get('epoch') if status else '?')})"
             else:
@@ -80,8 +94,9 @@ def main(argv=None) -> None:
     try:
         if args.plan:
             lines = plan(args.args)
-            counts = {word: sum(line.startswith(word) for line in lines) for word in ("skip", "resume", "start")}
-            print(f"{len(lines)} jobs: {counts['skip']} to skip, {counts['resume']} to resume, {counts['start']} to start")
+            counts = {word: sum(line.startswith(word) for line in lines) for word in ("skip", "extend", "resume", "start")}
+            print(f"{len(lines)} jobs: {counts['skip']} to skip, {counts['extend']} to extend, {counts['resume']} to "
+                  f"resume, {counts['start']} to start")
             print("\n".join(lines))
             return
         for sweep_dir in map(Path, args.args):

@@ -1,6 +1,6 @@
 """A sweep read from its run dirs alone: which jobs are complete, running, failed or unfinished.
 
-    python -m stylometry.status multirun/paper          # any time, no scheduler needed
+    python -m stylometry.status multirun/corpus/paper          # any time, no scheduler needed
     <sweep dir>/summary.csv                              # written at the end of every sweep
 
 Every job writes `status.json` into its own dir (the heartbeat), so the state of a sweep of any

@@ -20,9 +20,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stylometry import distributed
-from stylometry.config import register_configs, to_run_config
+from stylometry.checkpoint import CheckpointError, RunMismatch, latest_checkpoint
+from stylometry.config import ConfigError, register_configs, to_run_config
+from stylometry.corpus import prepare_argv
 from stylometry.device import place_job, usable_cores
-from stylometry.rundir import RunDirBusy
+from stylometry.rundir import STATUS, RunDirBusy
 from stylometry.trainer import train, write_failed_status
 
 log = logging.getLogger("stylometry.train")
@@ -43,6 +45,9 @@ def main(dict_cfg: DictConfig) -> str:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     world = distributed.World()
+    # Hydra's record of the job, which the trainer writes once the run dir is known to hold this run.
+    record = {"config.yaml": dict_cfg, "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}),
+              "overrides.yaml": OmegaConf.create(list(hydra_cfg.overrides.task))}
     try:
         cfg = to_run_config(dict_cfg)
         world = distributed.world_from_env()  # torchrun's or submitit's processes of one data-parallel job
@@ -50,24 +55,30 @@ def main(dict_cfg: DictConfig) -> str:
             if not world.is_main:
                 logging.getLogger("stylometry").setLevel(logging.WARNING)  # one progress line per epoch, rank 0's
             with distributed.process_group(cfg.device, world) as placement:
-                return train(cfg, run_dir, placement, world)
+                return train(cfg, run_dir, placement, world, record)
         with place_job(cfg.device, parallel_jobs(hydra_cfg)) as placement:
-            return train(cfg, run_dir, placement)
+            return train(cfg, run_dir, placement, record=record)
     except Exception as error:
         # One line that says what to do; the traceback goes to the run's status.json, not the screen.
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         log.error("%s: %s", type(error).__name__, message)
-        # A busy dir belongs to the process that holds it; any other failure is recorded in the run's status
-        # (by rank 0 alone in a data-parallel job).
-        if not isinstance(error, RunDirBusy) and world.is_main:
+        # A failure once training began is recorded by the trainer. One before it is recorded in a fresh dir only:
+        # a busy dir belongs to the process that holds it, and a run refused or not started keeps its own state.
+        fresh = not (run_dir / STATUS).exists() and latest_checkpoint(run_dir) is None
+        if fresh and not isinstance(error, (RunDirBusy, RunMismatch)) and world.is_main:
             identity = {key: OmegaConf.select(dict_cfg, path, default=None, throw_on_resolution_failure=False)
-                        for key, path in [("experiment", "experiment_name"), ("variant", "variant.name"),
+                        for key, path in [("study", "study"), ("experiment", "experiment_name"), ("variant", "variant.name"),
                                           ("author", "run_name"), ("seed", "seed")]}
             write_failed_status(run_dir, error, identity)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             return "failed"  # the sweep goes on; its summary lists this job
-        sys.exit(1)
+        sys.exit(2 if isinstance(error, (ConfigError, RunDirBusy, CheckpointError)) else 1)  # 2: bad input
 
 
 if __name__ == "__main__":
+    try:
+        sys.argv[1:] = prepare_argv(sys.argv[1:])  # the corpus's author folders become the `author` options
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     main()

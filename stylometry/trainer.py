@@ -27,19 +27,23 @@ import torch
 from transformers.utils import logging as transformers_logging
 
 from stylometry import distributed
-from stylometry.checkpoint import latest_checkpoint, load_checkpoint, restore_best, save_best, save_checkpoint
-from stylometry.config import (
-    ConfigError, DataConfig, OptimizerConfig, StopCriteriaConfig, TrainConfig,
+from stylometry.checkpoint import (
+    check_same_run, config_sha256, latest_checkpoint, load_checkpoint, read_training_state, restore_best, run_identity,
+    save_best, save_checkpoint,
 )
-from stylometry.data import VALIDATION, WINDOW_STREAM, BookReader, eval_windows, load_data, load_tokenizer, sample_offsets
+from stylometry.config import ConfigError, OptimizerConfig, StopCriteriaConfig, TrainConfig
+from stylometry.data import (
+    VALIDATION, WINDOW_STREAM, BookReader, eval_windows, load_data, load_tokenizer, sample_offsets, tokenizer_record,
+)
 from stylometry.device import Placement, choose_placement, detect
 from stylometry.distributed import World, current_world
 from stylometry.logger import ScalarLogger, eval_scalars
 from stylometry.model import build_model, maybe_compile, nll_sum, optimizer_options
 from stylometry.rundir import (
     MANIFEST, STATUS, append_metrics, host, keep_metrics_before, lock_run_dir, manifest, read_json, read_metrics,
-    write_json,
+    write_hydra_files, write_json, write_run_config,
 )
+from stylometry.schedule import should_stop
 from stylometry.variants import build_transform, transform_key
 
 log = logging.getLogger(__name__)
@@ -78,24 +82,50 @@ class _Loss(torch.nn.Module):
         return self.loss_fn(self.model, input_ids, labels)
 
 
-def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None, world: Optional[World] = None) -> str:
+def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None, world: Optional[World] = None,
+          record: Optional[Dict] = None) -> str:
     """Runs the job in run_dir to its end (or its wall-clock limit); returns its final state.
 
     In a data-parallel job every process calls this (stylometry/distributed.py); rank 0 alone writes.
+    `record`: Hydra's files of this job (.hydra/config.yaml, ...), written once the run is known to be this one.
     """
     world = world or current_world()
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_run_dir(run_dir) if world.is_main else None  # noqa: F841 -- held until this process exits, a kill included
-    status = read_json(run_dir / STATUS) or {}
-    if status.get("state") == "complete":
-        log.info("%s is complete (epoch %s): nothing to train", run_dir, status.get("epoch"))
-        return "complete"
     started = time.time()
     transformers_logging.disable_progress_bar()  # one bar per checkpoint save would drown the epoch lines
 
-    # Everything that can fail on bad input fails here, before the first step.
+    # Everything that can fail on bad input fails here, before the first step, and nothing in the run dir
+    # changes until the run is known to be this run (a refused or finished run keeps every file as it was).
     placement = placement or choose_placement(cfg.device, detect())
     data, train_tokens, eval_sets = _load_inputs(cfg, placement, world)
+    cfg = _resolved(cfg, data)
+    identity = run_identity(cfg, data.files_sha256)
+    checkpoint = latest_checkpoint(run_dir)
+    saved = read_training_state(checkpoint) if checkpoint else None
+    if saved is not None:
+        check_same_run(saved["identity"], identity, run_dir)
+    status = read_json(run_dir / STATUS) or {}
+    if status.get("state") == "complete" and (
+            saved is None or should_stop(cfg.stop_criteria, saved["epoch"], saved["train_loss"], saved["step"])):
+        log.info("%s is complete (epoch %s): nothing to train", run_dir, status.get("epoch"))
+        return "complete"
+    if status.get("state") == "complete":
+        log.info("%s is complete at epoch %s; the stop criteria now ask for more: training on", run_dir, saved["epoch"])
+    try:
+        return _train(cfg, run_dir, placement, world, data, train_tokens, eval_sets, identity, started, record)
+    except Exception as error:
+        if world.is_main:
+            write_failed_status(run_dir, error, _status_identity(cfg))
+        raise
+
+
+def _train(cfg: TrainConfig, run_dir: Path, placement: Placement, world: World, data, train_tokens, eval_sets,
+           identity: Dict, started: float, record: Optional[Dict]) -> str:
+    if world.is_main:
+        write_run_config(run_dir, cfg)
+        if record:
+            write_hydra_files(run_dir, record)
     device = torch.device(placement.device)
     n_positions, batch_size = cfg.model.n_positions, cfg.data.batch_size
 
@@ -112,14 +142,17 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
     window_rng = np.random.default_rng([cfg.seed, WINDOW_STREAM])
     if world.rank:
         torch.manual_seed(_rank_seed(cfg.seed, world.rank, 0))  # its own dropout draws; the weights are rank 0's
-    identity = _identity(cfg)
     best_set = VALIDATION if cfg.data.kind == "text" else cfg.author.name
-    state, rows, logger = _start_or_resume(run_dir, cfg, world, placement, model, optimizer, scaler, window_rng, eval_sets)
+    job = _status_identity(cfg, data.corpus_sha256, identity)
+    state, rows, logger = _start_or_resume(run_dir, cfg, world, placement, model, optimizer, scaler, window_rng, eval_sets,
+                                           identity)
     if world.is_main:
-        write_json(run_dir / STATUS, _status("running", cfg, placement, state, rows, None))
+        write_json(run_dir / STATUS, _status("running", job, cfg, placement, state, rows, None))
         write_json(run_dir / MANIFEST, manifest(
             _device_name(device), data.corpus_sha256,
-            {**data.manifest(), "precision": placement.precision, "processes": world.size},
+            {**data.manifest(), "files_sha256": data.files_sha256,
+             "corpus_root": str(Path(cfg.data.root).expanduser().resolve()), "tokenizer": tokenizer_record(cfg.data.tokenizer),
+             "precision": placement.precision, "processes": world.size},
         ))
 
     stop, accum = cfg.stop_criteria, cfg.accumulation_steps
@@ -168,9 +201,9 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
                     state.in_epoch.update(nll=distributed.all_sum(total_nll, world).item(), tokens=total_tokens)
                     _checkpoint(run_dir, world, model, optimizer, scaler, window_rng, identity, state, [], metrics_from=epoch)
                 if out_of_time:
-                    return _pause(run_dir, cfg, placement, world, state, logger)
+                    return _pause(run_dir, job, cfg, placement, world, state, logger)
                 if world.is_main:
-                    write_json(run_dir / STATUS, _status("running", cfg, placement, state, rows, _eta_seconds(stop, state)))
+                    write_json(run_dir / STATUS, _status("running", job, cfg, placement, state, rows, _eta_seconds(stop, state)))
                 tick = time.time()
         epoch_seconds, state.train_seconds = epoch_seconds + time.time() - tick, state.train_seconds + time.time() - tick
         state.epoch, state.in_epoch = epoch, None
@@ -193,14 +226,14 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
         eta = _eta_seconds(stop, state)
         _log_epoch(epoch, state.train_loss, rows, cfg, (total_tokens - resumed_tokens) / max(epoch_seconds, 1e-9), eta)
         if out_of_time and not last:
-            return _pause(run_dir, cfg, placement, world, state, logger, rows)
+            return _pause(run_dir, job, cfg, placement, world, state, logger, rows)
         if world.is_main:
-            write_json(run_dir / STATUS, _status("running", cfg, placement, state, rows, eta))
+            write_json(run_dir / STATUS, _status("running", job, cfg, placement, state, rows, eta))
 
     logger.close()
     if world.is_main:
         final = _latest_losses(run_dir, state.epoch)
-        write_json(run_dir / STATUS, _status("complete", cfg, placement, state, final, 0.0, reason="stop criteria met"))
+        write_json(run_dir / STATUS, _status("complete", job, cfg, placement, state, final, 0.0, reason="stop criteria met"))
     log.info("complete at epoch %d (step %d): %s", state.epoch, state.step, run_dir)
     return "complete"
 
@@ -223,12 +256,12 @@ def _load_inputs(cfg: TrainConfig, placement: Placement, world: World):
     return data, train_tokens, eval_sets
 
 
-def _start_or_resume(run_dir, cfg: TrainConfig, world: World, placement, model, optimizer, scaler, window_rng, eval_sets):
+def _start_or_resume(run_dir, cfg: TrainConfig, world: World, placement, model, optimizer, scaler, window_rng, eval_sets,
+                     identity: Dict):
     """Loads the run dir's checkpoint, or evaluates the untrained model and writes the first checkpoint.
 
     Returns (progress, the latest metric rows, the scalar logger); the files are trimmed to the checkpoint.
     """
-    identity = _identity(cfg)
     device = torch.device(placement.device)
     best_set = VALIDATION if cfg.data.kind == "text" else cfg.author.name
     state = Progress()
@@ -261,13 +294,6 @@ def _start_or_resume(run_dir, cfg: TrainConfig, world: World, placement, model, 
             append_metrics(run_dir, rows)
         _log_epoch(0, None, rows, cfg, 0.0, None)
     return state, rows, logger
-
-
-def should_stop(stop: StopCriteriaConfig, epoch: int, train_loss: Optional[float], step: int = 0) -> bool:
-    if epoch >= stop.max_epochs or (stop.max_steps is not None and step >= stop.max_steps):
-        return True
-    converged = stop.train_loss_threshold is not None and train_loss is not None and train_loss <= stop.train_loss_threshold
-    return epoch >= stop.min_epochs and converged
 
 
 def learning_rate(opt: OptimizerConfig, step: int) -> float:
@@ -391,52 +417,42 @@ def _rank_seed(seed: int, rank: int, step: int) -> int:
     return int(np.random.default_rng([seed, rank, step]).integers(2**62))
 
 
-def _pause(run_dir, cfg, placement, world, state: Progress, logger, rows=()) -> str:
+def _pause(run_dir, job: Dict, cfg, placement, world, state: Progress, logger, rows=()) -> str:
     logger.close()
     reason = f"wall-clock limit stop_criteria.max_seconds={cfg.stop_criteria.max_seconds} reached; run the same command to continue"
     if world.is_main:
-        write_json(run_dir / STATUS, _status("paused", cfg, placement, state, list(rows), None, reason=reason))
+        write_json(run_dir / STATUS, _status("paused", job, cfg, placement, state, list(rows), None, reason=reason))
     log.info("paused at epoch %d, step %d: %s", state.epoch, state.step, reason)
     return "paused"
 
 
-# What makes a run this run: resuming it under other values would silently mix two experiments.
-# Left out on purpose: paths, device, batch sizes for evaluation, and the stop criteria (extending
-# a finished run's training is a legitimate change).
-# Keys added after the study's runs began are left out at their defaults, so those runs still resume.
-_LATER_KEYS = {"data": ("kind", "name", "files", "val_split", "val_fraction", "val_files", "eval_stride"),
-               "optimizer": ("batch_tokens",)}
+def _resolved(cfg: TrainConfig, data) -> TrainConfig:
+    """The config with data.authors and data.n_train_tokens as the corpus resolved them (a study's data)."""
+    if cfg.data.kind != "corpus":
+        return cfg
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, authors=data.authors,
+                                                             n_train_tokens=data.n_train_tokens))
 
 
-def _identity(cfg: TrainConfig) -> Dict:
-    data = dataclasses.asdict(cfg.data)
-    for key in ("root", "tokenizer", "cache_dir", "eval_batch_size"):
-        data.pop(key)
-    variant = dataclasses.asdict(cfg.variant)
-    variant.pop("nltk_data")
-    identity = {
-        "seed": cfg.seed,
-        "author": dataclasses.asdict(cfg.author) if cfg.author is not None else None,
-        "model": dataclasses.asdict(cfg.model),
-        "data": data,
-        "optimizer": dataclasses.asdict(cfg.optimizer),
-        "variant": variant,
-    }
-    defaults = {"data": DataConfig(root="", authors=["a"]), "optimizer": OptimizerConfig()}
-    for group, keys in _LATER_KEYS.items():
-        for key in keys:
-            if identity[group][key] == getattr(defaults[group], key):
-                identity[group].pop(key)
-    return identity
-
-
-def _status(state: str, cfg: TrainConfig, placement: Placement, progress: Progress, rows: List[Dict], eta, reason=None) -> Dict:
+def _status_identity(cfg: TrainConfig, corpus_sha256: Optional[str] = None, identity: Optional[Dict] = None) -> Dict:
+    """Which job this is, in status.json: enough for a sweep's summary, and for `analyze` to keep apart runs
+    of other corpora (corpus_sha256) or other settings (config_sha256: the identity but author and seed)."""
+    hashes = {} if identity is None else {"corpus_sha256": corpus_sha256, "config_sha256": config_sha256(identity)}
     return {
-        "state": state,
+        **hashes,
+        "study": cfg.study,
         "experiment": cfg.experiment_name,
         "variant": cfg.variant.name,
         "author": cfg.run_name,  # the author, or data.name for a text run
         "seed": cfg.seed,
+    }
+
+
+def _status(state: str, job: Dict, cfg: TrainConfig, placement: Placement, progress: Progress, rows: List[Dict], eta,
+            reason=None) -> Dict:
+    return {
+        "state": state,
+        **job,
         "epoch": progress.epoch,
         "step": progress.step,
         "max_epochs": cfg.stop_criteria.max_epochs,

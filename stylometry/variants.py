@@ -67,6 +67,9 @@ def build_transform(variant_cfg) -> Callable[[str], str]:
     raise _unknown_transform(transform)
 
 
+IDENTITY_KEY = "baseline"  # the cache folder of the books as written
+
+
 def transform_key(variant_cfg) -> str:
     """A short name for what the transform does, e.g. "mask_listed-1f0c9a3b7d2e"; "baseline" for identity.
 
@@ -76,7 +79,7 @@ def transform_key(variant_cfg) -> str:
     """
     transform = variant_cfg.transform
     if transform == "identity":
-        return "baseline"
+        return IDENTITY_KEY
     if transform in ("mask_listed", "mask_unlisted"):
         words, mask_token = _mask_settings(variant_cfg)
         spec = {"words": sorted(words), "mask_token": mask_token}

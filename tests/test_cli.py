@@ -37,7 +37,7 @@ def test_smoke_run_trains_resumes_and_skips(run_train, tmp_path):
 
 
 @pytest.mark.parametrize("override,expected", [
-    ("author=nobody", "Could not find 'author/nobody'"),
+    ("author=nobody", "has no author folder nobody; its authors are austen, baum, dickens"),
     ("data.root=/no/such/dir", "data.root=/no/such/dir: no such folder"),
     ("data.tokenizer=/no/such/tokenizer", "data.tokenizer=/no/such/tokenizer: no such folder"),
     ("model.n_embd=33", "model.n_embd=33 must be divisible by model.n_head=2"),
@@ -60,4 +60,4 @@ def test_an_author_without_books_is_named(run_train, tmp_path):
     result = run_train("experiment=smoke", "author=baum", f"data.root={corpus}", "data.authors=[austen,baum,thompson]",
                        "author.extra_eval_sets=[]", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode != 0
-    assert "austen holds no .txt books" in result.stdout + result.stderr
+    assert "austen holds 0 .txt book(s)" in result.stdout + result.stderr

@@ -22,8 +22,8 @@ PROMPT = ("Dorothy said, 'Hello=${x}' (to Toto), and the Scarecrow, who had been
           "nodded his painted head and walked on along the road of yellow brick")
 MAX_NEW_TOKENS = 12
 
-# The real trainer, as small as it goes: one author with two 30 kB books, no extra sets, one epoch of
-# 256 tokens. It leaves checkpoint/ (epoch 1) and checkpoint.prev/ (epoch 0: the initial weights).
+# The real trainer, as small as it goes: one author with two 30 kB books (and a second author, as a corpus
+# needs), evaluated on its own book only, no extra sets, one epoch of 256 tokens. It leaves checkpoint/ (epoch 1) and checkpoint.prev/ (epoch 0: the initial weights).
 TRAIN = [
     "experiment=smoke", "author=baum", "seed=0", "model.n_positions=32", "data.n_train_tokens=256",
     "data.eval_max_tokens=64", "data.authors=[baum]", "author.extra_eval_sets=[]",
@@ -33,11 +33,12 @@ BOOK_BYTES = 30_000
 
 
 def small_corpus(root):
-    """The first lines of two of Baum's books: real text, tokenized in a blink."""
-    (root / "baum").mkdir(parents=True)
-    for book in sorted((CORPUS / "baum").glob("*.txt"))[:2]:
-        head = book.read_bytes()[:BOOK_BYTES]
-        (root / "baum" / book.name).write_bytes(head[: head.rindex(b"\n") + 1])  # whole lines: valid UTF-8
+    """The first lines of two of Baum's books (and of Thompson's): real text, tokenized in a blink."""
+    for author in ("baum", "thompson"):
+        (root / author).mkdir(parents=True)
+        for book in sorted((CORPUS / author).glob("*.txt"))[:2]:
+            head = book.read_bytes()[:BOOK_BYTES]
+            (root / author / book.name).write_bytes(head[: head.rindex(b"\n") + 1])  # whole lines: valid UTF-8
     return root
 
 
