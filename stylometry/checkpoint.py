@@ -3,7 +3,7 @@
     <run dir>/checkpoint/        config.json, model.safetensors (GPT2LMHeadModel.from_pretrained loads it),
                                  training_state.pt (optimizer, loop state, RNG states; tensors and plain data only)
     <run dir>/checkpoint.prev/   the one before it, so one bad write costs one epoch, not the run
-    <run dir>/checkpoint.best/   with stop_criteria.keep_best: config.json, model.safetensors and best.json
+    <run dir>/checkpoint.best/   with schedule.keep_best: config.json, model.safetensors and best.json
                                  (step, epoch, evaluation set, loss) of the lowest validation loss so far
 
 A save writes `checkpoint.tmp/` whole, then renames: the previous checkpoint becomes `.prev`, the
@@ -23,7 +23,7 @@ from typing import Dict, Optional
 import torch
 from safetensors.torch import load_file
 
-from stylometry.config import ConfigError, DataConfig, OptimizerConfig, TrainConfig
+from stylometry.config import ConfigError, TrainConfig
 
 CHECKPOINT, PREVIOUS, SCRATCH = "checkpoint", "checkpoint.prev", "checkpoint.tmp"
 BEST, BEST_SCRATCH, BEST_OLD = "checkpoint.best", "checkpoint.best.tmp", "checkpoint.best.old"
@@ -41,16 +41,23 @@ class RunMismatch(ConfigError):
 # What makes a run this run: resuming it under other values would silently mix two experiments.
 # Left out on purpose: paths, device, batch sizes for evaluation, and the stop criteria (extending
 # a finished run's training is a legitimate change). `corpus` is the hash of the files the job read.
-# Keys added after the study's runs began are left out at their defaults, so those runs still resume.
-_LATER_KEYS = {"data": ("kind", "name", "files", "val_split", "val_fraction", "val_files", "eval_stride"),
-               "optimizer": ("batch_tokens",)}
+# Keys added after the study's runs began are left out at the defaults they had then, so those runs still resume.
+_LATER_KEYS = {"data": {"kind": "corpus", "name": "text", "files": [], "val_split": "fraction", "val_fraction": 0.1,
+                        "val_files": [], "eval_stride": None},
+               "optimizer": {"batch_tokens": None}}
 
 
 def run_identity(cfg: TrainConfig, files_sha256: str) -> Dict:
     """The identity of a run whose data.authors and data.n_train_tokens are resolved (trainer._resolved)."""
     data = dataclasses.asdict(cfg.data)
     for key in ("root", "tokenizer", "cache_dir", "eval_batch_size", "not_authors"):
-        data.pop(key)
+        data.pop(key, None)
+    if cfg.data.kind == "corpus":
+        # Before data=corpus and data=text had a schema each, the study's runs recorded the shared schema's
+        # text-only `name` (as "corpus") and `authors` of text runs ([]): kept, so that those runs still resume.
+        data["name"] = "corpus"
+    else:
+        data["authors"] = []
     variant = dataclasses.asdict(cfg.variant)
     variant.pop("nltk_data")
     identity = {
@@ -62,10 +69,9 @@ def run_identity(cfg: TrainConfig, files_sha256: str) -> Dict:
         "variant": variant,
         "corpus": files_sha256,
     }
-    defaults = {"data": DataConfig(root="", authors=["a"]), "optimizer": OptimizerConfig()}
-    for group, keys in _LATER_KEYS.items():
-        for key in keys:
-            if identity[group][key] == getattr(defaults[group], key):
+    for group, defaults in _LATER_KEYS.items():
+        for key, default in defaults.items():
+            if key in identity[group] and identity[group][key] == default:
                 identity[group].pop(key)
     return identity
 

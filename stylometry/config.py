@@ -71,16 +71,11 @@ VAL_SPLITS = ("fraction", "files", "given")
 
 @dataclass
 class DataConfig:
-    # corpus: the study's (one folder of books per author, held-out books); text: any folder of .txt files
-    # with a validation split (conf/data/text.yaml).
-    kind: str = "corpus"
+    """What every kind of data shares; its two kinds are the schemas below (conf/data/corpus.yaml, text.yaml)."""
+
+    kind: str = MISSING  # corpus | text
     root: str = MISSING  # corpus: one folder of .txt books per author, plus the extra sets; text: the texts' folder
     tokenizer: str = "gpt2"  # a local tokenizer folder (or a hub name, on a machine that reaches the hub)
-    # Every model is evaluated on the held-out book of each of these authors (kind=corpus); empty: every
-    # author folder of data.root (stylometry/corpus.py).
-    authors: List[str] = field(default_factory=list)
-    # Folders under data.root that are not authors (kind=corpus): extra evaluation texts, the study's variant folders.
-    not_authors: List[str] = field(default_factory=lambda: list(STUDY_NOT_AUTHORS))
     # Training tokens per model. corpus: null is the study's rule on this corpus (the most tokens every
     # author's training text holds, whichever book is held out: 643,041 on the study's corpus);
     # text: the first this many of the training split, null for all of it.
@@ -94,7 +89,42 @@ class DataConfig:
     eval_stride: Optional[int] = None
     # Token arrays are cached here once per (book, variant, tokenizer), shared by all jobs.
     cache_dir: str = "~/.cache/stylometry"
-    # --- kind=text ---
+
+    def __post_init__(self):
+        if self.kind not in DATA_KINDS:
+            raise ConfigError(f"data.kind={self.kind!r}: choose corpus or text")
+        if self.n_train_tokens is not None and self.n_train_tokens < 2:
+            raise ConfigError(f"data.n_train_tokens={self.n_train_tokens} must be at least 2")
+        if self.eval_stride is not None and self.eval_stride < 1:
+            raise ConfigError(f"data.eval_stride={self.eval_stride} must be at least 1, or null")
+        for key in ("batch_size", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"data.{key}={getattr(self, key)} must be at least 1")
+        if self.eval_max_tokens is not None and self.eval_max_tokens < 2:
+            raise ConfigError(f"data.eval_max_tokens={self.eval_max_tokens} must be at least 2, or null")
+
+
+@dataclass
+class CorpusDataConfig(DataConfig):
+    """A corpus of author folders (stylometry/corpus.py), one held-out book per author and seed."""
+
+    kind: str = "corpus"
+    # Every model is evaluated on the held-out book of each of these authors; empty: every author folder.
+    authors: List[str] = field(default_factory=list)
+    # Folders under root that are not authors: extra evaluation texts, the study's variant folders.
+    not_authors: List[str] = field(default_factory=lambda: list(STUDY_NOT_AUTHORS))
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in [*self.authors, *self.not_authors]:
+            check_name("data.authors", name)
+
+
+@dataclass
+class TextDataConfig(DataConfig):
+    """Any folder of .txt files, split into training and validation text."""
+
+    kind: str = "text"
     name: str = "text"  # the run dir's third level (where a study run has its author)
     files: List[str] = field(default_factory=list)  # paths or globs under root; empty: every .txt below root
     # fraction: the last val_fraction of each file's tokens; files: a seeded val_fraction of the files, whole;
@@ -104,26 +134,14 @@ class DataConfig:
     val_files: List[str] = field(default_factory=list)  # paths or globs under root, for val_split=given
 
     def __post_init__(self):
-        if self.kind not in DATA_KINDS:
-            raise ConfigError(f"data.kind={self.kind!r}: choose corpus or text")
-        for name in [*self.authors, *self.not_authors]:
-            check_name("data.authors", name)
+        super().__post_init__()
         check_name("data.name", self.name)
-        if self.n_train_tokens is not None and self.n_train_tokens < 2:
-            raise ConfigError(f"data.n_train_tokens={self.n_train_tokens} must be at least 2")
         if self.val_split not in VAL_SPLITS:
             raise ConfigError(f"data.val_split={self.val_split!r}: choose fraction, files or given")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction={self.val_fraction} must be in (0, 1)")
-        if self.kind == "text" and self.val_split == "given" and not self.val_files:
+        if self.val_split == "given" and not self.val_files:
             raise ConfigError("data.val_split=given needs data.val_files (paths or globs under data.root)")
-        if self.eval_stride is not None and self.eval_stride < 1:
-            raise ConfigError(f"data.eval_stride={self.eval_stride} must be at least 1, or null")
-        for key in ("batch_size", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"data.{key}={getattr(self, key)} must be at least 1")
-        if self.eval_max_tokens is not None and self.eval_max_tokens < 2:
-            raise ConfigError(f"data.eval_max_tokens={self.eval_max_tokens} must be at least 2, or null")
 
 
 @dataclass
@@ -163,18 +181,31 @@ class OptimizerConfig:
 
 @dataclass
 class StopCriteriaConfig:
-    # The study: stop after the first epoch whose mean training loss is <= 3.0, once 500 epochs are done.
+    # When a run is complete. The study: after the first epoch whose mean training loss is <= 3.0, once 500
+    # epochs are done.
     min_epochs: int = 500
     max_epochs: int = 10000
     train_loss_threshold: Optional[float] = 3.0  # null: train for max_epochs
+    max_steps: Optional[int] = None  # stop after this many optimizer steps, mid-epoch if need be; null: no limit
     # Wall-clock limit for this job: it checkpoints and stops as `paused`; the same command continues.
     max_seconds: Optional[float] = None
-    max_steps: Optional[int] = None  # stop after this many optimizer steps, mid-epoch if need be; null: no limit
+
+    def __post_init__(self):
+        if not 0 <= self.min_epochs <= self.max_epochs or self.max_epochs < 1:
+            raise ConfigError(f"stop_criteria: need 0 <= min_epochs ({self.min_epochs}) <= max_epochs "
+                              f"({self.max_epochs}), max_epochs >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"stop_criteria.max_steps={self.max_steps} must be at least 1, or null")
+
+
+@dataclass
+class ScheduleConfig:
+    # When to evaluate and checkpoint (stylometry/schedule.py). The study: every epoch, from the untrained model.
     eval_every: int = 1  # evaluate every N epochs (and always at the last epoch)
     eval_at_start: bool = True  # evaluate the untrained model too (epoch 0): the curves' starting point
     checkpoint_every: int = 1  # checkpoint every N epochs (and always at the last epoch)
     # Also every N optimizer steps, mid-epoch (null: only per epoch). With checkpoint_every_steps set,
-    # max_seconds is checked after every step, not only at the end of an epoch.
+    # stop_criteria.max_seconds is checked after every step, not only at the end of an epoch.
     eval_every_steps: Optional[int] = None
     checkpoint_every_steps: Optional[int] = None
     # Keep checkpoint.best/: the weights of the lowest validation loss so far (data=text: `val`;
@@ -182,15 +213,11 @@ class StopCriteriaConfig:
     keep_best: bool = False
 
     def __post_init__(self):
-        if not 0 <= self.min_epochs <= self.max_epochs or self.max_epochs < 1:
-            raise ConfigError(
-                f"stop_criteria: need 0 <= min_epochs ({self.min_epochs}) <= max_epochs ({self.max_epochs}), max_epochs >= 1"
-            )
         if self.eval_every < 1 or self.checkpoint_every < 1:
-            raise ConfigError("stop_criteria.eval_every and stop_criteria.checkpoint_every must be at least 1")
-        for key in ("max_steps", "eval_every_steps", "checkpoint_every_steps"):
+            raise ConfigError("schedule.eval_every and schedule.checkpoint_every must be at least 1")
+        for key in ("eval_every_steps", "checkpoint_every_steps"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ConfigError(f"stop_criteria.{key}={getattr(self, key)} must be at least 1, or null")
+                raise ConfigError(f"schedule.{key}={getattr(self, key)} must be at least 1, or null")
 
 
 @dataclass
@@ -245,23 +272,24 @@ class TrainConfig:
     data: DataConfig = MISSING
     optimizer: OptimizerConfig = MISSING
     stop_criteria: StopCriteriaConfig = MISSING
+    schedule: ScheduleConfig = MISSING
     variant: VariantConfig = MISSING
     device: DeviceConfig = MISSING
     logger: LoggerConfig = MISSING
     study: str = MISSING  # first level of the run dir: conf/train.yaml names it after the corpus folder
     experiment_name: str = "paper"  # second level of the run dir; set by the experiment preset
-    run_name: str = MISSING  # third level of the run dir: the author (data=corpus), or data.name (data=text)
+    run_name: Optional[str] = MISSING  # fourth level of the run dir: the author (data=corpus), or data.name (data=text)
     seed: int = 0
 
     def __post_init__(self):
-        check_name("study", self.study)
-        check_name("experiment_name", self.experiment_name)
-        check_name("run_name", self.run_name)
         if self.data.kind == "corpus" and self.author is None:
             raise ConfigError("author is not set: choose one with author=<name> (conf/author/), or train on any text with data=text")
         if self.data.kind == "text" and self.author is not None:
             raise ConfigError(f"author={self.author.name} is for data=corpus: a data=text run has no author (name it with data.name)")
-        if self.author is not None and self.data.authors and self.author.name not in self.data.authors:
+        check_name("study", self.study)
+        check_name("experiment_name", self.experiment_name)
+        check_name("run_name", str(self.run_name))
+        if self.author is not None and getattr(self.data, "authors", None) and self.author.name not in self.data.authors:
             raise ConfigError(
                 f"author={self.author.name} is not in data.authors {self.data.authors}: add it there"
             )
@@ -287,16 +315,24 @@ def folder_name(path: str) -> str:
     return Path(str(path)).expanduser().resolve().name
 
 
+def first_set(*values):
+    """The first value that is not null (`run_name`: the author's name, else the text data's name)."""
+    return next((value for value in values if value is not None), None)
+
+
 def register_configs() -> None:
     OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
+    OmegaConf.register_new_resolver("first_set", first_set, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="base_train", node=TrainConfig)
     for group, node in [
         ("author", AuthorConfig),
         ("model", ModelConfig),
-        ("data", DataConfig),
+        ("data_corpus", CorpusDataConfig),
+        ("data_text", TextDataConfig),
         ("optimizer", OptimizerConfig),
         ("stop_criteria", StopCriteriaConfig),
+        ("schedule", ScheduleConfig),
         ("variant", VariantConfig),
         ("device", DeviceConfig),
         ("logger", LoggerConfig),
@@ -327,11 +363,10 @@ def check_known_keys(cfg: DictConfig, schema, prefix: str = "") -> None:
             nearest = difflib.get_close_matches(str(key), list(known), n=1)
             hint = f"; did you mean {prefix}{nearest[0]}?" if nearest else f"; the keys are {', '.join(known)}"
             raise ConfigError(f"{prefix}{key} is not a setting{hint}")
-        child_type = _dataclass_of(known[key])
-        if child_type is not None:
-            child = cfg._get_node(key)
-            if isinstance(child, DictConfig) and not child._is_none() and not child._is_missing():
-                check_known_keys(child, child_type, f"{prefix}{key}.")
+        child = cfg._get_node(key)
+        if _dataclass_of(known[key]) is not None and isinstance(child, DictConfig) and not child._is_none() \
+                and not child._is_missing():
+            check_known_keys(child, OmegaConf.get_type(child), f"{prefix}{key}.")  # a schema's subclass, too
 
 
 def _dataclass_of(annotation):

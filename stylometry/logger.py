@@ -12,14 +12,12 @@ resuming from the checkpoint of step S drops the rows after S (and TensorBoard p
 after S: `purge_step`), then logs S+1 onwards again; no step is missing or doubled.
 """
 
-import csv
 import math
-import os
 from pathlib import Path
 from typing import Dict, Optional
 
-from stylometry.atomic import atomic_file
 from stylometry.config import ConfigError, LoggerConfig
+from stylometry.csvlog import CsvLog
 
 SCALARS = "scalars.csv"
 SCALAR_FIELDS = ["step", "epoch", "name", "value"]
@@ -46,15 +44,8 @@ class ScalarLogger:
     def log(self, step: int, epoch: int, scalars: Dict[str, float]) -> None:
         if not self.enabled or not scalars:
             return
-        new = not self.path.exists()
-        with open(self.path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=SCALAR_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerows({"step": step, "epoch": epoch, "name": name, "value": repr(float(value))}
-                             for name, value in scalars.items())
-            f.flush()
-            os.fsync(f.fileno())
+        _scalars(self.path.parent).append({"step": step, "epoch": epoch, "name": name, "value": repr(float(value))}
+                                          for name, value in scalars.items())
         if self.writer is not None:
             for name, value in scalars.items():
                 self.writer.add_scalar(name, value, step)
@@ -76,28 +67,18 @@ def eval_scalars(rows) -> Dict[str, float]:
     return scalars
 
 
+def _scalars(run_dir: Path) -> CsvLog:
+    whole = lambda row: all(row.get(key) for key in SCALAR_FIELDS) and row["step"].isdigit() and _is_float(row["value"])  # noqa: E731
+    return CsvLog(run_dir / SCALARS, SCALAR_FIELDS, whole)
+
+
 def read_scalars(run_dir: Path):
-    path = run_dir / SCALARS
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return _scalars(run_dir).read()
 
 
 def keep_scalars_through(run_dir: Path, step: Optional[int]) -> None:
     """Drops the rows after `step` (all of them for None: a fresh start), and a row cut by a kill."""
-    if not (run_dir / SCALARS).exists():
-        return
-    rows = read_scalars(run_dir)
-    whole = [row for row in rows if all(row.get(key) for key in SCALAR_FIELDS) and row["step"].isdigit()
-             and _is_float(row["value"])]
-    kept = [row for row in whole if step is not None and int(row["step"]) <= step]
-    if len(kept) == len(rows):
-        return
-    with atomic_file(run_dir / SCALARS) as f:
-        writer = csv.DictWriter(f, fieldnames=SCALAR_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(kept)
+    _scalars(run_dir).keep(lambda row: step is not None and int(row["step"]) <= step)
 
 
 def _is_float(text: str) -> bool:

@@ -9,7 +9,6 @@
     .lock           held (flock) by the one process that runs this dir
 """
 
-import csv
 import fcntl
 import json
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from stylometry.atomic import atomic_file
+from stylometry.csvlog import CsvLog
 
 METRICS, STATUS, MANIFEST, LOCK = "metrics.csv", "status.json", "manifest.json", ".lock"
 RUN_CONFIG, HYDRA_CONFIG = "config.yaml", Path(".hydra") / "config.yaml"
@@ -42,38 +42,22 @@ def lock_run_dir(run_dir: Path):
     return handle
 
 
+def _metrics(run_dir: Path) -> CsvLog:
+    whole = lambda row: all(row.get(key) for key in METRIC_FIELDS) and row["epoch"].isdigit()  # noqa: E731
+    return CsvLog(run_dir / METRICS, METRIC_FIELDS, whole)
+
+
 def append_metrics(run_dir: Path, rows: Iterable[Dict]) -> None:
-    path = run_dir / METRICS
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-        f.flush()
-        os.fsync(f.fileno())
+    _metrics(run_dir).append(rows)
 
 
 def read_metrics(run_dir: Path) -> List[Dict]:
-    path = run_dir / METRICS
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return _metrics(run_dir).read()
 
 
 def keep_metrics_before(run_dir: Path, epoch: int) -> None:
     """Drops the rows of `epoch` and later (written after the checkpoint a resume starts from)."""
-    rows = read_metrics(run_dir)
-    # A kill during an append can leave a cut last line: only whole rows of earlier epochs stay.
-    whole = [row for row in rows if all(row.get(key) for key in METRIC_FIELDS) and row["epoch"].isdigit()]
-    kept = [row for row in whole if int(row["epoch"]) < epoch]
-    if len(kept) == len(rows) and (run_dir / METRICS).exists():
-        return
-    with atomic_file(run_dir / METRICS) as f:
-        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(kept)
+    _metrics(run_dir).keep(lambda row: int(row["epoch"]) < epoch)
 
 
 def write_json(path: Path, data: Dict) -> None:
@@ -139,12 +123,31 @@ def read_run_config(run_dir: Path):
     (whose ${oc.env:...} values are then resolved in this environment)."""
     from omegaconf import OmegaConf
 
-    from stylometry.config import TrainConfig, to_run_config
+    from stylometry.config import CorpusDataConfig, TextDataConfig, TrainConfig, register_configs, to_run_config
+
+    register_configs()  # the resolvers an unresolved .hydra/config.yaml may use
 
     path = run_dir / RUN_CONFIG if (run_dir / RUN_CONFIG).exists() else run_dir / HYDRA_CONFIG
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} holds no {RUN_CONFIG} or {HYDRA_CONFIG}: it is not a run dir")
-    return to_run_config(OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(path)))
+    saved = OmegaConf.to_container(OmegaConf.load(path))
+    # Runs from before the schedule group kept the cadence of evaluations and checkpoints in stop_criteria.
+    stop, cadence = saved.get("stop_criteria") or {}, saved.setdefault("schedule", {})
+    saved.setdefault("study", "${folder_name:${data.root}}")  # runs from before the study level of the run dirs
+    # The data's own schema (corpus or text); runs from before it had one schema for both, whose other keys go.
+    schema = CorpusDataConfig if (saved.get("data") or {}).get("kind", "corpus") == "corpus" else TextDataConfig
+    saved["data"] = {key: value for key, value in (saved.get("data") or {}).items()
+                     if key in schema.__dataclass_fields__}
+    for key in SCHEDULE_KEYS_BEFORE:
+        if key in stop:
+            cadence.setdefault(key, stop.pop(key))
+    base = OmegaConf.structured(TrainConfig)
+    base.data = OmegaConf.structured(schema)
+    return to_run_config(OmegaConf.merge(base, saved))
+
+
+SCHEDULE_KEYS_BEFORE = ("eval_every", "eval_at_start", "checkpoint_every", "eval_every_steps", "checkpoint_every_steps",
+                        "keep_best")
 
 
 def write_hydra_files(run_dir: Path, files: Dict) -> None:

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from stylometry.config import ConfigError, TrainConfig
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ["author", "model", "data", "optimizer", "stop_criteria", "variant", "device", "logger", "experiment"]
+GROUPS = ["author", "model", "data", "optimizer", "stop_criteria", "schedule", "variant", "device", "logger", "experiment"]
 # Options that train on any text (data=text): they take no author.
 TEXT_OPTIONS = {("data", "text"), ("experiment", "gpt2_small"), ("experiment", "gpt2_smoke")}
 
@@ -76,7 +76,8 @@ def test_unknown_key_and_wrong_type_fail_at_composition(make_config):
     ("optimizer.schedule=linear", "optimizer.schedule"),
     ("optimizer.grad_clip=-1", "optimizer.grad_clip"),
     ("stop_criteria.min_epochs=20", "min_epochs"),
-    ("stop_criteria.eval_every=0", "stop_criteria.eval_every"),
+        ("schedule.checkpoint_every=0", "schedule.checkpoint_every"),
+    ("schedule.eval_every=0", "schedule.eval_every"),
     ("device.type=tpu", "device.type"),
     ("device.precision=fp8", "device.precision"),
     ("author.name=../../etc", "author.name"),

@@ -18,7 +18,7 @@ from conftest import CORPUS
 # Two books of Baum's, the gpt2_smoke path; no dropout, so both runs draw nothing at random but the windows.
 DDP_RUN = [
     "experiment=gpt2_smoke", f"data.root={CORPUS / 'baum'}", "data.files=[22566.txt,26624.txt]", "data.name=baum",
-    "device=cpu", "stop_criteria.max_steps=4", "stop_criteria.eval_every_steps=2", "stop_criteria.checkpoint_every_steps=2",
+    "device=cpu", "stop_criteria.max_steps=4", "schedule.eval_every_steps=2", "schedule.checkpoint_every_steps=2",
 ]
 
 

@@ -27,7 +27,7 @@ MAX_NEW_TOKENS = 12
 TRAIN = [
     "experiment=smoke", "author=baum", "seed=0", "model.n_positions=32", "data.n_train_tokens=256",
     "data.eval_max_tokens=64", "data.authors=[baum]", "author.extra_eval_sets=[]",
-    "stop_criteria.max_epochs=1", "stop_criteria.eval_at_start=false", "device=cpu",
+    "stop_criteria.max_epochs=1", "schedule.eval_at_start=false", "device=cpu",
 ]
 BOOK_BYTES = 30_000
 

@@ -32,7 +32,7 @@ def test_variant_runs_are_placed_apart():
                                  return_hydra_config=True).hydra.run.dir
                 for variant in ["baseline", "content", "function", "pos"]}
     GlobalHydra.instance().clear()
-    assert dirs["content"] == "outputs/paper/content/baum/seed=0"
+    assert dirs["content"] == "outputs/x/paper/content/baum/seed=0"  # the study is the corpus folder, /x
     assert len(set(dirs.values())) == 4
 
 
