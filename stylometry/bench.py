@@ -1,26 +1,38 @@
-"""How fast a job trains and evaluates here, measured side by side with the study's original loop.
+"""How fast a job trains and evaluates here, against the study's original loop; and the GPU check.
 
     python -m stylometry.bench                                  # the paper's model, batch 4, CPU (~5-10 min)
     python -m stylometry.bench model=tiny data.batch_size=8     # any config: Hydra overrides, as for train
     python -m stylometry.bench --no-baseline --repeats 5 author=austen seed=3
+    python -m stylometry.bench --gpu-check                      # a GPU machine, <= 10 min (docs/gpu.md)
 
 Measured, each in a fresh process (`--worker ...`) so that every phase's peak memory is its own:
-  - the machine's matmul peak in the job's precision (fp32 on a CPU; square GEMMs on the job's
-    threads), the denominator of MFU;
-  - training tokens/s of `nll_sum` + AdamW as the trainer steps (optimized), and of the study's loop
-    (baseline: `GPT2LMHeadModel` with gradient checkpointing, `model(input_ids, labels=input_ids)`,
-    `torch.optim.AdamW()` with its defaults, batches from a DataLoader over Python lists of token ids);
-  - evaluation tokens/s (no_grad, `data.eval_batch_size` windows), both ways;
+  - the machine's matmul peak in the job's precision (fp32 on a CPU, bf16 on most GPUs; square GEMMs
+    on the job's threads), the denominator of MFU;
+  - training tokens/s of the trainer's step (`nll_sum`, the trainer's optimizer step) (optimized), and
+    of the study's loop (baseline: `GPT2LMHeadModel` with gradient checkpointing,
+    `model(input_ids, labels=input_ids)`, `torch.optim.AdamW()` with its defaults, batches from a
+    DataLoader over Python lists of token ids);
+  - evaluation tokens/s (`trainer.evaluate` over `data.eval_batch_size` windows), both ways;
   - time from a job's start (`trainer.train` called, imports done, token cache warm) to its first
     training step, in a scratch run dir; the epoch-0 evaluation is skipped there (it is evaluation).
 Each figure is the median of `--repeats` repetitions after `--warmup` steps. From them: MFU (model
 FLOPs per token x tokens/s / peak) and the cost of evaluating every evaluation text of this job (its
 author, seed and extra sets, whole windows) as a fraction of one epoch's training.
 The last line printed is one JSON object with every figure.
+
+`--gpu-check` runs `pytest -m cuda` (tests/test_cuda.py), then measures on the GPU, in the job's
+precision: the matmul peak; 1, 2 and 4 jobs sharing the GPU at the study's batch of 16, each a
+process holding a slot of `device.jobs_per_gpu` as a sweep's job does; the largest batch that fits;
+and from these and the token counts of every model of the grid, the GPU-hours of the 80 models of one
+variant at the study's stop criteria. Each phase has a time limit inside `--budget` seconds; the last
+line is one JSON object. Where torch sees no GPU it says so in one JSON line, in seconds, and exits 0.
 """
 
 import argparse
+import dataclasses
+import gc
 import json
+import math
 import os
 import random
 import resource
@@ -29,27 +41,35 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Dict, List
+from xml.etree import ElementTree
 
 import numpy as np
 import torch
-from hydra import compose as hydra_compose, initialize_config_dir
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader
 
 from stylometry import trainer
-from stylometry.config import register_configs, to_run_config
-from stylometry.data import BookReader, eval_windows, load_study_data, load_tokenizer, sample_windows
-from stylometry.device import place_job
-from stylometry.model import build_model, flops_per_token, nll_sum, optimizer_options
+from stylometry.config import ConfigError, ScheduleConfig, StopCriteriaConfig, register_configs, to_run_config
+from stylometry.data import BookReader, eval_windows, load_study_data, load_tokenizer, sample_offsets
+from stylometry.device import choose_placement, detect, place_job
+from stylometry.distributed import World
+from stylometry.model import build_model, flops_per_token
+from stylometry.schedule import Schedule
 from stylometry.variants import build_transform, transform_key
 
-DEFAULTS = {"author": "baum", "device": "cpu", "data.batch_size": "4"}  # the issue's reference point
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+DEFAULTS = {"author": "baum", "device": "cpu", "data.batch_size": "4"}  # the CPU benchmark's reference point
+GPU_CHECK_DEFAULTS = {"author": "baum", "device": "cuda", "data.batch_size": "16"}  # the study's batch, on a GPU
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "conf"
 
 
-def compose(overrides: List[str]):
+def compose(overrides: list[str]):
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -58,9 +78,19 @@ def compose(overrides: List[str]):
     return to_run_config(cfg)
 
 
-def with_defaults(overrides: List[str]) -> List[str]:
-    keys = {item.split("=", 1)[0].lstrip("+~") for item in overrides}
-    return [f"{key}={value}" for key, value in DEFAULTS.items() if key not in keys] + list(overrides)
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def with_defaults(overrides: list[str], defaults: dict | None = None) -> list[str]:
+    keys = {_key(item) for item in overrides}
+    defaults = DEFAULTS if defaults is None else defaults
+    return [f"{key}={value}" for key, value in defaults.items() if key not in keys] + list(overrides)
+
+
+def with_override(overrides: list[str], key: str, value) -> list[str]:
+    """The overrides with `key` set to `value` (any earlier setting of it dropped: Hydra refuses a key twice)."""
+    return [item for item in overrides if _key(item) != key] + [f"{key}={value}"]
 
 
 # --- the baseline: the study's loop, as it was written ------------------------------------------------
@@ -69,7 +99,7 @@ def with_defaults(overrides: List[str]) -> List[str]:
 class _Windows:
     """A map-style dataset of windows over a Python list of token ids (the study's batches)."""
 
-    def __init__(self, token_ids: List[int], offsets: List[int], n_positions: int):
+    def __init__(self, token_ids: list[int], offsets: list[int], n_positions: int):
         self.token_ids, self.offsets, self.n_positions = token_ids, offsets, n_positions
 
     def __len__(self):
@@ -88,12 +118,13 @@ def baseline_model(model_cfg):
     return model
 
 
-def baseline_batches(token_ids: List[int], n_positions: int, batch_size: int, seed: int):
+def baseline_batches(token_ids: list[int], n_positions: int, batch_size: int, seed: int):
     rng = random.Random(seed)
     n_windows = len(token_ids) // n_positions
     offsets = [rng.randrange(len(token_ids) - n_positions + 1) for _ in range(n_windows)]
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(_Windows(token_ids, offsets, n_positions), batch_size=batch_size, shuffle=True, generator=generator)
+    windows = _Windows(token_ids, offsets, n_positions)
+    loader = DataLoader(windows, batch_size=batch_size, shuffle=True, generator=generator)
     while True:
         yield from loader
 
@@ -109,27 +140,44 @@ def baseline_step(model, optimizer, input_ids) -> float:
 # --- the optimized path: what trainer.py runs ---------------------------------------------------------
 
 
-def optimized_batches(train_tokens, n_positions: int, batch_size: int, seed: int):
+def optimized_offsets(n_tokens: int, n_positions: int, batch_size: int, seed: int, device):
+    """Batches of window offsets at random positions, epoch after epoch, on the device as the trainer has them (an
+    epoch's offsets move there at once: no copy, no host sync per step). An epoch's short last batch is left out,
+    so that every step is timed as the `batch_size` windows it holds."""
     rng = np.random.default_rng(seed)
     while True:
-        for batch in sample_windows(train_tokens, n_positions, rng).split(batch_size):
-            yield train_tokens[batch]
+        for offsets in sample_offsets(n_tokens, n_positions, rng).to(device).split(batch_size):
+            if len(offsets) == batch_size:
+                yield offsets
 
 
-def optimizer_for(model, opt_cfg):
-    return torch.optim.AdamW(
-        model.parameters(), lr=opt_cfg.lr, betas=(opt_cfg.beta1, opt_cfg.beta2), eps=opt_cfg.eps,
-        weight_decay=opt_cfg.weight_decay, **optimizer_options(next(model.parameters()).device.type),
-    )
+def optimized_training(cfg, placement, batch_size: int) -> Callable[[], torch.Tensor]:
+    """One `trainer.train_step` of the job's model per call (one batch, no accumulation), on random token ids
+    (their values do not change the work)."""
+    device = torch.device(placement.device)
+    n_positions = cfg.model.n_positions
+    # The number of tokens only bounds the window offsets; at least a few batches of distinct windows.
+    n_tokens = max(cfg.data.n_train_tokens or 0, 8 * batch_size * n_positions)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    train_tokens = torch.randint(0, cfg.model.vocab_size, (n_tokens,), generator=generator).to(device)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, batch_size=batch_size),
+                              optimizer=dataclasses.replace(cfg.optimizer, grad_accum_steps=1, batch_tokens=None))
+    run = trainer.build_run(cfg, Path(tempfile.gettempdir()), placement, World(),
+                            trainer.Inputs(data=None, train_tokens=train_tokens, eval_sets={}))
+    run.model.train()
+    offsets = optimized_offsets(n_tokens, n_positions, batch_size, cfg.seed, device)
+    # The step's summed NLL stays on the device: no host sync per step; the caller syncs once per timed group.
+    return lambda: trainer.train_step(run, [next(offsets)], step=0, want_norm=False)[0]
 
 
-def optimized_step(model, optimizer, input_ids, placement) -> torch.Tensor:
-    with placement.autocast():
-        nll, n_tokens = nll_sum(model, input_ids, input_ids)
-    (nll / n_tokens).backward()
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return nll.detach()  # no host sync per step; the caller syncs once per timed repetition
+def optimized_evaluation(cfg, placement, n_batches: int) -> Callable[[], list]:
+    """`trainer.evaluate` over n_batches batches of `data.eval_batch_size` windows of random token ids per call."""
+    n_positions, n_windows = cfg.model.n_positions, n_batches * cfg.data.eval_batch_size
+    text = np.random.default_rng(cfg.seed).integers(0, cfg.model.vocab_size, n_windows * n_positions)
+    eval_sets = {"bench": eval_windows([text], n_positions)}
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model).to(placement.device).eval()
+    return lambda: trainer.evaluate(model, eval_sets, cfg.data.eval_batch_size, placement, epoch=0, seconds=0.0)
 
 
 # --- workers: one measurement per process ----------------------------------------------------------
@@ -142,120 +190,206 @@ def _peak_rss_mb() -> float:
 def _synchronize(device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
-def _timed_repeats(run_one, tokens_per_call: int, warmup: int, repeats: int, calls: int, device) -> Dict:
+def _gpu_memory(device) -> dict:
+    if device.type != "cuda":
+        return {}
+    return {"peak_gpu_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+            "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved(device) / 2**20}
+
+
+def _timed_repeats(run_one, tokens_per_call: int, warmup: int, repeats: int, calls: int, device,
+                   min_seconds: float = 0.0, start: Callable[[], None] | None = None) -> dict:
+    """Tokens/s of run_one: the median of `repeats` repetitions, each of `calls` calls (repeated until it
+    has run `min_seconds`), after `warmup` calls and then `start()` (jobs started together wait for
+    each other there)."""
     for _ in range(warmup):
         run_one()
     _synchronize(device)
+    if start is not None:
+        start()
     rates = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            last = run_one()
-        float(last)  # waits for the device
-        _synchronize(device)
-        rates.append(tokens_per_call * calls / (time.perf_counter() - start))
+        began, done = time.perf_counter(), 0
+        while done == 0 or time.perf_counter() - began < min_seconds:
+            for _ in range(calls):
+                run_one()
+            _synchronize(device)
+            done += calls
+        rates.append(tokens_per_call * done / (time.perf_counter() - began))
     return {"tokens_per_s": statistics.median(rates), "tokens_per_s_all": [round(r, 1) for r in rates]}
 
 
 PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def worker_peak(cfg, args) -> Dict:
+def worker_peak(cfg, args) -> dict:
     """Matmul FLOP/s in the job's precision (fp32 on a CPU): the best median of square GEMMs of a few sizes."""
     with place_job(cfg.device, 1) as placement:
         device = torch.device(placement.device)
         dtype = PEAK_DTYPES[placement.precision]
+        # A GPU multiplies 8192^2 in about a millisecond: time 10 at once, after 10 that bring its clocks up.
+        sizes, per_timing = ((1024, 2048, 3072), 1) if device.type == "cpu" else ((4096, 8192), 10)
         best = 0.0
-        for n in (1024, 2048, 3072) if device.type == "cpu" else (4096, 8192):
+        for n in sizes:
             a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
             out = torch.empty(n, n, device=device, dtype=dtype)
-            torch.mm(a, b, out=out)
+            for _ in range(per_timing):
+                torch.mm(a, b, out=out)
             times = []
             for _ in range(max(3, args.repeats)):
                 _synchronize(device)
                 start = time.perf_counter()
-                torch.mm(a, b, out=out)
+                for _ in range(per_timing):
+                    torch.mm(a, b, out=out)
                 _synchronize(device)
-                times.append(time.perf_counter() - start)
+                times.append((time.perf_counter() - start) / per_timing)
             best = max(best, 2 * n**3 / statistics.median(times))
         return {"peak_flops": best, "peak_precision": placement.precision, "threads": torch.get_num_threads()}
 
 
-def worker_train(cfg, args) -> Dict:
+def worker_train(cfg, args) -> dict:
     n_positions, batch_size = cfg.model.n_positions, cfg.data.batch_size
     with place_job(cfg.device, 1) as placement:
         device = torch.device(placement.device)
-        generator = torch.Generator().manual_seed(cfg.seed)
-        train_tokens = torch.randint(0, cfg.model.vocab_size, (cfg.data.n_train_tokens,), generator=generator)
-        torch.manual_seed(cfg.seed)
         if args.impl == "baseline":
             if device.type != "cpu":
                 raise SystemExit("the baseline is the study's CPU loop: benchmark it with device=cpu")
+            generator = torch.Generator().manual_seed(cfg.seed)
+            n_tokens = max(cfg.data.n_train_tokens or 0, 8 * batch_size * n_positions)
+            train_tokens = torch.randint(0, cfg.model.vocab_size, (n_tokens,), generator=generator)
+            torch.manual_seed(cfg.seed)
             model = baseline_model(cfg.model).train()
             optimizer = torch.optim.AdamW(model.parameters())  # the study's: torch's defaults
             batches = baseline_batches(train_tokens.tolist(), n_positions, batch_size, cfg.seed)
-            step = lambda: baseline_step(model, optimizer, next(batches))  # noqa: E731
+
+            def step():
+                return baseline_step(model, optimizer, next(batches))
         else:
-            model = build_model(cfg.model).to(device).train()
-            optimizer = optimizer_for(model, cfg.optimizer)
-            batches = optimized_batches(train_tokens.to(device), n_positions, batch_size, cfg.seed)
-            step = lambda: optimized_step(model, optimizer, next(batches), placement)  # noqa: E731
-        result = _timed_repeats(step, batch_size * n_positions, args.warmup, args.repeats, args.steps, device)
+            step = optimized_training(cfg, placement, batch_size)
+        result = _timed_repeats(step, batch_size * n_positions, args.warmup, args.repeats, args.steps, device,
+                                args.min_seconds)
     result["peak_mem_mb"] = _peak_rss_mb()
-    if device.type == "cuda":
-        result["peak_gpu_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    return result
+    return {**result, **_gpu_memory(device)}
 
 
-def worker_eval(cfg, args) -> Dict:
+def worker_eval(cfg, args) -> dict:
     n_positions, batch_size = cfg.model.n_positions, cfg.data.eval_batch_size
     with place_job(cfg.device, 1) as placement:
         device = torch.device(placement.device if args.impl == "optimized" else "cpu")
-        torch.manual_seed(cfg.seed)
-        model = (baseline_model(cfg.model) if args.impl == "baseline" else build_model(cfg.model)).to(device).eval()
-        input_ids = torch.randint(0, cfg.model.vocab_size, (batch_size, n_positions), device=device)
+        if args.impl == "baseline":
+            torch.manual_seed(cfg.seed)
+            model = baseline_model(cfg.model).eval()
+            input_ids = torch.randint(0, cfg.model.vocab_size, (batch_size, n_positions))
 
-        @torch.no_grad()
-        def evaluate_batch():
-            if args.impl == "baseline":
-                return model(input_ids, labels=input_ids).loss
-            with placement.autocast():
-                return nll_sum(model, input_ids, input_ids)[0]
-
-        result = _timed_repeats(evaluate_batch, batch_size * n_positions, 1, args.repeats, args.eval_steps, device)
+            @torch.no_grad()
+            def evaluate():
+                for _ in range(args.eval_steps):
+                    model(input_ids, labels=input_ids).loss.item()
+        else:
+            evaluate = optimized_evaluation(cfg, placement, args.eval_steps)
+        tokens = args.eval_steps * batch_size * n_positions
+        result = _timed_repeats(evaluate, tokens, 1, args.repeats, 1, device, args.min_seconds)
     result["peak_mem_mb"] = _peak_rss_mb()
     return result
 
 
-class _ReachedFirstStep(Exception):
-    pass
+def _barrier(args, phase: str) -> None:
+    """Returns once every job started with this one (--barrier-jobs of them) has reached `phase`."""
+    folder = Path(args.barrier)
+    (folder / f"{phase}.{os.getpid()}").touch()
+    deadline = time.monotonic() + 300  # the others' start (imports, CUDA, a lease) takes seconds, not minutes
+    while len(list(folder.glob(f"{phase}.*"))) < args.barrier_jobs:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench worker: the {args.barrier_jobs} jobs never all reached {phase}")
+        time.sleep(0.01)
 
 
-def worker_startup(cfg, args) -> Dict:
-    """The real trainer in a scratch run dir, timed from its call to its first training step.
+def worker_job(cfg, args) -> dict:
+    """One of --barrier-jobs jobs sharing the device, placed as a sweep's job is (a slot of
+    device.jobs_per_gpu on a GPU, or its share of the CPU's cores): its training, then its evaluation
+    rate, each timed from the moment every job is ready for it."""
+    with place_job(cfg.device, args.barrier_jobs) as placement:
+        device = torch.device(placement.device)
+        step = optimized_training(cfg, placement, cfg.data.batch_size)
+        train = _timed_repeats(step, cfg.data.batch_size * cfg.model.n_positions, args.warmup, args.repeats,
+                               args.steps, device, args.min_seconds, start=lambda: _barrier(args, "train"))
+        del step
+        evaluate = optimized_evaluation(cfg, placement, args.eval_steps)
+        tokens = args.eval_steps * cfg.data.eval_batch_size * cfg.model.n_positions
+        evaluation = _timed_repeats(evaluate, tokens, 1, args.repeats, 1, device, args.min_seconds,
+                                    start=lambda: _barrier(args, "eval"))
+    return {"device": placement.device, "train_tokens_per_s": train["tokens_per_s"],
+            "eval_tokens_per_s": evaluation["tokens_per_s"], **_gpu_memory(device)}
 
-    The epoch-0 evaluation is skipped here (it is evaluation, measured by the eval worker); all the
-    rest runs as in a job: run-dir lock, tokenizer, data (token cache warm), model, optimizer, the
-    epoch-0 checkpoint and manifest, the first epoch's windows.
+
+def largest_fitting_batch(try_batch: Callable[[int], None], first: int, cap: int) -> tuple:
+    """(the largest of first, 2 first, 4 first, ... <= cap for which try_batch runs without running out of
+    device memory, or None; what ended the search: "memory" or "cap")."""
+    fitting, batch = None, first
+    while batch <= cap:
+        try:
+            try_batch(batch)
+        except torch.cuda.OutOfMemoryError:
+            return fitting, "memory"
+        fitting, batch = batch, batch * 2
+    return fitting, "cap"
+
+
+def worker_largest_batch(cfg, args) -> dict:
+    """Training tokens/s at the largest batch that fits, found by doubling data.batch_size up to --max-batch."""
+    n_positions = cfg.model.n_positions
+    with place_job(cfg.device, 1) as placement:
+        device = torch.device(placement.device)
+
+        def try_batch(batch_size: int) -> None:
+            step = optimized_training(cfg, placement, batch_size)
+            try:
+                step()
+                step()  # the second step holds the optimizer's state too
+                _synchronize(device)
+            finally:
+                del step
+                gc.collect()
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+
+        batch_size, limited_by = largest_fitting_batch(try_batch, cfg.data.batch_size, args.max_batch)
+        gc.collect()  # what the failed try held, once its exception is gone
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        if batch_size is None:
+            raise SystemExit(f"bench worker: not even data.batch_size={cfg.data.batch_size} windows fit")
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        step = optimized_training(cfg, placement, batch_size)
+        # A step of thousands of windows takes a second or more: a few warm-up steps, then steps one at a time.
+        result = _timed_repeats(step, batch_size * n_positions, min(args.warmup, 2), args.repeats, 1, device,
+                                args.min_seconds)
+    return {**result, "batch_size": batch_size, "limited_by": limited_by, **_gpu_memory(device)}
+
+
+def worker_startup(cfg, args) -> dict:
+    """The real trainer's start in a scratch run dir, timed from its start to its first training step.
+
+    The epoch-0 evaluation is skipped here (it is evaluation, measured by the eval worker); all the rest runs
+    as in a job: run-dir checks, tokenizer, data (token cache warm), model, optimizer, the epoch-0 checkpoint
+    and manifest, the first epoch's windows.
     """
-    def first_step(*_args, **_kwargs):
-        raise _ReachedFirstStep(time.perf_counter() - start)
-
-    trainer.evaluate = lambda *_args, **_kwargs: []
-    trainer.nll_sum = first_step
+    cfg = dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, eval_at_start=False))
     with place_job(cfg.device, 1) as placement, tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
-        try:
-            trainer.train(cfg, Path(run_dir), placement)
-            raise SystemExit("the trainer finished without a training step")
-        except _ReachedFirstStep as reached:
-            first_step_s = reached.args[0]
+        run = trainer.open_run(cfg, Path(run_dir), placement, World())
+        state, _rows = trainer.start_or_resume(run, record=None)
+        state.position = trainer.WindowPosition(run.window_rng.bit_generator.state)
+        trainer.epoch_batches(run, state.position)
+        first_step_s = time.perf_counter() - start
 
     # What the job evaluates and trains on per epoch (untimed; the token cache is warm).
-    tokenizer = load_tokenizer(cfg.data.tokenizer)
-    reader = BookReader(cfg.data, tokenizer, build_transform(cfg.variant), transform_key(cfg.variant))
+    reader = _book_reader(cfg)
     data = load_study_data(cfg.data, cfg.author.name, cfg.author.extra_eval_sets, cfg.seed, reader)
     eval_sets = [eval_windows(texts, cfg.model.n_positions) for texts in data.eval_texts.values()]
     n_positions = cfg.model.n_positions
@@ -267,42 +401,73 @@ def worker_startup(cfg, args) -> Dict:
     }
 
 
-WORKERS = {"peak": worker_peak, "train": worker_train, "eval": worker_eval, "startup": worker_startup}
+def _book_reader(cfg) -> BookReader:
+    return BookReader(cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant),
+                      transform_key(cfg.variant))
+
+
+def worker_grid(cfg, args) -> dict:
+    """Tokens each model of the grid (every author x seeds 0 .. --grid-seeds - 1) trains and evaluates per epoch.
+
+    Evaluation tokens count whole windows: a book's last, padded window costs a full one on the device.
+    """
+    reader = _book_reader(cfg)
+    n_positions, stride = cfg.model.n_positions, cfg.data.eval_stride
+    first = load_study_data(cfg.data, cfg.author.name, cfg.author.extra_eval_sets, cfg.seed, reader)
+    models = []
+    for author in first.held_out_books:  # every author of the corpus, as the trainer resolves them
+        extra_eval_sets = compose(with_override(args.overrides, "author", author)).author.extra_eval_sets
+        for seed in range(args.grid_seeds):
+            data = load_study_data(cfg.data, author, extra_eval_sets, seed, reader)
+            windows = sum(len(eval_windows(texts, n_positions, stride).input_ids) for texts in data.eval_texts.values())
+            models.append({"author": author, "seed": seed, "eval_tokens": windows * n_positions,
+                           "train_tokens_per_epoch": len(data.train_tokens) // n_positions * n_positions})
+    return {"models": models}
+
+
+WORKERS = {"peak": worker_peak, "train": worker_train, "eval": worker_eval, "startup": worker_startup,
+           "job": worker_job, "largest_batch": worker_largest_batch, "grid": worker_grid}
 
 
 # --- the driver --------------------------------------------------------------------------------------
 
 
-def run_worker(name: str, args, overrides: List[str], impl: str = "optimized") -> Dict:
+class WorkerFailed(RuntimeError):
+    pass
+
+
+def start_worker(name: str, args, overrides: list[str], impl: str = "optimized", extra: tuple = (),
+                 env: dict | None = None) -> subprocess.Popen:
     command = [sys.executable, "-m", "stylometry.bench", "--worker", name, "--impl", impl,
                "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--steps", str(args.steps),
-               "--eval-steps", str(args.eval_steps), *overrides]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
-    if done.returncode != 0:
-        raise SystemExit(f"bench worker {name}/{impl} failed:\n{done.stderr.strip()[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+               "--eval-steps", str(args.eval_steps), "--min-seconds", str(args.min_seconds),
+               "--max-batch", str(args.max_batch), "--grid-seeds", str(args.grid_seeds), *extra, *overrides]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process.worker_name = f"{name}/{impl}"
+    return process
 
 
-def main(argv=None) -> Dict:
-    parser = argparse.ArgumentParser(prog="python -m stylometry.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml, e.g. model=tiny")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions; the median is reported")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed training steps first")
-    parser.add_argument("--steps", type=int, default=2, help="training steps per repetition")
-    parser.add_argument("--eval-steps", type=int, default=1, help="evaluation batches per repetition")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the study's loop (no ratios)")
-    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    parser.add_argument("--impl", choices=["optimized", "baseline"], default="optimized", help=argparse.SUPPRESS)
-    args = parser.parse_intermixed_args(argv)
-    overrides = with_defaults(args.overrides)
+def finish_worker(process: subprocess.Popen, timeout: float | None = None) -> dict:
+    """The worker's JSON result; WorkerFailed (its error's last lines) if it fails or outlasts `timeout` seconds."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise WorkerFailed(f"bench worker {process.worker_name} did not finish in {timeout:.0f} s") from None
+    if process.returncode != 0:
+        raise WorkerFailed(f"bench worker {process.worker_name} failed:\n{stderr.strip()[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def run_worker(name: str, args, overrides: list[str], impl: str = "optimized", timeout: float | None = None) -> dict:
+    return finish_worker(start_worker(name, args, overrides, impl), timeout)
+
+
+def cpu_bench(args, overrides: list[str]) -> dict:
     cfg = compose(overrides)  # a bad override fails here, before any measurement
-
-    if args.worker:
-        print(json.dumps(WORKERS[args.worker](cfg, args)))
-        return {}
-
     started = time.perf_counter()
-    say = lambda text: print(text, flush=True)  # noqa: E731
     say(f"bench: {' '.join(overrides)} | load average {os.getloadavg()[0]:.2f}")
     run_worker("startup", args, overrides)  # fills the token cache if it was cold; the next one is timed
     startup = run_worker("startup", args, overrides)
@@ -310,7 +475,8 @@ def main(argv=None) -> Dict:
     peak = run_worker("peak", args, overrides)
     say(f"{peak['peak_precision']} matmul peak: {peak['peak_flops'] / 1e9:.1f} GFLOP/s on {peak['threads']} threads")
     train = run_worker("train", args, overrides)
-    say(f"train optimized: {train['tokens_per_s']:,.0f} tok/s {train['tokens_per_s_all']}, peak {train['peak_mem_mb']:,.0f} MB")
+    say(f"train optimized: {train['tokens_per_s']:,.0f} tok/s {train['tokens_per_s_all']}, "
+        f"peak {train['peak_mem_mb']:,.0f} MB")
     baseline = {}
     if not args.no_baseline:
         baseline = run_worker("train", args, overrides, impl="baseline")
@@ -320,13 +486,17 @@ def main(argv=None) -> Dict:
     say(f"eval optimized:  {evaluation['tokens_per_s']:,.0f} tok/s, peak {evaluation['peak_mem_mb']:,.0f} MB")
     baseline_eval = {} if args.no_baseline else run_worker("eval", args, overrides, impl="baseline")
     if baseline_eval:
-        say(f"eval baseline:   {baseline_eval['tokens_per_s']:,.0f} tok/s, peak {baseline_eval['peak_mem_mb']:,.0f} MB")
+        say(f"eval baseline:   {baseline_eval['tokens_per_s']:,.0f} tok/s, "
+            f"peak {baseline_eval['peak_mem_mb']:,.0f} MB")
 
     flops = flops_per_token(cfg.model)
     eval_tokens = startup["eval_windows"] * cfg.model.n_positions
     epoch_s = startup["train_tokens_per_epoch"] / train["tokens_per_s"]
     eval_s = eval_tokens / evaluation["tokens_per_s"]
-    ratio = lambda a, b: a / b if b else None  # noqa: E731
+
+    def ratio(a, b):
+        return a / b if b else None
+
     report = {
         "config": overrides,
         "threads": peak["threads"],
@@ -350,7 +520,8 @@ def main(argv=None) -> Dict:
         "eval_s": eval_s,
         "eval_fraction_of_epoch": eval_s / epoch_s,
         "baseline_eval_fraction_of_epoch": (
-            ratio(eval_tokens / baseline_eval["tokens_per_s"], startup["train_tokens_per_epoch"] / baseline["tokens_per_s"])
+            ratio(eval_tokens / baseline_eval["tokens_per_s"],
+                  startup["train_tokens_per_epoch"] / baseline["tokens_per_s"])
             if baseline_eval else None
         ),
         "first_step_s": startup["first_step_s"],
@@ -363,6 +534,338 @@ def main(argv=None) -> Dict:
         f"{report['eval_fraction_of_epoch']:.2f} of an epoch; first step after {report['first_step_s']:.2f} s")
     say(json.dumps(report))
     return report
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# --- the GPU check -------------------------------------------------------------------------------------
+
+JOBS_PER_GPU = (1, 2, 4)  # jobs sharing one GPU, each its own process (the sweep's device.jobs_per_gpu)
+# Seconds each phase may take at most, with the default --budget (a larger budget scales them all, e.g.
+# for a dry run on a busy CPU). The cuda tests should take about three minutes on one GPU, most of it
+# their processes' starts (a joblib sweep, a killed and resumed run) and torch.compile; a measurement
+# takes seconds once its process has started (imports and CUDA: ~10 s).
+GPU_CHECK_BUDGET = 540  # seconds: with .ci/gpu-check's install, the check ends inside ten minutes
+PHASE_SECONDS = {"cuda_tests": 270, "peak": 45, "jobs_1": 60, "jobs_2": 60, "jobs_4": 75, "grid": 120,
+                 "largest_batch": 90}
+MIN_PHASE_SECONDS = 15  # a phase with less time left than this is skipped, and the report says so
+# The GPU check's timing, where the command line does not set it: a GPU step of the paper's model at
+# batch 16 takes milliseconds, so each repetition runs at least 2 s; the jobs' start skew is ~10 ms.
+GPU_TIMING = {"repeats": 3, "warmup": 10, "steps": 10, "eval_steps": 4, "min_seconds": 2.0}
+CPU_TIMING = {"repeats": 3, "warmup": 1, "steps": 2, "eval_steps": 1, "min_seconds": 0.0}
+# Tolerances against the CPU's fp32, as (loss, gradients), relative. fp32 on CUDA differs from the CPU in
+# summation order only. bf16 rounds to 8 significant bits (up to 2^-8 = 0.4% per rounding), fp16 to 11
+# (0.05%); the CPU's own autocast gave at most 0.6% (bf16) and 0.8% (fp16) on any tensor of the
+# gradients of the tiny and the paper's model, and under 0.001% on their loss, at initial weights.
+PRECISION_TOLERANCE = {"fp32": (1e-5, 1e-3), "fp16": (2e-3, 2e-2), "bf16": (1e-2, 5e-2)}
+# A gradient tensor's error is relative to its norm, or to this fraction of all the gradients' norm if
+# that is more: a tensor whose true gradient is ~0 (the key bias: softmax ignores it) is all rounding.
+GRADIENT_FLOOR = 1e-2
+
+
+def precision_mismatches(precision: str, loss: float, gradients: dict, reference_loss: float,
+                         reference_gradients: dict) -> list[str]:
+    """What differs from the fp32 reference beyond the precision's tolerance: [] when the loss and every
+    gradient (a dict name -> tensor) match."""
+    loss_tolerance, gradient_tolerance = PRECISION_TOLERANCE[precision]
+    problems = []
+    loss_error = abs(loss - reference_loss) / abs(reference_loss)
+    if not loss_error <= loss_tolerance:  # NaN fails too
+        problems.append(f"loss {loss:.6f} vs {reference_loss:.6f}: relative error {loss_error:.2e} > {loss_tolerance}")
+    if gradients.keys() != reference_gradients.keys():
+        problems.append(f"gradients of other parameters: {sorted(gradients.keys() ^ reference_gradients.keys())}")
+    total_norm = torch.stack([g.double().norm() for g in reference_gradients.values()]).norm().item()
+    for name in sorted(gradients.keys() & reference_gradients.keys()):
+        reference = reference_gradients[name].double()
+        error = (gradients[name].double() - reference).norm().item() / max(reference.norm().item(),
+                                                                          GRADIENT_FLOOR * total_norm)
+        if not error <= gradient_tolerance:
+            problems.append(f"gradient of {name}: relative error {error:.2e} > {gradient_tolerance}")
+    return problems
+
+
+def minimum_epochs(stop: StopCriteriaConfig) -> int:
+    """The fewest epochs a model trains under these stop criteria (the study's: 500)."""
+    return stop.min_epochs if stop.train_loss_threshold is not None else stop.max_epochs
+
+
+def evaluations(stop: StopCriteriaConfig, cadence: ScheduleConfig, epochs: int, steps_per_epoch: int) -> int:
+    """How often a model that trains `epochs` epochs of `steps_per_epoch` optimizer steps is evaluated, as the
+    trainer's Schedule decides: at the start, then after the steps it says (the last one's included)."""
+    schedule = Schedule(stop, cadence, log_every_steps=1)
+    count, step = int(schedule.at_start().evaluate), 0
+    for epoch in range(1, epochs + 1):
+        for batch in range(1, steps_per_epoch + 1):
+            step += 1
+            ended = batch == steps_per_epoch
+            # The training loss meets the threshold at the last epoch: the model stops there.
+            loss = stop.train_loss_threshold if ended and epoch == epochs else None
+            count += schedule.after_step(step, epoch, ended, loss, lambda: False).evaluate
+    return count
+
+
+def grid_gpu_hours(models: list[dict], epochs: int, n_evaluations: int, train_tokens_per_s: float,
+                   eval_tokens_per_s: float) -> float:
+    """GPU-hours of a grid: each model (its train_tokens_per_epoch and eval_tokens) trains `epochs` epochs and
+    is evaluated n_evaluations times, at one GPU's rates (the total of the jobs sharing it)."""
+    train_s = sum(epochs * model["train_tokens_per_epoch"] for model in models) / train_tokens_per_s
+    eval_s = sum(n_evaluations * model["eval_tokens"] for model in models) / eval_tokens_per_s
+    return (train_s + eval_s) / 3600
+
+
+def junit_summary(path: Path) -> dict:
+    """pytest's JUnit XML as counts: passed, the failures (name: first line), the skips (name: reason), and
+    the properties the tests recorded."""
+    summary = {"passed": 0, "failed": [], "skipped": {}, "properties": {}}
+    for case in ElementTree.parse(path).getroot().iter("testcase"):
+        name = case.get("name")
+        outcome = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
+        if outcome is None:
+            summary["passed"] += 1
+        elif outcome.tag == "skipped":
+            summary["skipped"][name] = outcome.get("message", "")
+        else:
+            summary["failed"].append(f"{name}: {(outcome.get('message') or outcome.tag).splitlines()[0][:300]}")
+        for prop in case.iter("property"):
+            summary["properties"].setdefault(name, {})[prop.get("name")] = prop.get("value")
+    return summary
+
+
+def run_cuda_tests(scratch: Path, timeout: float) -> dict:
+    """`pytest -m cuda tests/test_cuda.py`, summarised; its output's last lines are printed."""
+    test_file = REPO / "tests" / "test_cuda.py"
+    if not test_file.exists():
+        raise WorkerFailed(f"{test_file} not found: run the check from a clone of the repository")
+    junit = scratch / "cuda-tests.xml"
+    command = [sys.executable, "-m", "pytest", "-m", "cuda", str(test_file), "-q", "-p", "no:cacheprovider",
+               f"--junitxml={junit}", "-o", f"timeout={int(timeout * 0.6)}"]
+    # A session of its own: a timeout ends pytest and every process its tests started.
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        output, _ = process.communicate()
+        say(output[-3000:])
+        raise WorkerFailed(f"the cuda tests did not finish in {timeout:.0f} s") from None
+    say("\n".join(output.strip().splitlines()[-30:]))
+    if not junit.exists():
+        raise WorkerFailed(f"pytest wrote no report (exit {process.returncode}): {output.strip()[-300:]}")
+    return junit_summary(junit)
+
+
+def run_jobs(n_jobs: int, args, overrides: list[str], scratch: Path, timeout: float) -> dict:
+    """n_jobs worker processes on one GPU, each leasing a slot of device.jobs_per_gpu=n_jobs: rates per job, total."""
+    barrier = scratch / f"barrier-{n_jobs}"
+    barrier.mkdir()
+    overrides = with_override(overrides, "device.jobs_per_gpu", n_jobs)
+    overrides = with_override(overrides, "device.lease_dir", scratch / f"leases-{n_jobs}")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or "0"
+    deadline = time.monotonic() + timeout
+    processes = [start_worker("job", args, overrides, extra=("--barrier", str(barrier), "--barrier-jobs", str(n_jobs)),
+                              env={"CUDA_VISIBLE_DEVICES": visible})  # one GPU, whatever the machine has
+                 for _ in range(n_jobs)]
+    try:
+        jobs = [finish_worker(process, max(1.0, deadline - time.monotonic())) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    train, evaluation = [job["train_tokens_per_s"] for job in jobs], [job["eval_tokens_per_s"] for job in jobs]
+    return {"jobs_per_gpu": n_jobs, "devices": sorted({job["device"] for job in jobs}),
+            "train_tokens_per_s_per_job": train, "train_tokens_per_s": sum(train),
+            "eval_tokens_per_s_per_job": evaluation, "eval_tokens_per_s": sum(evaluation),
+            "peak_gpu_mem_mb_per_job": [job.get("peak_gpu_mem_mb") for job in jobs]}
+
+
+def _phase(phases: dict, name: str, deadline: float, scale: float, run: Callable[[float], dict]) -> dict | None:
+    """run(its time limit) within the check's budget: its result, or None with the reason in `phases`."""
+    limit = min(PHASE_SECONDS[name] * scale, deadline - time.monotonic())
+    if limit < MIN_PHASE_SECONDS:
+        phases[name] = {"skipped": f"{max(0.0, limit):.0f} s of the time budget left"}
+        say(f"gpu-check: {name} skipped ({phases[name]['skipped']})")
+        return None
+    began = time.monotonic()
+    say(f"gpu-check: {name} (at most {limit:.0f} s)")
+    try:
+        result = run(limit)
+    except WorkerFailed as error:
+        say(str(error))
+        phases[name] = {"seconds": round(time.monotonic() - began, 1), "error": str(error).strip()[-500:]}
+        return None
+    phases[name] = {"seconds": round(time.monotonic() - began, 1)}
+    return result
+
+
+def _visible_gpu(placement) -> dict:
+    if not placement.device.startswith("cuda"):
+        return {"device": placement.device, "gpus": 0}
+    properties = torch.cuda.get_device_properties(placement.device)
+    return {"device": properties.name, "gpus": torch.cuda.device_count(),
+            "gpu_memory_gb": round(properties.total_memory / 2**30, 1)}
+
+
+def gpu_check(args, overrides: list[str]) -> int:
+    """The cuda tests, then the GPU's figures (module docstring); prints one JSON line; 0 if all passed."""
+    started = time.monotonic()
+    device_type = next(item.split("=", 1)[1] for item in overrides if _key(item) == "device")
+    if device_type in ("cuda", "auto") and not torch.cuda.is_available():
+        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        say(json.dumps({"gpu_check": "no_gpu", "reason": f"torch {torch.__version__} ({build}) sees no CUDA GPU: "
+                                                         "run the check on a machine with one (docs/gpu.md)"}))
+        return 0
+    cfg = compose(overrides)  # a bad override fails here, before any measurement
+    config = list(overrides)
+    placement = choose_placement(cfg.device, detect())
+    deadline, scale = started + args.budget, args.budget / GPU_CHECK_BUDGET
+    phases: dict = {}
+    with tempfile.TemporaryDirectory(prefix="stylometry-gpu-check-") as scratch:
+        # The check's own GPU slots: it never waits for a sweep's lease (nor a sweep for its).
+        overrides = with_override(overrides, "device.lease_dir", Path(scratch) / "leases")
+        grid = start_worker("grid", args, overrides)  # on the CPU, while the tests run on the GPU
+        try:
+            tests = _phase(phases, "cuda_tests", deadline, scale,
+                           lambda limit: run_cuda_tests(Path(scratch), limit))
+            peak = _phase(phases, "peak", deadline, scale,
+                          lambda limit: run_worker("peak", args, overrides, timeout=limit))
+            jobs = {}
+            for n_jobs in JOBS_PER_GPU:
+                jobs[n_jobs] = _phase(phases, f"jobs_{n_jobs}", deadline, scale,
+                                      lambda limit, n=n_jobs: run_jobs(n, args, overrides, Path(scratch), limit))
+            models = _phase(phases, "grid", deadline, scale, lambda limit: finish_worker(grid, limit))
+            largest = _phase(phases, "largest_batch", deadline, scale,
+                             lambda limit: run_worker("largest_batch", args, overrides, timeout=limit))
+        finally:
+            if grid.poll() is None:
+                grid.kill()
+                grid.communicate()
+    report = gpu_report(cfg, placement, config, tests, peak, jobs, largest, models, phases)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    say_figures(report)
+    say(json.dumps(report))
+    return 0 if report["gpu_check"] == "passed" else 1
+
+
+def gpu_report(cfg, placement, overrides, tests, peak, jobs, largest, grid, phases) -> dict:
+    """The check's JSON: the figures measured, None where a phase did not run (`phases` says why)."""
+    flops = flops_per_token(cfg.model)
+    peak_flops = peak["peak_flops"] if peak else None
+
+    def mfu(tokens_per_s):
+        return tokens_per_s * flops / peak_flops if peak_flops and tokens_per_s else None
+
+    measured = {n: job for n, job in jobs.items() if job}
+    for job in measured.values():
+        job["mfu"] = mfu(job["train_tokens_per_s"])
+    one = measured.get(1, {})
+    if largest:
+        largest = {"batch_size": largest["batch_size"], "limited_by": largest["limited_by"],
+                   "train_tokens_per_s": largest["tokens_per_s"], "mfu": mfu(largest["tokens_per_s"]),
+                   "peak_gpu_mem_mb": largest.get("peak_gpu_mem_mb")}
+    projection = None
+    if grid and measured:
+        models = grid["models"]
+        epochs = minimum_epochs(cfg.stop_criteria)
+        windows = models[0]["train_tokens_per_epoch"] // cfg.model.n_positions
+        steps_per_epoch = math.ceil(math.ceil(windows / cfg.data.batch_size) / cfg.accumulation_steps)
+        n_evaluations = evaluations(cfg.stop_criteria, cfg.schedule, epochs, steps_per_epoch)
+        hours = {n: grid_gpu_hours(models, epochs, n_evaluations, job["train_tokens_per_s"], job["eval_tokens_per_s"])
+                 for n, job in measured.items()}
+        best = min(hours, key=hours.get)
+        projection = {"models": len(models), "epochs": epochs, "evaluations": n_evaluations,
+                      "train_tokens_per_epoch": statistics.mean(m["train_tokens_per_epoch"] for m in models),
+                      "eval_tokens_per_model": statistics.mean(m["eval_tokens"] for m in models),
+                      "gpu_hours_by_jobs_per_gpu": hours, "best_jobs_per_gpu": best, "gpu_hours": hours[best]}
+    failed = bool(tests and tests["failed"]) or any("error" in phase for phase in phases.values())
+    ran_everything = tests is not None and tests["passed"] > 0 and all("skipped" not in p for p in phases.values())
+    return {
+        "gpu_check": "failed" if failed else "passed" if ran_everything else "incomplete",
+        **_visible_gpu(placement),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "precision": placement.precision,
+        "config": overrides,
+        "cuda_tests": tests,
+        "flops_per_token": flops,
+        "peak_flops": peak_flops,
+        "batch_size": cfg.data.batch_size,
+        "train_tokens_per_s": one.get("train_tokens_per_s"),
+        "mfu": one.get("mfu"),
+        "peak_gpu_mem_mb": (one.get("peak_gpu_mem_mb_per_job") or [None])[0],
+        "eval_tokens_per_s": one.get("eval_tokens_per_s"),
+        "largest_batch": largest,
+        "jobs": list(measured.values()),
+        "grid": projection,
+        "phases": phases,
+    }
+
+
+def say_figures(report: dict) -> None:
+    """The check's figures in a few lines, before its JSON."""
+    def percent(fraction):
+        return f"{fraction:.1%}" if fraction is not None else "?"
+
+    if report["peak_flops"]:
+        say(f"{report['precision']} matmul peak: {report['peak_flops'] / 1e12:,.1f} TFLOP/s")
+    for job in report["jobs"]:
+        say(f"{job['jobs_per_gpu']} job(s) at batch {report['batch_size']}: training {job['train_tokens_per_s']:,.0f} "
+            f"tok/s in all (MFU {percent(job['mfu'])}), evaluation {job['eval_tokens_per_s']:,.0f} tok/s")
+    largest = report["largest_batch"]
+    if largest:
+        say(f"largest batch {largest['batch_size']} (then {largest['limited_by']}): training "
+            f"{largest['train_tokens_per_s']:,.0f} tok/s (MFU {percent(largest['mfu'])})")
+    grid = report["grid"]
+    if grid:
+        say(f"{grid['models']} models x {grid['epochs']} epochs: {grid['gpu_hours']:,.1f} GPU-hours "
+            f"({grid['best_jobs_per_gpu']} jobs per GPU)")
+    tests = report["cuda_tests"]
+    if tests:
+        say(f"cuda tests: {tests['passed']} passed, {len(tests['failed'])} failed, {len(tests['skipped'])} skipped")
+    say(f"gpu check: {report['gpu_check']}")
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m stylometry.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml, e.g. model=tiny")
+    parser.add_argument("--repeats", type=int, help="timed repetitions; the median is reported (3)")
+    parser.add_argument("--warmup", type=int, help="untimed training steps first (CPU 1, GPU 10)")
+    parser.add_argument("--steps", type=int, help="training steps per repetition (CPU 2, GPU 10)")
+    parser.add_argument("--eval-steps", type=int, help="evaluation batches per repetition (CPU 1, GPU 4)")
+    parser.add_argument("--min-seconds", type=float, help="a repetition runs at least this long (CPU 0, GPU 2)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the study's loop (no ratios)")
+    parser.add_argument("--gpu-check", action="store_true",
+                        help="the cuda tests, then this GPU's figures and the grid's GPU-hours (docs/gpu.md)")
+    parser.add_argument("--budget", type=float, default=GPU_CHECK_BUDGET,
+                        help=f"seconds the GPU check may take ({GPU_CHECK_BUDGET}); its phases' limits scale with it")
+    parser.add_argument("--max-batch", type=int, default=4096, help="the GPU check's largest batch tried (4096)")
+    parser.add_argument("--grid-seeds", type=int, default=10, help="seeds of the GPU check's grid (the study's 10)")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--impl", choices=["optimized", "baseline"], default="optimized", help=argparse.SUPPRESS)
+    parser.add_argument("--barrier", help=argparse.SUPPRESS)
+    parser.add_argument("--barrier-jobs", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_intermixed_args(argv)
+    timing = GPU_TIMING if args.gpu_check else CPU_TIMING
+    for key, value in timing.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.overrides = with_defaults(args.overrides, GPU_CHECK_DEFAULTS if args.gpu_check else DEFAULTS)
+
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](compose(args.overrides), args)))
+        return {}
+    try:
+        if args.gpu_check:
+            raise SystemExit(gpu_check(args, args.overrides))
+        return cpu_bench(args, args.overrides)
+    except WorkerFailed as error:
+        raise SystemExit(str(error)) from None
+    except (ConfigError, HydraException, OmegaConfBaseException) as error:  # a bad override: before any work
+        print(f"error: {(str(error).strip().splitlines() or [type(error).__name__])[0]}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

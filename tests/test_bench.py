@@ -1,4 +1,5 @@
-"""The optimized loss equals the study's loop, its kernels are chosen as documented, and the bench runs.
+"""The optimized loss equals the study's loop, its kernels are chosen as documented, the bench runs, and the GPU
+check's CPU parts (comparison, projection, reports, its command without a GPU) do what docs/gpu.md says.
 
 Speed is reported by `python -m stylometry.bench`, never asserted here.
 """
@@ -7,19 +8,35 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
+import time
 
 import pytest
 import torch
-
-from stylometry import model as model_module
-from stylometry.bench import baseline_batches, baseline_model, baseline_step, with_defaults
-from stylometry.config import ModelConfig
-from stylometry.model import (
-    attention_kernel, build_model, causal_attention, dropout_keep_mask, flops_per_token, keep_probability,
-    maybe_compile, nll_sum, optimizer_options,
-)
-
 from conftest import CORPUS, REPO, TOKENIZER
+
+from stylometry import kernels
+from stylometry.bench import (
+    baseline_batches,
+    baseline_model,
+    baseline_step,
+    evaluations,
+    grid_gpu_hours,
+    junit_summary,
+    largest_fitting_batch,
+    minimum_epochs,
+    precision_mismatches,
+    with_defaults,
+    with_override,
+)
+from stylometry.config import ModelConfig, ScheduleConfig, StopCriteriaConfig
+from stylometry.model import (
+    build_model,
+    flops_per_token,
+    maybe_compile,
+    nll_sum,
+    optimizer_options,
+)
 
 SMALL = ModelConfig(n_positions=48, n_embd=32, n_layer=2, n_head=4, vocab_size=1000, dropout=0.0)
 BENCH_KEYS = {"train_tokens_per_s", "baseline_train_tokens_per_s", "mfu", "peak_mem_mb", "baseline_peak_mem_mb",
@@ -29,8 +46,8 @@ BENCH_KEYS = {"train_tokens_per_s", "baseline_train_tokens_per_s", "mfu", "peak_
 @pytest.fixture
 def small_chunks(monkeypatch):
     # Several output-layer chunks and attention blocks, with a ragged last one of each.
-    monkeypatch.setattr(model_module, "LOGIT_ROWS", 40)
-    monkeypatch.setattr(model_module, "ATTENTION_ROWS", 20)
+    monkeypatch.setattr(kernels, "LOGIT_ROWS", 40)
+    monkeypatch.setattr(kernels, "ATTENTION_ROWS", 20)
 
 
 def same_weights(cfg: ModelConfig):
@@ -89,56 +106,6 @@ def test_evaluation_without_gradients_gives_the_training_loss(small_chunks):
     assert torch.allclose(without_grad, with_grad.detach(), rtol=1e-6)
 
 
-def test_blocked_attention_with_dropout_is_attention_with_its_mask(small_chunks):
-    q, k, v = (torch.randn(2, 3, 50, 8, requires_grad=True) for _ in range(3))
-    out = causal_attention(q, k, v, dropout_p=0.3)
-    # The masks the forward drew, kept for backward, assembled into one (B, H, T, T) mask.
-    keep = torch.zeros(6, 50, 50, dtype=torch.bool)
-    row = 0
-    for block in out.grad_fn.keeps:
-        keep[:, row : row + block.shape[1], : block.shape[2]] = block
-        row += block.shape[1]
-    keep = keep.view(2, 3, 50, 50)
-    grad_out = torch.randn_like(out)
-    out.backward(grad_out)
-    got = [t.grad.clone() for t in (q, k, v)]
-    for t in (q, k, v):
-        t.grad = None
-    scores = (q @ k.transpose(-1, -2)) / 8**0.5
-    scores = scores.masked_fill(torch.ones(50, 50, dtype=torch.bool).triu(1), float("-inf"))
-    assert keep.tril().float().sum() / torch.ones(50, 50).tril().sum() / 6 == pytest.approx(0.7, abs=0.05)
-    reference = torch.softmax(scores, -1) * keep / keep_probability(0.3) @ v
-    reference.backward(grad_out)
-
-    assert torch.allclose(out, reference, atol=1e-5)
-    for mine, theirs in zip(got, (q.grad, k.grad, v.grad)):
-        assert torch.allclose(mine, theirs, atol=1e-5)
-
-
-def test_attention_without_dropout_matches_sdpa_blocked_or_not(small_chunks):
-    q, k, v = (torch.randn(2, 3, 50, 8) for _ in range(3))
-    blocked = model_module._CausalAttentionWithDropout.apply(q, k, v, 0.0)
-    assert torch.allclose(blocked, torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True), atol=1e-5)
-
-
-def test_dropout_mask_keeps_one_minus_p():
-    keep = dropout_keep_mask((1_000_000,), 0.1)
-    assert keep.dtype == torch.bool
-    assert keep.float().mean().item() == pytest.approx(keep_probability(0.1), abs=2e-3)
-    assert keep_probability(0.1) == pytest.approx(0.9, abs=1e-5)
-    assert dropout_keep_mask((1000,), 0.0).all()
-
-
-@pytest.mark.parametrize("device_type,dropout_p,expected", [
-    ("cpu", 0.1, "blocked"),  # SDPA's CPU kernels have no dropout: they would materialise (B, H, T, T)
-    ("cpu", 0.0, "sdpa"),  # evaluation, or a model without dropout: PyTorch's flash kernel
-    ("cuda", 0.1, "sdpa"),  # flash / memory-efficient attention with dropout in the kernel
-    ("cuda", 0.0, "sdpa"),
-])
-def test_attention_kernel_choice(device_type, dropout_p, expected):
-    assert attention_kernel(device_type, dropout_p) == expected
-
-
 def test_optimizer_and_compile_choices():
     assert optimizer_options("cuda") == {"fused": True}
     assert optimizer_options("cpu") == {"fused": True}
@@ -184,6 +151,8 @@ def test_baseline_is_the_studys_loop():
 def test_bench_defaults_yield_to_overrides():
     assert with_defaults([]) == ["author=baum", "device=cpu", "data.batch_size=4"]
     assert with_defaults(["data.batch_size=16", "author=austen"]) == ["device=cpu", "data.batch_size=16", "author=austen"]
+    assert with_override(["author=baum", "+device.jobs_per_gpu=1"], "device.jobs_per_gpu", 2) == [
+        "author=baum", "device.jobs_per_gpu=2"]
 
 
 @pytest.mark.slow  # seven fresh processes (one per measurement, for honest peak memory): ~40 s
@@ -193,10 +162,170 @@ def test_bench_cli_runs_a_tiny_config_and_ends_with_json(token_cache):
         [sys.executable, "-m", "stylometry.bench", "model=tiny", "model.n_positions=32", "data.n_train_tokens=1024",
          "data.eval_max_tokens=256", "data.eval_batch_size=4", f"data.cache_dir={token_cache}",
          "--repeats", "1", "--warmup", "0", "--steps", "1"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert BENCH_KEYS <= report.keys()
     assert report["train_tokens_per_s"] > 0 and report["baseline_train_tokens_per_s"] > 0
     assert 0 < report["mfu"] and report["first_step_s"] > 0 and report["eval_fraction_of_epoch"] > 0
+
+
+# --- the GPU check's parts that need no GPU ------------------------------------------------------------
+
+
+def test_precision_mismatches_accept_the_cpus_bf16_and_name_what_differs(small_chunks):
+    optimized, _ = same_weights(SMALL)
+    input_ids = torch.randint(0, SMALL.vocab_size, (2, SMALL.n_positions))
+
+    def loss_and_gradients(autocast: bool):
+        optimized.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            total, n_tokens = nll_sum(optimized, input_ids, input_ids)
+        (total / n_tokens).backward()
+        return (total / n_tokens).item(), gradients(optimized)
+
+    fp32, bf16 = loss_and_gradients(False), loss_and_gradients(True)
+    assert precision_mismatches("fp32", *fp32, *fp32) == []
+    assert precision_mismatches("bf16", *bf16, *fp32) == []  # the CPU's bf16 autocast: the CUDA path's arithmetic
+    assert any(line.startswith("gradient of") for line in precision_mismatches("fp32", *bf16, *fp32))
+    loss, grads = fp32
+    name = "transformer.h.0.mlp.c_fc.weight"
+    off = {**grads, name: grads[name] * 1.1}
+    assert precision_mismatches("bf16", loss, off, *fp32) == [f"gradient of {name}: relative error 1.00e-01 > 0.05"]
+    assert precision_mismatches("bf16", float("nan"), grads, *fp32)[0].startswith("loss nan")
+    assert "gradients of other parameters" in precision_mismatches("bf16", loss, {}, *fp32)[0]
+
+
+def test_the_grid_costs_its_training_and_every_evaluation():
+    models = [{"train_tokens_per_epoch": 1000, "eval_tokens": 500}, {"train_tokens_per_epoch": 1000, "eval_tokens": 1500}]
+    # 2 models x 10 epochs x 1,000 tokens at 100 tok/s = 200 s; 11 evaluations x 2,000 tokens at 1,000 tok/s = 22 s.
+    assert grid_gpu_hours(models, 10, 11, 100.0, 1000.0) == pytest.approx(222 / 3600)
+    assert minimum_epochs(StopCriteriaConfig()) == 500  # the study's: at least 500, then a loss of 3.0 stops it
+    assert minimum_epochs(StopCriteriaConfig(min_epochs=0, max_epochs=3, train_loss_threshold=None)) == 3
+
+
+@pytest.mark.parametrize("cadence,epochs,steps_per_epoch,expected", [
+    (ScheduleConfig(), 500, 40, 501),  # the study's: before training and after every epoch
+    (ScheduleConfig(eval_at_start=False), 500, 40, 500),
+    (ScheduleConfig(eval_every=3), 10, 1, 5),  # 0, 3, 6, 9 and the last
+    (ScheduleConfig(eval_every=4, eval_at_start=False), 8, 1, 2),
+    (ScheduleConfig(eval_every=100, eval_every_steps=3), 2, 4, 4),  # 0, steps 3 and 6 (mid-epoch), the last
+])
+def test_evaluations_are_the_trainers_schedule(cadence, epochs, steps_per_epoch, expected):
+    stop = StopCriteriaConfig(min_epochs=epochs)  # the study's threshold: the model stops at min_epochs
+    assert evaluations(stop, cadence, epochs, steps_per_epoch) == expected
+
+
+def test_the_largest_batch_is_found_by_doubling_until_memory_runs_out():
+    tried = []
+
+    def try_batch(batch_size):
+        tried.append(batch_size)
+        if batch_size > 64:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    assert largest_fitting_batch(try_batch, 16, 4096) == (64, "memory")
+    assert tried == [16, 32, 64, 128]
+    assert largest_fitting_batch(lambda batch_size: None, 16, 100) == (64, "cap")
+    assert largest_fitting_batch(try_batch, 128, 4096) == (None, "memory")
+
+
+def test_the_cuda_tests_report_is_read_from_pytests_junit_xml(tmp_path):
+    (tmp_path / "test_sample.py").write_text(textwrap.dedent("""
+        import pytest
+
+        def test_passes(record_property):
+            record_property("bit_exact", True)
+
+        def test_fails():
+            assert 1 == 2, "one is not two"
+
+        @pytest.mark.skip(reason="needs CUDA (no GPU on this machine)")
+        def test_skipped():
+            pass
+    """))
+    report = tmp_path / "report.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "test_sample.py", "-q", "-p", "no:cacheprovider",
+                    f"--junitxml={report}"], cwd=tmp_path, capture_output=True, timeout=120, check=False)
+    summary = junit_summary(report)
+    assert summary["passed"] == 1
+    assert summary["skipped"] == {"test_skipped": "needs CUDA (no GPU on this machine)"}
+    assert len(summary["failed"]) == 1 and summary["failed"][0].startswith("test_fails: ")
+    assert "one is not two" in summary["failed"][0]
+    assert summary["properties"] == {"test_passes": {"bit_exact": "True"}}
+
+
+def run_check(command, timeout=600, **env):
+    """`command` (docs/gpu.md) as a user runs it, where torch sees no GPU (CUDA_VISIBLE_DEVICES empty)."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "STYLOMETRY_DATA": str(CORPUS),
+           "STYLOMETRY_TOKENIZER": str(TOKENIZER), **env}
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_the_gpu_check_without_a_gpu_says_so_in_seconds():
+    started = time.monotonic()
+    done = run_check([sys.executable, "-m", "stylometry.bench", "--gpu-check"])
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.strip().splitlines()
+    report = json.loads(line)
+    assert report["gpu_check"] == "no_gpu" and "sees no CUDA GPU" in report["reason"]
+    assert time.monotonic() - started < 60  # imports only: nothing is measured
+
+
+def test_a_bad_override_of_the_gpu_check_is_one_line_before_any_work():
+    done = run_check([sys.executable, "-m", "stylometry.bench", "--gpu-check", "device=cpu", "model.n_embd=33"])
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == ["error: model.n_embd=33 must be divisible by model.n_head=8"]
+
+
+def test_the_gpu_check_script_runs_the_check_or_names_what_is_missing(tmp_path):
+    done = run_check(["bash", ".ci/gpu-check"])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["gpu_check"] == "no_gpu"
+    missing = run_check(["bash", ".ci/gpu-check"], STYLOMETRY_DATA=str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and missing.stdout == ""
+    [line] = missing.stderr.strip().splitlines()
+    assert line.startswith(f"gpu-check: no corpus at {tmp_path / 'nowhere'}: set STYLOMETRY_DATA, or run")
+
+
+@pytest.mark.slow  # pip fetches six wheels (the package registry must answer) and the corpus is copied: ~30 s
+def test_the_gpu_check_is_prepared_for_a_machine_without_a_registry(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / ".ci").mkdir(parents=True)
+    (repo / ".ci" / "gpu-check").write_bytes((REPO / ".ci" / "gpu-check").read_bytes())
+    done = subprocess.run(["bash", ".ci/gpu-check", "--prepare"], cwd=repo, capture_output=True, text=True,
+                          timeout=600, check=False,
+                          env={**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)})
+    assert done.returncode == 0, done.stderr
+    wheels = sorted(path.name.split("-")[0] for path in (repo / "wheels").glob("*-py*-none-any.whl"))
+    assert wheels == ["antlr4_python3_runtime", "hydra_core", "hydra_joblib_launcher", "hydra_submitit_launcher",
+                      "omegaconf", "submitit"]
+    assert (repo / "shared" / "corpus" / "baum").is_dir() and (repo / "shared" / "tokenizers" / "gpt2").is_dir()
+    assert "ready to carry" in done.stdout
+
+
+@pytest.mark.slow  # every phase of the check in its own processes, on the CPU: ~2-4 min on 2 cores
+@pytest.mark.timeout(1500)
+def test_the_gpu_check_on_the_cpu_runs_every_phase_and_reports_every_figure(token_cache):
+    # docs/gpu.md's dry run; a budget of 1,500 s gives each phase 2.8 times its GPU limit, for a busy CPU.
+    done = run_check([
+        sys.executable, "-m", "stylometry.bench", "--gpu-check", "device=cpu", "model=tiny", "model.n_positions=32",
+        "data.n_train_tokens=1024", "data.eval_max_tokens=256", "data.batch_size=4", "data.eval_batch_size=4",
+        f"data.cache_dir={token_cache}", "--repeats", "1", "--warmup", "1", "--steps", "1", "--eval-steps", "1",
+        "--min-seconds", "0", "--max-batch", "16", "--grid-seeds", "1", "--budget", "1500"], timeout=1500)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    # The cuda tests are skipped on a CPU, so the check is incomplete (exit 1); every measurement ran.
+    assert (done.returncode, report["gpu_check"]) == (1, "incomplete"), done.stdout[-3000:] + done.stderr[-3000:]
+    assert report["cuda_tests"]["passed"] == 0 and report["cuda_tests"]["failed"] == []
+    assert set(report["cuda_tests"]["skipped"].values()) == {"needs CUDA (no GPU on this machine)"}
+    assert all(set(phase) == {"seconds"} for phase in report["phases"].values()), report["phases"]
+    assert [job["jobs_per_gpu"] for job in report["jobs"]] == [1, 2, 4]
+    for job in report["jobs"]:
+        assert len(job["train_tokens_per_s_per_job"]) == len(job["eval_tokens_per_s_per_job"]) == job["jobs_per_gpu"]
+        assert job["train_tokens_per_s"] > 0 and job["eval_tokens_per_s"] > 0 and 0 < job["mfu"]
+    assert report["train_tokens_per_s"] == report["jobs"][0]["train_tokens_per_s"] and report["peak_flops"] > 0
+    assert (report["largest_batch"]["batch_size"], report["largest_batch"]["limited_by"]) == (16, "cap")
+    grid = report["grid"]
+    assert (grid["models"], grid["epochs"], grid["evaluations"], grid["train_tokens_per_epoch"]) == (8, 500, 501, 1024)
+    assert grid["gpu_hours"] == min(grid["gpu_hours_by_jobs_per_gpu"].values()) > 0
