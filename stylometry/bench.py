@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader
 
 from stylometry import trainer
 from stylometry.config import ConfigError, ScheduleConfig, StopCriteriaConfig, register_configs, to_run_config
+from stylometry.corpus import prepare_overrides
 from stylometry.data import BookReader, eval_windows, load_study_data, load_tokenizer, sample_offsets
 from stylometry.device import choose_placement, detect, place_job
 from stylometry.distributed import World
@@ -71,6 +72,7 @@ CONF_DIR = REPO / "conf"
 
 def compose(overrides: list[str]):
     register_configs()
+    overrides = prepare_overrides(overrides)  # the corpus's author folders are `author` options, YAML or not
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = hydra_compose("train", overrides=overrides)
