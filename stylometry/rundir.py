@@ -11,7 +11,6 @@
 
 import fcntl
 import json
-import os
 import platform
 import socket
 import subprocess
