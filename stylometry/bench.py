@@ -47,15 +47,13 @@ from xml.etree import ElementTree
 
 import numpy as np
 import torch
-from hydra import compose as hydra_compose
-from hydra import initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader
 
 from stylometry import trainer
-from stylometry.config import ConfigError, ScheduleConfig, StopCriteriaConfig, register_configs, to_run_config
+from stylometry.compose import compose as compose_config
+from stylometry.config import ConfigError, ScheduleConfig, StopCriteriaConfig, to_run_config
 from stylometry.corpus import prepare_overrides
 from stylometry.data import BookReader, eval_windows, load_study_data, load_tokenizer, sample_offsets
 from stylometry.device import choose_placement, detect, place_job
@@ -67,17 +65,11 @@ from stylometry.variants import build_transform, transform_key
 DEFAULTS = {"author": "baum", "device": "cpu", "data.batch_size": "4"}  # the CPU benchmark's reference point
 GPU_CHECK_DEFAULTS = {"author": "baum", "device": "cuda", "data.batch_size": "16"}  # the study's batch, on a GPU
 REPO = Path(__file__).resolve().parents[1]
-CONF_DIR = REPO / "conf"
 
 
 def compose(overrides: list[str]):
-    register_configs()
-    overrides = prepare_overrides(overrides)  # the corpus's author folders are `author` options, YAML or not
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose("train", overrides=overrides)
-    GlobalHydra.instance().clear()
-    return to_run_config(cfg)
+    # prepare_overrides: the corpus's author folders are `author` options, YAML or not
+    return to_run_config(compose_config("train", prepare_overrides(overrides)))
 
 
 def _key(override: str) -> str:

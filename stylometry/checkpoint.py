@@ -25,9 +25,9 @@ from safetensors.torch import load_file
 
 from stylometry.config import ConfigError, TrainConfig
 
-CHECKPOINT, PREVIOUS, SCRATCH = "checkpoint", "checkpoint.prev", "checkpoint.tmp"
-BEST, BEST_SCRATCH, BEST_OLD = "checkpoint.best", "checkpoint.best.tmp", "checkpoint.best.old"
-WEIGHTS, TRAINING_STATE, BEST_INFO = "model.safetensors", "training_state.pt", "best.json"
+from stylometry.rundir import (
+    BEST, BEST_INFO, BEST_OLD, BEST_SCRATCH, CHECKPOINT, PREVIOUS, SCRATCH, TRAINING_STATE, WEIGHTS,
+)
 
 
 class CheckpointError(RuntimeError):
@@ -131,13 +131,6 @@ def restore_best(run_dir: Path) -> None:
     """After a kill between save_best's two renames, the previous best comes back under its name."""
     if not (run_dir / BEST).is_dir() and (run_dir / BEST_OLD).is_dir():
         os.replace(run_dir / BEST_OLD, run_dir / BEST)
-
-
-def latest_checkpoint(run_dir: Path) -> Optional[Path]:
-    for name in (CHECKPOINT, PREVIOUS):
-        if (run_dir / name).is_dir():
-            return run_dir / name
-    return None
 
 
 def load_checkpoint(path: Path, model, optimizer, identity: dict) -> dict:

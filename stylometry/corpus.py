@@ -17,6 +17,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
+from stylometry.compose import CONF_DIR
 from stylometry.config import AuthorConfig, ConfigError, check_name
 
 
@@ -78,7 +79,6 @@ def corpus_sha256(root: Path, folders: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def register_authors(names: Iterable[str]) -> None:
@@ -141,21 +141,16 @@ def prepare_overrides(overrides: List[str]) -> List[str]:
 
 def _data_config(overrides: List[str]) -> Optional[dict]:
     """data.kind, data.root and data.not_authors as the command composes them (None if they do not resolve)."""
-    from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from stylometry.config import register_configs
+    from stylometry.compose import compose
 
-    register_configs()
-    if GlobalHydra.instance().is_initialized():
+    if GlobalHydra.instance().is_initialized():  # inside a Hydra app, whose Hydra composing again would clear
         return None
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=overrides)
-        return {key: OmegaConf.select(cfg, f"data.{key}", throw_on_resolution_failure=False)
-                for key in ("kind", "root", "not_authors")}
-    except Exception:
-        return None
-    finally:
-        GlobalHydra.instance().clear()
+        cfg = compose("train", overrides)
+    except ConfigError:
+        return None  # the command's own composition says what is wrong
+    return {key: OmegaConf.select(cfg, f"data.{key}", throw_on_resolution_failure=False)
+            for key in ("kind", "root", "not_authors")}

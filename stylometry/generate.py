@@ -33,15 +33,11 @@ from safetensors import safe_open
 
 from stylometry.config import DeviceConfig
 from stylometry.config import register_configs as register_train_configs
+from stylometry.rundir import BEST, BEST_INFO, BEST_OLD, CHECKPOINT, PREVIOUS, WEIGHTS
 
 log = logging.getLogger("stylometry.generate")
 
-# A run dir's checkpoints (stylometry/checkpoint.py), each a folder GPT2LMHeadModel.from_pretrained loads.
-# Named here rather than imported: stylometry.checkpoint imports torch, 2-3 s before any input is checked.
-CHECKPOINT, PREVIOUS = "checkpoint", "checkpoint.prev"  # the latest; the one before (whole while the latest is renamed in)
-BEST, BEST_OLD = "checkpoint.best", "checkpoint.best.old"  # the lowest validation loss; the previous best (ditto)
-BEST_INFO = "best.json"  # in checkpoint.best/: its step, epoch, evaluation set and loss
-CHECKPOINT_FILES = ("config.json", "model.safetensors")
+CHECKPOINT_FILES = ("config.json", WEIGHTS)
 USAGE = 'usage: python -m stylometry.generate <run dir> prompt="..." [key=value ...]   (keys: conf/generate.yaml)'
 
 
@@ -91,21 +87,11 @@ def hydra_quoted(key: str, value: str) -> str:
 
 
 def compose_config(overrides: List[str]) -> GenerateConfig:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from stylometry.compose import compose
 
     register_configs()
-    overrides = [hydra_quoted("prompt", o[len("prompt="):]) if o.startswith("prompt=") else o for o in overrides]
-    conf_dir = Path(__file__).resolve().parents[1] / "conf"
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-            cfg = compose("generate", overrides=overrides)
-    except Exception as error:  # Hydra's first line names the override, its cause says what is wrong with it
-        cause = f": {_first_line(error.__cause__)}" if error.__cause__ else ""
-        raise GenerateError(f"{_first_line(error).rstrip('.')}{cause} (see conf/generate.yaml)") from None
-    finally:
-        GlobalHydra.instance().clear()
+    overrides = [hydra_quoted("prompt", o[len("prompt=") :]) if o.startswith("prompt=") else o for o in overrides]
+    cfg = compose("generate", overrides)  # a ConfigError of one line naming the override, and the nearest key
     unknown = set(cfg) - set(GenerateConfig.__dataclass_fields__)  # `+key=...` slips past the schema
     if unknown:
         raise GenerateError(f"unknown key {sorted(unknown)[0]}: the keys are those of conf/generate.yaml")
@@ -125,7 +111,9 @@ def _first_line(error: BaseException) -> str:
 
 def choose_checkpoint(run_dir: Path, which: str) -> Path:
     if not run_dir.is_dir():
-        raise GenerateError(f"no run dir {run_dir}: pass the dir of a trained run, e.g. outputs/corpus/smoke/baseline/baum/seed=0")
+        raise GenerateError(
+            f"no run dir {run_dir}: pass the dir of a trained run, e.g. outputs/corpus/smoke/baseline/baum/seed=0"
+        )
     best = _first_dir(run_dir, BEST, BEST_OLD) if which == "best" else None
     if best:
         path = best
@@ -175,12 +163,15 @@ def run_tokenizer(run_dir: Path) -> str:
     """The run's data.tokenizer, resolved in this environment; a relative folder also from where training ran."""
     config_file = run_dir / ".hydra" / "config.yaml"
     if not config_file.is_file():
-        raise GenerateError(f"{run_dir} has no .hydra/config.yaml naming its tokenizer: pass tokenizer=/path/to/tokenizer")
+        raise GenerateError(
+            f"{run_dir} has no .hydra/config.yaml naming its tokenizer: pass tokenizer=/path/to/tokenizer"
+        )
     try:
         name = OmegaConf.select(OmegaConf.load(config_file), "data.tokenizer", throw_on_missing=True)
     except Exception as error:
         raise GenerateError(
-            f"data.tokenizer in {config_file} does not resolve ({_first_line(error)}): pass tokenizer=/path/to/tokenizer"
+            f"data.tokenizer in {config_file} does not resolve ({_first_line(error)}): "
+            "pass tokenizer=/path/to/tokenizer"
         ) from None
     if not name:
         raise GenerateError(f"{config_file} names no data.tokenizer: pass tokenizer=/path/to/tokenizer")
@@ -205,7 +196,8 @@ def load_run_tokenizer(cfg: GenerateConfig, run_dir: Path):
         where = "tokenizer=" if cfg.tokenizer else f"the run's data.tokenizer, in {run_dir}/.hydra/config.yaml"
         raise GenerateError(
             f"cannot load the tokenizer {name!r} ({where}; nothing is downloaded): pass tokenizer=/path/to/tokenizer, "
-            "a folder with vocab.json and merges.txt" + ("" if cfg.tokenizer else ", or set STYLOMETRY_TOKENIZER as in training")
+            "a folder with vocab.json and merges.txt"
+            + ("" if cfg.tokenizer else ", or set STYLOMETRY_TOKENIZER as in training")
         ) from None
     log.info("tokenizer %s", name)
     return tokenizer
@@ -239,13 +231,18 @@ def prompt_ids(tokenizer, prompt: str, context: int, max_new_tokens: int) -> Lis
     ids = encode(tokenizer, prompt)
     if not ids:  # no prompt: start where a document starts
         if tokenizer.eos_token_id is None:
-            raise GenerateError("the prompt is empty and the tokenizer has no <|endoftext|> to start from: give a prompt")
+            raise GenerateError(
+                "the prompt is empty and the tokenizer has no <|endoftext|> to start from: give a prompt"
+            )
         return [tokenizer.eos_token_id]
     room = context - max_new_tokens
     if len(ids) > room:
         log.warning(
             "the prompt is %d tokens and the context %d: the model sees its last %d tokens (+ %d new)",
-            len(ids), context, room, max_new_tokens,
+            len(ids),
+            context,
+            room,
+            max_new_tokens,
         )
         ids = ids[-room:]
     return ids
@@ -277,15 +274,20 @@ def generate(cfg: GenerateConfig, run_dir: Path) -> List[str]:
     input_ids = torch.tensor([ids], device=placement.device)
     end = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else model.config.eos_token_id
     sampling = GenerationConfig(
-        do_sample=True, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-        max_new_tokens=cfg.max_new_tokens, eos_token_id=end, pad_token_id=end,
+        do_sample=True,
+        temperature=cfg.temperature,
+        top_k=cfg.top_k,
+        top_p=cfg.top_p,
+        max_new_tokens=cfg.max_new_tokens,
+        eos_token_id=end,
+        pad_token_id=end,
     )
     samples = []
     for i in range(cfg.num_samples):
         torch.manual_seed(cfg.seed + i)  # seeds every device; generate draws from torch's global RNG
         with torch.no_grad(), placement.autocast():
             out = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), generation_config=sampling)
-        new = out[0, len(ids):].tolist()
+        new = out[0, len(ids) :].tolist()
         # The prompt as given (not re-decoded), so the output starts with it byte for byte.
         samples.append(cfg.prompt + tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False))
     return samples

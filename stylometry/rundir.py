@@ -22,8 +22,21 @@ from stylometry.atomic import atomic_file
 from stylometry.csvlog import CsvLog
 
 METRICS, STATUS, MANIFEST, LOCK = "metrics.csv", "status.json", "manifest.json", ".lock"
+# The checkpoint folders (written by stylometry/checkpoint.py), named here so that commands that only look for them
+# (status, sweep, generate) need not import torch.
+CHECKPOINT, PREVIOUS, SCRATCH = "checkpoint", "checkpoint.prev", "checkpoint.tmp"
+BEST, BEST_SCRATCH, BEST_OLD = "checkpoint.best", "checkpoint.best.tmp", "checkpoint.best.old"
+WEIGHTS, TRAINING_STATE, BEST_INFO = "model.safetensors", "training_state.pt", "best.json"
 RUN_CONFIG, HYDRA_CONFIG = "config.yaml", Path(".hydra") / "config.yaml"
 METRIC_FIELDS = ["epoch", "dataset", "loss", "tokens", "seconds"]
+
+
+def latest_checkpoint(run_dir: Path) -> Optional[Path]:
+    """checkpoint/, or checkpoint.prev/ between a save's two renames; None before the first save."""
+    for name in (CHECKPOINT, PREVIOUS):
+        if (run_dir / name).is_dir():
+            return run_dir / name
+    return None
 
 
 class RunDirBusy(RuntimeError):

@@ -1,111 +1,126 @@
-"""Where a sweep stands, and what a sweep command would do, without launching anything.
+"""Where the runs stand, and what a sweep command would do, without launching anything.
 
-    python -m stylometry.status multirun/corpus/paper                                   # every job's state
-    python -m stylometry.status --plan author='glob(*)' seed='range(10)' [experiment=smoke ...]
+    python -m stylometry.status                                             # every run under multirun/ and outputs/
+    python -m stylometry.status multirun/corpus/paper                       # one sweep
+    python -m stylometry.status --plan -m 'author=glob(*)' 'seed=range(10)' [experiment=smoke ...]
 
-The first reads the run dirs alone (no scheduler): complete, running (epoch, loss, ETA, host,
-device), failed (the error's first line, the log), interrupted or not started. The second takes the
-overrides of a `python -m stylometry.train -m ...` command, expands the sweep as Hydra would,
-composes and validates every job's config and inputs, and says which jobs would be skipped,
-resumed or started. Launcher overrides (`hydra/launcher=...`) are accepted and ignored.
+The first two read the run dirs alone (no scheduler): complete, running (epoch, loss, ETA, host, device),
+failed (the error's first line, the log), interrupted or not started. `--plan` takes the overrides of a
+`python -m stylometry.train -m ...` command, expands the sweep as Hydra would, composes and validates every
+job's config and inputs (corpus folders, tokenizer, the variant's transform), and says which jobs would be
+skipped, extended, resumed or started. Launcher overrides (`hydra/launcher=...`) are accepted and ignored.
+A bad command is one line on stderr and exit code 2.
 """
 
 import argparse
 import sys
 from pathlib import Path
-from typing import List
 
+from stylometry.config import ConfigError
+from stylometry.rundir import latest_checkpoint
 from stylometry.sweep import format_table, sweep_states
 
+DEFAULT_DIRS = ("multirun", "outputs")  # where `python -m stylometry.train` puts sweeps and single runs
 
-def plan(overrides: List[str]) -> List[str]:
-    """One line per job of the sweep: skip / resume / start, and its dir; raises on the first bad job."""
-    from hydra import compose, initialize_config_dir
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import open_dict
 
-    from stylometry.checkpoint import latest_checkpoint
-    from stylometry.config import register_configs, to_run_config
-    from stylometry.corpus import author_folders, check_corpus, prepare_overrides
-    from stylometry.data import corpus_root, list_books, load_tokenizer
-    from stylometry.rundir import STATUS, read_json
+def plan(overrides: list[str]) -> list[str]:
+    """One line per job of the sweep: skip / extend / resume / start, and its dir; ConfigError for the first bad job."""
+    from stylometry.compose import compose_jobs
+    from stylometry.corpus import prepare_overrides
+    from stylometry.runstatus import read_status
     from stylometry.schedule import should_stop
+
+    job_overrides = [o for o in overrides if not o.lstrip("~+").startswith(("hydra/launcher", "hydra.launcher"))]
+    jobs = compose_jobs(prepare_overrides(job_overrides), multirun=True)  # the config errors first: no torch yet
+    # The inputs, once each: folders and books, the tokenizer, the variant's transform. Imported here: the
+    # tokenizer's loading imports transformers and torch (seconds), which a config error never waits for.
+    from stylometry.data import load_tokenizer
     from stylometry.variants import build_transform
 
-    register_configs()
-    job_overrides = [o for o in overrides if not o.lstrip("~+").startswith(("hydra/launcher", "hydra.launcher"))]
-    job_overrides = prepare_overrides(job_overrides)  # the corpus's author folders are the `author` options
-    conf_dir = Path(__file__).resolve().parents[1] / "conf"
-    GlobalHydra.instance().clear()
-    lines, checked = [], set()
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        loader = GlobalHydra.instance().config_loader()
-        parsed = OverridesParser.create(config_loader=loader).parse_overrides(job_overrides)
-        jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-        for job in jobs:
-            cfg = compose("train", overrides=list(job), return_hydra_config=True)
-            run_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
-            with open_dict(cfg):
-                del cfg["hydra"]
-            typed = to_run_config(cfg)
-            # The inputs too, once each: folders, books, tokenizer, the variant's transform.
-            def check_study(data=typed.data, author=typed.author):
-                root = corpus_root(data)
-                if author is not None:  # data=text: the root; its files are matched at the start
-                    check_corpus(root, list(data.authors) or author_folders(root, data.not_authors), data.not_authors)
-                    for name in author.extra_eval_sets:
-                        list_books(root / name, key=f"author {author.name}'s extra_eval_sets")
-
-            extra_sets = tuple(typed.author.extra_eval_sets) if typed.author is not None else ()
-            for key, check in [
-                (("root", typed.data.root, tuple(typed.data.authors), tuple(typed.data.not_authors), extra_sets),
-                 check_study),
-                (("tokenizer", typed.data.tokenizer), lambda: load_tokenizer(typed.data.tokenizer)),
-                (("variant", repr(typed.variant)), lambda: build_transform(typed.variant)),
-            ]:
-                if key not in checked:
-                    check()
-                    checked.add(key)
-            status = read_json(run_dir / STATUS) or {}
-            checkpoint = latest_checkpoint(run_dir)
-            losses = status.get("losses") or {}
-            if status.get("state") == "complete" and should_stop(
-                    typed.stop_criteria, status.get("epoch", 0), losses.get("train"), status.get("step") or 0):
-                action = "skip    (complete)"
-            elif status.get("state") == "complete":
-                action = f"extend  (complete at epoch {status.get('epoch')})"
-            elif checkpoint:
-                action = f"resume  (checkpoint at epoch {(status.get('epoch') if status else '?')})"
-            else:
-                action = "start"
-            lines.append(f"{action:<36} {run_dir}")
-    GlobalHydra.instance().clear()
+    checked, lines = set(), []
+    for job in jobs:
+        cfg = job.config
+        extra_sets = tuple(cfg.author.extra_eval_sets) if cfg.author is not None else ()
+        for key, check, argument in [
+            (
+                ("root", cfg.data.root, tuple(cfg.data.authors), tuple(cfg.data.not_authors), extra_sets),
+                _check_corpus,
+                cfg,
+            ),
+            (("tokenizer", cfg.data.tokenizer), load_tokenizer, cfg.data.tokenizer),
+            (("variant", repr(cfg.variant)), build_transform, cfg.variant),
+        ]:
+            if key not in checked:
+                check(argument)
+                checked.add(key)
+        status = read_status(job.run_dir) or {}
+        losses = status.get("losses") or {}
+        if status.get("state") == "complete" and should_stop(
+            cfg.stop_criteria, status.get("epoch", 0), losses.get("train"), status.get("step") or 0
+        ):
+            action = "skip    (complete)"
+        elif status.get("state") == "complete":
+            action = f"extend  (complete at epoch {status.get('epoch')})"
+        elif latest_checkpoint(job.run_dir):
+            action = f"resume  (checkpoint at epoch {status.get('epoch', '?')})"
+        else:
+            action = "start"
+        lines.append(f"{action:<36} {job.run_dir}")
     return lines
 
 
-def main(argv=None) -> None:
+def _check_corpus(cfg) -> None:
+    """The corpus's folders and books (data=text: its root; the files are matched when the job starts)."""
+    from stylometry.corpus import author_folders, check_corpus
+    from stylometry.data import corpus_root, list_books
+
+    root = corpus_root(cfg.data)
+    if cfg.author is not None:
+        check_corpus(root, list(cfg.data.authors) or author_folders(root, cfg.data.not_authors), cfg.data.not_authors)
+        for name in cfg.author.extra_eval_sets:
+            list_books(root / name, key=f"author {cfg.author.name}'s extra_eval_sets")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stylometry.status", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--plan", action="store_true", help="expand and validate a sweep's overrides instead")
+    parser.add_argument("--plan", action="store_true", help="expand and check a sweep's overrides instead")
     parser.add_argument("-m", "--multirun", action="store_true", help="accepted, as in the train command, and ignored")
-    parser.add_argument("args", nargs="+", help="sweep dir(s), or with --plan the sweep's overrides")
+    parser.add_argument(
+        "args",
+        nargs="*",
+        help="run or sweep dirs (default: multirun/ and outputs/), or with --plan the sweep's overrides",
+    )
     args = parser.parse_args(argv)
     try:
         if args.plan:
             lines = plan(args.args)
-            counts = {word: sum(line.startswith(word) for line in lines) for word in ("skip", "extend", "resume", "start")}
-            print(f"{len(lines)} jobs: {counts['skip']} to skip, {counts['extend']} to extend, {counts['resume']} to "
-                  f"resume, {counts['start']} to start")
+            counts = {
+                word: sum(line.startswith(word) for line in lines) for word in ("skip", "extend", "resume", "start")
+            }
+            print(
+                f"{len(lines)} jobs: {counts['skip']} to skip, {counts['extend']} to extend, {counts['resume']} to "
+                f"resume, {counts['start']} to start"
+            )
             print("\n".join(lines))
             return
-        for sweep_dir in map(Path, args.args):
+        dirs = [Path(arg) for arg in args.args] or [Path(name) for name in DEFAULT_DIRS if Path(name).is_dir()]
+        if not dirs:
+            print(
+                f"no runs here: {Path.cwd()} has no {' or '.join(d + '/' for d in DEFAULT_DIRS)} "
+                "(python -m stylometry.train makes them); or name a sweep dir"
+            )
+            return
+        for sweep_dir in dirs:
             if not sweep_dir.is_dir():
-                raise FileNotFoundError(f"no sweep dir {sweep_dir}")
+                raise ConfigError(
+                    f"no such dir {sweep_dir}: name a sweep dir (multirun/<study>/<experiment>) or run dir"
+                )
             print(f"{sweep_dir}: " + format_table(sweep_states(sweep_dir)))
-    except Exception as error:
-        print(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr)
-        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except (ConfigError, OSError) as error:  # bad input: a command, a corpus, a tokenizer, a dir
+        print(f"error: {(str(error).strip().splitlines() or [type(error).__name__])[0]}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

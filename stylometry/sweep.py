@@ -1,25 +1,27 @@
 """A sweep read from its run dirs alone: which jobs are complete, running, failed or unfinished.
 
     python -m stylometry.status multirun/corpus/paper          # any time, no scheduler needed
-    <sweep dir>/summary.csv                              # written at the end of every sweep
+    <sweep dir>/summary.csv                                    # written at the end of every sweep
 
 Every job writes `status.json` into its own dir (the heartbeat), so the state of a sweep of any
-launcher, on any machine that sees the dirs, is a walk over the tree.
+launcher, on any machine that sees the dirs, is a walk over the tree. No torch: `status` answers at once.
 """
 
 import csv
 import logging
 import os
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import TextIO
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from stylometry.checkpoint import latest_checkpoint
-from stylometry.rundir import LOCK, METRICS, STATUS, host, read_json
+from stylometry.rundir import LOCK, METRICS, STATUS, host, latest_checkpoint
+from stylometry.runstatus import read_status
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +38,15 @@ class JobState:
     variant: str = ""
     author: str = ""
     seed: str = ""
-    epoch: Optional[int] = None
-    train_loss: Optional[float] = None
-    eta_s: Optional[float] = None
+    epoch: int | None = None
+    train_loss: float | None = None
+    eta_s: float | None = None
     host: str = ""
     device: str = ""
     detail: str = ""  # a failure's first line and where its log is; why a job is unfinished
 
 
-def find_run_dirs(sweep_dir: Path) -> List[Path]:
+def find_run_dirs(sweep_dir: Path) -> list[Path]:
     """Job dirs below sweep_dir: those Hydra made (`.hydra/`) or the trainer wrote into."""
     found = set()
     for marker in (".hydra", STATUS, METRICS, LOCK):
@@ -55,18 +57,27 @@ def find_run_dirs(sweep_dir: Path) -> List[Path]:
 
 
 def job_state(run_dir: Path) -> JobState:
-    status = read_json(run_dir / STATUS)
+    status = read_status(run_dir)
     if status is None:
         checkpoint = latest_checkpoint(run_dir)
-        return JobState(str(run_dir), "interrupted" if checkpoint else "not started",
-                        detail="checkpoint found: the same command resumes it" if checkpoint else "")
+        return JobState(
+            str(run_dir),
+            "interrupted" if checkpoint else "not started",
+            detail="checkpoint found: the same command resumes it" if checkpoint else "",
+        )
     state = status.get("state", "unknown")
     job = JobState(
-        run_dir=str(run_dir), state=state,
-        experiment=str(status.get("experiment", "")), variant=str(status.get("variant", "")),
-        author=str(status.get("author", "")), seed=str(status.get("seed", "")),
-        epoch=status.get("epoch"), train_loss=(status.get("losses") or {}).get("train"),
-        eta_s=status.get("eta_s"), host=str(status.get("host", "")), device=str(status.get("device", "")),
+        run_dir=str(run_dir),
+        state=state,
+        experiment=str(status.get("experiment", "")),
+        variant=str(status.get("variant", "")),
+        author=str(status.get("author", "")),
+        seed=str(status.get("seed", "")),
+        epoch=status.get("epoch"),
+        train_loss=(status.get("losses") or {}).get("train"),
+        eta_s=status.get("eta_s"),
+        host=str(status.get("host", "")),
+        device=str(status.get("device", "")),
         detail=status.get("reason") or "",
     )
     if state == "failed":
@@ -100,11 +111,11 @@ def _process_alive(pid: int) -> bool:
         return True
 
 
-def sweep_states(sweep_dir: Path) -> List[JobState]:
+def sweep_states(sweep_dir: Path) -> list[JobState]:
     return [job_state(run_dir) for run_dir in find_run_dirs(sweep_dir)]
 
 
-def write_summary(sweep_dir: Path, jobs: List[JobState]) -> Path:
+def write_summary(sweep_dir: Path, jobs: list[JobState]) -> Path:
     from stylometry.atomic import atomic_file
 
     path = sweep_dir / SUMMARY
@@ -115,7 +126,7 @@ def write_summary(sweep_dir: Path, jobs: List[JobState]) -> Path:
     return path
 
 
-def format_table(jobs: List[JobState]) -> str:
+def format_table(jobs: list[JobState]) -> str:
     counts = {}
     for job in jobs:
         counts[job.state] = counts.get(job.state, 0) + 1
@@ -131,10 +142,69 @@ def format_table(jobs: List[JobState]) -> str:
 
 
 class SweepSummary(Callback):
-    """At the end of every sweep: each job's state, printed and written as <sweep dir>/summary.csv."""
+    """At the end of every sweep: each job's state, printed and written as <sweep dir>/summary.csv. During a sweep
+    of a submitit local launcher (hydra/launcher=local or submitit_local), whose jobs write to files under
+    .submitit/, the jobs' log lines on the terminal as they come, as the joblib launcher's workers print them."""
+
+    def __init__(self) -> None:
+        self.tail: LogTail | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "tail": None}  # the submitit launchers pickle Hydra's callbacks with every job
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        if str(config.hydra.launcher.get("_target_", "")).endswith("submitit_launcher.LocalLauncher"):
+            self.tail = LogTail(Path(config.hydra.sweep.dir), f"{config.hydra.job.name}.log")
+            self.tail.start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if self.tail is not None:
+            self.tail.stop()
+            # submitit's local executor also makes its folder's template itself (an empty `.submitit/%j`).
+            template = Path(str(config.hydra.launcher.submitit_folder))
+            if "%" in template.name and template.is_dir() and not any(template.iterdir()):
+                template.rmdir()
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = sweep_states(sweep_dir)
         path = write_summary(sweep_dir, jobs)
         log.info("sweep summary (%s):\n%s", path, format_table(jobs))
+
+
+class LogTail(threading.Thread):
+    """Prints the new lines of every job log (`train.log`) below a sweep dir, once a second, until stopped.
+    Lines written before it started (a sweep run again) are not printed again."""
+
+    def __init__(self, sweep_dir: Path, log_name: str, out: TextIO = sys.stdout, poll_seconds: float = 1.0):
+        super().__init__(name="sweep log tail", daemon=True)
+        self.sweep_dir, self.log_name, self.out, self.poll_seconds = sweep_dir, log_name, out, poll_seconds
+        self.offsets = {path: path.stat().st_size for path in self._logs()}
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.poll_seconds):
+            self.print_new_lines()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+        self.print_new_lines()
+
+    def print_new_lines(self) -> None:
+        for path in self._logs():
+            offset = self.offsets.get(path, 0)
+            try:
+                with open(path, "rb") as f:
+                    if os.fstat(f.fileno()).st_size < offset:
+                        offset = 0  # a new log in the same place
+                    f.seek(offset)
+                    new = f.read()
+            except OSError:
+                continue  # removed meanwhile
+            end = new.rfind(b"\n") + 1  # whole lines only: the rest is still being written
+            if end:
+                self.out.write(new[:end].decode("utf-8", errors="replace"))
+                self.out.flush()
+                self.offsets[path] = offset + end
+
+    def _logs(self) -> list[Path]:
+        return sorted(path for path in self.sweep_dir.rglob(self.log_name) if ".submitit" not in path.parts)

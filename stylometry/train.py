@@ -1,84 +1,331 @@
-"""Train one author's model, or a sweep of them; or a GPT-2 on any text, on one or many GPUs.
+"""Train one GPT-2 per author (and seed) of a corpus, or a sweep of them; or a GPT-2 on any text.
 
-    python -m stylometry.train author=baum seed=0                       # one job, the study's settings
-    python -m stylometry.train experiment=smoke author=baum             # seconds on a CPU
-    python -m stylometry.train -m author=glob(*) seed=range(10)         # the 8 x 10 grid
-    python -m stylometry.train experiment=gpt2_small data.root=/my/texts data.name=mytexts
-    torchrun --nproc_per_node 8 -m stylometry.train experiment=gpt2_small data.root=/my/texts   # DDP
+    python -m stylometry.train author=baum seed=0                       # one model, the study's settings
+    python -m stylometry.train experiment=smoke author=baum             # the same, tiny: seconds on a CPU
+    python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)'     # the study's grid: 8 authors x 10 seeds
+    python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)' variant=content           # a variant's grid
+    python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)' hydra/launcher=slurm      # on a SLURM cluster
+    python -m stylometry.train -m 'author=glob(*)' seed=0 data.root=/path/to/your/corpus      # your own corpus
+    python -m stylometry.train experiment=gpt2_small data.root=/path/to/texts data.name=mytexts   # any text
 
-The run dir is the job's identity (conf/train.yaml: hydra.run.dir, hydra.sweep.subdir), so running
-the same command again resumes every unfinished job and skips every complete one.
+A run's dir is its identity (study, experiment, variant, author, seed), so the same command run again resumes
+every unfinished job from its last checkpoint and skips every complete one. Before Hydra creates anything, every
+job of the command is composed and checked: a bad command is one line on stderr and exit code 2.
 """
 
 import logging
+import os
+import shutil
 import sys
+import textwrap
 from pathlib import Path
+
+# A tokenizer named by its hub name loads from the local Hugging Face cache only: without a network, transformers
+# would otherwise retry its downloads for a minute before failing. Set before transformers is imported, anywhere.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from stylometry import distributed
-from stylometry.checkpoint import CheckpointError, RunMismatch, latest_checkpoint
-from stylometry.config import ConfigError, register_configs, to_run_config
-from stylometry.corpus import prepare_argv
-from stylometry.device import place_job, usable_cores
-from stylometry.rundir import STATUS, RunDirBusy
-from stylometry.trainer import train, write_failed_status
+from stylometry.compose import CONF_DIR, compose_jobs
+from stylometry.config import STUDY_NOT_AUTHORS, ConfigError, register_configs
+from stylometry.corpus import author_folders, prepare_argv
+from stylometry.rundir import LOCK
+from stylometry.runstatus import read_status
 
 log = logging.getLogger("stylometry.train")
 
 register_configs()
 
-
-def parallel_jobs(hydra_cfg) -> int:
-    """How many jobs of this sweep run at once on this machine (joblib's n_jobs; 1 otherwise)."""
-    n_jobs = hydra_cfg.launcher.get("n_jobs") if hydra_cfg.mode == RunMode.MULTIRUN else None
-    if not n_jobs:
-        return 1
-    return n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)  # joblib: -1 is every core
+# Hydra's own flags that print something and train nothing: their commands are passed to Hydra unchecked.
+HYDRA_FLAGS = ("--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--resolve")
+INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C (128 + SIGINT)
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(dict_cfg: DictConfig) -> str:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    world = distributed.World()
-    # Hydra's record of the job, which the trainer writes once the run dir is known to hold this run.
-    record = {"config.yaml": dict_cfg, "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}),
-              "overrides.yaml": OmegaConf.create(list(hydra_cfg.overrides.task))}
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    log_name = f"{hydra_cfg.job.name}.log"
+    new_dir = _holds_only(run_dir, {log_name}, empty_log=log_name)  # Hydra made it for this job, just now
+    untag = tag_log_lines(job_name(dict_cfg))
     try:
-        cfg = to_run_config(dict_cfg)
-        world = distributed.world_from_env()  # torchrun's or submitit's processes of one data-parallel job
-        if world.size > 1:
-            if not world.is_main:
-                logging.getLogger("stylometry").setLevel(logging.WARNING)  # one progress line per epoch, rank 0's
-            with distributed.process_group(cfg.device, world) as placement:
-                return train(cfg, run_dir, placement, world, record)
-        with place_job(cfg.device, parallel_jobs(hydra_cfg)) as placement:
-            return train(cfg, run_dir, placement, record=record)
+        log.info("run dir %s", _shown(run_dir))  # the job's first line, before torch and transformers are imported
+        return _train(dict_cfg, hydra_cfg, run_dir)
+    except KeyboardInterrupt:
+        if sweep:
+            raise  # the sweep's process says it in one line (cli below)
+        status = read_status(run_dir) or {}
+        if new_dir and _holds_only(run_dir, {log_name, LOCK}):
+            _remove_new_dir(run_dir)
+            _fail(
+                "interrupted before the first checkpoint, so nothing was kept: the same command starts again",
+                INTERRUPTED,
+            )
+        _fail(
+            f"interrupted at epoch {status.get('epoch', 0)}: the same command resumes {_shown(run_dir)} from its "
+            "last checkpoint",
+            INTERRUPTED,
+        )
     except Exception as error:
-        # One line that says what to do; the traceback goes to the run's status.json, not the screen.
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        log.error("%s: %s", type(error).__name__, message)
-        # A failure once training began is recorded by the trainer. One before it is recorded in a fresh dir only:
-        # a busy dir belongs to the process that holds it, and a run refused or not started keeps its own state.
-        fresh = not (run_dir / STATUS).exists() and latest_checkpoint(run_dir) is None
-        if fresh and not isinstance(error, (RunDirBusy, RunMismatch)) and world.is_main:
-            identity = {key: OmegaConf.select(dict_cfg, path, default=None, throw_on_resolution_failure=False)
-                        for key, path in [("study", "study"), ("experiment", "experiment_name"), ("variant", "variant.name"),
-                                          ("author", "run_name"), ("seed", "seed")]}
-            write_failed_status(run_dir, error, identity)
-        if hydra_cfg.mode == RunMode.MULTIRUN:
+        bad_input = _is_bad_input(error)
+        message = _first_line(error) if bad_input else f"{type(error).__name__}: {_first_line(error)}"
+        if sweep:
+            log.error("%s", message, exc_info=not bad_input)
+            _record_failure(run_dir, error, dict_cfg, new_dir and _holds_only(run_dir, {log_name, LOCK}))
             return "failed"  # the sweep goes on; its summary lists this job
-        sys.exit(2 if isinstance(error, (ConfigError, RunDirBusy, CheckpointError)) else 1)  # 2: bad input
+        if new_dir and _holds_only(run_dir, {log_name, LOCK}):
+            _remove_new_dir(run_dir)  # nothing ran: no run dir is left behind
+        else:
+            _log_to_file(logging.ERROR, message, None if bad_input else error)
+            if not bad_input:
+                message += f" (traceback in {run_dir / log_name})"
+        _fail(message, 2 if bad_input else 1)
+    finally:
+        untag()
+
+
+def _train(dict_cfg: DictConfig, hydra_cfg, run_dir: Path) -> str:
+    # Imported here, not at the top: torch and transformers take seconds (10-17 s on a busy machine), and a job's
+    # first line, and every bad command's answer, should not wait for them.
+    from stylometry import distributed
+    from stylometry.config import to_run_config
+    from stylometry.device import place_job, usable_cores
+    from stylometry.trainer import train
+
+    # Hydra's record of the job, which the trainer writes once the run dir is known to hold this run.
+    record = {
+        "config.yaml": dict_cfg,
+        "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}),
+        "overrides.yaml": OmegaConf.create(list(hydra_cfg.overrides.task)),
+    }
+    cfg = to_run_config(dict_cfg)
+    world = distributed.world_from_env()  # torchrun's or submitit's processes of one data-parallel job
+    if world.size > 1:
+        if not world.is_main:
+            logging.getLogger("stylometry").setLevel(logging.WARNING)  # one progress line per epoch, rank 0's
+        with distributed.process_group(cfg.device, world) as placement:
+            return train(cfg, run_dir, placement, world, record)
+    n_jobs = hydra_cfg.launcher.get("n_jobs") if hydra_cfg.mode == RunMode.MULTIRUN else None
+    parallel_jobs = 1 if not n_jobs else n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)  # joblib's -1
+    with place_job(cfg.device, parallel_jobs) as placement:
+        return train(cfg, run_dir, placement, record=record)
+
+
+def job_name(dict_cfg: DictConfig) -> str:
+    """`<variant>/<author or data.name>/seed=<seed>`: the job's identity, as its run dir ends."""
+
+    def value(key):
+        return OmegaConf.select(dict_cfg, key, default="?", throw_on_resolution_failure=False)
+
+    return f"{value('variant.name')}/{value('run_name')}/seed={value('seed')}"
+
+
+def tag_log_lines(tag: str):
+    """Starts every line this job logs (on the terminal and in its log file) with `tag`, so the lines of the jobs
+    of a sweep, interleaved on one terminal, can be told apart. Returns the function that takes the tags off:
+    a launcher that runs jobs one after another in one process reuses the handlers."""
+    handlers = [handler for handler in logging.getLogger().handlers if handler.formatter is not None]
+    for handler in handlers:
+        handler.setFormatter(_Tagged(tag, handler.formatter))
+    return lambda: [
+        handler.setFormatter(handler.formatter.inner) for handler in handlers if isinstance(handler.formatter, _Tagged)
+    ]
+
+
+class _Tagged(logging.Formatter):
+    def __init__(self, tag: str, inner: logging.Formatter):
+        super().__init__()
+        self.tag, self.inner = tag, inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(f"{self.tag} {line}" for line in self.inner.format(record).splitlines())
+
+
+def _is_bad_input(error: Exception) -> bool:
+    """A config, a corpus, a tokenizer or a run dir that cannot work: the user's to fix, said in one line."""
+    from stylometry.checkpoint import CheckpointError
+    from stylometry.rundir import RunDirBusy
+
+    return isinstance(error, (ConfigError, RunDirBusy, CheckpointError))
+
+
+def _record_failure(run_dir: Path, error: Exception, dict_cfg: DictConfig, before_training: bool) -> None:
+    """A sweep's job that failed before training is recorded as failed in its dir, for the sweep's summary (once
+    training began, the trainer records it). A busy dir belongs to the process that holds it, and a refused run
+    keeps its own state."""
+    from stylometry import distributed
+    from stylometry.checkpoint import RunMismatch
+    from stylometry.rundir import RunDirBusy
+    from stylometry.runstatus import write_failed_status
+
+    if before_training and not isinstance(error, (RunDirBusy, RunMismatch)) and distributed.world_from_env().is_main:
+        identity = {
+            key: OmegaConf.select(dict_cfg, path, default=None, throw_on_resolution_failure=False)
+            for key, path in [
+                ("study", "study"),
+                ("experiment", "experiment_name"),
+                ("variant", "variant.name"),
+                ("author", "run_name"),
+                ("seed", "seed"),
+            ]
+        }
+        write_failed_status(run_dir, error, identity)
+
+
+def _holds_only(run_dir: Path, names: set, empty_log: str = "") -> bool:
+    """The dir holds no file but these (and `empty_log`, if there, is empty)."""
+    entries = list(run_dir.iterdir()) if run_dir.is_dir() else []
+    return all(entry.name in names for entry in entries) and not any(
+        entry.name == empty_log and entry.stat().st_size for entry in entries
+    )
+
+
+def _remove_new_dir(run_dir: Path) -> None:
+    """Removes a run dir that Hydra created for a job that then ran nothing, and the empty folders above it up to
+    the working dir (outputs/<study>/...): a failed command leaves nothing behind."""
+    for handler in list(logging.getLogger().handlers):
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cwd = Path.cwd().resolve()
+    for parent in run_dir.resolve().parents:
+        if cwd not in parent.parents:
+            break
+        try:
+            parent.rmdir()  # only an empty folder
+        except OSError:
+            break
+
+
+def _log_to_file(level: int, message: str, error: Exception | None) -> None:
+    """The run's log keeps what stderr says (a refused attempt, an error's traceback), the terminal only one line."""
+    record = log.makeRecord(
+        log.name,
+        level,
+        __file__,
+        0,
+        "%s",
+        (message,),
+        (type(error), error, error.__traceback__) if error is not None else None,
+    )
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def _shown(path: Path) -> Path:
+    """The path as the user would type it: relative to the working dir when below it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {message}" if code != INTERRUPTED else message, file=sys.stderr)
+    sys.exit(code)
+
+
+def check_command(argv: list[str]) -> list[str]:
+    """The command line made ready for Hydra (the corpus's author folders as `author` options), once every job it
+    would run has been composed, typed and checked; ConfigError for the first that cannot run."""
+    from hydra._internal.utils import get_args_parser
+
+    if any(arg.split("=")[0] in HYDRA_FLAGS for arg in argv):
+        return prepare_argv(argv)
+    argv = prepare_argv(argv)
+    args = get_args_parser().parse_args(argv)
+    jobs = compose_jobs(args.overrides, multirun=args.multirun)
+    launcher = jobs[0].launcher_target
+    if args.multirun and launcher.endswith("SlurmLauncher") and shutil.which("srun") is None:
+        raise ConfigError(
+            f"hydra/launcher={jobs[0].launcher} submits to a SLURM cluster, and this machine has none "
+            "(no srun): run the command on the cluster, or here with hydra/launcher=joblib (jobs side by "
+            "side) or hydra/launcher=local (one process per job)"
+        )
+    return argv
+
+
+def help_text(argv: list[str]) -> str:
+    """`--help`: the examples above, what is required, the config groups and their options as conf/ holds them,
+    and where the runs go. Read from the files, without composing: it answers at once."""
+    defaults = {}
+    for entry in OmegaConf.load(CONF_DIR / "train.yaml").defaults:
+        if isinstance(entry, DictConfig):
+            group, option = next(iter(entry.items()))
+            defaults[str(group).removeprefix("override ").strip("/")] = option
+    root = next(
+        (arg.split("=", 1)[1] for arg in argv if arg.startswith("data.root=")), os.environ.get("STYLOMETRY_DATA")
+    )
+    try:
+        authors = ", ".join(author_folders(Path(root).expanduser(), STUDY_NOT_AUTHORS)) if root else ""
+    except ConfigError:
+        authors = ""
+    groups = []
+    for group, default in defaults.items():
+        options = [
+            f"{path.stem}*" if path.stem == default else path.stem for path in sorted((CONF_DIR / group).glob("*.yaml"))
+        ]
+        if group == "author":  # the corpus's folders, which need no YAML (stylometry/corpus.py)
+            options = ["a folder of data.root" + (":" if authors else "")]
+            options += textwrap.wrap(authors, 100, initial_indent=" " * 17, subsequent_indent=" " * 17)
+        groups.append(f"  {group:<14} {', '.join(options) if group != 'author' else chr(10).join(options)}")
+    launchers = sorted({"basic", "joblib", *(path.stem for path in (CONF_DIR / "hydra" / "launcher").glob("*.yaml"))})
+    groups.append(
+        f"  {'hydra/launcher':<14} {', '.join(name + '*' if name == 'basic' else name for name in launchers)}"
+        "  (with -m; basic: one job after another)"
+    )
+    now = f" [now {root}]" if root else ""
+    return f"""{__doc__.splitlines()[0]}
+
+Usage: python -m stylometry.train [-m] [key=value ...] [group=option ...]
+
+Examples:
+{__doc__.split(chr(10) * 2)[1]}
+
+Required:
+  data.root       the corpus: one folder of .txt books per author (or set STYLOMETRY_DATA){now}
+  author          with data=corpus: one author folder of data.root (-m 'author=glob(*)' for all of them)
+  data.tokenizer  a local GPT-2 tokenizer folder (or STYLOMETRY_TOKENIZER); a hub name loads from the local cache
+
+Config groups (group=option; * the default):
+{chr(10).join(groups)}
+
+Any key can be set (model.n_embd=256, data.batch_size=8, stop_criteria.max_epochs=6): see the whole config with
+--cfg job, or conf/ and docs/config.md.
+
+Outputs:
+  one run        outputs/<study>/<experiment>/<variant>/<author>/seed=<seed>/
+  a sweep (-m)   multirun/<study>/<experiment>/<variant>/<author>/seed=<seed>/, and summary.csv beside them
+  <study> is the corpus folder's name (name it with study=<name>). Each run dir holds metrics.csv, status.json,
+  checkpoint/, config.yaml, manifest.json and train.log; python -m stylometry.status shows them all.
+
+Hydra's own flags: --hydra-help.
+"""
+
+
+def cli(argv: list[str]) -> None:
+    if any(arg in ("--help", "-h") for arg in argv):
+        print(help_text(argv), end="")
+        return
+    try:
+        sys.argv[1:] = check_command(argv)
+    except ConfigError as error:
+        _fail(str(error), 2)
+    try:
+        main()
+    except KeyboardInterrupt:  # a sweep's process (a single run says where it stopped itself)
+        _fail("interrupted: the same command resumes every unfinished job from its last checkpoint", INTERRUPTED)
 
 
 if __name__ == "__main__":
-    try:
-        sys.argv[1:] = prepare_argv(sys.argv[1:])  # the corpus's author folders become the `author` options
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    main()
+    cli(sys.argv[1:])

@@ -28,7 +28,7 @@ from transformers.utils import logging as transformers_logging
 
 from stylometry import distributed
 from stylometry.checkpoint import (
-    check_same_run, config_sha256, latest_checkpoint, load_checkpoint, read_training_state, restore_best, run_identity,
+    check_same_run, config_sha256, load_checkpoint, read_training_state, restore_best, run_identity,
     save_best, save_checkpoint,
 )
 from stylometry.config import ConfigError, OptimizerConfig, TrainConfig
@@ -41,7 +41,7 @@ from stylometry.logger import ScalarLogger, eval_scalars
 from stylometry.model import build_model, maybe_compile, nll_sum, optimizer_options
 from stylometry.rundir import (
     MANIFEST, append_metrics, keep_metrics_before, lock_run_dir, manifest, read_metrics, write_hydra_files, write_json,
-    write_run_config,
+    write_run_config, latest_checkpoint,
 )
 from stylometry.runstatus import COMPLETE, PAUSED, RUNNING, epoch_line, read_status, write_failed_status, write_status
 from stylometry.schedule import Schedule, eta_seconds, should_stop

@@ -246,23 +246,21 @@ def write_variant_corpus(transform: Callable[[str], str], corpus_root: Path, out
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    """`variant=<name> out=<dir>` plus any overrides of conf/train.yaml (e.g. data.root=...)."""
-    from hydra import compose, initialize_config_dir
+    """`variant=<name> out=<dir>` plus any overrides of conf/train.yaml (e.g. data.root=...); ConfigError for bad
+    input."""
     from omegaconf import OmegaConf
 
-    from stylometry.config import register_configs
+    from stylometry.compose import compose
 
     args = sys.argv[1:] if argv is None else argv
     outs = [arg.split("=", 1)[1] for arg in args if arg.startswith("out=")]
     overrides = [arg for arg in args if not arg.startswith("out=")]
     if len(outs) != 1 or not outs[0]:
-        sys.exit("usage: python -m stylometry.variants variant=<name> out=<dir> [data.root=<corpus>] [other overrides]")
-
-    register_configs()
-    conf_dir = Path(__file__).resolve().parents[1] / "conf"
-    # This command is about no author, so the primary config's mandatory author entry is deleted.
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        cfg = compose("train", overrides=["~author", *overrides])
+        raise ConfigError(
+            "usage: python -m stylometry.variants variant=<name> out=<dir> [data.root=<corpus>] "
+            "[other overrides of conf/train.yaml]"
+        )
+    cfg = compose("train", ["~author", *overrides])  # this command is about no author: the entry is deleted
     try:  # typed once, here, with the schema's checks
         variant_cfg = OmegaConf.to_object(cfg.variant)
     except ConfigError:
@@ -291,4 +289,5 @@ if __name__ == "__main__":
     try:
         main()
     except ConfigError as error:  # a config that cannot work: its one-line message, not a traceback
-        sys.exit(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

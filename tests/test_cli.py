@@ -1,11 +1,18 @@
-"""`python -m stylometry.train` as a user runs it: the issue's acceptance, in real processes."""
+"""`python -m stylometry.train` as a user runs it: one line per error, exit code 2 and no run dir left behind,
+job-named log lines, Ctrl-C, --help, and no torch where a command does not train."""
 
 import csv
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from conftest import CORPUS, REPO, TINY, TOKENIZER
 from transformers import GPT2LMHeadModel
 
-from conftest import CORPUS
+CONF_DIR = REPO / "conf"
 
 
 def epochs_by_dataset(run_dir):
@@ -17,6 +24,20 @@ def epochs_by_dataset(run_dir):
     return by_dataset
 
 
+def train_command(cwd: Path, *args, data: bool = True, timeout: int = 300, env: dict | None = None, unset=(), **popen):
+    """`python -m stylometry.train <args>` from `cwd`, corpus (unless data=False) and tokenizer from the environment,
+    and this checkout's package (PYTHONPATH), whichever copy an editable install points at."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "STYLOMETRY_TOKENIZER": str(TOKENIZER), **(env or {})}
+    for name in ("STYLOMETRY_DATA", *unset):
+        environment.pop(name, None)
+    if data:
+        environment["STYLOMETRY_DATA"] = str(CORPUS)
+    command = [sys.executable, "-m", "stylometry.train", *args]
+    if popen:
+        return subprocess.Popen(command, cwd=cwd, env=environment, text=True, **popen)
+    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.mark.slow
 def test_smoke_run_trains_resumes_and_skips(run_train, tmp_path):
     run_dir = tmp_path / "smoke"
@@ -24,8 +45,19 @@ def test_smoke_run_trains_resumes_and_skips(run_train, tmp_path):
     assert first.returncode == 0, first.stdout
     GPT2LMHeadModel.from_pretrained(run_dir / "checkpoint")
     epochs = epochs_by_dataset(run_dir)
-    for dataset in ["austen", "baum", "dickens", "fitzgerald", "melville", "thompson", "twain", "wells",
-                    "contested", "non_oz_baum", "non_oz_thompson"]:
+    for dataset in [
+        "austen",
+        "baum",
+        "dickens",
+        "fitzgerald",
+        "melville",
+        "thompson",
+        "twain",
+        "wells",
+        "contested",
+        "non_oz_baum",
+        "non_oz_thompson",
+    ]:
         assert {0, 3} <= epochs[dataset]
     assert "epoch 3/3 | train" in first.stdout  # the per-epoch progress line
     metrics = (run_dir / "metrics.csv").read_bytes()
@@ -36,19 +68,91 @@ def test_smoke_run_trains_resumes_and_skips(run_train, tmp_path):
     assert (run_dir / "metrics.csv").read_bytes() == metrics
 
 
-@pytest.mark.parametrize("override,expected", [
-    ("author=nobody", "has no author folder nobody; its authors are austen, baum, dickens"),
-    ("data.root=/no/such/dir", "data.root=/no/such/dir: no such folder"),
-    ("data.tokenizer=/no/such/tokenizer", "data.tokenizer=/no/such/tokenizer: no such folder"),
-    ("model.n_embd=33", "model.n_embd=33 must be divisible by model.n_head=2"),
-])
-def test_bad_input_fails_with_one_clear_line(run_train, tmp_path, override, expected):
-    author = [] if override.startswith("author=") else ["author=baum"]
-    result = run_train("experiment=smoke", *author, override, f"hydra.run.dir={tmp_path / 'run'}")
-    assert result.returncode != 0
-    assert expected in result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    assert not (tmp_path / "run" / "metrics.csv").exists()
+# (command line, the one line on stderr): each answered before Hydra creates anything, without torch.
+CONFIG_ERRORS = [
+    (
+        [],
+        "error: author is not set: name one author folder of data.root with author=<folder>, or sweep them all "
+        "with -m 'author=glob(*)' (or train on any text with data=text)",
+    ),
+    (
+        ["author=nobody"],
+        "error: author=nobody: data.root={corpus} has no author folder nobody; its authors are austen, "
+        "baum, dickens, fitzgerald, melville, thompson, twain, wells",
+    ),
+    (["author=baum", "model.n_embdd=64"], "error: model.n_embdd is not a setting; did you mean model.n_embd?"),
+    (["author=baum", "+model.n_embdd=64"], "error: model.n_embdd is not a setting; did you mean model.n_embd?"),
+    (["author=baum", "modell=tiny"], "error: modell is not a setting; did you mean model?"),
+    (["author=baum", "model=huge"], "error: model=huge: no such option; choose one of gpt2_small, laptop, paper, tiny"),
+    (
+        ["author=baum", "model.n_embd=abc"],
+        "error: model.n_embd=abc: Value 'abc' of type 'str' could not be converted to Integer",
+    ),
+    (
+        ["author=baum", "experiment=smoke", "model.n_embd=33"],
+        "error: model.n_embd=33 must be divisible by model.n_head=2",
+    ),
+    (
+        ["author=baum", "seed=0,1"],
+        "error: seed=0,1: a sweep (a,b or range() or glob()) needs -m; for a list write "
+        "key=[a,b], for a comma in text key='a,b'",
+    ),
+    (
+        ["-m", "author=baum", "seed=0,1", "hydra/launcher=slurm"],
+        "error: hydra/launcher=slurm submits to a SLURM cluster, and this machine has none (no srun): run the command "
+        "on the cluster, or here with hydra/launcher=joblib (jobs side by side) or hydra/launcher=local (one process "
+        "per job)",
+    ),
+    (
+        ["-m", "author=baum", "hydra/launcher=submitit_slurm"],
+        "error: hydra/launcher=submitit_slurm submits to a SLURM cluster, and this machine has none (no srun): run the "
+        "command on the cluster, or here with hydra/launcher=joblib (jobs side by side) or hydra/launcher=local (one "
+        "process per job)",
+    ),
+    (
+        ["-m", "author=baum", "hydra.launcher.n_jobs=2"],
+        "error: hydra.launcher.n_jobs is not a setting of this launcher "
+        "(_target_): choose one that has it first, e.g. "
+        "hydra/launcher=joblib for n_jobs",
+    ),
+]
+
+
+@pytest.mark.parametrize("args,line", CONFIG_ERRORS, ids=[" ".join(args) or "no author" for args, _ in CONFIG_ERRORS])
+def test_a_bad_command_is_one_line_exit_2_and_creates_nothing(tmp_path, args, line):
+    # No srun on the PATH: the CI machine runs a real SLURM, which must not get this sweep.
+    result = train_command(tmp_path, *args, "experiment=smoke", env={"PATH": str(Path(sys.executable).parent)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [line.format(corpus=CORPUS)]
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no outputs/, multirun/ or run dir
+    assert "+model" not in result.stderr.replace("+model.n_embdd=64", "")  # never Hydra's advice to add a key with +
+
+
+def test_data_root_unset_is_named_before_anything_is_created(tmp_path):
+    result = train_command(tmp_path, "author=baum", data=False)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: data.root is not set: point data.root=<folder> (or STYLOMETRY_DATA) "
+        "at the corpus (one folder of .txt books per author)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_tokenizer_is_one_line_without_downloads_and_leaves_no_run_dir(tmp_path):
+    """A hub name that is not in the local cache (an empty HF_HOME), with HF_HUB_OFFLINE unset as in a user's shell:
+    no download retries, one line, and the run dir Hydra made for the job is gone with it."""
+    env = {"HF_HOME": str(tmp_path / "hf"), "STYLOMETRY_TOKENIZER": "gpt2"}
+    result = train_command(tmp_path, "author=baum", *TINY, env=env, unset=["HF_HUB_OFFLINE"])
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: data.tokenizer=gpt2: cannot load a tokenizer (")
+    assert line.endswith("set data.tokenizer (or STYLOMETRY_TOKENIZER) to a local tokenizer folder")
+    assert "Retry" not in result.stdout + result.stderr and "retry" not in result.stdout + result.stderr
+    [start] = result.stdout.splitlines()  # the job's first line, named by the job
+    assert start.startswith("baseline/baum/seed=0 ")
+    assert start.endswith("run dir outputs/corpus/smoke/baseline/baum/seed=0")
+    assert list(tmp_path.iterdir()) == []  # no outputs/
 
 
 def test_an_author_without_books_is_named(run_train, tmp_path):
@@ -57,7 +161,141 @@ def test_an_author_without_books_is_named(run_train, tmp_path):
         (corpus / author).parent.mkdir(exist_ok=True)
         (corpus / author).symlink_to(CORPUS / author)
     (corpus / "austen").mkdir()
-    result = run_train("experiment=smoke", "author=baum", f"data.root={corpus}", "data.authors=[austen,baum,thompson]",
-                       "author.extra_eval_sets=[]", f"hydra.run.dir={tmp_path / 'run'}")
-    assert result.returncode != 0
-    assert "austen holds 0 .txt book(s)" in result.stdout + result.stderr
+    result = run_train(
+        "experiment=smoke",
+        "author=baum",
+        f"data.root={corpus}",
+        "data.authors=[austen,baum,thompson]",
+        "author.extra_eval_sets=[]",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {corpus}/austen holds 0 .txt book(s): an author needs at least two "
+        "(one is held out); add books, or list the folder in data.not_authors"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
+def read_until(process, marker: str) -> list:
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"{marker!r} never came: {''.join(lines)}")
+
+
+@pytest.mark.slow
+def test_ctrl_c_is_one_line_and_the_same_command_resumes(tmp_path):
+    args = ("author=baum", *TINY, "stop_criteria.max_epochs=200", f"hydra.run.dir={tmp_path / 'run'}")
+    run = train_command(tmp_path, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    read_until(run, "epoch 2/200")
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130
+    [line] = err.splitlines()
+    assert line.startswith("interrupted at epoch ") and line.endswith(
+        ": the same command resumes run from its last checkpoint"
+    )  # the run dir as typed: relative to the cwd
+
+    again = train_command(tmp_path, *args[:-2], "stop_criteria.max_epochs=4", args[-1])  # the run, trained further
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stdout
+
+    # Interrupted before its first checkpoint, a run keeps nothing.
+    early = train_command(
+        tmp_path,
+        "author=baum",
+        *TINY,
+        f"hydra.run.dir={tmp_path / 'early'}",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    read_until(early, "run dir")
+    early.send_signal(signal.SIGINT)
+    _, err = early.communicate(timeout=120)
+    assert early.returncode == 130
+    assert err.splitlines() == [
+        "interrupted before the first checkpoint, so nothing was kept: the same command starts again"
+    ]
+    assert not (tmp_path / "early").exists()
+
+
+@pytest.mark.slow
+def test_a_local_launcher_sweep_shows_each_jobs_lines_on_the_terminal(tmp_path, token_cache):
+    sweep_dir = tmp_path / "sweep"
+    result = train_command(
+        tmp_path,
+        "-m",
+        "author=baum,austen",
+        *TINY,
+        "hydra/launcher=local",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"data.cache_dir={token_cache}",
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for job in ["baseline/baum/seed=0", "baseline/austen/seed=0"]:
+        epoch_lines = [line for line in result.stdout.splitlines() if "epoch 2/2 | train" in line]
+        assert any(line.startswith(f"{job} ") for line in epoch_lines), result.stdout
+    assert not (sweep_dir / ".submitit" / "%j").exists()  # submitit's folder template, made literally, is removed
+
+
+def test_help_is_for_our_users_and_lists_what_conf_holds(tmp_path):
+    result = train_command(tmp_path, "--help")
+    assert result.returncode == 0 and result.stderr == ""
+    text = result.stdout
+    for example in [
+        "author=baum seed=0",
+        "-m 'author=glob(*)' 'seed=range(10)'",
+        "variant=content",
+        "hydra/launcher=slurm",
+        "data.root=/path/to/your/corpus",
+    ]:
+        assert f"python -m stylometry.train {example}" in text or f" {example}" in text
+    assert "Required:" in text and "data.root" in text and "STYLOMETRY_TOKENIZER" in text
+    assert "outputs/<study>/<experiment>/<variant>/<author>/seed=<seed>/" in text and "multirun/<study>" in text
+    assert "austen, baum, dickens, fitzgerald, melville, thompson, twain, wells" in text  # the corpus's folders
+    groups = {
+        line.split()[0]: line.split(None, 1)[1]
+        for line in text.split("Config groups")[1].split("\n\n")[0].splitlines()[1:]
+        if line.startswith("  ") and not line.startswith("   ")
+    }
+    for group in [path for path in CONF_DIR.iterdir() if path.is_dir() and path.name not in ("hydra", "author")]:
+        options = sorted(path.stem for path in group.glob("*.yaml"))
+        assert groups[group.name].replace("*", "").split(", ") == options, group.name
+    assert "schema" not in groups and "variant/function_words" not in text  # internal groups are not options
+    assert list(tmp_path.iterdir()) == []
+    hydra_help = train_command(tmp_path, "--hydra-help")
+    assert hydra_help.returncode == 0 and "Hydra (" in hydra_help.stdout  # Hydra's own help stays
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stylometry.train", "--help"],
+        ["stylometry.train", "author=baum", "model.n_embdd=64"],
+        ["stylometry.status"],
+        ["stylometry.status", "--plan", "-m", "author=baum", "model.n_embdd=64"],
+    ],
+    ids=lambda command: " ".join(command),
+)
+def test_commands_that_train_nothing_never_import_torch(tmp_path, command):
+    """What makes them answer in about a second: torch and transformers take 3-15 s to import."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "STYLOMETRY_DATA": str(CORPUS),
+        "STYLOMETRY_TOKENIZER": str(TOKENIZER),
+    }
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", *command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert imported and not {"torch", "transformers", "numpy"} & imported, sorted(imported)[:20]

@@ -139,7 +139,7 @@ def test_best_when_the_run_has_one_else_latest(results):
     ("no run dir", "no run dir "),
     ("no checkpoint", "holds no checkpoint (checkpoint/ or checkpoint.prev/): train it first"),
     ("no prompt", 'no prompt: add prompt="..."'),
-    ("misspelt key", "Key 'temprature' not in 'GenerateConfig'"),
+    ("misspelt key", "temprature is not a setting; did you mean temperature?"),
     ("wrong type", "top_k=many: Value 'many' of type 'str' could not be converted to Integer"),
     ("bad value", "top_p=0.0 must be in (0, 1]"),
     ("prompt first", "the first argument is the run dir"),

@@ -11,13 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, REPO, TINY, TOKENIZER
 
 from stylometry.config import DeviceConfig
-from stylometry.device import GpuLease, cpu_threads, place_job, Hardware
+from stylometry.device import GpuLease, Hardware, cpu_threads, place_job
 from stylometry.status import plan
 from stylometry.sweep import format_table, sweep_states
-
-from conftest import CORPUS, REPO, TINY, TOKENIZER
 
 GPUS = ["GPU-aaaa", "GPU-bbbb", "GPU-cccc"]
 
@@ -63,8 +62,10 @@ def test_a_lease_waits_for_a_slot_and_is_released_on_error(tmp_path):
     assert GpuLease(tmp_path, GPUS[:1], 1).try_acquire() == 0
 
 
-@pytest.mark.parametrize("num_threads,jobs,cores,expected", [(None, 1, 8, 8), (None, 2, 8, 4), (None, 3, 8, 2),
-                                                            (None, 16, 8, 1), (3, 4, 8, 3)])
+@pytest.mark.parametrize(
+    "num_threads,jobs,cores,expected",
+    [(None, 1, 8, 8), (None, 2, 8, 4), (None, 3, 8, 2), (None, 16, 8, 1), (3, 4, 8, 3)],
+)
 def test_cpu_jobs_share_the_cores(num_threads, jobs, cores, expected):
     assert cpu_threads(num_threads, jobs, cores) == expected
 
@@ -83,9 +84,25 @@ def test_a_cpu_job_gets_its_thread_share():
 def sweep(sweep_dir, *overrides, cache, **popen):
     env = {**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
     return subprocess.Popen(
-        [sys.executable, "-m", "stylometry.train", "-m", *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-         f"hydra.sweep.dir={sweep_dir}", f"data.cache_dir={cache}", *overrides],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+        [
+            sys.executable,
+            "-m",
+            "stylometry.train",
+            "-m",
+            *TINY,
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={sweep_dir}",
+            f"data.cache_dir={cache}",
+            *overrides,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
 
 
 def epochs(run_dir):
@@ -123,12 +140,23 @@ def test_a_killed_joblib_sweep_is_finished_by_the_same_command(tmp_path, token_c
     assert again.returncode == 0, out
     run_dirs = sorted(p.parent for p in sweep_dir.rglob("status.json"))
     assert [str(d.relative_to(sweep_dir)) for d in run_dirs] == [
-        "baseline/austen/seed=0", "baseline/austen/seed=1", "baseline/baum/seed=0", "baseline/baum/seed=1"]
+        "baseline/austen/seed=0",
+        "baseline/austen/seed=1",
+        "baseline/baum/seed=0",
+        "baseline/baum/seed=1",
+    ]
     for run_dir in run_dirs:
         assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
         assert epochs(run_dir) == list(range(7))
     for run_dir in interrupted:
         assert "resuming" in (Path(run_dir) / "train.log").read_text()  # continued, not retrained from scratch
+    # Every line of a job starts with its identity, on the terminal (two jobs interleaved) and in its log.
+    tags = {f"{d.relative_to(sweep_dir)} " for d in run_dirs}
+    job_lines = [line for line in out.splitlines() if "| train " in line or "run dir " in line or "resuming" in line]
+    assert len(job_lines) >= 8 and all(line[: line.index(" ") + 1] in tags for line in job_lines), out
+    for run_dir in run_dirs:
+        tag = f"{run_dir.relative_to(sweep_dir)} "
+        assert all(line.startswith(tag) for line in (run_dir / "train.log").read_text().splitlines())
     with open(sweep_dir / "summary.csv", newline="") as f:
         assert [row["state"] for row in csv.DictReader(f)] == ["complete"] * 4
 
@@ -143,8 +171,9 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path, token_cache):
     for book in (CORPUS / "austen").glob("*.txt"):
         (corpus / "austen" / book.name).write_bytes(book.read_bytes()[:20000] + b"\xff\xfe broken")
     sweep_dir = tmp_path / "sweep"
-    run = sweep(sweep_dir, "author=baum,austen", f"data.root={corpus}", "data.authors=[austen,baum,thompson]",
-                cache=token_cache)
+    run = sweep(
+        sweep_dir, "author=baum,austen", f"data.root={corpus}", "data.authors=[austen,baum,thompson]", cache=token_cache
+    )
     out, _ = run.communicate(timeout=600)
     assert run.returncode == 0, out
     states = {job.author: job for job in sweep_states(sweep_dir)}
@@ -163,8 +192,16 @@ def test_plan_expands_validates_and_says_what_would_happen(tmp_path, token_cache
     done = sweep_dir / "baseline" / "baum" / "seed=0"
     done.mkdir(parents=True)
     (done / "status.json").write_text(json.dumps({"state": "complete", "epoch": 3}))
-    lines = plan(["experiment=smoke", "author=glob(*)", "seed=range(2)", "hydra/launcher=joblib",
-                  f"hydra.sweep.dir={sweep_dir}", f"data.cache_dir={token_cache}"])
+    lines = plan(
+        [
+            "experiment=smoke",
+            "author=glob(*)",
+            "seed=range(2)",
+            "hydra/launcher=joblib",
+            f"hydra.sweep.dir={sweep_dir}",
+            f"data.cache_dir={token_cache}",
+        ]
+    )
     assert len(lines) == 16
     assert [line.split()[0] for line in lines].count("skip") == 1 and lines[2].startswith("skip")
     assert not (sweep_dir / "baseline" / "austen").exists()  # planning launches and writes nothing
@@ -190,6 +227,11 @@ def test_status_reads_every_state_from_disk(tmp_path):
     job("fresh")
     states = {os.path.basename(j.run_dir): j for j in sweep_states(tmp_path)}
     assert {name: j.state for name, j in states.items()} == {
-        "done": "complete", "live": "running", "dead": "interrupted", "broke": "failed", "fresh": "not started"}
+        "done": "complete",
+        "live": "running",
+        "dead": "interrupted",
+        "broke": "failed",
+        "fresh": "not started",
+    }
     table = format_table(list(states.values()))
     assert "ETA 10 min" in table and "cuda:1" in table and "bad book" in table
