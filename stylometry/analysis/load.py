@@ -5,37 +5,46 @@
 Each input dir is walked to any depth; two layouts are recognised by their file names:
 
     ours        <job dir>/metrics.csv      epoch,dataset,loss,tokens,seconds
-                <job dir>/status.json      identity (experiment, variant, author, seed) and state;
-                                           when missing, .hydra/config.yaml gives the identity and
-                                           the state is "unknown"
+                <job dir>/status.json      identity (study, experiment, variant, author, seed), state, and
+                                           the hashes of its corpus (corpus_sha256) and of its settings
+                                           but author and seed (config_sha256); when missing,
+                                           .hydra/config.yaml gives the identity and the state is "unknown"
     the study   models/<name>/loss_logs.csv  seed,train_author,epochs_completed,loss_dataset,loss_value
                 <name> = baum_tokenizer=gpt2_seed=0 | baum_variant=content_tokenizer=gpt2_seed=0
                          (| baum_tokenizer=gpt2_ntokens=10000_seed=0, kept apart as its own variant)
 
-A model is identified by MODEL; every statistic is computed within one GROUP (an input, an
-experiment and a variant), so variants and sweeps are never mixed.
+A model is identified by MODEL; every statistic is computed within one GROUP (an input, a study, an
+experiment and a variant), so variants, studies and sweeps are never mixed. Runs of one study name
+that were trained on different corpora, or runs of one variant with different settings, are never
+pooled either: their `study` label gets the hash that tells them apart (`corpus 1a2b3c4d`,
+`config 5e6f7a8b`) and load_sweeps() names the difference among its problems. Runs written before
+status.json held these hashes count as compatible with any.
 """
 
-import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 import yaml
 
-GROUP = ["sweep", "experiment", "variant"]
+from stylometry.rundir import HYDRA_CONFIG, METRICS, STATUS
+from stylometry.runstatus import read_status
+
+GROUP = ["sweep", "study", "experiment", "variant"]
 MODEL = GROUP + ["model_author", "seed"]
 LOSS_COLUMNS = MODEL + ["epoch", "eval_set", "loss"]
-RUN_COLUMNS = MODEL + ["state", "final_epoch", "path"]
+RUN_COLUMNS = MODEL + ["state", "final_epoch", "corpus_sha256", "config_sha256", "path"]
 TRAIN = "train"  # the eval_set of the mean training loss; every other eval set is a held-out text
 COMPLETE = "complete"
 PUBLISHED = "published"  # the study released only finished models, but wrote no state
-STUDY_EXPERIMENT = "llm-stylometry"
+STUDY_NAME = "llm-stylometry"  # the study name of the study's published logs
+STUDY_EXPERIMENT = "paper"  # and their experiment: the paper's settings, which our experiment=paper reproduces
+UNKNOWN_STUDY = "unnamed"  # runs older than status.json's `study` key, where no other run names it
 
-OUR_METRICS, OUR_STATUS, HYDRA_CONFIG = "metrics.csv", "status.json", Path(".hydra") / "config.yaml"
 STUDY_LOGS = "loss_logs.csv"
+HASHES = ("corpus_sha256", "config_sha256")  # in status.json: what a run was trained on, and with which settings
 _STUDY_NAME = re.compile(
     r"^(?P<author>[^_]+)(?:_variant=(?P<variant>[^_]+))?_tokenizer=[^_]+"
     r"(?:_ntokens=(?P<ntokens>\d+))?_seed=(?P<seed>\d+)$"
@@ -46,7 +55,7 @@ _STUDY_NAME = re.compile(
 class Sweeps:
     losses: pd.DataFrame  # LOSS_COLUMNS, `train` rows included
     runs: pd.DataFrame  # RUN_COLUMNS, one row per model
-    problems: List[str] = field(default_factory=list)  # what was skipped or looks wrong, in words
+    problems: list[str] = field(default_factory=list)  # what was skipped or looks wrong, in words
 
 
 def load_sweeps(inputs: Sequence) -> Sweeps:
@@ -57,11 +66,11 @@ def load_sweeps(inputs: Sequence) -> Sweeps:
         if not root.is_dir():
             problems.append(f"{label}: not a directory")
             continue
-        found = sorted(root.rglob(OUR_METRICS)) + sorted(root.rglob(STUDY_LOGS))
+        found = sorted(root.rglob(METRICS)) + sorted(root.rglob(STUDY_LOGS))
         if not found:
-            problems.append(f"{label}: no {OUR_METRICS} or {STUDY_LOGS} below it")
+            problems.append(f"{label}: no {METRICS} or {STUDY_LOGS} below it")
         for path in found:
-            read = read_our_job if path.name == OUR_METRICS else read_study_model
+            read = read_our_job if path.name == METRICS else read_study_model
             try:
                 model_losses, run = read(path.parent, label)
             except (OSError, ValueError, KeyError) as e:
@@ -73,7 +82,9 @@ def load_sweeps(inputs: Sequence) -> Sweeps:
             losses.append(model_losses)
             runs.append(run)
     runs_df = pd.DataFrame(runs, columns=RUN_COLUMNS)
-    losses_df = pd.concat(losses, ignore_index=True) if losses else pd.DataFrame(columns=LOSS_COLUMNS)
+    losses_df = pd.concat(losses, ignore_index=True) if losses else pd.DataFrame(columns=LOSS_COLUMNS + ["path"])
+    runs_df = separate_incompatible(runs_df, problems)
+    losses_df["study"] = losses_df["path"].map(dict(zip(runs_df["path"], runs_df["study"])))
     runs_df, losses_df = _drop_duplicate_models(runs_df, losses_df, problems)
     # Inputs keep the order they were given in (a report compares them in that order).
     order = {str(root).rstrip("/") or "/": i for i, root in enumerate(inputs)}
@@ -81,25 +92,28 @@ def load_sweeps(inputs: Sequence) -> Sweeps:
     return Sweeps(losses_df[LOSS_COLUMNS].reset_index(drop=True), runs_df.reset_index(drop=True), problems)
 
 
-def read_our_job(job_dir: Path, sweep: str) -> Tuple[pd.DataFrame, Dict]:
-    identity, state = _our_identity(job_dir)
-    metrics = pd.read_csv(job_dir / OUR_METRICS, usecols=["epoch", "dataset", "loss"])
+def read_our_job(job_dir: Path, sweep: str) -> tuple[pd.DataFrame, dict]:
+    identity, state, hashes = _our_identity(job_dir)
+    metrics = pd.read_csv(job_dir / METRICS, usecols=["epoch", "dataset", "loss"])
     metrics = metrics.rename(columns={"dataset": "eval_set"})
-    return _tidy(metrics, {"sweep": sweep, **identity}, state, job_dir)
+    return _tidy(metrics, {"sweep": sweep, **identity}, state, job_dir, hashes)
 
 
-def read_study_model(model_dir: Path, sweep: str) -> Tuple[pd.DataFrame, Dict]:
+def read_study_model(model_dir: Path, sweep: str) -> tuple[pd.DataFrame, dict]:
     logs = pd.read_csv(model_dir / STUDY_LOGS)
     logs = logs.rename(columns={"epochs_completed": "epoch", "loss_dataset": "eval_set", "loss_value": "loss"})
     identity = parse_study_name(model_dir.name)
     if identity is None:  # a renamed dir: the log's own columns still say whose model it is
-        identity = {"model_author": str(logs["train_author"].iloc[0]), "variant": "baseline",
-                    "seed": int(logs["seed"].iloc[0])}
-    identity = {"sweep": sweep, "experiment": STUDY_EXPERIMENT, **identity}
-    return _tidy(logs[["epoch", "eval_set", "loss"]], identity, PUBLISHED, model_dir)
+        identity = {
+            "model_author": str(logs["train_author"].iloc[0]),
+            "variant": "baseline",
+            "seed": int(logs["seed"].iloc[0]),
+        }
+    identity = {"sweep": sweep, "study": STUDY_NAME, "experiment": STUDY_EXPERIMENT, **identity}
+    return _tidy(logs[["epoch", "eval_set", "loss"]], identity, PUBLISHED, model_dir, {})
 
 
-def parse_study_name(name: str) -> Optional[Dict]:
+def parse_study_name(name: str) -> dict | None:
     """baum_variant=content_tokenizer=gpt2_seed=3 -> author baum, variant content, seed 3."""
     match = _STUDY_NAME.match(name)
     if not match:
@@ -110,37 +124,89 @@ def parse_study_name(name: str) -> Optional[Dict]:
     return {"model_author": match["author"], "variant": variant, "seed": int(match["seed"])}
 
 
-def _our_identity(job_dir: Path) -> Tuple[Dict, str]:
-    status = _read_json(job_dir / OUR_STATUS)
+def _our_identity(job_dir: Path) -> tuple[dict, str, dict]:
+    """(identity, state, hashes) of one of our jobs; `study` and the hashes are None where not recorded."""
+    status = read_status(job_dir)
     if status and all(k in status for k in ("experiment", "variant", "author", "seed")):
-        identity = {"experiment": status["experiment"], "variant": status["variant"], "model_author": status["author"],
-                    "seed": int(status["seed"])}
-        return identity, str(status.get("state", "unknown"))
+        identity = {
+            "study": status.get("study"),
+            "experiment": status["experiment"],
+            "variant": status["variant"],
+            "model_author": status["author"],
+            "seed": int(status["seed"]),
+        }
+        hashes = {key: status.get(key) for key in HASHES}
+        return identity, str(status.get("state", "unknown")), hashes
     config_path = job_dir / HYDRA_CONFIG
     if not config_path.exists():
-        raise ValueError(f"neither {OUR_STATUS} nor {HYDRA_CONFIG} says whose model this is")
+        raise ValueError(f"neither {STATUS} nor {HYDRA_CONFIG} says whose model this is")
     config = yaml.safe_load(config_path.read_text()) or {}
-    identity = {"experiment": str(config["experiment_name"]), "variant": str(config["variant"]["name"]),
-                "model_author": str(config["author"]["name"]), "seed": int(config["seed"])}
-    return identity, "unknown"
+    study = config.get("study")
+    identity = {
+        "study": None if study is None or "${" in str(study) else str(study),  # an unresolved interpolation
+        "experiment": str(config["experiment_name"]),
+        "variant": str(config["variant"]["name"]),
+        "model_author": str(config["author"]["name"]),
+        "seed": int(config["seed"]),
+    }
+    return identity, "unknown", {}
 
 
-def _read_json(path: Path) -> Optional[Dict]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _tidy(rows: pd.DataFrame, identity: Dict, state: str, path: Path) -> Tuple[pd.DataFrame, Dict]:
-    rows = rows.assign(epoch=pd.to_numeric(rows["epoch"], errors="coerce"),
-                       loss=pd.to_numeric(rows["loss"], errors="coerce"), eval_set=rows["eval_set"].astype(str))
+def _tidy(rows: pd.DataFrame, identity: dict, state: str, path: Path, hashes: dict) -> tuple[pd.DataFrame, dict]:
+    rows = rows.assign(
+        epoch=pd.to_numeric(rows["epoch"], errors="coerce"),
+        loss=pd.to_numeric(rows["loss"], errors="coerce"),
+        eval_set=rows["eval_set"].astype(str),
+    )
     rows = rows.dropna(subset=["epoch", "loss"]).astype({"epoch": int})
     rows = _drop_repeated_epochs(rows)
     rows = rows.assign(**identity, path=str(path))[LOSS_COLUMNS + ["path"]]  # path: until duplicates are dropped
     evaluated = rows.loc[rows["eval_set"] != TRAIN, "epoch"]
     final_epoch = int(evaluated.max()) if len(evaluated) else None
-    return rows, {**identity, "state": state, "final_epoch": final_epoch, "path": str(path)}
+    run = {**identity, "state": state, "final_epoch": final_epoch, "path": str(path)}
+    return rows, {**run, **{key: hashes.get(key) for key in HASHES}}
+
+
+def separate_incompatible(runs: pd.DataFrame, problems: list[str]) -> pd.DataFrame:
+    """Gives every run its final `study` label, so that no group mixes runs that must not be compared.
+
+    A run with no study name (older than the key) takes the one study name of its input and experiment,
+    if there is one. Within an input, study and experiment, runs trained on different corpora
+    (corpus_sha256) are told apart by `corpus <hash>`; within a variant, runs with different settings
+    (config_sha256) by `config <hash>`. A missing hash is compatible with any, unless the known ones
+    already differ: then it cannot be placed, and is kept apart as `corpus ?` or `config ?`."""
+    if runs.empty:
+        return runs
+    runs = runs.copy()
+    for index in runs.groupby(["sweep", "experiment"], sort=False).groups.values():
+        studies = runs.loc[index, "study"]
+        names = studies.dropna().unique()
+        if len(names) > 1 and studies.isna().any():
+            sweep, experiment = runs.loc[index[0], ["sweep", "experiment"]]
+            problems.append(
+                f"{sweep} · {experiment}: {int(studies.isna().sum())} runs name no study while others name "
+                f"{', '.join(sorted(names))}; they are analysed apart as study {UNKNOWN_STUDY!r}"
+            )
+        runs.loc[index, "study"] = studies.fillna(names[0] if len(names) == 1 else UNKNOWN_STUDY)
+    for hash_key, within, word in (
+        ("corpus_sha256", ["sweep", "study", "experiment"], "corpus"),
+        ("config_sha256", ["sweep", "study", "experiment", "variant"], "config"),
+    ):
+        for key, index in list(runs.groupby(within, sort=False).groups.items()):
+            hashes = runs.loc[index, hash_key]
+            known = hashes.dropna().unique()
+            if len(known) < 2:
+                continue
+            short = hashes.map(lambda h: "?" if pd.isna(h) else str(h)[:8])
+            labels = runs.loc[index, "study"] + f" ({word} " + short + ")"
+            runs.loc[index, "study"] = labels
+            counts = ", ".join(f"{h}: {n} runs" for h, n in short.value_counts(sort=False).items())
+            place = " · ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+            problems.append(
+                f"{place}: runs differ in {hash_key} ({counts}); analysed as separate groups "
+                f"named by it, never pooled" + (' ("?": a run that recorded none)' if hashes.isna().any() else "")
+            )
+    return runs
 
 
 def _drop_repeated_epochs(rows: pd.DataFrame) -> pd.DataFrame:
@@ -152,7 +218,7 @@ def _drop_repeated_epochs(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([first, last]).sort_values(["epoch", "eval_set"], kind="stable")
 
 
-def _drop_duplicate_models(runs: pd.DataFrame, losses: pd.DataFrame, problems: List[str]):
+def _drop_duplicate_models(runs: pd.DataFrame, losses: pd.DataFrame, problems: list[str]):
     """Two dirs with one identity (e.g. a rerun in another dir) would count a model twice: keep the one
     that trained longest."""
     if runs.empty:

@@ -17,7 +17,6 @@ seed), `other` = the 70 losses of the same models on the 7 other authors' books,
 
 import contextlib
 import warnings
-from typing import List, Tuple
 
 import numpy as np
 import pandas as pd
@@ -50,7 +49,7 @@ def extra_sets(losses: pd.DataFrame) -> pd.DataFrame:
     return evals[evals["is_book"].isna()].drop(columns="is_book")
 
 
-def where_all_models(rows: pd.DataFrame, within: List[str]) -> pd.DataFrame:
+def where_all_models(rows: pd.DataFrame, within: list[str]) -> pd.DataFrame:
     """The rows at epochs that every model of each `within` group has: so a comparison over epochs
     compares the same models at every point, and no curve jumps where a model stopped."""
     models = rows[MODEL + ["epoch"]].drop_duplicates()
@@ -79,6 +78,19 @@ def at_epoch(losses: pd.DataFrame, at: str) -> pd.DataFrame:
     raise ValueError(f"at={at!r}: use {OWN_FINAL!r} or {COMMON!r}")
 
 
+def up_to(losses: pd.DataFrame, limit) -> pd.DataFrame:
+    """Each model's evaluation rows at its last evaluated epoch at or before `limit`: one epoch for every
+    model (the study's "epoch 500": `epochs_completed <= 500`, then each eval set's last row), or a table
+    of MODEL + limit, one per model (the fairness cut)."""
+    evals = evaluations(losses)
+    if isinstance(limit, pd.DataFrame):
+        evals = evals.merge(limit[MODEL + ["limit"]], on=MODEL)
+        evals = evals[evals["epoch"] <= evals["limit"]].drop(columns="limit")
+    else:
+        evals = evals[evals["epoch"] <= limit]
+    return evals[evals["epoch"] == evals.groupby(MODEL)["epoch"].transform("max")]
+
+
 # ---- attribution --------------------------------------------------------------------------------
 
 
@@ -86,33 +98,52 @@ def attribute(book_rows: pd.DataFrame) -> pd.DataFrame:
     """For each seed and held-out book: the model author whose model has the lowest loss on it.
 
     Columns GROUP + seed, book, attributed_to, loss, own_author_loss (the book author's model; NaN if
-    that model is missing), num_models (how many models competed), correct. An exact tie (untrained
-    models) goes to the first of the tied authors by name, so the answer does not depend on file order."""
+    that model is missing), num_models (how many models competed), own_model (whether the book's author
+    has a model in that seed: a book without one cannot be attributed correctly, and accuracy() counts it
+    apart), correct. An exact tie (untrained models) goes to the first of the tied authors by name, so the
+    answer does not depend on file order."""
     keys = GROUP + ["seed", "eval_set"]
     if book_rows.empty:
-        return pd.DataFrame(columns=GROUP + ["seed", "book", "attributed_to", "loss", "own_author_loss", "num_models", "correct"])
+        return pd.DataFrame(
+            columns=GROUP
+            + ["seed", "book", "attributed_to", "loss", "own_author_loss", "num_models", "own_model", "correct"]
+        )
     book_rows = book_rows.sort_values("model_author", kind="stable")
     best = book_rows.loc[book_rows.groupby(keys)["loss"].idxmin(), keys + ["model_author", "loss"]]
     own = book_rows[book_rows["model_author"] == book_rows["eval_set"]][keys + ["loss"]]
     counts = book_rows.groupby(keys).size().rename("num_models").reset_index()
-    table = (best.merge(own.rename(columns={"loss": "own_author_loss"}), on=keys, how="left")
-             .merge(counts, on=keys)
-             .rename(columns={"eval_set": "book", "model_author": "attributed_to"}))
+    table = (
+        best.merge(own.rename(columns={"loss": "own_author_loss"}), on=keys, how="left")
+        .merge(counts, on=keys)
+        .rename(columns={"eval_set": "book", "model_author": "attributed_to"})
+    )
+    table["own_model"] = table["own_author_loss"].notna()
     table["correct"] = table["attributed_to"] == table["book"]
     return table.sort_values(GROUP + ["seed", "book"], kind="stable").reset_index(drop=True)
 
 
-def accuracy(attribution: pd.DataFrame, by: Tuple[str, ...] = ()) -> pd.DataFrame:
-    """Attribution accuracy per seed, and over all seeds (the row whose seed is <NA>)."""
+def accuracy(attribution: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Attribution accuracy per seed, and over all seeds (the row whose seed is <NA>). num_books counts
+    the books whose author has a model in that seed; num_without_own_model, the others (not scored)."""
     keys = GROUP + list(by)
-    per_seed = attribution.groupby(keys + ["seed"], as_index=False).agg(
-        num_books=("correct", "size"), num_correct=("correct", "sum"))
-    overall = attribution.groupby(keys, as_index=False).agg(num_books=("correct", "size"), num_correct=("correct", "sum"))
+    scored = attribution.assign(
+        scored=attribution["own_model"].astype(bool),
+        hit=attribution["correct"].astype(bool) & attribution["own_model"].astype(bool),
+    )
+
+    def count(grouped):
+        return grouped.agg(num_books=("scored", "sum"), num_correct=("hit", "sum"), num_listed=("scored", "size"))
+
+    per_seed = count(scored.groupby(keys + ["seed"], as_index=False))
+    overall = count(scored.groupby(keys, as_index=False))
     overall["seed"] = pd.NA
     table = pd.concat([per_seed, overall], ignore_index=True)
     table["seed"] = table["seed"].astype("Int64")
-    table["num_correct"] = table["num_correct"].astype(int)
-    table["accuracy"] = table["num_correct"] / table["num_books"]
+    for column in ("num_books", "num_correct", "num_listed"):
+        table[column] = table[column].astype(int)
+    table["num_without_own_model"] = table.pop("num_listed") - table["num_books"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["accuracy"] = table["num_correct"] / table["num_books"].where(table["num_books"] > 0)
     return table.sort_values(keys + ["seed"], na_position="last", kind="stable").reset_index(drop=True)
 
 
@@ -125,15 +156,18 @@ def accuracy_by_epoch(losses: pd.DataFrame) -> pd.DataFrame:
 def attribute_by_epoch(book_rows: pd.DataFrame) -> pd.DataFrame:
     keys = GROUP + ["epoch", "seed", "eval_set"]
     if book_rows.empty:
-        return pd.DataFrame(columns=keys + ["attributed_to", "correct"])
+        return pd.DataFrame(columns=keys + ["attributed_to", "own_model", "correct"])
     book_rows = book_rows.sort_values("model_author", kind="stable")  # ties go to the first by name
     best = book_rows.loc[book_rows.groupby(keys)["loss"].idxmin(), keys + ["model_author"]]
     best = best.rename(columns={"model_author": "attributed_to", "eval_set": "book"})
+    models = book_rows[GROUP + ["seed", "model_author"]].drop_duplicates().rename(columns={"model_author": "book"})
+    best = best.merge(models.assign(own_model=True), on=GROUP + ["seed", "book"], how="left")
+    best["own_model"] = best["own_model"].fillna(False).astype(bool)
     best["correct"] = best["attributed_to"] == best["book"]
     return best
 
 
-def confusion(book_rows: pd.DataFrame, by: Tuple[str, ...] = ()) -> pd.DataFrame:
+def confusion(book_rows: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """Mean loss of each model author's models on each author's held-out book (long form; pivot
     model_author x book to read it as the study's heatmap)."""
     keys = GROUP + list(by) + ["model_author", "eval_set"]
@@ -144,7 +178,7 @@ def confusion(book_rows: pd.DataFrame, by: Tuple[str, ...] = ()) -> pd.DataFrame
 # ---- own book vs other authors' books -----------------------------------------------------------
 
 
-def welch(other: np.ndarray, own: np.ndarray) -> Tuple[float, float, float]:
+def welch(other: np.ndarray, own: np.ndarray) -> tuple[float, float, float]:
     """Welch's t-test of `other` against `own` (t > 0: the other books' losses are higher)."""
     if len(other) < 2 or len(own) < 2:
         return np.nan, np.nan, np.nan  # no variance to estimate
@@ -153,7 +187,7 @@ def welch(other: np.ndarray, own: np.ndarray) -> Tuple[float, float, float]:
     return float(result.statistic), float(result.df), float(result.pvalue)
 
 
-def author_ttests(book_rows: pd.DataFrame, by: Tuple[str, ...] = ()) -> pd.DataFrame:
+def author_ttests(book_rows: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """Per model author, its models' losses on other authors' books vs on its own author's book:
     the study's Table 1 when book_rows = books(at_epoch(losses, OWN_FINAL)); with by=("epoch",), one
     test per epoch."""
@@ -177,11 +211,13 @@ def author_ttests(book_rows: pd.DataFrame, by: Tuple[str, ...] = ()) -> pd.DataF
         mean_own = np.nansum(own, axis=1) / num_own
         mean_other = np.nansum(other, axis=1) / num_other
     table = index.to_frame(index=False)
-    table = table.assign(num_own=num_own, num_other=num_other, mean_own=mean_own, mean_other=mean_other, t=t, df=df, p=p)
+    table = table.assign(
+        num_own=num_own, num_other=num_other, mean_own=mean_own, mean_other=mean_other, t=t, df=df, p=p
+    )
     return table[columns]
 
 
-def _samples(rows: pd.DataFrame, keys: List[str]) -> pd.DataFrame:
+def _samples(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """One row per key, its losses in the first columns (NaN after): a matrix for vectorised tests."""
     if rows.empty:
         return pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=keys), columns=pd.RangeIndex(0), dtype=float)
@@ -200,13 +236,8 @@ def significance_onset(by_epoch: pd.DataFrame, alpha: float = ALPHA) -> pd.DataF
     and stays_below_from (the epoch from which p < alpha at every later epoch; <NA> if the last is not)."""
     rows = []
     for key, sub in by_epoch.sort_values("epoch").groupby(GROUP + ["model_author"], sort=True):
-        below = (sub["p"] < alpha).to_numpy()
         epochs = sub["epoch"].to_numpy()
-        first = epochs[below.argmax()] if below.any() else None
-        stays = None
-        if below.any() and below[-1]:
-            not_below = np.flatnonzero(~below)
-            stays = epochs[not_below[-1] + 1] if len(not_below) else epochs[0]
+        first, _, stays = crossings(epochs, (sub["p"] < alpha).to_numpy())
         rows.append((*key, first, stays, int(epochs[-1]) if len(epochs) else None))
     table = pd.DataFrame(rows, columns=GROUP + ["model_author", "first_below", "stays_below_from", "last_epoch"])
     for column in ("first_below", "stays_below_from", "last_epoch"):
@@ -214,54 +245,95 @@ def significance_onset(by_epoch: pd.DataFrame, alpha: float = ALPHA) -> pd.DataF
     return table
 
 
+def crossings(epochs: np.ndarray, below: np.ndarray) -> tuple[int | None, int | None, int | None]:
+    """(first, crossed, stays) for a series over epochs in order: the first epoch below the threshold;
+    the first epoch below it after an epoch that was not (the study's threshold crossing,
+    compute_stats.find_*_threshold_crossing: a series below from its start never "crosses"); and the
+    epoch from which it stays below to the end. None where there is none."""
+    if not below.any():
+        return None, None, None
+    first = int(epochs[below.argmax()])
+    above = np.flatnonzero(~below)
+    after = np.flatnonzero(below & (np.arange(len(below)) > above[0])) if len(above) else np.array([], dtype=int)
+    crossed = int(epochs[after[0]]) if len(after) else None
+    stays = None
+    if below[-1]:
+        stays = int(epochs[above[-1] + 1]) if len(above) else int(epochs[0])
+    return first, crossed, stays
+
+
 # ---- the contested book and the other extra sets ------------------------------------------------
 
 
-def extra_set_verdicts(extra_rows: pd.DataFrame) -> pd.DataFrame:
+def extra_set_verdicts(extra_rows: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """For each extra set (the contested Oz book, the non-Oz books): the model author with the lowest
     mean loss on it, against the runner-up (the other Oz author when two evaluated it).
 
     welch_*: Welch's t-test, runner-up's losses vs the attributed author's (t > 0 favours the
     attribution). paired_*: the paired t-test over seeds both have, which the study reported for the
     contested book (code/t_tests.py, baum_thompson_ttest: ttest_rel over seeds 0-9). seeds_won: in
-    how many of those seeds the attributed author's model had the lower loss."""
+    how many of those seeds the attributed author's model had the lower loss. With by=("epoch",), one
+    verdict per epoch."""
+    keys = GROUP + list(by) + ["eval_set"]
     rows = []
-    for key, sub in extra_rows.groupby(GROUP + ["eval_set"], sort=True):
-        means = sub.groupby("model_author")["loss"].mean().sort_values()
-        by_seed = sub.pivot_table(index="seed", columns="model_author", values="loss")
+    # One model per (seed, model author) and set: a seeds x authors matrix per set, without pivot_table's cost.
+    by_seed_all = extra_rows.set_index(keys + ["seed", "model_author"])["loss"].unstack("model_author")
+    for key, by_seed in by_seed_all.groupby(level=keys, sort=True):
+        by_seed = by_seed.dropna(axis=1, how="all")
+        means = by_seed.mean().sort_values(kind="stable")
         best = means.index[0]
-        row = dict(zip(GROUP + ["eval_set"], key), attributed_to=best, mean_loss=means.iloc[0],
-                   num_seeds=int(by_seed[best].notna().sum()))
+        row = dict(
+            zip(keys, key), attributed_to=best, mean_loss=means.iloc[0], num_seeds=int(by_seed[best].notna().sum())
+        )
         if len(means) >= 2:
             runner_up = means.index[1]
             shared = by_seed[[best, runner_up]].dropna()
-            row.update(runner_up=runner_up, runner_up_mean_loss=means.iloc[1],
-                       runner_up_num_seeds=int(by_seed[runner_up].notna().sum()),
-                       num_paired_seeds=len(shared), seeds_won=int((shared[best] < shared[runner_up]).sum()))
+            row.update(
+                runner_up=runner_up,
+                runner_up_mean_loss=means.iloc[1],
+                runner_up_num_seeds=int(by_seed[runner_up].notna().sum()),
+                num_paired_seeds=len(shared),
+                seeds_won=int((shared[best] < shared[runner_up]).sum()),
+            )
             row["welch_t"], row["welch_df"], row["welch_p"] = welch(
-                by_seed[runner_up].dropna().to_numpy(), by_seed[best].dropna().to_numpy())
+                by_seed[runner_up].dropna().to_numpy(), by_seed[best].dropna().to_numpy()
+            )
             if len(shared) >= 2:
                 with _constant_samples_allowed():
                     paired = stats.ttest_rel(shared[runner_up], shared[best])
                 row.update(paired_t=float(paired.statistic), paired_df=float(paired.df), paired_p=float(paired.pvalue))
         rows.append(row)
-    return pd.DataFrame(rows, columns=EXTRA_COLUMNS)
+    columns = EXTRA_COLUMNS[: len(GROUP)] + list(by) + EXTRA_COLUMNS[len(GROUP) :]
+    table = pd.DataFrame(rows, columns=columns)
+    for column in ("num_seeds", "runner_up_num_seeds", "num_paired_seeds", "seeds_won"):
+        table[column] = table[column].astype("Int64")  # counts stay counts where a set has no runner-up
+    return table
 
 
 def extra_sets_by_epoch(losses: pd.DataFrame) -> pd.DataFrame:
     """The extra sets' verdicts at every epoch that every model evaluating them reached: how early
     (how cheaply) the contested book's attribution settles, and by what margin."""
-    rows = where_all_models(extra_sets(losses), GROUP)
-    parts = [extra_set_verdicts(sub).assign(epoch=epoch) for epoch, sub in rows.groupby("epoch")]
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=EXTRA_COLUMNS + ["epoch"])
-    table.insert(len(GROUP), "epoch", table.pop("epoch"))
+    table = extra_set_verdicts(where_all_models(extra_sets(losses), GROUP), by=("epoch",))
     table["margin"] = table["runner_up_mean_loss"] - table["mean_loss"]  # > 0: how far ahead the attributed author is
     return table
 
 
 EXTRA_COLUMNS = GROUP + [
-    "eval_set", "attributed_to", "mean_loss", "num_seeds", "runner_up", "runner_up_mean_loss", "runner_up_num_seeds",
-    "welch_t", "welch_df", "welch_p", "paired_t", "paired_df", "paired_p", "num_paired_seeds", "seeds_won",
+    "eval_set",
+    "attributed_to",
+    "mean_loss",
+    "num_seeds",
+    "runner_up",
+    "runner_up_mean_loss",
+    "runner_up_num_seeds",
+    "welch_t",
+    "welch_df",
+    "welch_p",
+    "paired_t",
+    "paired_df",
+    "paired_p",
+    "num_paired_seeds",
+    "seeds_won",
 ]
 
 
