@@ -1,0 +1,222 @@
+"""A trained study read from its run dirs: its complete models, checked to be one study.
+
+    python -m stylometry.attribute multirun/corpus/paper letter.txt --out attribution/letter    # load_study() first
+
+A study dir is a sweep, or any folder of run dirs (every dir below it that a job wrote into; the
+layout is not assumed). Its complete runs are its models, each with its final checkpoint; runs not
+complete (running, failed, paused, interrupted) are listed and left out, never used. The runs must
+be one study: one variant, tokenizer, corpus (status.json's corpus_sha256), experiment and set of
+settings (config_sha256; or, for runs older than it, one model shape and evaluation), and one run
+per author and seed. Anything else is refused with one line naming the difference.
+"""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from stylometry.config import ConfigError
+from stylometry.rundir import MANIFEST, STATUS, read_json, read_run_config
+from stylometry.runstatus import read_status
+from stylometry.sweep import find_run_dirs, job_state
+
+
+class StudyError(ValueError):
+    """A study dir that cannot be attributed with; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Model:
+    run_dir: Path
+    author: str
+    seed: int
+    checkpoint: Path  # the run's final checkpoint
+
+
+@dataclass
+class Study:
+    study_dir: Path
+    models: list[Model]
+    left_out: list[str]  # runs not used, each in words
+    cfg: object  # one complete run's TrainConfig: tokenizer, variant, model and evaluation settings (all agree)
+    corpus_root: Path
+    held_out_books: dict[int, dict[str, str]]  # seed -> author -> the file name of that author's held-out book
+    train_books: dict[tuple[str, int], list[str]]  # (author, seed) -> the file names its model trained on
+
+    @property
+    def authors(self) -> list[str]:
+        return sorted({model.author for model in self.models})
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({model.seed for model in self.models})
+
+
+@dataclass
+class _Run:
+    run_dir: Path
+    cfg: object
+    status: dict
+    manifest: dict
+
+
+def load_study(study_dir: Path, authors: list[str] | None = None, corpus: Path | None = None,
+               tokenizer_override: str | None = None) -> Study:
+    """The study's complete models (of `authors`, or all), checked to be one study; the rest listed as left out."""
+    from stylometry.generate import GenerateError, choose_checkpoint
+    from stylometry.rundir import CHECKPOINT
+
+    if not study_dir.is_dir():
+        raise StudyError(f"no study dir {study_dir}: pass the dir a sweep wrote, e.g. multirun/<study>/<experiment>")
+    run_dirs = find_run_dirs(study_dir)
+    if not run_dirs:
+        raise StudyError(f"{study_dir} holds no run dirs (no {STATUS} below it): pass the dir a sweep wrote, "
+                         "e.g. multirun/<study>/<experiment>")
+    runs, left_out = [], []
+    for run_dir in run_dirs:
+        job = job_state(run_dir)
+        if job.state != "complete":
+            left_out.append(f"{run_dir}: {job.state}" + (f" ({job.detail})" if job.detail else ""))
+            continue
+        try:
+            cfg = read_run_config(run_dir)
+        except (OSError, ValueError, KeyError) as error:  # KeyError: a key this version's config has no more
+            raise StudyError(f"{run_dir} is complete but its config does not read ({first_line(error)}): "
+                             "move it out of the study dir") from None
+        if cfg.data.kind != "corpus":
+            raise StudyError(f"{run_dir} is a data=text run, not a model of an author: pass a study's sweep dir")
+        runs.append(_Run(run_dir, cfg, read_status(run_dir) or {}, read_json(run_dir / MANIFEST) or {}))
+    if not runs:
+        raise StudyError(f"{study_dir} holds no complete model ({len(left_out)} runs: "
+                         f"{_count_states(left_out)}): finish the sweep (run its command again), then attribute")
+    _refuse_mixed(study_dir, runs, tokenizer_override)
+    if authors:
+        unknown = sorted(set(authors) - {run.cfg.author.name for run in runs})
+        if unknown:
+            raise StudyError(f"--authors {','.join(unknown)}: no complete model of that author in {study_dir} "
+                             f"(its authors: {', '.join(sorted({run.cfg.author.name for run in runs}))})")
+        runs = [run for run in runs if run.cfg.author.name in authors]
+
+    models, seen = [], {}
+    for run in runs:
+        author, seed = run.cfg.author.name, run.cfg.seed
+        if (author, seed) in seen:
+            raise StudyError(f"two runs of {author} seed {seed}: {seen[author, seed]} and {run.run_dir}: "
+                             "pass a dir that holds one of them")
+        seen[author, seed] = run.run_dir
+        try:
+            checkpoint = choose_checkpoint(run.run_dir, "latest")
+        except GenerateError as error:
+            raise StudyError(f"{without_sampling_hint(error)}: train that model again, or move its run dir out of the "
+                             "study dir") from None
+        if checkpoint.name != CHECKPOINT:
+            raise StudyError(f"{run.run_dir} has no final {CHECKPOINT}/ (only {checkpoint.name}/): "
+                             "train that model again, or move its run dir out of the study dir")
+        models.append(Model(run.run_dir, author, seed, checkpoint))
+    if len({model.author for model in models}) < 2:
+        raise StudyError(f"{study_dir} has complete models of {len({m.author for m in models})} author(s) only: "
+                         "attribution needs models of two authors or more")
+    reference = runs[0]
+    root = corpus or Path(reference.manifest.get("corpus_root") or reference.cfg.data.root).expanduser()
+    if not root.is_dir():
+        raise StudyError(f"the study's corpus {root} is not here: pass --corpus <dir> (its books tell which "
+                         "texts a model trained on, and which books it held out)")
+    held_out, train_books = {}, {}
+    for run in runs:
+        if "held_out_books" not in run.manifest or "train_books" not in run.manifest:
+            raise StudyError(f"{run.run_dir}/{MANIFEST} does not say which books the run trained on: "
+                             "train that model again, or move its run dir out of the study dir")
+        held_out.setdefault(run.cfg.seed, {}).update(run.manifest["held_out_books"])
+        train_books[run.cfg.author.name, run.cfg.seed] = list(run.manifest["train_books"])
+    return Study(study_dir, sorted(models, key=lambda m: (m.author, m.seed)), left_out, reference.cfg, root,
+                 held_out, train_books)
+
+
+def _refuse_mixed(study_dir: Path, runs: list[_Run], tokenizer_override: str | None) -> None:
+    """One study: one variant, tokenizer, corpus and set of settings; a mix is refused, naming the difference.
+
+    Values a run does not record (runs older than the field) are not compared."""
+    from stylometry.data import load_tokenizer, tokenizer_fingerprint
+
+    fingerprints = {}
+    if tokenizer_override is None:
+        for name in sorted({run.cfg.data.tokenizer for run in runs}):
+            try:
+                fingerprints[name] = tokenizer_fingerprint(load_tokenizer(name))
+            except ConfigError:
+                raise StudyError(f"cannot load the study's tokenizer {name}: pass --tokenizer /path/to/tokenizer "
+                                 "(a folder with vocab.json and merges.txt)") from None
+
+    def variant(run):
+        settings = asdict(run.cfg.variant)
+        settings.pop("nltk_data")
+        return run.cfg.variant.name, repr(sorted(settings.items()))
+
+    def tokenizer(run):
+        recorded = run.manifest.get("tokenizer") or {}
+        sha = recorded.get("files_sha256") or recorded.get("sha256")
+        if sha:
+            return f"{recorded.get('path') or recorded.get('name')} (files {sha[:12]})", sha
+        if run.cfg.data.tokenizer in fingerprints:
+            fingerprint = fingerprints[run.cfg.data.tokenizer]
+            return f"{run.cfg.data.tokenizer} (vocabulary {fingerprint[:12]})", fingerprint
+        return None
+
+    def recorded(key):
+        return lambda run: (str(run.status[key])[:12], run.status[key]) if run.status.get(key) else None
+
+    def evaluation(run):
+        data = run.cfg.data
+        return (f"model {run.cfg.model.n_positions}-token context, data.eval_stride={data.eval_stride}, " \
+               f"data.eval_max_tokens={data.eval_max_tokens}"), (repr(asdict(run.cfg.model)), data.eval_stride,
+                                                                  data.eval_max_tokens)
+
+    checks = [("variants", variant), ("tokenizers", tokenizer), ("studies", recorded("study")),
+              ("corpora (corpus_sha256)", recorded("corpus_sha256")), ("experiments", recorded("experiment")),
+              ("settings (config_sha256)", recorded("config_sha256")), ("models or evaluation settings", evaluation)]
+    for what, key in checks:
+        groups: dict = {}
+        for run in runs:
+            value = key(run)
+            if value is not None:
+                groups.setdefault(value[1], (value[0], []))[1].append(run)
+        if len(groups) > 1:
+            kinds = "; ".join(f"{label} ({_runs(len(members))}, e.g. {members[0].run_dir})"
+                              for label, members in groups.values())
+            hint = _first_difference(*[members[0].cfg for _, members in list(groups.values())[:2]])
+            raise StudyError(f"{study_dir} mixes {what}: {kinds}{hint}: pass a dir that holds one study")
+
+
+def _first_difference(cfg_a, cfg_b) -> str:
+    """`, first difference: model.n_embd=32 vs 64` between two runs' settings (author, seed and paths aside)."""
+    def flat(cfg):
+        settings = asdict(cfg)
+        for key in ("author", "seed", "run_name", "device", "logger", "stop_criteria"):
+            settings.pop(key, None)
+        for key in ("root", "tokenizer", "cache_dir"):
+            settings["data"].pop(key, None)
+        return pd.json_normalize(settings, sep=".").iloc[0].to_dict()
+
+    a, b = flat(cfg_a), flat(cfg_b)
+    for key in sorted(set(a) | set(b)):
+        if repr(a.get(key)) != repr(b.get(key)):
+            return f"; first difference: {key}={a.get(key)} vs {b.get(key)}"
+    return ""
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
+
+
+def _count_states(left_out: list[str]) -> str:
+    states = [line.split(": ", 1)[1].split(" (")[0] for line in left_out]
+    return ", ".join(f"{states.count(state)} {state}" for state in sorted(set(states))) or "none"
+
+
+def first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def without_sampling_hint(error: BaseException) -> str:
+    """A checkpoint error of stylometry.generate without its closing hint, which is about sampling."""
+    return first_line(error).rsplit(": ", 1)[0]

@@ -1,0 +1,547 @@
+"""Attributing texts with a trained study: a real tiny study (3 authors x 2 seeds on the shared corpus), texts
+no model trained on, the tidy tables checked against the trainer's own logged losses and `analyze`'s verdicts,
+the excerpt-length curve of the held-out books, and every bad input's one line.
+
+    python -m pytest tests/test_attribute.py -q
+"""
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import CORPUS, REPO, TINY, TOKENIZER
+from scipy import stats as scipy_stats
+
+from stylometry.analysis.load import load_sweeps
+from stylometry.analysis.tables import compute_tables
+from stylometry.attribute import NO_VERDICT, _interval, _trimmed, main, verdicts
+from stylometry.config import ModelConfig
+from stylometry.data import eval_windows
+from stylometry.device import Placement
+from stylometry.model import build_model
+from stylometry.overlap import book_runs, shares_in_books, shingle_hashes
+from stylometry.trainer import evaluate
+
+AUTHORS = ["austen", "baum", "thompson"]
+SEEDS = [0, 1]
+N_POSITIONS, EVAL_MAX_TOKENS = 32, 256  # TINY's: every text is scored on its first 256 tokens, in 32-token windows
+CONTESTED = CORPUS / "contested" / "30537.txt"
+NON_OZ = [CORPUS / "non_oz_baum" / "48778.txt", CORPUS / "non_oz_thompson" / "the_princess_of_cozytown.txt"]
+DOCS = REPO / "docs" / "attribution.md"
+DOCS_STUDIES = "multirun/corpus/"  # the study dirs the docs' commands name (laptop, paper): the tests' study instead
+# One epoch instead of TINY's two; Hydra's basic launcher (the docs' command picks joblib): 6 tiny jobs in turn.
+TINY_ONE_EPOCH = [o for o in TINY if not o.startswith("stop_criteria.max_epochs=")] + [
+    "stop_criteria.max_epochs=1", "hydra/launcher=basic"]
+
+
+# ---- a study trained for these tests ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, token_cache) -> Path:
+    """The docs page's training command with TINY's settings, for 3 authors x 2 seeds, evaluated on their books."""
+    sweep_dir = tmp_path_factory.mktemp("study") / "sweep"
+    docs_args = [arg for arg in shlex.split(docs_commands("python -m stylometry.train")[0])[3:]
+                 if not arg.startswith(("hydra/launcher=", "hydra.launcher."))]  # the tests run jobs in turn
+    result = subprocess.run(
+        [sys.executable, "-m", "stylometry.train", *docs_args, f"author={','.join(AUTHORS)}",
+         f"seed={','.join(map(str, SEEDS))}", *TINY_ONE_EPOCH, f"data.authors=[{','.join(AUTHORS)}]",
+         f"data.root={CORPUS}", f"data.tokenizer={TOKENIZER}", f"data.cache_dir={token_cache}",
+         f"hydra.sweep.dir={sweep_dir}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list(sweep_dir.rglob("status.json"))) == len(AUTHORS) * len(SEEDS)
+    return sweep_dir
+
+
+def docs_commands(program: str):
+    """The lines of docs/attribution.md's bash blocks that run `program`, comments dropped."""
+    blocks = re.findall(r"```bash\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith(program)]
+
+
+def run_dirs(study: Path):
+    """(author, seed) -> run dir, found from status.json (the layout is not assumed)."""
+    found = {}
+    for status in study.rglob("status.json"):
+        content = json.loads(status.read_text())
+        found[content["author"], content["seed"]] = status.parent
+    return found
+
+
+def final_metrics(study: Path) -> pd.DataFrame:
+    """Every model's last logged evaluation rows: model_author, seed, dataset, loss."""
+    parts = []
+    for (author, seed), run_dir in run_dirs(study).items():
+        metrics = pd.read_csv(run_dir / "metrics.csv")
+        final = metrics[metrics["epoch"] == metrics["epoch"].max()]
+        parts.append(final.assign(model_author=author, seed=seed))
+    return pd.concat(parts, ignore_index=True)
+
+
+def attribute(*args, capsys=None):
+    """Runs the command in this process: (exit code, stdout, stderr)."""
+    code = main([str(a) for a in args])
+    out = capsys.readouterr() if capsys else None
+    return code, (out.out if out else ""), (out.err if out else "")
+
+
+def copy_study(study: Path, to: Path) -> Path:
+    shutil.copytree(study, to, ignore=shutil.ignore_patterns("*.lock", ".lock"))
+    return to
+
+
+# ---- texts no model trained on ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_texts_get_each_models_loss_as_training_logged_it_and_a_verdict(study, tmp_path, capsys, caplog):
+    out = tmp_path / "out"
+    caplog.set_level("INFO", logger="stylometry.attribute")
+    code, stdout, _ = attribute(study, CONTESTED, CORPUS / "non_oz_baum", str(CORPUS / "non_oz_thompson" / "*.txt"),
+                                "--out", out, capsys=capsys)
+    assert code == 0
+    # Progress: which model and text, then after each model what is left.
+    assert "[model 1/6] austen seed=0: text 1/3 30537.txt (1 units, 256 tokens)" in caplog.messages
+    assert any(m.startswith("scored 6/6 models (thompson seed=1: 768 tokens in ") and m.endswith("0 left, about 0 s")
+               for m in caplog.messages)
+    scores = pd.read_csv(out / "scores.csv")
+    assert list(scores.columns) == ["text", "excerpt_tokens", "excerpt", "model_author", "seed", "loss", "tokens"]
+    names = {"30537.txt": "contested", "48778.txt": "non_oz_baum", "the_princess_of_cozytown.txt": "non_oz_thompson"}
+    assert len(scores) == len(names) * len(AUTHORS) * len(SEEDS)
+    assert scores["excerpt_tokens"].isna().all() and scores["excerpt"].isna().all()
+    # Each text's first 256 tokens in 8 windows of 32: 31 predicted tokens each.
+    assert (scores["tokens"] == EVAL_MAX_TOKENS // N_POSITIONS * (N_POSITIONS - 1)).all()
+
+    # The Oz authors' models evaluated these very texts at their last epoch (extra evaluation sets,
+    # capped at the same 256 tokens): the same loss, to the 6 decimals metrics.csv keeps.
+    logged = final_metrics(study)
+    compared = scores.assign(dataset=scores["text"].map(names)).merge(
+        logged, on=["model_author", "seed", "dataset"], suffixes=("", "_logged"))
+    assert len(compared) == len(names) * 2 * len(SEEDS)  # baum's and thompson's models
+    assert np.allclose(compared["loss"], compared["loss_logged"], atol=2e-6)
+
+    table = pd.read_csv(out / "verdicts.csv")
+    assert list(table["text"]) == sorted(names)
+    for row in table.itertuples():
+        losses = scores[scores["text"] == row.text].pivot(index="seed", columns="model_author", values="loss")
+        means = losses.mean().sort_values()
+        assert row.attributed_to == means.index[0] and row.runner_up == means.index[1]
+        assert row.mean_loss == pytest.approx(means.iloc[0]) and row.runner_up_mean_loss == pytest.approx(means.iloc[1])
+        # Both authors' models share both seeds: the paired test decides, as the study's for the contested book.
+        paired = scipy_stats.ttest_rel(losses[row.runner_up], losses[row.attributed_to])
+        assert row.test == "paired t" and row.p == pytest.approx(paired.pvalue)
+        assert row.seeds_won == (losses[row.attributed_to] < losses[row.runner_up]).sum()
+        assert row.verdict == (row.attributed_to if row.p <= 0.001 else NO_VERDICT)
+        assert f"{row.text}: {row.verdict} (lowest mean loss: {row.attributed_to} {row.mean_loss:.4f}" in stdout
+    assert (out / "figures" / "30537.txt.png").stat().st_size > 0
+    report = (out / "report.md").read_text()
+    assert "| 30537.txt |" in report and "6 complete models" in report
+
+
+@pytest.mark.slow
+def test_the_verdict_on_the_contested_book_is_analyzes(study, tmp_path, capsys):
+    """Among the two Oz authors (the study's question), the verdict and its tests are analyze's extra-set verdict."""
+    out = tmp_path / "out"
+    code = attribute(study, CONTESTED, "--authors", "baum,thompson", "--alpha", "0.5", "--out", out, capsys=capsys)[0]
+    assert code == 0
+    ours = pd.read_csv(out / "verdicts.csv").iloc[0]
+    tables = compute_tables(load_sweeps([study]))
+    extra = tables.extra_sets
+    theirs = extra[(extra["eval_set"] == "contested") & (extra["at"] == "own_final")]
+    assert len(theirs) == 1
+    theirs = theirs.iloc[0]
+    for column in ("attributed_to", "runner_up", "seeds_won", "num_paired_seeds"):
+        assert ours[column] == theirs[column], column
+    for column in ("mean_loss", "runner_up_mean_loss", "welch_t", "welch_p", "paired_t", "paired_p"):
+        assert ours[column] == pytest.approx(theirs[column], abs=1e-5), column
+    assert ours["verdict"] == (ours["attributed_to"] if ours["paired_p"] <= 0.5 else NO_VERDICT)
+
+
+@pytest.mark.slow
+def test_excerpts_of_a_text_are_each_attributed(study, tmp_path, capsys, caplog):
+    out = tmp_path / "out"
+    caplog.set_level("INFO", logger="stylometry.attribute")
+    code, _, _ = attribute(study, CONTESTED, "--excerpt-tokens", "16,64", "--max-tokens", "128", "--out", out,
+                           capsys=capsys)
+    assert code == 0
+    assert ("excerpts of 64 tokens are longer than the models' context (32): each is scored in consecutive windows "
+            "of 32 tokens, as evaluation scores a whole text") in caplog.messages
+    scores = pd.read_csv(out / "scores.csv")
+    counts = scores.groupby("excerpt_tokens", dropna=False).size()
+    models = len(AUTHORS) * len(SEEDS)
+    assert counts[16.0] == 128 // 16 * models and counts[64.0] == 128 // 64 * models and counts[np.nan] == models
+    # An excerpt is scored as a text of its own: 15 predicted tokens for 16; 64 tokens are two 32-token windows.
+    assert set(scores.loc[scores["excerpt_tokens"] == 16, "tokens"]) == {15}
+    assert set(scores.loc[scores["excerpt_tokens"] == 64, "tokens"]) == {62}
+    table = pd.read_csv(out / "verdicts.csv")
+    assert len(table) == 1 + 8 + 2
+    summary = pd.read_csv(out / "excerpts.csv")
+    assert set(summary["excerpt_tokens"]) == {16, 64}
+    per_length = summary.groupby("excerpt_tokens")["num_attributed"].sum()
+    assert per_length[16] == 8 and per_length[64] == 2
+    assert (summary["num_excerpts"] == summary["excerpt_tokens"].map({16: 8, 64: 2})).all()
+
+
+@pytest.mark.slow
+def test_a_variant_study_reads_a_plain_text_as_its_models_read_their_books(tmp_path, token_cache, capsys):
+    """A content-only study: the contested book, given as written, scores as the trainer scored its masked copy."""
+    sweep_dir = tmp_path / "content"
+    result = subprocess.run(
+        [sys.executable, "-m", "stylometry.train", "-m", "variant=content", "author=baum,thompson", "seed=0",
+         *TINY_ONE_EPOCH, "data.authors=[baum,thompson]", f"data.root={CORPUS}", f"data.tokenizer={TOKENIZER}",
+         f"data.cache_dir={token_cache}", f"hydra.sweep.dir={sweep_dir}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "out"
+    assert attribute(sweep_dir, CONTESTED, "--out", out, capsys=capsys)[0] == 0
+    scores = pd.read_csv(out / "scores.csv").merge(
+        final_metrics(sweep_dir).query("dataset == 'contested'"), on=["model_author", "seed"], suffixes=("", "_logged"))
+    assert len(scores) == 2 and np.allclose(scores["loss"], scores["loss_logged"], atol=2e-6)
+    assert "(experiment smoke, variant content)" in (out / "report.md").read_text()
+
+
+def test_an_excerpt_is_scored_like_a_text_evaluated_alone():
+    """Dropping the padding past a short excerpt changes no loss: the model is causal."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(n_positions=64, n_embd=32, n_layer=2, n_head=2, vocab_size=50257)).eval()
+    tokens = np.random.default_rng(0).integers(0, 50257, 40).astype(np.uint16)
+    windows = eval_windows([tokens], 64)
+    trimmed = _trimmed(windows, torch)
+    assert trimmed.input_ids.shape == (1, 40) and windows.input_ids.shape == (1, 64)
+    placement = Placement("cpu", "fp32")
+    full, short = (evaluate(model, {"text": w}, 16, placement, 0, 0.0)[0] for w in (windows, trimmed))
+    assert full["loss"] == short["loss"] and full["tokens"] == short["tokens"] == 39
+
+
+# ---- the study's own held-out books: how long must a text be? ---------------------------------------
+
+
+@pytest.mark.slow
+def test_held_out_books_give_accuracy_against_excerpt_length(study, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, stderr = attribute(study, "--held-out", "--excerpt-tokens", "16,64", "--jobs", "2", "--out", out,
+                                     capsys=capsys)
+    assert code == 0, stderr
+    scores = pd.read_csv(out / "scores.csv")
+    # Each seed's held-out books are scored by that seed's models only: 3 books x 3 models per seed.
+    whole = scores[scores["excerpt_tokens"].isna()]
+    assert len(whole) == len(SEEDS) * len(AUTHORS) * len(AUTHORS)
+    logged = final_metrics(study)
+    for (author, seed), run_dir in run_dirs(study).items():
+        held_out = json.loads((run_dir / "manifest.json").read_text())["held_out_books"]
+        for book_author in AUTHORS:
+            book = f"{book_author}/{held_out[book_author]}"
+            ours = whole[(whole["text"] == book) & (whole["model_author"] == author)]
+            assert list(ours["seed"]) == [seed]
+            theirs = logged[(logged["model_author"] == author) & (logged["seed"] == seed)
+                            & (logged["dataset"] == book_author)]["loss"]
+            assert ours["loss"].iloc[0] == pytest.approx(theirs.iloc[0], abs=2e-6)  # as training evaluated it
+
+    attribution = pd.read_csv(out / "held_out.csv")
+    books = len(SEEDS) * len(AUTHORS)
+    assert len(attribution) == books * (1 + EVAL_MAX_TOKENS // 16 + EVAL_MAX_TOKENS // 64)
+    best = scores.sort_values("model_author", kind="stable").groupby(
+        ["text", "excerpt_tokens", "excerpt", "seed"], dropna=False)["loss"].idxmin()
+    expected = scores.loc[best, "model_author"].to_numpy()
+    merged = attribution.merge(scores.loc[best, ["text", "excerpt_tokens", "excerpt", "seed", "model_author"]],
+                               on=["text", "excerpt_tokens", "excerpt", "seed"])
+    assert len(merged) == len(expected) and (merged["attributed_to"] == merged["model_author"]).all()
+    assert (attribution["correct"] == (attribution["attributed_to"] == attribution["author"])).all()
+
+    accuracy = pd.read_csv(out / "held_out_accuracy.csv")
+    assert len(accuracy) == 3 * (len(AUTHORS) + 1)  # whole books, 16 and 64 tokens x (each author, all)
+    for row in accuracy.itertuples():
+        rows = attribution[(attribution["excerpt_tokens"].isna() if pd.isna(row.excerpt_tokens)
+                            else attribution["excerpt_tokens"] == row.excerpt_tokens)]
+        rows = rows if row.author == "all" else rows[rows["author"] == row.author]
+        assert (row.num_excerpts, row.num_correct) == (len(rows), rows["correct"].sum())
+        assert row.num_books == rows[["seed", "text"]].drop_duplicates().shape[0]
+        assert row.ci_low <= row.accuracy <= row.ci_high
+    assert set(accuracy.loc[accuracy["excerpt_tokens"].isna(), "ci_method"]) == {"Wilson over books"}
+    assert set(accuracy.loc[accuracy["author"] == "all", "ci_method"].dropna()) >= {"bootstrap over books"}
+    assert (out / "figures" / "held_out_accuracy.png").stat().st_size > 0
+    overall = accuracy[(accuracy["author"] == "all") & (accuracy["excerpt_tokens"] == 16)].iloc[0]
+    assert (f"held-out books, 16-token excerpts: {overall.num_correct}/{overall.num_excerpts} attributed correctly"
+            in stdout)
+
+
+def test_the_interval_resamples_books_once_there_are_enough():
+    whole = _interval(np.array([1, 0, 1]), np.array([1, 1, 1]))
+    wilson = scipy_stats.binomtest(2, 3).proportion_ci(0.95, "wilson")
+    assert whole == (pytest.approx(wilson.low), pytest.approx(wilson.high), "Wilson over books")
+    few = _interval(np.array([3, 1]), np.array([4, 4]))
+    assert few[2] == "Wilson over excerpts" and few[0] < 0.5 < few[1]
+    # Five books, all alike within: the spread between books is what the interval measures.
+    low, high, method = _interval(np.array([10, 0, 10, 0, 10]), np.array([10, 10, 10, 10, 10]))
+    assert method == "bootstrap over books" and low < 0.3 and high > 0.9
+    assert _interval(np.array([5] * 5), np.array([10] * 5))[:2] == (0.5, 0.5)
+
+
+# ---- a text is never scored by a model trained on it ------------------------------------------------
+
+
+def test_a_passage_of_a_book_is_found_in_it_and_not_elsewhere():
+    rng = np.random.default_rng(0)
+    book, other = rng.integers(0, 50257, 20000), rng.integers(0, 50257, 20000)
+    hashes = shingle_hashes(book, 8)
+    direct = [sum(int(t + 1) * pow(0x9E3779B97F4A7C15, j, 2**64) for j, t in enumerate(book[i:i + 8])) % 2**64
+              for i in (0, 17, len(book) - 8)]
+    assert [int(hashes[i]) for i in (0, 17, len(book) - 8)] == direct
+    runs = {"book": book_runs(book), "other": book_runs(other)}
+    assert shares_in_books(book[5000:6000], runs) == {"book": 1.0, "other": 0.0}
+    half = np.concatenate([book[:640], other[:640]])
+    assert shares_in_books(half, runs)["book"] == pytest.approx(0.5)
+    assert shares_in_books(book[:10], runs) == {"book": 0.0, "other": 0.0}  # shorter than one run
+
+
+@pytest.mark.slow
+def test_a_text_from_a_training_book_is_scored_only_by_seeds_that_held_it_out(study, tmp_path, capsys):
+    runs = run_dirs(study)
+    manifests = {key: json.loads((run_dir / "manifest.json").read_text()) for key, run_dir in runs.items()}
+    held_out = {seed: manifests["baum", seed]["held_out_books"]["baum"] for seed in SEEDS}
+    assert held_out[0] != held_out[1], "the seeds drew the same book: choose other seeds"
+    # A passage of seed 1's held-out Baum book, which seed 0's Baum model trained on.
+    passage = tmp_path / "passage.txt"
+    passage.write_text((CORPUS / "baum" / held_out[1]).read_text()[20000:30000])
+    trained_by_all = next(book for book in manifests["baum", 0]["train_books"]
+                          if book in manifests["baum", 1]["train_books"])
+    copy = tmp_path / "copy.txt"
+    shutil.copy(CORPUS / "baum" / trained_by_all, copy)
+    out = tmp_path / "out"
+    code, stdout, _ = attribute(study, passage, copy, CONTESTED, "--out", out, capsys=capsys)
+    assert code == 0
+    scores = pd.read_csv(out / "scores.csv")
+    assert set(scores.loc[scores["text"] == "passage.txt", "seed"]) == {1}  # every author's model of seed 1 only
+    assert len(scores[scores["text"] == "passage.txt"]) == len(AUTHORS)
+    assert "copy.txt" not in set(scores["text"]) and len(scores[scores["text"] == "30537.txt"]) == 6
+    assert f"copy.txt: not scored (taken from baum/{trained_by_all} (100% of it)" in stdout
+    report = (out / "report.md").read_text()
+    assert f"passage.txt: taken from baum/{held_out[1]}" in report and "scored by the models of seed(s) 1" in report
+    # Alone, a text that every seed trained on leaves nothing to attribute.
+    code, _, stderr = attribute(study, copy, "--out", tmp_path / "none", capsys=capsys)
+    assert code == 2 and stderr == ("error: every text was taken from a book that every seed's models trained on: "
+                                    "pass texts the study did not train on\n")
+    assert not (tmp_path / "none").exists()
+
+
+# ---- what a study dir may hold ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_unfinished_and_failed_runs_are_listed_and_left_out(study, tmp_path, capsys):
+    copy = copy_study(study, tmp_path / "study")
+    runs = run_dirs(copy)
+    for (author, seed), state in {("austen", 0): "failed", ("thompson", 1): "running"}.items():
+        status = json.loads((runs[author, seed] / "status.json").read_text())
+        status.update(state=state, reason="boom" if state == "failed" else None, pid=999999999)
+        (runs[author, seed] / "status.json").write_text(json.dumps(status))
+    out = tmp_path / "out"
+    assert attribute(copy, CONTESTED, "--out", out, capsys=capsys)[0] == 0
+    scores = pd.read_csv(out / "scores.csv")
+    assert len(scores) == 4 and ("austen", 0) not in set(zip(scores["model_author"], scores["seed"]))
+    assert ("thompson", 1) not in set(zip(scores["model_author"], scores["seed"]))
+    report = (out / "report.md").read_text()
+    assert f"- {runs['austen', 0]}: failed (boom" in report
+    assert f"- {runs['thompson', 1]}: interrupted" in report  # its process is gone
+    assert "4 complete models" in report
+
+
+@pytest.fixture(scope="module")
+def broken(study, tmp_path_factory):
+    """Copies of the study, each with one thing wrong."""
+    root = tmp_path_factory.mktemp("broken")
+
+    def variant(run_dir):
+        config = (run_dir / "config.yaml").read_text()
+        (run_dir / "config.yaml").write_text(config.replace("name: baseline", "name: content", 1))
+
+    def tokenizer(run_dir):
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        manifest["tokenizer"]["files_sha256"] = "0" * 64
+        (run_dir / "manifest.json").write_text(json.dumps(manifest))
+
+    def corpus(run_dir):
+        status = json.loads((run_dir / "status.json").read_text())
+        status["corpus_sha256"] = "f" * 64
+        (run_dir / "status.json").write_text(json.dumps(status))
+
+    def checkpoint(run_dir):
+        weights = run_dir / "checkpoint" / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+
+    def unfinished(run_dir):
+        status = json.loads((run_dir / "status.json").read_text())
+        status.update(state="failed", reason="boom")
+        (run_dir / "status.json").write_text(json.dumps(status))
+
+    copies = {}
+    for name, change in [("variant", variant), ("tokenizer", tokenizer), ("corpus", corpus),
+                         ("checkpoint", checkpoint)]:
+        copies[name] = copy_study(study, root / name)
+        change(run_dirs(copies[name])["thompson", 1])
+    copies["duplicate"] = copy_study(study, root / "duplicate")
+    shutil.copytree(run_dirs(study)["austen", 0], copies["duplicate"] / "rerun" / "austen0")
+    copies["unfinished"] = copy_study(study, root / "unfinished")
+    for run_dir in run_dirs(copies["unfinished"]).values():
+        unfinished(run_dir)
+    copies["empty"] = root / "empty"
+    copies["empty"].mkdir()
+    return copies
+
+
+def safetensors_error(checkpoint: Path) -> str:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(checkpoint / "model.safetensors", framework="numpy"):
+            pass
+    except SafetensorError as error:
+        return str(error).splitlines()[0]
+    raise AssertionError(f"{checkpoint} reads")
+
+
+def bad_inputs(study: Path, broken, tmp: Path):
+    """(arguments, the one line) for every bad input; the texts are made in tmp."""
+    (tmp / "empty.txt").write_text("")
+    (tmp / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp / "latin1.txt").write_bytes("la fianc\xe9e".encode("latin-1"))
+    (tmp / "short.txt").write_text("a")
+    (tmp / "folder").mkdir()
+    runs = run_dirs(study)
+    changed = {name: run_dirs(path)["thompson", 1] for name, path in broken.items()
+               if name in ("variant", "tokenizer", "corpus", "checkpoint")}
+    first = {name: run_dirs(path)["austen", 0] for name, path in broken.items() if name in changed}
+    statuses = {path.parent: json.loads(path.read_text()) for path in broken["duplicate"].rglob("status.json")}
+    duplicates = sorted(run_dir for run_dir, status in statuses.items()
+                        if (status["author"], status["seed"]) == ("austen", 0))
+    tokenizer_sha = json.loads((runs["austen", 0] / "manifest.json").read_text())["tokenizer"]["files_sha256"]
+    corpus_sha = json.loads((runs["austen", 0] / "status.json").read_text())["corpus_sha256"]
+    weights = changed["checkpoint"] / "checkpoint"
+    one_study = "pass a dir that holds one study"
+    usage = ("usage: python -m stylometry.attribute <study dir> [<texts> ...] --out <dir> [--excerpt-tokens 256,1024] "
+             "[--held-out]")
+    return [
+        ([tmp / "nope", CONTESTED],
+         f"error: no study dir {tmp / 'nope'}: pass the dir a sweep wrote, e.g. multirun/<study>/<experiment>"),
+        ([broken["empty"], CONTESTED],
+         f"error: {broken['empty']} holds no run dirs (no status.json below it): pass the dir a sweep wrote, "
+         "e.g. multirun/<study>/<experiment>"),
+        ([broken["unfinished"], CONTESTED],
+         f"error: {broken['unfinished']} holds no complete model (6 runs: 6 failed): finish the sweep (run its "
+         "command again), then attribute"),
+        ([broken["variant"], CONTESTED],
+         f"error: {broken['variant']} mixes variants: baseline (5 runs, e.g. {first['variant']}); content (1 run, "
+         f"e.g. {changed['variant']}); first difference: variant.name=baseline vs content: {one_study}"),
+        ([broken["tokenizer"], CONTESTED],
+         f"error: {broken['tokenizer']} mixes tokenizers: {TOKENIZER.resolve()} (files {tokenizer_sha[:12]}) (5 runs, "
+         f"e.g. {first['tokenizer']}); {TOKENIZER.resolve()} (files 000000000000) (1 run, e.g. "
+         f"{changed['tokenizer']}): {one_study}"),
+        ([broken["corpus"], CONTESTED],
+         f"error: {broken['corpus']} mixes corpora (corpus_sha256): {corpus_sha[:12]} (5 runs, e.g. "
+         f"{first['corpus']}); ffffffffffff (1 run, e.g. {changed['corpus']}): {one_study}"),
+        ([broken["duplicate"], CONTESTED],
+         f"error: two runs of austen seed 0: {duplicates[0]} and {duplicates[1]}: pass a dir that holds one of them"),
+        ([broken["checkpoint"], CONTESTED],
+         f"error: {weights} is unreadable ({safetensors_error(weights)}): train that model again, or move its run dir "
+         "out of the study dir"),
+        ([study, tmp / "missing.txt"],
+         f"error: no such text file {tmp / 'missing.txt'}: pass .txt files, folders of them, or globs"),
+        ([study, tmp / "folder"], f"error: {tmp / 'folder'} holds no .txt file: pass .txt files, or a folder of them"),
+        ([study, str(tmp / "*.text")],
+         f"error: {tmp / '*.text'} matches no file: check the pattern (quote it so the shell leaves it alone)"),
+        ([study, tmp / "empty.txt"], f"error: {tmp / 'empty.txt'} is empty: remove it or add its text"),
+        ([study, tmp / "binary.txt"], f"error: {tmp / 'binary.txt'} is binary, not text: pass UTF-8 .txt files"),
+        ([study, tmp / "latin1.txt"],
+         f"error: {tmp / 'latin1.txt'} is not UTF-8 text (invalid continuation byte at byte 8): convert it "
+         "(e.g. iconv -t UTF-8) or remove it"),
+        ([study, tmp / "short.txt"],
+         f"error: {tmp / 'short.txt'} is 1 token(s) long as the study's models read it (variant baseline): a text "
+         "needs at least 2 tokens, one to predict"),
+        ([study, CONTESTED, "--excerpt-tokens", "1"],
+         "error: --excerpt-tokens 1: each length is a whole number of tokens, at least 2 (one to predict), "
+         "e.g. 256,1024,4096"),
+        ([study, CONTESTED, "--excerpt-tokens", "512,1024"],
+         "error: --excerpt-tokens 512,1024: every text is shorter (the longest scored is 256 tokens): choose shorter "
+         "excerpts, or --max-tokens all"),
+        ([study, CONTESTED, "--max-tokens", "1"],
+         "error: --max-tokens 1: a whole number of tokens (at least 2), or all"),
+        ([study, CONTESTED, "--authors", "baum,wells"],
+         f"error: --authors wells: no complete model of that author in {study} (its authors: austen, baum, thompson)"),
+        ([study, CONTESTED, "--authors", "baum"],
+         f"error: {study} has complete models of 1 author(s) only: attribution needs models of two authors or more"),
+        ([study, CONTESTED, "--alpha", "2"], "error: --alpha 2.0: choose a p threshold between 0 and 1, e.g. 0.001"),
+        ([study, CONTESTED, "--held-out"],
+         "error: --held-out attributes the study's own held-out books: give it no texts (or drop --held-out)"),
+        ([study], f"error: no texts: pass .txt files, folders or globs after the study dir, or --held-out ({usage})"),
+        ([study, CONTESTED, "--corpus", tmp / "moved"],
+         f"error: the study's corpus {tmp / 'moved'} is not here: pass --corpus <dir> (its books tell which texts a "
+         "model trained on, and which books it held out)"),
+        ([study, CONTESTED, "--device", "tpu"], "error: --device tpu: choose auto, cpu, cuda or mps"),
+        ([study, CONTESTED, "--jobs", "two"], f"error: argument --jobs: invalid int value: 'two' ({usage})"),
+    ]
+
+
+@pytest.mark.slow
+def test_each_bad_input_gets_one_line_exit_2_and_nothing_written(study, broken, tmp_path, capsys):
+    cases = bad_inputs(study, broken, tmp_path)
+    for i, (args, line) in enumerate(cases):
+        out = tmp_path / f"out{i}"
+        code, stdout, stderr = attribute(*args, "--out", out, capsys=capsys)
+        assert (code, stderr) == (2, line + "\n"), args
+        assert stdout == "" and not out.exists(), args
+
+
+def test_a_bad_input_from_the_shell_is_one_line_and_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "stylometry.attribute", str(tmp_path / "nope"), str(CONTESTED),
+                             "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (f"error: no study dir {tmp_path / 'nope'}: pass the dir a sweep wrote, "
+                             "e.g. multirun/<study>/<experiment>\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_verdicts_fall_back_to_welch_where_seeds_are_not_shared():
+    scores = pd.DataFrame({
+        "text": "t", "excerpt_tokens": pd.NA, "excerpt": pd.NA,
+        "model_author": ["a", "a", "a", "b", "b", "b"], "seed": [0, 1, 2, 0, 1, 3],
+        "loss": [5.0, 5.1, 5.2, 6.0, 6.2, 6.1], "tokens": 10})
+    row = verdicts(scores, 0.05, {"sweep": "s", "study": "x", "experiment": "e", "variant": "v"}).iloc[0]
+    welch = scipy_stats.ttest_ind([6.0, 6.2, 6.1], [5.0, 5.1, 5.2], equal_var=False)
+    assert (row["attributed_to"], row["runner_up"], row["test"]) == ("a", "b", "Welch t")
+    assert row["p"] == pytest.approx(welch.pvalue) and row["verdict"] == "a" and row["num_paired_seeds"] == 2
+    group = {"sweep": "s", "study": "x", "experiment": "e", "variant": "v"}
+    one_seed = verdicts(scores[scores["seed"] == 0], 0.05, group)
+    assert (one_seed["test"].iloc[0], one_seed["verdict"].iloc[0]) == ("no test (too few seeds)", NO_VERDICT)
+
+
+# ---- the docs page's commands -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_docs_commands_run_on_the_tiny_study(study, tmp_path, capsys, monkeypatch):
+    """Each `python -m stylometry.attribute` command of docs/attribution.md, on this study instead of the page's,
+    and on at most 512 tokens of each text where the page scores whole texts (`--max-tokens all`)."""
+    commands = docs_commands("python -m stylometry.attribute")
+    assert len(commands) == 7
+    monkeypatch.chdir(REPO)  # the docs' paths are relative to the repo (../shared/corpus)
+    for command in commands:
+        args = shlex.split(command)[3:]
+        args = [str(study) if a.startswith(DOCS_STUDIES) else str(tmp_path / a) if a.startswith("attribution/") else a
+                for a in args]
+        args = ["512" if previous == "--max-tokens" else a for previous, a in zip(["", *args], args)]
+        code, stdout, stderr = attribute(*args, capsys=capsys)
+        assert code == 0, (command, stderr)
+        assert stdout.endswith(f"report: {Path(args[args.index('--out') + 1]) / 'report.md'}\n")
