@@ -1,0 +1,325 @@
+"""Every shell command of README.md and docs/*.md is run here, or listed with the reason it is not (and the test that
+runs it at a smaller scale, where one does), so that no command in the docs drifts from the code.
+
+    python -m pytest tests/test_docs.py
+
+The commands run in a scratch folder beside a link to ../shared, with STYLOMETRY_DATA and STYLOMETRY_TOKENIZER set
+as the README has the user set them. Training commands get a tiny model and budget (TINY), the grid commands a
+grid of 2 authors x 2 seeds, and all of them share one small trained sweep (multirun/corpus/paper).
+"""
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import REPO, SHARED, TINY
+from test_corpus import build_corpus
+
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+TINY_BUDGET = [o for o in TINY if not o.startswith("experiment=")]  # for a command that names its experiment
+GRID = {"'author=glob(*)'": "author=baum,thompson", "'seed=range(10)'": "seed=0,1"}
+GRID_TINY = (*TINY, "experiment_name=paper", "data.authors=[baum,thompson]")  # the grid, in multirun/corpus/paper
+
+
+@dataclass(frozen=True)
+class Run:
+    """Run here: the command with these replacements (old -> new) and these overrides appended."""
+
+    replace: tuple = ()
+    append: tuple = ()
+    expect: str = ""  # a piece of its stdout
+    slow: bool = True  # trains, or reads what training wrote
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """Not run here, and why; `test`: the test that runs it at a smaller scale, which `mentions` what it runs."""
+
+    reason: str
+    test: str = ""
+    mentions: str = ""
+
+
+INSTALL = NotRun("installs packages: the tests run in the environment it made")
+ENVIRONMENT = NotRun(
+    "sets the environment: every command here runs with STYLOMETRY_DATA and STYLOMETRY_TOKENIZER pointing at ../shared"
+)
+SUITE = NotRun("the test suite itself")
+ATTRIBUTION = NotRun("run on a tiny study by tests/test_attribute.py", "tests/test_attribute.py", "attribution.md")
+STUDY_LOGS = NotRun(
+    "needs the study's published loss logs (its repository's models/): tests/test_analyze.py reads "
+    "logs in their format",
+    "tests/test_analyze.py",
+    "loss_logs.csv",
+)
+GPU_CHECK = NotRun(
+    "run where torch sees no GPU by tests/test_bench.py; on a GPU by the device check", "tests/test_bench.py", "gpu.md"
+)
+
+SPEED_TEXTS = "../shared/corpus/contested/30537.txt ../shared/corpus/non_oz_baum ../shared/corpus/non_oz_thompson"
+
+# In the order they run: the sweep first, then what reads it.
+COMMANDS = {
+    # Answered without training.
+    "python -m stylometry.train --help": Run(expect="Config groups", slow=False),
+    "python -m stylometry.train author=baum --cfg job": Run(expect="n_embd: 128", slow=False),
+    "python -m stylometry.status --plan -m 'author=glob(*)' 'seed=range(10)'": Run(
+        expect="80 jobs: 0 to skip, 0 to extend, 0 to resume, 80 to start", slow=False
+    ),
+    "python -m stylometry.status --plan -m 'author=glob(*)' 'seed=range(3)' data.root=/path/to/mycorpus": Run(
+        replace=(("/path/to/mycorpus", "{mycorpus}"),), expect="9 jobs:", slow=False
+    ),
+    "python -m stylometry.variants variant=content out=variants/content": Run(expect="variant content", slow=False),
+    # The grid, shared by every command after it.
+    "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)'": Run(tuple(GRID.items()), GRID_TINY),
+    "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)' hydra/launcher=joblib hydra.launcher.n_jobs=8 "
+    "device.jobs_per_gpu=2": Run((*GRID.items(), ("n_jobs=8", "n_jobs=2")), GRID_TINY, expect="4 jobs: 4 complete"),
+    "python -m stylometry.status": Run(expect="multirun: 4 jobs: 4 complete"),
+    "python -m stylometry.status multirun/corpus/paper": Run(expect="multirun/corpus/paper: 4 jobs: 4 complete"),
+    "cat multirun/corpus/paper/summary.csv": Run(expect="run_dir,state,"),
+    "python -m stylometry.analyze multirun/corpus/paper --out analysis/paper": Run(),
+    "python -m stylometry.analyze multirun/corpus/paper --out analysis/baselines --baselines": Run(),
+    "python -m stylometry.attribute multirun/corpus/paper --held-out --excerpt-tokens 256,1024,4096 "
+    "--out attribution/held_out": Run(),
+    "python -m stylometry.analyze multirun/corpus/paper --out analysis/excerpts --baselines --attribution "
+    "attribution/held_out": Run(),
+    # docs/attribution.md's speed commands, on the grid's tiny models and the texts' first 512 tokens.
+    **{
+        f"python -m stylometry.attribute multirun/corpus/paper {texts} --max-tokens all {options} --out attribution/{out}": Run(
+            (("--max-tokens all", "--max-tokens 512"),), expect="report: attribution/" + out
+        )
+        for texts, options, out in [
+            (SPEED_TEXTS, "--no-figures", "speed"),
+            (SPEED_TEXTS, "--no-figures --jobs 2", "speed_jobs"),
+            ("../shared/corpus/contested/30537.txt", "--excerpt-tokens 256 --no-figures", "speed_excerpts"),
+        ]
+    },
+    "python -m stylometry.attribute multirun/corpus/paper corpus/contested/30537.txt --authors baum,thompson "
+    "--out attribution/contested": Run(
+        (("corpus/contested", "../shared/corpus/contested"),), expect="report: attribution/contested/report.md"
+    ),
+    # After the analysis: it compares the variants, and one model of a variant is too few for its t-tests.
+    "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)' variant=content": Run(
+        (("'author=glob(*)'", "author=baum"), ("'seed=range(10)'", "seed=0")), GRID_TINY
+    ),
+    # Single runs.
+    "python -m stylometry.train experiment=smoke author=baum": Run(append=TINY_BUDGET, expect="complete at epoch 2"),
+    "python -m stylometry.train author=baum seed=0": Run(append=TINY, expect="nothing to train"),  # the run above
+    "python -m stylometry.train -m author=baum,thompson seed=0,1 experiment=smoke hydra/launcher=local": Run(
+        (("seed=0,1", "seed=0"), ("author=baum,thompson", "author=baum")), TINY_BUDGET, expect="epoch 2/2"
+    ),
+    # Your own corpus.
+    "python -m stylometry.train -m 'author=glob(*)' 'seed=range(3)' data.root=/path/to/mycorpus": Run(
+        (("/path/to/mycorpus", "{mycorpus}"), ("'seed=range(3)'", "seed=0")), TINY, expect="3 jobs: 3 complete"
+    ),
+    "python -m stylometry.train author=alice seed=0 data.root=/path/to/mycorpus": Run(
+        (("/path/to/mycorpus", "{mycorpus}"),), TINY, expect="complete at epoch 2"
+    ),
+    # Any text, and sampling from it.
+    "python -m stylometry.train experiment=gpt2_smoke data.root=../shared/corpus/baum data.name=baum": Run(
+        expect="complete at epoch"
+    ),
+    'python -m stylometry.generate outputs/baum/gpt2_smoke/baseline/baum/seed=0 prompt="Dorothy looked at the"': Run(
+        expect="Dorothy looked at the"
+    ),
+    'python -m stylometry.generate outputs/baum/gpt2_smoke/baseline/baum/seed=0 prompt="Ozma said" '
+    "checkpoint=latest temperature=0.8 top_k=40 top_p=0.95 seed=1 num_samples=3 format=jsonl": Run(
+        expect='{"seed": 3, "text": "Ozma said'
+    ),
+    # Installing and getting the data.
+    "pip install torch==2.13.0": INSTALL,
+    'pip install -e ".[analysis]"': INSTALL,
+    'pip install -e ".[test,analysis]"': INSTALL,
+    'pip install -e ".[tensorboard]"': INSTALL,
+    "git clone --depth 1 https://github.com/ContextLab/llm-stylometry": NotRun(
+        "downloads the study's repository: the tests read its corpus from ../shared/corpus"
+    ),
+    "mv llm-stylometry/data/cleaned corpus": NotRun("needs the clone above"),
+    "export STYLOMETRY_DATA=$PWD/corpus": ENVIRONMENT,
+    "python -c \"from transformers import AutoTokenizer; AutoTokenizer.from_pretrained('gpt2')"
+    ".save_pretrained('gpt2-tokenizer')\"": NotRun(
+        "downloads GPT-2's tokenizer: the tests use the one saved so in ../shared/tokenizers/gpt2"
+    ),
+    "export STYLOMETRY_TOKENIZER=$PWD/gpt2-tokenizer": ENVIRONMENT,
+    'python -m pytest -m "not slow and not slurm"': SUITE,
+    "python -m pytest": SUITE,
+    # Too big for a test, or needing what a test machine has not.
+    "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)' hydra/launcher=slurm "
+    "hydra.launcher.partition=gpu hydra.launcher.account=myproj": NotRun(
+        "needs a SLURM cluster with that partition and account: tests/test_slurm.py runs this launcher on a "
+        "one-node cluster, tests/test_cli.py its one line off a cluster",
+        "tests/test_slurm.py",
+        "hydra/launcher=slurm",
+    ),
+    "python -m stylometry.train experiment=gpt2_small data.root=/path/to/texts data.name=mytexts": NotRun(
+        "GPT-2 small for 10,000 steps of 0.5 M tokens: the gpt2_smoke command runs the same path, tiny"
+    ),
+    "tensorboard --logdir outputs/": NotRun(
+        "a server that runs until stopped: tests/test_text_training.py reads the event files it would show",
+        "tests/test_text_training.py",
+        "tfevents",
+    ),
+    (
+        "torchrun --nproc_per_node 8 -m stylometry.train experiment=gpt2_small data.root=/path/to/texts "
+        "data.name=mytexts"
+    ): NotRun("8 GPUs: tests/test_ddp.py runs 2 gloo processes on a CPU", "tests/test_ddp.py", "gloo"),
+    "python -m stylometry.train -m experiment=gpt2_small data.root=/path/to/texts hydra/launcher=slurm "
+    "hydra.launcher.nodes=2 hydra.launcher.tasks_per_node=8 hydra.launcher.gpus_per_node=8": NotRun(
+        "a SLURM cluster with 2 nodes of 8 GPUs"
+    ),
+    (
+        "python -m stylometry.train -m experiment=laptop 'author=glob(*)' seed=0 hydra/launcher=joblib "
+        "hydra.launcher.n_jobs=2"
+    ): NotRun(
+        "8 models, about 40 minutes: tests/test_laptop.py runs the preset on two authors with less text",
+        "tests/test_laptop.py",
+        "experiment=laptop",
+    ),
+    "python -m stylometry.analyze multirun/corpus/laptop --out analysis/laptop": NotRun(
+        "needs the laptop sweep above: tests/test_laptop.py analyzes its scaled-down one",
+        "tests/test_laptop.py",
+        "stylometry.analyze",
+    ),
+    "python -m stylometry.bench": NotRun(
+        "about 4 minutes: tests/test_bench.py runs the benchmark with a tiny model",
+        "tests/test_bench.py",
+        "stylometry.bench",
+    ),
+    "python -m stylometry.bench --no-baseline --repeats 3": NotRun(
+        "minutes: tests/test_bench.py runs the benchmark with a tiny model", "tests/test_bench.py", "stylometry.bench"
+    ),
+    "python -m stylometry.bench data.batch_size=16 --no-baseline": NotRun(
+        "minutes: tests/test_bench.py runs the benchmark with a tiny model", "tests/test_bench.py", "stylometry.bench"
+    ),
+    "python -m stylometry.bench device=cuda data.batch_size=16 --no-baseline": NotRun(
+        "needs a CUDA GPU: the GPU check (docs/gpu.md) measures this on one"
+    ),
+    # Other pages whose commands their own tests run.
+    "python -m stylometry.attribute multirun/corpus/laptop ../shared/corpus/contested/30537.txt --authors "
+    "baum,thompson --out attribution/contested": ATTRIBUTION,
+    "python -m stylometry.attribute multirun/corpus/laptop ../shared/corpus/contested ../shared/corpus/non_oz_baum "
+    "'../shared/corpus/non_oz_thompson/*.txt' --out attribution/oz": ATTRIBUTION,
+    "python -m stylometry.attribute multirun/corpus/laptop ../shared/corpus/contested/30537.txt --excerpt-tokens "
+    "64,256,1024 --out attribution/excerpts": ATTRIBUTION,
+    "python -m stylometry.attribute multirun/corpus/laptop --held-out --excerpt-tokens 64,256,1024,4096 "
+    "--out attribution/held_out": ATTRIBUTION,
+    "python -m stylometry.train -m experiment=laptop author=baum,thompson seed=0,1,2 stop_criteria.max_epochs=1 "
+    "data.n_train_tokens=131072 'data.authors=[baum,thompson]' hydra/launcher=joblib "
+    "hydra.launcher.n_jobs=2": ATTRIBUTION,
+    "python -m stylometry.analyze multirun/corpus/paper path/to/llm-stylometry/models "
+    "--out analysis/ours_vs_study": STUDY_LOGS,
+    "python -m stylometry.analyze path/to/llm-stylometry/models --out analysis/study "
+    "--fairness-cut --bands ci95": STUDY_LOGS,
+    "python -m stylometry.bench --gpu-check": GPU_CHECK,
+    "python -m stylometry.bench --gpu-check device=cpu model=tiny model.n_positions=32 data.n_train_tokens=1024 "
+    "data.eval_max_tokens=256 data.batch_size=4 data.eval_batch_size=4 --repeats 1 --warmup 1 --steps 1 "
+    "--eval-steps 1 --min-seconds 0 --max-batch 16 --grid-seeds 1 --budget 1500": GPU_CHECK,
+    "bash .ci/gpu-check --prepare": GPU_CHECK,
+    "bash .ci/gpu-check": GPU_CHECK,
+}
+
+
+def docs_commands() -> dict[str, list[str]]:
+    """Each command of the ```bash blocks of the pages (continuation lines joined, comments dropped): its pages."""
+    found: dict[str, list[str]] = {}
+    for page in PAGES:
+        for block in re.findall(r"^```bash\n(.*?)^```", page.read_text(), re.MULTILINE | re.DOTALL):
+            for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+                command = re.sub(r"\s+", " ", re.sub(r"\s+#\s.*$", "", line)).strip()
+                if command and not command.startswith("#"):
+                    found.setdefault(command, []).append(page.name)
+    return found
+
+
+def test_every_command_of_the_docs_is_run_or_says_why_not():
+    shown = docs_commands()
+    assert sorted(set(shown) - set(COMMANDS)) == [], "commands in the docs that this test neither runs nor lists"
+    assert sorted(set(COMMANDS) - set(shown)) == [], "listed commands that no page shows any more"
+    for command, how in COMMANDS.items():
+        if isinstance(how, NotRun) and how.test:
+            assert how.mentions in (REPO / how.test).read_text(), f"{how.test} runs {command!r} no more"
+        if isinstance(how, Run):
+            for old, _ in how.replace:
+                assert old in command, f"{command}: nothing to replace for {old!r}"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A scratch folder beside `shared` (a link to ../shared), as the repo is, with a corpus of three authors for
+    the pages' /path/to/mycorpus, and the environment the README sets up."""
+    root = tmp_path_factory.mktemp("docs")
+    (root / "shared").symlink_to(SHARED)
+    cwd = root / "repo"
+    cwd.mkdir()
+    mycorpus = build_corpus(root / "mycorpus")
+    cache = root / "token_cache"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),  # this checkout's package, whichever copy an editable install points at
+        "STYLOMETRY_DATA": str(root / "shared" / "corpus"),
+        "STYLOMETRY_TOKENIZER": str(root / "shared" / "tokenizers" / "gpt2"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    return cwd, env, {"mycorpus": str(mycorpus)}, cache
+
+
+def run_command(workspace, command: str, how: Run) -> subprocess.CompletedProcess:
+    cwd, env, names, cache = workspace
+    for old, new in how.replace:
+        command = command.replace(old, new.format(**names))
+    trains = command.startswith("python -m stylometry.train") and not re.search(r" --(cfg|help)\b", command)
+    extra = [*how.append, f"data.cache_dir={cache}"] if trains else []
+    result = subprocess.run(
+        ["bash", "-c", " ".join([command, *extra])],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    assert how.expect in result.stdout, f"{command}: {how.expect!r} not in\n{result.stdout[-3000:]}"
+    return result
+
+
+def test_the_commands_that_train_nothing_run(workspace):
+    for command, how in COMMANDS.items():
+        if isinstance(how, Run) and not how.slow:
+            run_command(workspace, command, how)
+
+
+@pytest.mark.slow
+def test_the_commands_that_train_run_with_a_tiny_model(workspace):
+    """In the table's order: the grid first, then the commands that read it."""
+    for command, how in COMMANDS.items():
+        if isinstance(how, Run) and how.slow:
+            run_command(workspace, command, how)
+    cwd = workspace[0]
+    assert (cwd / "analysis" / "paper" / "report.md").is_file()
+    assert not (cwd / "multirun" / "corpus" / "smoke" / ".submitit" / "%j").exists()
+
+
+def test_the_config_page_lists_every_group_and_option_of_conf():
+    rows = {
+        cells[1].strip("` "): cells[2]
+        for cells in (
+            line.split("|") for line in (REPO / "docs" / "config.md").read_text().splitlines() if line.startswith("| `")
+        )
+    }
+    for group in sorted(path for path in (REPO / "conf").iterdir() if path.is_dir() and path.name != "hydra"):
+        assert group.name in rows, f"docs/config.md has no row for the group {group.name}"
+        if group.name != "author":  # the corpus's folders
+            for option in sorted(path.stem for path in group.glob("*.yaml")):
+                assert f"`{option}`" in rows[group.name], f"docs/config.md: {group.name} has no option {option}"
+
+
+def test_the_readme_links_every_docs_page():
+    readme = (REPO / "README.md").read_text()
+    for page in sorted((REPO / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in readme, f"README.md does not link docs/{page.name}"
