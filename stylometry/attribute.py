@@ -58,8 +58,10 @@ from stylometry.study import Model, Study, StudyError, first_line, load_study, w
 
 log = logging.getLogger("stylometry.attribute")
 
-USAGE = ("usage: python -m stylometry.attribute <study dir> [<texts> ...] --out <dir> [--excerpt-tokens 256,1024] "
-         "[--held-out]")
+USAGE = (
+    "usage: python -m stylometry.attribute <study dir> [<texts> ...] --out <dir> [--excerpt-tokens 256,1024] "
+    "[--held-out]"
+)
 NO_VERDICT = "no verdict"
 NO_RUNNER_UP, TOO_FEW_SEEDS = "no test (one author)", "no test (too few seeds)"  # verdicts.csv's `test` if none
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -101,8 +103,9 @@ def find_texts(patterns: Sequence[str]) -> list[Path]:
         elif glob.has_magic(pattern):
             matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
             if not matches:
-                raise AttributionError(f"{pattern} matches no file: check the pattern (quote it so the shell leaves "
-                                       "it alone)")
+                raise AttributionError(
+                    f"{pattern} matches no file: check the pattern (quote it so the shell leaves it alone)"
+                )
         else:
             raise AttributionError(f"no such text file {pattern}: pass .txt files, folders of them, or globs")
         found += [match for match in matches if match not in found]
@@ -128,8 +131,10 @@ def read_texts(paths: list[Path], reader, max_tokens: int | None, variant_name: 
             raise AttributionError(str(error)) from None
         tokens = reader.read(path).tokens
         if len(tokens) < 2:
-            raise AttributionError(f"{path} is {len(tokens)} token(s) long as the study's models read it "
-                                   f"(variant {variant_name}): a text needs at least 2 tokens, one to predict")
+            raise AttributionError(
+                f"{path} is {len(tokens)} token(s) long as the study's models read it "
+                f"(variant {variant_name}): a text needs at least 2 tokens, one to predict"
+            )
         texts.append(Text(name, path, tokens[:max_tokens], len(tokens)))
     return texts
 
@@ -148,15 +153,20 @@ def held_out_texts(study: Study, reader, max_tokens: int | None) -> list[Text]:
         for author in authors:
             book = study.held_out_books[seed].get(author)
             if book is None:
-                raise AttributionError(f"the runs of seed {seed} record no held-out book of {author} (manifest.json): "
-                                       f"their models were not evaluated on {author}'s books; leave --held-out out")
+                raise AttributionError(
+                    f"the runs of seed {seed} record no held-out book of {author} (manifest.json): "
+                    f"their models were not evaluated on {author}'s books; leave --held-out out"
+                )
             path = study.corpus_root / author / book
             if not path.is_file():
-                raise AttributionError(f"seed {seed}'s held-out book of {author} ({path}) is not in the corpus: "
-                                       "pass the study's corpus with --corpus <dir>")
+                raise AttributionError(
+                    f"seed {seed}'s held-out book of {author} ({path}) is not in the corpus: "
+                    "pass the study's corpus with --corpus <dir>"
+                )
             tokens = reader.read(path).tokens
-            texts.append(Text(f"{author}/{book}", path, tokens[:max_tokens], len(tokens), author=author,
-                              seeds=frozenset([seed])))
+            texts.append(
+                Text(f"{author}/{book}", path, tokens[:max_tokens], len(tokens), author=author, seeds=frozenset([seed]))
+            )
     return texts
 
 
@@ -170,8 +180,9 @@ def leave_out_trained_seeds(texts: list[Text], study: Study, reader) -> None:
     runs = {}
     for path in sorted(books):
         if not path.is_file():
-            raise AttributionError(f"the study's training book {path} is not in its corpus: pass the study's corpus "
-                                   "with --corpus <dir>")
+            raise AttributionError(
+                f"the study's training book {path} is not in its corpus: pass the study's corpus with --corpus <dir>"
+            )
         runs[path] = book_runs(baseline.read(path).tokens)
     for text in texts:
         shares = shares_in_books(baseline.read(text.path).tokens, runs)
@@ -185,8 +196,10 @@ def leave_out_trained_seeds(texts: list[Text], study: Study, reader) -> None:
             continue  # a held-out book: its seed's models never trained on it
         text.seeds = allowed
         named = ", ".join(f"{path.parent.name}/{path.name} ({share:.0%} of it)" for path, share in sources.items())
-        text.note = (f"taken from {named}, which the models of seed(s) {', '.join(map(str, sorted(trained)))} "
-                     f"trained on: scored by the models of seed(s) {', '.join(map(str, sorted(allowed))) or 'none'}")
+        text.note = (
+            f"taken from {named}, which the models of seed(s) {', '.join(map(str, sorted(trained)))} "
+            f"trained on: scored by the models of seed(s) {', '.join(map(str, sorted(allowed))) or 'none'}"
+        )
 
 
 # ---- scoring ------------------------------------------------------------------------------------
@@ -235,20 +248,44 @@ def score_model(model: Model, work: list[tuple[str, list[Unit]]], settings: Scor
         try:
             net = load_model(model.checkpoint, placement.device)
         except GenerateError as error:
-            raise AttributionError(f"{without_sampling_hint(error)}: train that model again, or move its run dir "
-                                   "out of the study dir") from None
+            raise AttributionError(
+                f"{without_sampling_hint(error)}: train that model again, or move its run dir out of the study dir"
+            ) from None
         for i, (text, units) in enumerate(work, 1):
             tokens = sum(len(unit.tokens) for unit in units)
-            log.info("%s %s seed=%d: text %d/%d %s (%s units, %s tokens)", position, model.author, model.seed, i,
-                     len(work), text, f"{len(units):,}", f"{tokens:,}")
-            sets = {str(j): _trimmed(eval_windows([unit.tokens], settings.n_positions, settings.eval_stride), torch)
-                    for j, unit in enumerate(units)}
+            log.info(
+                "%s %s seed=%d: text %d/%d %s (%s units, %s tokens)",
+                position,
+                model.author,
+                model.seed,
+                i,
+                len(work),
+                text,
+                f"{len(units):,}",
+                f"{tokens:,}",
+            )
+            sets = {
+                str(j): _trimmed(eval_windows([unit.tokens], settings.n_positions, settings.eval_stride), torch)
+                for j, unit in enumerate(units)
+            }
             for unit, row in zip(units, evaluate(net, sets, settings.batch_size, placement, epoch=0, seconds=0.0)):
-                rows.append({"text": unit.text, "excerpt_tokens": unit.excerpt_tokens, "excerpt": unit.excerpt,
-                             "model_author": model.author, "seed": model.seed, "loss": float(row["loss"]),
-                             "tokens": int(row["tokens"])})
-    return {"rows": rows, "seconds": time.time() - started, "device": placement.device,
-            "precision": placement.precision}
+                rows.append(
+                    {
+                        "text": unit.text,
+                        "excerpt_tokens": unit.excerpt_tokens,
+                        "excerpt": unit.excerpt,
+                        "model_author": model.author,
+                        "seed": model.seed,
+                        "loss": float(row["loss"]),
+                        "tokens": int(row["tokens"]),
+                    }
+                )
+    return {
+        "rows": rows,
+        "seconds": time.time() - started,
+        "device": placement.device,
+        "precision": placement.precision,
+    }
 
 
 def _trimmed(windows, torch):
@@ -258,8 +295,9 @@ def _trimmed(windows, torch):
     width = int(scored.max()) + 1 if len(scored) else windows.input_ids.shape[1]
     if width == windows.input_ids.shape[1]:
         return windows
-    return type(windows)(windows.input_ids[:, :width].contiguous(), windows.labels[:, :width].contiguous(),
-                         windows.n_predicted)
+    return type(windows)(
+        windows.input_ids[:, :width].contiguous(), windows.labels[:, :width].contiguous(), windows.n_predicted
+    )
 
 
 def score_all(study: Study, texts: list[Text], excerpt_lengths: Sequence[int], settings: ScoreSettings) -> dict:
@@ -282,8 +320,17 @@ def score_all(study: Study, texts: list[Text], excerpt_lengths: Sequence[int], s
         done_tokens += tokens
         left = total_tokens - done_tokens
         rate = done_tokens / max(time.time() - started, 1e-9)
-        log.info("scored %d/%d models (%s seed=%d: %s tokens in %.1f s); %d left, about %.0f s", count, len(plan),
-                 model.author, model.seed, f"{tokens:,}", result["seconds"], len(plan) - count, left / max(rate, 1e-9))
+        log.info(
+            "scored %d/%d models (%s seed=%d: %s tokens in %.1f s); %d left, about %.0f s",
+            count,
+            len(plan),
+            model.author,
+            model.seed,
+            f"{tokens:,}",
+            result["seconds"],
+            len(plan) - count,
+            left / max(rate, 1e-9),
+        )
 
     if settings.parallel_jobs == 1:
         for count, (model, work) in enumerate(plan, 1):
@@ -291,8 +338,9 @@ def score_all(study: Study, texts: list[Text], excerpt_lengths: Sequence[int], s
     else:
         context = multiprocessing.get_context("spawn")  # a fresh process: no torch threads inherited from a fork
         with ProcessPoolExecutor(settings.parallel_jobs, mp_context=context, initializer=_init_worker) as pool:
-            futures = {pool.submit(score_model, model, work, settings, positions[model]): (model, work)
-                       for model, work in plan}
+            futures = {
+                pool.submit(score_model, model, work, settings, positions[model]): (model, work) for model, work in plan
+            }
             try:
                 for count, future in enumerate(as_completed(futures), 1):
                     model, work = futures[future]
@@ -304,11 +352,17 @@ def score_all(study: Study, texts: list[Text], excerpt_lengths: Sequence[int], s
     scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
     scores["excerpt_tokens"] = scores["excerpt_tokens"].astype("Int64")
     scores["excerpt"] = scores["excerpt"].astype("Int64")
-    scores = scores.sort_values(["text", "excerpt_tokens", "excerpt", "model_author", "seed"], na_position="first",
-                                kind="stable").reset_index(drop=True)
+    scores = scores.sort_values(
+        ["text", "excerpt_tokens", "excerpt", "model_author", "seed"], na_position="first", kind="stable"
+    ).reset_index(drop=True)
     predicted = int(scores["tokens"].sum())
-    return {"scores": scores, "seconds": seconds, "tokens_per_s": predicted / max(seconds, 1e-9),
-            "placement": ", ".join(sorted(placements)), "num_models": len(plan)}
+    return {
+        "scores": scores,
+        "seconds": seconds,
+        "tokens_per_s": predicted / max(seconds, 1e-9),
+        "placement": ", ".join(sorted(placements)),
+        "num_models": len(plan),
+    }
 
 
 SCORE_COLUMNS = ["text", "excerpt_tokens", "excerpt", "model_author", "seed", "loss", "tokens"]
@@ -329,8 +383,23 @@ def _quiet_transformers() -> None:
 
 UNIT = ["text", "excerpt_tokens", "excerpt"]
 VERDICT_COLUMNS = UNIT + [
-    "verdict", "attributed_to", "mean_loss", "runner_up", "runner_up_mean_loss", "margin", "test", "p", "seeds_won",
-    "num_paired_seeds", "num_seeds", "runner_up_num_seeds", "welch_t", "welch_df", "welch_p", "paired_t", "paired_df",
+    "verdict",
+    "attributed_to",
+    "mean_loss",
+    "runner_up",
+    "runner_up_mean_loss",
+    "margin",
+    "test",
+    "p",
+    "seeds_won",
+    "num_paired_seeds",
+    "num_seeds",
+    "runner_up_num_seeds",
+    "welch_t",
+    "welch_df",
+    "welch_p",
+    "paired_t",
+    "paired_df",
     "paired_p",
 ]
 
@@ -345,14 +414,21 @@ def verdicts(scores: pd.DataFrame, alpha: float, group: dict[str, str]) -> pd.Da
     unit_ids = scores.merge(keys.reset_index().rename(columns={"index": "eval_set"}), on=UNIT, how="left")["eval_set"]
     rows = scores.assign(eval_set=unit_ids.to_numpy(), **group)
     table = stats.extra_set_verdicts(rows[GROUP + ["eval_set", "model_author", "seed", "loss"]])
-    table = pd.concat([keys.loc[table["eval_set"]].reset_index(drop=True), table.drop(columns=GROUP + ["eval_set"])],
-                      axis=1)
+    table = pd.concat(
+        [keys.loc[table["eval_set"]].reset_index(drop=True), table.drop(columns=GROUP + ["eval_set"])], axis=1
+    )
     seeds = table[["num_paired_seeds", "num_seeds", "runner_up_num_seeds"]].astype(float)  # NaN: no runner-up
-    paired = ((seeds["num_paired_seeds"] >= 2) & (seeds["num_paired_seeds"] == seeds["num_seeds"])
-              & (seeds["num_paired_seeds"] == seeds["runner_up_num_seeds"])).to_numpy()
+    paired = (
+        (seeds["num_paired_seeds"] >= 2)
+        & (seeds["num_paired_seeds"] == seeds["num_seeds"])
+        & (seeds["num_paired_seeds"] == seeds["runner_up_num_seeds"])
+    ).to_numpy()
     table["p"] = np.where(paired, table["paired_p"].astype(float), table["welch_p"].astype(float))
-    table["test"] = np.where(table["runner_up"].isna(), NO_RUNNER_UP, np.where(
-        np.isnan(table["p"]), TOO_FEW_SEEDS, np.where(paired, "paired t", "Welch t")))
+    table["test"] = np.where(
+        table["runner_up"].isna(),
+        NO_RUNNER_UP,
+        np.where(np.isnan(table["p"]), TOO_FEW_SEEDS, np.where(paired, "paired t", "Welch t")),
+    )
     table["margin"] = table["runner_up_mean_loss"] - table["mean_loss"]
     table["verdict"] = np.where(table["p"] <= alpha, table["attributed_to"], NO_VERDICT)
     return table[VERDICT_COLUMNS]
@@ -362,7 +438,8 @@ def excerpt_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per text and excerpt length: how many excerpts went to each author (lowest mean loss), and with a verdict."""
     rows = table[table["excerpt_tokens"].notna()]
     counts = rows.groupby(["text", "excerpt_tokens", "attributed_to"]).agg(
-        num_attributed=("attributed_to", "size"), num_verdicts=("verdict", lambda v: int((v != NO_VERDICT).sum())))
+        num_attributed=("attributed_to", "size"), num_verdicts=("verdict", lambda v: int((v != NO_VERDICT).sum()))
+    )
     totals = rows.groupby(["text", "excerpt_tokens"]).size().rename("num_excerpts")
     summary = counts.reset_index().merge(totals.reset_index(), on=["text", "excerpt_tokens"])
     summary["share"] = summary["num_attributed"] / summary["num_excerpts"]
@@ -381,30 +458,53 @@ def held_out_attribution(scores: pd.DataFrame, texts: list[Text]) -> pd.DataFram
     table = best.rename(columns={"model_author": "attributed_to"}).merge(counts, on=keys, how="left")
     table.insert(3, "author", table["text"].map(authors))
     table["correct"] = table["attributed_to"] == table["author"]
-    return table.sort_values(["seed", "text", "excerpt_tokens", "excerpt"], na_position="first",
-                             kind="stable").reset_index(drop=True)
+    return table.sort_values(
+        ["seed", "text", "excerpt_tokens", "excerpt"], na_position="first", kind="stable"
+    ).reset_index(drop=True)
 
 
 def held_out_accuracy(attribution: pd.DataFrame) -> pd.DataFrame:
     """Accuracy per excerpt length (<NA>: whole books), per author and over all authors ("all"), with a 95% interval
     (_interval says which)."""
-    per_book = attribution.groupby(["excerpt_tokens", "author", "seed", "text"], dropna=False).agg(
-        num_excerpts=("correct", "size"), num_correct=("correct", "sum")).reset_index()
+    per_book = (
+        attribution.groupby(["excerpt_tokens", "author", "seed", "text"], dropna=False)
+        .agg(num_excerpts=("correct", "size"), num_correct=("correct", "sum"))
+        .reset_index()
+    )
     rows = []
     for length, of_length in per_book.groupby("excerpt_tokens", dropna=False, sort=True):
         for author, books in [*of_length.groupby("author", sort=True), ("all", of_length)]:
             low, high, method = _interval(books["num_correct"].to_numpy(), books["num_excerpts"].to_numpy())
             num_correct, num_excerpts = int(books["num_correct"].sum()), int(books["num_excerpts"].sum())
-            rows.append({"excerpt_tokens": length, "author": author, "num_books": len(books),
-                         "num_excerpts": num_excerpts, "num_correct": num_correct,
-                         "accuracy": num_correct / num_excerpts, "ci_low": low, "ci_high": high, "ci_method": method})
+            rows.append(
+                {
+                    "excerpt_tokens": length,
+                    "author": author,
+                    "num_books": len(books),
+                    "num_excerpts": num_excerpts,
+                    "num_correct": num_correct,
+                    "accuracy": num_correct / num_excerpts,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "ci_method": method,
+                }
+            )
     table = pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
     table["excerpt_tokens"] = table["excerpt_tokens"].astype("Int64")
     return table
 
 
-ACCURACY_COLUMNS = ["excerpt_tokens", "author", "num_books", "num_excerpts", "num_correct", "accuracy", "ci_low",
-                    "ci_high", "ci_method"]
+ACCURACY_COLUMNS = [
+    "excerpt_tokens",
+    "author",
+    "num_books",
+    "num_excerpts",
+    "num_correct",
+    "accuracy",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+]
 WILSON_BOOKS, BOOTSTRAP, WILSON_EXCERPTS = "Wilson over books", "bootstrap over books", "Wilson over excerpts"
 
 
@@ -429,9 +529,15 @@ def _interval(num_correct: np.ndarray, num_excerpts: np.ndarray) -> tuple[float,
     with warnings.catch_warnings():  # every book at the same accuracy: the interval is that point
         warnings.simplefilter("ignore")
         result = scipy_stats.bootstrap(
-            (num_correct, num_excerpts), lambda c, n, axis=-1: c.sum(axis=axis) / n.sum(axis=axis), paired=True,
-            vectorized=True, confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-            random_state=np.random.default_rng(0))  # fixed: the same scores give the same interval
+            (num_correct, num_excerpts),
+            lambda c, n, axis=-1: c.sum(axis=axis) / n.sum(axis=axis),
+            paired=True,
+            vectorized=True,
+            confidence_level=CONFIDENCE,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            method="percentile",
+            random_state=np.random.default_rng(0),
+        )  # fixed: the same scores give the same interval
     return float(result.confidence_interval.low), float(result.confidence_interval.high), BOOTSTRAP
 
 
@@ -477,26 +583,45 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = _Parser(prog="python -m stylometry.attribute", description=__doc__.split("\n\n")[0],
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog="python -m stylometry.attribute",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("study_dir", type=Path, help="a sweep dir, or any folder of run dirs")
     parser.add_argument("texts", nargs="*", help=".txt files, folders of them, or globs")
     parser.add_argument("--out", required=True, type=Path, help="output dir")
     parser.add_argument("--excerpt-tokens", default="", help="comma-separated excerpt lengths, e.g. 256,1024,4096")
-    parser.add_argument("--held-out", action="store_true",
-                        help="attribute the study's own held-out books (each by its seed's models) instead of texts")
-    parser.add_argument("--authors", default="",
-                        help="comma-separated: compare only these authors' models (default: all)")
-    parser.add_argument("--alpha", type=float, default=stats.ALPHA,
-                        help=f"no verdict where p is above this (default: the study's {stats.ALPHA})")
-    parser.add_argument("--max-tokens", default=None,
-                        help="score each text's first N tokens, or `all` (default: the study's data.eval_max_tokens)")
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="attribute the study's own held-out books (each by its seed's models) instead of texts",
+    )
+    parser.add_argument(
+        "--authors", default="", help="comma-separated: compare only these authors' models (default: all)"
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=stats.ALPHA,
+        help=f"no verdict where p is above this (default: the study's {stats.ALPHA})",
+    )
+    parser.add_argument(
+        "--max-tokens",
+        default=None,
+        help="score each text's first N tokens, or `all` (default: the study's data.eval_max_tokens)",
+    )
     parser.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda or mps")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="models scored at once (default: one per GPU x --jobs-per-gpu; on a CPU, 1)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="models scored at once (default: one per GPU x --jobs-per-gpu; on a CPU, 1)",
+    )
     parser.add_argument("--jobs-per-gpu", type=int, default=1, help="models sharing one GPU (default 1)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="windows per batch (default: data.eval_batch_size)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="windows per batch (default: data.eval_batch_size)"
+    )
     parser.add_argument("--corpus", type=Path, default=None, help="the study's corpus, if it has moved")
     parser.add_argument("--tokenizer", default=None, help="the study's tokenizer folder, if it has moved")
     parser.add_argument("--no-figures", action="store_true", help="tables and report only")
@@ -508,11 +633,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if not 0 < args.alpha < 1:
         raise AttributionError(f"--alpha {args.alpha}: choose a p threshold between 0 and 1, e.g. 0.001")
     if args.held_out and args.texts:
-        raise AttributionError("--held-out attributes the study's own held-out books: give it no texts "
-                               "(or drop --held-out)")
+        raise AttributionError(
+            "--held-out attributes the study's own held-out books: give it no texts (or drop --held-out)"
+        )
     if not args.held_out and not args.texts:
-        raise AttributionError(f"no texts: pass .txt files, folders or globs after the study dir, or --held-out "
-                               f"({USAGE})")
+        raise AttributionError(
+            f"no texts: pass .txt files, folders or globs after the study dir, or --held-out ({USAGE})"
+        )
     for key in ("jobs", "batch_size"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
             raise AttributionError(f"--{key.replace('_', '-')} must be at least 1")
@@ -525,8 +652,10 @@ def _lengths(value: str) -> list[int]:
     lengths = []
     for part in filter(None, value.split(",")):
         if not part.strip().isdigit() or int(part) < 2:
-            raise AttributionError(f"--excerpt-tokens {value}: each length is a whole number of tokens, at least 2 "
-                                   "(one to predict), e.g. 256,1024,4096")
+            raise AttributionError(
+                f"--excerpt-tokens {value}: each length is a whole number of tokens, at least 2 "
+                "(one to predict), e.g. 256,1024,4096"
+            )
         lengths.append(int(part))
     return sorted(set(lengths))
 
@@ -568,33 +697,50 @@ def attribute(args: argparse.Namespace) -> Attribution:
     unscored = [text for text in texts if text.seeds is not None and not text.seeds]
     texts = [text for text in texts if text not in unscored]
     if not texts:
-        raise AttributionError("every text was taken from a book that every seed's models trained on: "
-                               "pass texts the study did not train on")
+        raise AttributionError(
+            "every text was taken from a book that every seed's models trained on: "
+            "pass texts the study did not train on"
+        )
     longest = max(len(text.tokens) for text in texts)
     if args.excerpt_tokens and min(args.excerpt_tokens) > longest:
-        raise AttributionError(f"--excerpt-tokens {','.join(map(str, args.excerpt_tokens))}: every text is shorter "
-                               f"(the longest scored is {longest:,} tokens): choose shorter excerpts, or "
-                               "--max-tokens all")
+        raise AttributionError(
+            f"--excerpt-tokens {','.join(map(str, args.excerpt_tokens))}: every text is shorter "
+            f"(the longest scored is {longest:,} tokens): choose shorter excerpts, or "
+            "--max-tokens all"
+        )
     for length in args.excerpt_tokens:
         if length > cfg.model.n_positions:
-            log.info("excerpts of %d tokens are longer than the models' context (%d): each is scored in consecutive "
-                     "windows of %d tokens, as evaluation scores a whole text", length, cfg.model.n_positions,
-                     cfg.model.n_positions)
+            log.info(
+                "excerpts of %d tokens are longer than the models' context (%d): each is scored in consecutive "
+                "windows of %d tokens, as evaluation scores a whole text",
+                length,
+                cfg.model.n_positions,
+                cfg.model.n_positions,
+            )
 
     device = DeviceConfig(type=args.device, precision="auto", jobs_per_gpu=args.jobs_per_gpu)
     choose_placement(device, detect())  # no such device: one line now, not in a worker later
     num_gpus = len(gpu_ids()) if device.type in ("auto", "cuda") and detect().cuda_count else 0
     jobs = args.jobs or (num_gpus * args.jobs_per_gpu if num_gpus else 1)
-    settings = ScoreSettings(cfg.model.n_positions, cfg.data.eval_stride, args.batch_size or cfg.data.eval_batch_size,
-                             device, min(jobs, len(study.models)))
+    settings = ScoreSettings(
+        cfg.model.n_positions,
+        cfg.data.eval_stride,
+        args.batch_size or cfg.data.eval_batch_size,
+        device,
+        min(jobs, len(study.models)),
+    )
     scored = score_all(study, texts, args.excerpt_tokens, settings)
     result = Attribution(study, texts, args.excerpt_tokens, args.alpha, max_tokens, scored, unscored=unscored)
     if args.held_out:
         result.held_out = held_out_attribution(result.scores, texts)
         result.held_out_accuracy = held_out_accuracy(result.held_out)
     else:
-        identity = {"sweep": str(study.study_dir), "study": getattr(cfg, "study", ""),
-                    "experiment": cfg.experiment_name, "variant": cfg.variant.name}
+        identity = {
+            "sweep": str(study.study_dir),
+            "study": getattr(cfg, "study", ""),
+            "experiment": cfg.experiment_name,
+            "variant": cfg.variant.name,
+        }
         group = {column: identity.get(column, "") for column in GROUP}  # analyze's grouping columns, one group
         result.verdicts = verdicts(result.scores, args.alpha, group)
         if args.excerpt_tokens:

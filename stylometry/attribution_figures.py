@@ -1,13 +1,13 @@
 """The figures of an attribution (stylometry.attribute), drawn with matplotlib's object API (no pyplot).
 
-    python -m stylometry.attribute <study dir> <texts> --out <dir>    # writes <dir>/figures/*.png
+python -m stylometry.attribute <study dir> <texts> --out <dir>    # writes <dir>/figures/*.png
 
-    text_losses      one text: each author's models' losses, one dot per seed, a line joining each seed's
-                     models (the pairs the paired test compares), the mean as a bar
-    text_excerpts    one text cut into excerpts: the share of excerpts attributed to each author against
-                     excerpt length
-    held_out_curve   the study's held-out books: attribution accuracy against excerpt length, overall
-                     with its 95% interval, and per author
+text_losses      one text: each author's models' losses, one dot per seed, a line joining each seed's
+                 models (the pairs the paired test compares), the mean as a bar
+text_excerpts    one text cut into excerpts: the share of excerpts attributed to each author against
+                 excerpt length
+held_out_curve   the study's held-out books: attribution accuracy against excerpt length, overall
+                 with its 95% interval, and per author
 """
 
 import numpy as np
@@ -64,12 +64,19 @@ def held_out_curve(accuracy: pd.DataFrame) -> Figure:
     overall = excerpts[excerpts["author"] == "all"]
     lengths = overall["excerpt_tokens"].astype(int)
     if len(overall):
-        ax.fill_between(lengths, overall["ci_low"], overall["ci_high"], color="black", alpha=0.15, lw=0,
-                        label="95% interval")
+        ax.fill_between(
+            lengths, overall["ci_low"], overall["ci_high"], color="black", alpha=0.15, lw=0, label="95% interval"
+        )
         ax.plot(lengths, overall["accuracy"], "o-", color="black", lw=1.5, ms=4, label="all authors")
     for i, (author, rows) in enumerate(excerpts[excerpts["author"] != "all"].groupby("author")):
-        ax.plot(rows["excerpt_tokens"].astype(int), rows["accuracy"], "-", lw=0.8, color=colormaps["tab10"](i % 10),
-                label=author)
+        ax.plot(
+            rows["excerpt_tokens"].astype(int),
+            rows["accuracy"],
+            "-",
+            lw=0.8,
+            color=colormaps["tab10"](i % 10),
+            label=author,
+        )
     whole_all = whole[whole["author"] == "all"]
     if len(whole_all):
         ax.axhline(whole_all["accuracy"].iloc[0], color="black", ls="--", lw=0.8, label="whole books")

@@ -33,7 +33,8 @@ def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures
             figures[f"figures/{_slug(text.name)}.png"] = text_losses(rows, verdict.iloc[0], result.alpha)
             if result.excerpt_lengths and (result.excerpts["text"] == text.name).any():
                 figures[f"figures/{_slug(text.name)}_excerpts.png"] = text_excerpts(
-                    result.excerpts[result.excerpts["text"] == text.name], text.name)
+                    result.excerpts[result.excerpts["text"] == text.name], text.name
+                )
     elif draw_figures:
         figures["figures/held_out_accuracy.png"] = held_out_curve(result.held_out_accuracy)
     report = write_report(result, command, list(figures))
@@ -58,19 +59,32 @@ def _slug(name: str) -> str:
 def write_report(result: Attribution, command: str, figures: list[str]) -> str:
     study, scored = result.study, result.scored
     cfg = study.cfg
-    lines = ["# Attribution", "", f"    {command}", "",
-             (f"Study `{study.study_dir}`: {len(study.models)} complete models, authors {', '.join(study.authors)}, "
-              f"seeds {', '.join(map(str, study.seeds))} (experiment {cfg.experiment_name}, "
-              f"variant {cfg.variant.name})."), ""]
+    lines = [
+        "# Attribution",
+        "",
+        f"    {command}",
+        "",
+        (
+            f"Study `{study.study_dir}`: {len(study.models)} complete models, authors {', '.join(study.authors)}, "
+            f"seeds {', '.join(map(str, study.seeds))} (experiment {cfg.experiment_name}, "
+            f"variant {cfg.variant.name})."
+        ),
+        "",
+    ]
     if study.left_out:
         lines += [f"Left out ({len(study.left_out)} runs not complete):", ""]
         lines += [f"- {line}" for line in study.left_out] + [""]
     cap = f"its first {result.max_tokens:,} tokens" if result.max_tokens else "all of it"
-    lines += [(f"Each text is read as the study's models read their books ({cfg.variant.name} variant, "
-              f"tokenizer {cfg.data.tokenizer}) and scored on {cap}, in consecutive windows of "
-              f"{cfg.model.n_positions} tokens, with each model's final checkpoint. "
-              f"{scored['num_models']} models scored {int(result.scores['tokens'].sum()):,} tokens in "
-              f"{scored['seconds']:.1f} s ({scored['tokens_per_s']:,.0f} tokens/s) on {scored['placement']}."), ""]
+    lines += [
+        (
+            f"Each text is read as the study's models read their books ({cfg.variant.name} variant, "
+            f"tokenizer {cfg.data.tokenizer}) and scored on {cap}, in consecutive windows of "
+            f"{cfg.model.n_positions} tokens, with each model's final checkpoint. "
+            f"{scored['num_models']} models scored {int(result.scores['tokens'].sum()):,} tokens in "
+            f"{scored['seconds']:.1f} s ({scored['tokens_per_s']:,.0f} tokens/s) on {scored['placement']}."
+        ),
+        "",
+    ]
     noted = [text for text in result.texts if text.note]
     if noted:
         lines += ["Texts taken from the study's training books (a model never scores a text it trained on):", ""]
@@ -86,32 +100,53 @@ def write_report(result: Attribution, command: str, figures: list[str]) -> str:
 
 def _verdict_lines(result: Attribution) -> list[str]:
     whole = result.verdicts[result.verdicts["excerpt_tokens"].isna()]
-    lines = ["## Verdicts", "",
-             (f"Attributed to the author whose models have the lowest mean loss over seeds; the verdict names "
-             f"that author where the test against the runner-up gives p <= {result.alpha:g} (paired t over shared "
-             f"seeds, else Welch's t), and is \"{NO_VERDICT}\" otherwise."), "",
-             "| text | tokens scored | verdict | lowest mean loss | runner-up | test | p | seeds won |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "## Verdicts",
+        "",
+        (
+            f"Attributed to the author whose models have the lowest mean loss over seeds; the verdict names "
+            f"that author where the test against the runner-up gives p <= {result.alpha:g} (paired t over shared "
+            f'seeds, else Welch\'s t), and is "{NO_VERDICT}" otherwise.'
+        ),
+        "",
+        "| text | tokens scored | verdict | lowest mean loss | runner-up | test | p | seeds won |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     texts = {text.name: text for text in result.texts}
     for row in whole.itertuples():
         runner_up = f"{row.runner_up} {row.runner_up_mean_loss:.4f}" if isinstance(row.runner_up, str) else "-"
         text = texts[row.text]
-        lines.append(f"| {row.text} | {len(text.tokens):,} of {text.num_tokens:,} | **{row.verdict}** | "
-                     f"{row.attributed_to} {row.mean_loss:.4f} | {runner_up} | {row.test} | {_p(row.p)} | "
-                     f"{_seeds_won(row)} |")
+        lines.append(
+            f"| {row.text} | {len(text.tokens):,} of {text.num_tokens:,} | **{row.verdict}** | "
+            f"{row.attributed_to} {row.mean_loss:.4f} | {runner_up} | {row.test} | {_p(row.p)} | "
+            f"{_seeds_won(row)} |"
+        )
     for text in result.unscored:
         lines.append(f"| {text.name} | {text.num_tokens:,} | not scored: every seed's models trained on it | | | | | |")
     lines.append("")
     if result.excerpt_lengths:
-        lines += ["## Excerpts", "", ("Each text cut into consecutive excerpts of each length, each attributed as a "
-                  "text of its own: how many excerpts went to each author, and how many with a verdict."), "",
-                  "| text | excerpt tokens | excerpts | attributed (with a verdict) |", "| --- | --- | --- | --- |"]
+        lines += [
+            "## Excerpts",
+            "",
+            (
+                "Each text cut into consecutive excerpts of each length, each attributed as a "
+                "text of its own: how many excerpts went to each author, and how many with a verdict."
+            ),
+            "",
+            "| text | excerpt tokens | excerpts | attributed (with a verdict) |",
+            "| --- | --- | --- | --- |",
+        ]
         for (text, length), rows in result.excerpts.groupby(["text", "excerpt_tokens"], sort=True):
-            shares = ", ".join(f"{r.author} {r.num_attributed} ({r.num_verdicts})"
-                               for r in rows.sort_values("num_attributed", ascending=False).itertuples())
+            shares = ", ".join(
+                f"{r.author} {r.num_attributed} ({r.num_verdicts})"
+                for r in rows.sort_values("num_attributed", ascending=False).itertuples()
+            )
             lines.append(f"| {text} | {length:,} | {rows['num_excerpts'].iloc[0]} | {shares} |")
-        too_short = [f"{t.name} ({len(t.tokens):,} tokens)" for t in result.texts
-                     if any(len(t.tokens) < length for length in result.excerpt_lengths)]
+        too_short = [
+            f"{t.name} ({len(t.tokens):,} tokens)"
+            for t in result.texts
+            if any(len(t.tokens) < length for length in result.excerpt_lengths)
+        ]
         if too_short:
             lines += ["", f"Shorter than some excerpt length (no excerpt of that length): {', '.join(too_short)}."]
         lines.append("")
@@ -119,19 +154,27 @@ def _verdict_lines(result: Attribution) -> list[str]:
 
 
 def _held_out_lines(result: Attribution) -> list[str]:
-    lines = ["## Held-out books: attribution accuracy against excerpt length", "",
-             ("Each seed's held-out book of each author, attributed by that seed's models only (none of them trained "
-             "on it): the whole book, and each consecutive excerpt as a text of its own. The 95% interval is "
-             f"Wilson's for whole books; for excerpts, a bootstrap over books from {MIN_BOOKS_TO_RESAMPLE} books on "
-             "(excerpts of one book are not independent), and below that Wilson's over excerpts, which is too "
-             "narrow where books differ."), "",
-             "| excerpt tokens | author | books | excerpts | accuracy | 95% interval | interval |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "## Held-out books: attribution accuracy against excerpt length",
+        "",
+        (
+            "Each seed's held-out book of each author, attributed by that seed's models only (none of them trained "
+            "on it): the whole book, and each consecutive excerpt as a text of its own. The 95% interval is "
+            f"Wilson's for whole books; for excerpts, a bootstrap over books from {MIN_BOOKS_TO_RESAMPLE} books on "
+            "(excerpts of one book are not independent), and below that Wilson's over excerpts, which is too "
+            "narrow where books differ."
+        ),
+        "",
+        "| excerpt tokens | author | books | excerpts | accuracy | 95% interval | interval |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in result.held_out_accuracy.itertuples():
         length = WHOLE if pd.isna(row.excerpt_tokens) else f"{row.excerpt_tokens:,}"
-        lines.append(f"| {length} | {row.author} | {row.num_books} | {row.num_excerpts} | "
-                     f"{row.num_correct}/{row.num_excerpts} = {row.accuracy:.2f} | "
-                     f"{row.ci_low:.2f}–{row.ci_high:.2f} | {row.ci_method} |")
+        lines.append(
+            f"| {length} | {row.author} | {row.num_books} | {row.num_excerpts} | "
+            f"{row.num_correct}/{row.num_excerpts} = {row.accuracy:.2f} | "
+            f"{row.ci_low:.2f}–{row.ci_high:.2f} | {row.ci_method} |"
+        )
     return lines + [""]
 
 
@@ -147,17 +190,22 @@ def summary_lines(result: Attribution) -> list[str]:
     """What the command prints: one line per text (or per excerpt length and author with --held-out)."""
     if not result.held_out.empty:
         overall = result.held_out_accuracy[result.held_out_accuracy["author"] == "all"]
-        return [f"held-out books, {WHOLE if pd.isna(r.excerpt_tokens) else f'{r.excerpt_tokens:,}-token excerpts'}: "
-                f"{r.num_correct}/{r.num_excerpts} attributed correctly ({r.accuracy:.0%}, 95% interval "
-                f"{r.ci_low:.0%}–{r.ci_high:.0%}, {r.num_books} books)" for r in overall.itertuples()]
+        return [
+            f"held-out books, {WHOLE if pd.isna(r.excerpt_tokens) else f'{r.excerpt_tokens:,}-token excerpts'}: "
+            f"{r.num_correct}/{r.num_excerpts} attributed correctly ({r.accuracy:.0%}, 95% interval "
+            f"{r.ci_low:.0%}–{r.ci_high:.0%}, {r.num_books} books)"
+            for r in overall.itertuples()
+        ]
     lines = []
     for row in result.verdicts[result.verdicts["excerpt_tokens"].isna()].itertuples():
         if not isinstance(row.runner_up, str):
             lines.append(f"{row.text}: {row.attributed_to} (mean loss {row.mean_loss:.4f}); no other author to compare")
             continue
         test = row.test if pd.isna(row.p) else f"{row.test} p = {_p(row.p)}"
-        lines.append(f"{row.text}: {row.verdict} (lowest mean loss: {row.attributed_to} {row.mean_loss:.4f} vs "
-                     f"{row.runner_up} {row.runner_up_mean_loss:.4f}; {test}; lower in {_seeds_won(row)} seeds)")
+        lines.append(
+            f"{row.text}: {row.verdict} (lowest mean loss: {row.attributed_to} {row.mean_loss:.4f} vs "
+            f"{row.runner_up} {row.runner_up_mean_loss:.4f}; {test}; lower in {_seeds_won(row)} seeds)"
+        )
     for text in result.unscored:
         lines.append(f"{text.name}: not scored ({text.note})")
     return lines

@@ -154,10 +154,18 @@ def optimized_training(cfg, placement, batch_size: int) -> Callable[[], torch.Te
     n_tokens = max(cfg.data.n_train_tokens or 0, 8 * batch_size * n_positions)
     generator = torch.Generator().manual_seed(cfg.seed)
     train_tokens = torch.randint(0, cfg.model.vocab_size, (n_tokens,), generator=generator).to(device)
-    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, batch_size=batch_size),
-                              optimizer=dataclasses.replace(cfg.optimizer, grad_accum_steps=1, batch_tokens=None))
-    run = trainer.build_run(cfg, Path(tempfile.gettempdir()), placement, World(),
-                            trainer.Inputs(data=None, train_tokens=train_tokens, eval_sets={}))
+    cfg = dataclasses.replace(
+        cfg,
+        data=dataclasses.replace(cfg.data, batch_size=batch_size),
+        optimizer=dataclasses.replace(cfg.optimizer, grad_accum_steps=1, batch_tokens=None),
+    )
+    run = trainer.build_run(
+        cfg,
+        Path(tempfile.gettempdir()),
+        placement,
+        World(),
+        trainer.Inputs(data=None, train_tokens=train_tokens, eval_sets={}),
+    )
     run.model.train()
     offsets = optimized_offsets(n_tokens, n_positions, batch_size, cfg.seed, device)
     # The step's summed NLL stays on the device: no host sync per step; the caller syncs once per timed group.
@@ -191,12 +199,22 @@ def _synchronize(device) -> None:
 def _gpu_memory(device) -> dict:
     if device.type != "cuda":
         return {}
-    return {"peak_gpu_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20,
-            "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved(device) / 2**20}
+    return {
+        "peak_gpu_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+        "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved(device) / 2**20,
+    }
 
 
-def _timed_repeats(run_one, tokens_per_call: int, warmup: int, repeats: int, calls: int, device,
-                   min_seconds: float = 0.0, start: Callable[[], None] | None = None) -> dict:
+def _timed_repeats(
+    run_one,
+    tokens_per_call: int,
+    warmup: int,
+    repeats: int,
+    calls: int,
+    device,
+    min_seconds: float = 0.0,
+    start: Callable[[], None] | None = None,
+) -> dict:
     """Tokens/s of run_one: the median of `repeats` repetitions, each of `calls` calls (repeated until it
     has run `min_seconds`), after `warmup` calls and then `start()` (jobs started together wait for
     each other there)."""
@@ -264,8 +282,9 @@ def worker_train(cfg, args) -> dict:
                 return baseline_step(model, optimizer, next(batches))
         else:
             step = optimized_training(cfg, placement, batch_size)
-        result = _timed_repeats(step, batch_size * n_positions, args.warmup, args.repeats, args.steps, device,
-                                args.min_seconds)
+        result = _timed_repeats(
+            step, batch_size * n_positions, args.warmup, args.repeats, args.steps, device, args.min_seconds
+        )
     result["peak_mem_mb"] = _peak_rss_mb()
     return {**result, **_gpu_memory(device)}
 
@@ -309,15 +328,28 @@ def worker_job(cfg, args) -> dict:
     with place_job(cfg.device, args.barrier_jobs) as placement:
         device = torch.device(placement.device)
         step = optimized_training(cfg, placement, cfg.data.batch_size)
-        train = _timed_repeats(step, cfg.data.batch_size * cfg.model.n_positions, args.warmup, args.repeats,
-                               args.steps, device, args.min_seconds, start=lambda: _barrier(args, "train"))
+        train = _timed_repeats(
+            step,
+            cfg.data.batch_size * cfg.model.n_positions,
+            args.warmup,
+            args.repeats,
+            args.steps,
+            device,
+            args.min_seconds,
+            start=lambda: _barrier(args, "train"),
+        )
         del step
         evaluate = optimized_evaluation(cfg, placement, args.eval_steps)
         tokens = args.eval_steps * cfg.data.eval_batch_size * cfg.model.n_positions
-        evaluation = _timed_repeats(evaluate, tokens, 1, args.repeats, 1, device, args.min_seconds,
-                                    start=lambda: _barrier(args, "eval"))
-    return {"device": placement.device, "train_tokens_per_s": train["tokens_per_s"],
-            "eval_tokens_per_s": evaluation["tokens_per_s"], **_gpu_memory(device)}
+        evaluation = _timed_repeats(
+            evaluate, tokens, 1, args.repeats, 1, device, args.min_seconds, start=lambda: _barrier(args, "eval")
+        )
+    return {
+        "device": placement.device,
+        "train_tokens_per_s": train["tokens_per_s"],
+        "eval_tokens_per_s": evaluation["tokens_per_s"],
+        **_gpu_memory(device),
+    }
 
 
 def largest_fitting_batch(try_batch: Callable[[int], None], first: int, cap: int) -> tuple:
@@ -361,8 +393,9 @@ def worker_largest_batch(cfg, args) -> dict:
             torch.cuda.reset_peak_memory_stats(device)
         step = optimized_training(cfg, placement, batch_size)
         # A step of thousands of windows takes a second or more: a few warm-up steps, then steps one at a time.
-        result = _timed_repeats(step, batch_size * n_positions, min(args.warmup, 2), args.repeats, 1, device,
-                                args.min_seconds)
+        result = _timed_repeats(
+            step, batch_size * n_positions, min(args.warmup, 2), args.repeats, 1, device, args.min_seconds
+        )
     return {**result, "batch_size": batch_size, "limited_by": limited_by, **_gpu_memory(device)}
 
 
@@ -396,8 +429,9 @@ def worker_startup(cfg, args) -> dict:
 
 
 def _book_reader(cfg) -> BookReader:
-    return BookReader(cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant),
-                      transform_key(cfg.variant))
+    return BookReader(
+        cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant)
+    )
 
 
 def worker_grid(cfg, args) -> dict:
@@ -414,13 +448,26 @@ def worker_grid(cfg, args) -> dict:
         for seed in range(args.grid_seeds):
             data = load_study_data(cfg.data, author, extra_eval_sets, seed, reader)
             windows = sum(len(eval_windows(texts, n_positions, stride).input_ids) for texts in data.eval_texts.values())
-            models.append({"author": author, "seed": seed, "eval_tokens": windows * n_positions,
-                           "train_tokens_per_epoch": len(data.train_tokens) // n_positions * n_positions})
+            models.append(
+                {
+                    "author": author,
+                    "seed": seed,
+                    "eval_tokens": windows * n_positions,
+                    "train_tokens_per_epoch": len(data.train_tokens) // n_positions * n_positions,
+                }
+            )
     return {"models": models}
 
 
-WORKERS = {"peak": worker_peak, "train": worker_train, "eval": worker_eval, "startup": worker_startup,
-           "job": worker_job, "largest_batch": worker_largest_batch, "grid": worker_grid}
+WORKERS = {
+    "peak": worker_peak,
+    "train": worker_train,
+    "eval": worker_eval,
+    "startup": worker_startup,
+    "job": worker_job,
+    "largest_batch": worker_largest_batch,
+    "grid": worker_grid,
+}
 
 
 # --- the driver --------------------------------------------------------------------------------------
@@ -430,12 +477,34 @@ class WorkerFailed(RuntimeError):
     pass
 
 
-def start_worker(name: str, args, overrides: list[str], impl: str = "optimized", extra: tuple = (),
-                 env: dict | None = None) -> subprocess.Popen:
-    command = [sys.executable, "-m", "stylometry.bench", "--worker", name, "--impl", impl,
-               "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--steps", str(args.steps),
-               "--eval-steps", str(args.eval_steps), "--min-seconds", str(args.min_seconds),
-               "--max-batch", str(args.max_batch), "--grid-seeds", str(args.grid_seeds), *extra, *overrides]
+def start_worker(
+    name: str, args, overrides: list[str], impl: str = "optimized", extra: tuple = (), env: dict | None = None
+) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "stylometry.bench",
+        "--worker",
+        name,
+        "--impl",
+        impl,
+        "--repeats",
+        str(args.repeats),
+        "--warmup",
+        str(args.warmup),
+        "--steps",
+        str(args.steps),
+        "--eval-steps",
+        str(args.eval_steps),
+        "--min-seconds",
+        str(args.min_seconds),
+        "--max-batch",
+        str(args.max_batch),
+        "--grid-seeds",
+        str(args.grid_seeds),
+        *extra,
+        *overrides,
+    ]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     process.worker_name = f"{name}/{impl}"
@@ -469,19 +538,22 @@ def cpu_bench(args, overrides: list[str]) -> dict:
     peak = run_worker("peak", args, overrides)
     say(f"{peak['peak_precision']} matmul peak: {peak['peak_flops'] / 1e9:.1f} GFLOP/s on {peak['threads']} threads")
     train = run_worker("train", args, overrides)
-    say(f"train optimized: {train['tokens_per_s']:,.0f} tok/s {train['tokens_per_s_all']}, "
-        f"peak {train['peak_mem_mb']:,.0f} MB")
+    say(
+        f"train optimized: {train['tokens_per_s']:,.0f} tok/s {train['tokens_per_s_all']}, "
+        f"peak {train['peak_mem_mb']:,.0f} MB"
+    )
     baseline = {}
     if not args.no_baseline:
         baseline = run_worker("train", args, overrides, impl="baseline")
-        say(f"train baseline:  {baseline['tokens_per_s']:,.0f} tok/s {baseline['tokens_per_s_all']}, "
-            f"peak {baseline['peak_mem_mb']:,.0f} MB")
+        say(
+            f"train baseline:  {baseline['tokens_per_s']:,.0f} tok/s {baseline['tokens_per_s_all']}, "
+            f"peak {baseline['peak_mem_mb']:,.0f} MB"
+        )
     evaluation = run_worker("eval", args, overrides)
     say(f"eval optimized:  {evaluation['tokens_per_s']:,.0f} tok/s, peak {evaluation['peak_mem_mb']:,.0f} MB")
     baseline_eval = {} if args.no_baseline else run_worker("eval", args, overrides, impl="baseline")
     if baseline_eval:
-        say(f"eval baseline:   {baseline_eval['tokens_per_s']:,.0f} tok/s, "
-            f"peak {baseline_eval['peak_mem_mb']:,.0f} MB")
+        say(f"eval baseline:   {baseline_eval['tokens_per_s']:,.0f} tok/s, peak {baseline_eval['peak_mem_mb']:,.0f} MB")
 
     flops = flops_per_token(cfg.model)
     eval_tokens = startup["eval_windows"] * cfg.model.n_positions
@@ -514,9 +586,12 @@ def cpu_bench(args, overrides: list[str]) -> dict:
         "eval_s": eval_s,
         "eval_fraction_of_epoch": eval_s / epoch_s,
         "baseline_eval_fraction_of_epoch": (
-            ratio(eval_tokens / baseline_eval["tokens_per_s"],
-                  startup["train_tokens_per_epoch"] / baseline["tokens_per_s"])
-            if baseline_eval else None
+            ratio(
+                eval_tokens / baseline_eval["tokens_per_s"],
+                startup["train_tokens_per_epoch"] / baseline["tokens_per_s"],
+            )
+            if baseline_eval
+            else None
         ),
         "first_step_s": startup["first_step_s"],
         "train_tokens_per_s_all": train["tokens_per_s_all"],
@@ -524,8 +599,10 @@ def cpu_bench(args, overrides: list[str]) -> dict:
         "bench_seconds": time.perf_counter() - started,
     }
     speedup = f"{report['speedup']:.2f}x the baseline, " if baseline else ""
-    say(f"train: {speedup}MFU {report['mfu']:.1%}; eval of {eval_tokens:,} tokens = "
-        f"{report['eval_fraction_of_epoch']:.2f} of an epoch; first step after {report['first_step_s']:.2f} s")
+    say(
+        f"train: {speedup}MFU {report['mfu']:.1%}; eval of {eval_tokens:,} tokens = "
+        f"{report['eval_fraction_of_epoch']:.2f} of an epoch; first step after {report['first_step_s']:.2f} s"
+    )
     say(json.dumps(report))
     return report
 
@@ -542,8 +619,15 @@ JOBS_PER_GPU = (1, 2, 4)  # jobs sharing one GPU, each its own process (the swee
 # their processes' starts (a joblib sweep, a killed and resumed run) and torch.compile; a measurement
 # takes seconds once its process has started (imports and CUDA: ~10 s).
 GPU_CHECK_BUDGET = 540  # seconds: with .ci/gpu-check's install, the check ends inside ten minutes
-PHASE_SECONDS = {"cuda_tests": 270, "peak": 45, "jobs_1": 60, "jobs_2": 60, "jobs_4": 75, "grid": 120,
-                 "largest_batch": 90}
+PHASE_SECONDS = {
+    "cuda_tests": 270,
+    "peak": 45,
+    "jobs_1": 60,
+    "jobs_2": 60,
+    "jobs_4": 75,
+    "grid": 120,
+    "largest_batch": 90,
+}
 MIN_PHASE_SECONDS = 15  # a phase with less time left than this is skipped, and the report says so
 # The GPU check's timing, where the command line does not set it: a GPU step of the paper's model at
 # batch 16 takes milliseconds, so each repetition runs at least 2 s; the jobs' start skew is ~10 ms.
@@ -559,8 +643,9 @@ PRECISION_TOLERANCE = {"fp32": (1e-5, 1e-3), "fp16": (2e-3, 2e-2), "bf16": (1e-2
 GRADIENT_FLOOR = 1e-2
 
 
-def precision_mismatches(precision: str, loss: float, gradients: dict, reference_loss: float,
-                         reference_gradients: dict) -> list[str]:
+def precision_mismatches(
+    precision: str, loss: float, gradients: dict, reference_loss: float, reference_gradients: dict
+) -> list[str]:
     """What differs from the fp32 reference beyond the precision's tolerance: [] when the loss and every
     gradient (a dict name -> tensor) match."""
     loss_tolerance, gradient_tolerance = PRECISION_TOLERANCE[precision]
@@ -573,8 +658,9 @@ def precision_mismatches(precision: str, loss: float, gradients: dict, reference
     total_norm = torch.stack([g.double().norm() for g in reference_gradients.values()]).norm().item()
     for name in sorted(gradients.keys() & reference_gradients.keys()):
         reference = reference_gradients[name].double()
-        error = (gradients[name].double() - reference).norm().item() / max(reference.norm().item(),
-                                                                          GRADIENT_FLOOR * total_norm)
+        error = (gradients[name].double() - reference).norm().item() / max(
+            reference.norm().item(), GRADIENT_FLOOR * total_norm
+        )
         if not error <= gradient_tolerance:
             problems.append(f"gradient of {name}: relative error {error:.2e} > {gradient_tolerance}")
     return problems
@@ -600,8 +686,9 @@ def evaluations(stop: StopCriteriaConfig, cadence: ScheduleConfig, epochs: int, 
     return count
 
 
-def grid_gpu_hours(models: list[dict], epochs: int, n_evaluations: int, train_tokens_per_s: float,
-                   eval_tokens_per_s: float) -> float:
+def grid_gpu_hours(
+    models: list[dict], epochs: int, n_evaluations: int, train_tokens_per_s: float, eval_tokens_per_s: float
+) -> float:
     """GPU-hours of a grid: each model (its train_tokens_per_epoch and eval_tokens) trains `epochs` epochs and
     is evaluated n_evaluations times, at one GPU's rates (the total of the jobs sharing it)."""
     train_s = sum(epochs * model["train_tokens_per_epoch"] for model in models) / train_tokens_per_s
@@ -633,11 +720,24 @@ def run_cuda_tests(scratch: Path, timeout: float) -> dict:
     if not test_file.exists():
         raise WorkerFailed(f"{test_file} not found: run the check from a clone of the repository")
     junit = scratch / "cuda-tests.xml"
-    command = [sys.executable, "-m", "pytest", "-m", "cuda", str(test_file), "-q", "-p", "no:cacheprovider",
-               f"--junitxml={junit}", "-o", f"timeout={int(timeout * 0.6)}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-m",
+        "cuda",
+        str(test_file),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
+        "-o",
+        f"timeout={int(timeout * 0.6)}",
+    ]
     # A session of its own: a timeout ends pytest and every process its tests started.
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -659,9 +759,16 @@ def run_jobs(n_jobs: int, args, overrides: list[str], scratch: Path, timeout: fl
     overrides = with_override(overrides, "device.lease_dir", scratch / f"leases-{n_jobs}")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or "0"
     deadline = time.monotonic() + timeout
-    processes = [start_worker("job", args, overrides, extra=("--barrier", str(barrier), "--barrier-jobs", str(n_jobs)),
-                              env={"CUDA_VISIBLE_DEVICES": visible})  # one GPU, whatever the machine has
-                 for _ in range(n_jobs)]
+    processes = [
+        start_worker(
+            "job",
+            args,
+            overrides,
+            extra=("--barrier", str(barrier), "--barrier-jobs", str(n_jobs)),
+            env={"CUDA_VISIBLE_DEVICES": visible},
+        )  # one GPU, whatever the machine has
+        for _ in range(n_jobs)
+    ]
     try:
         jobs = [finish_worker(process, max(1.0, deadline - time.monotonic())) for process in processes]
     finally:
@@ -670,10 +777,15 @@ def run_jobs(n_jobs: int, args, overrides: list[str], scratch: Path, timeout: fl
                 process.kill()
                 process.communicate()
     train, evaluation = [job["train_tokens_per_s"] for job in jobs], [job["eval_tokens_per_s"] for job in jobs]
-    return {"jobs_per_gpu": n_jobs, "devices": sorted({job["device"] for job in jobs}),
-            "train_tokens_per_s_per_job": train, "train_tokens_per_s": sum(train),
-            "eval_tokens_per_s_per_job": evaluation, "eval_tokens_per_s": sum(evaluation),
-            "peak_gpu_mem_mb_per_job": [job.get("peak_gpu_mem_mb") for job in jobs]}
+    return {
+        "jobs_per_gpu": n_jobs,
+        "devices": sorted({job["device"] for job in jobs}),
+        "train_tokens_per_s_per_job": train,
+        "train_tokens_per_s": sum(train),
+        "eval_tokens_per_s_per_job": evaluation,
+        "eval_tokens_per_s": sum(evaluation),
+        "peak_gpu_mem_mb_per_job": [job.get("peak_gpu_mem_mb") for job in jobs],
+    }
 
 
 def _phase(phases: dict, name: str, deadline: float, scale: float, run: Callable[[float], dict]) -> dict | None:
@@ -699,8 +811,11 @@ def _visible_gpu(placement) -> dict:
     if not placement.device.startswith("cuda"):
         return {"device": placement.device, "gpus": 0}
     properties = torch.cuda.get_device_properties(placement.device)
-    return {"device": properties.name, "gpus": torch.cuda.device_count(),
-            "gpu_memory_gb": round(properties.total_memory / 2**30, 1)}
+    return {
+        "device": properties.name,
+        "gpus": torch.cuda.device_count(),
+        "gpu_memory_gb": round(properties.total_memory / 2**30, 1),
+    }
 
 
 def gpu_check(args, overrides: list[str]) -> int:
@@ -709,8 +824,15 @@ def gpu_check(args, overrides: list[str]) -> int:
     device_type = next(item.split("=", 1)[1] for item in overrides if _key(item) == "device")
     if device_type in ("cuda", "auto") and not torch.cuda.is_available():
         build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        say(json.dumps({"gpu_check": "no_gpu", "reason": f"torch {torch.__version__} ({build}) sees no CUDA GPU: "
-                                                         "run the check on a machine with one (docs/gpu.md)"}))
+        say(
+            json.dumps(
+                {
+                    "gpu_check": "no_gpu",
+                    "reason": f"torch {torch.__version__} ({build}) sees no CUDA GPU: "
+                    "run the check on a machine with one (docs/gpu.md)",
+                }
+            )
+        )
         return 0
     cfg = compose(overrides)  # a bad override fails here, before any measurement
     config = list(overrides)
@@ -722,17 +844,27 @@ def gpu_check(args, overrides: list[str]) -> int:
         overrides = with_override(overrides, "device.lease_dir", Path(scratch) / "leases")
         grid = start_worker("grid", args, overrides)  # on the CPU, while the tests run on the GPU
         try:
-            tests = _phase(phases, "cuda_tests", deadline, scale,
-                           lambda limit: run_cuda_tests(Path(scratch), limit))
-            peak = _phase(phases, "peak", deadline, scale,
-                          lambda limit: run_worker("peak", args, overrides, timeout=limit))
+            tests = _phase(phases, "cuda_tests", deadline, scale, lambda limit: run_cuda_tests(Path(scratch), limit))
+            peak = _phase(
+                phases, "peak", deadline, scale, lambda limit: run_worker("peak", args, overrides, timeout=limit)
+            )
             jobs = {}
             for n_jobs in JOBS_PER_GPU:
-                jobs[n_jobs] = _phase(phases, f"jobs_{n_jobs}", deadline, scale,
-                                      lambda limit, n=n_jobs: run_jobs(n, args, overrides, Path(scratch), limit))
+                jobs[n_jobs] = _phase(
+                    phases,
+                    f"jobs_{n_jobs}",
+                    deadline,
+                    scale,
+                    lambda limit, n=n_jobs: run_jobs(n, args, overrides, Path(scratch), limit),
+                )
             models = _phase(phases, "grid", deadline, scale, lambda limit: finish_worker(grid, limit))
-            largest = _phase(phases, "largest_batch", deadline, scale,
-                             lambda limit: run_worker("largest_batch", args, overrides, timeout=limit))
+            largest = _phase(
+                phases,
+                "largest_batch",
+                deadline,
+                scale,
+                lambda limit: run_worker("largest_batch", args, overrides, timeout=limit),
+            )
         finally:
             if grid.poll() is None:
                 grid.kill()
@@ -757,9 +889,13 @@ def gpu_report(cfg, placement, overrides, tests, peak, jobs, largest, grid, phas
         job["mfu"] = mfu(job["train_tokens_per_s"])
     one = measured.get(1, {})
     if largest:
-        largest = {"batch_size": largest["batch_size"], "limited_by": largest["limited_by"],
-                   "train_tokens_per_s": largest["tokens_per_s"], "mfu": mfu(largest["tokens_per_s"]),
-                   "peak_gpu_mem_mb": largest.get("peak_gpu_mem_mb")}
+        largest = {
+            "batch_size": largest["batch_size"],
+            "limited_by": largest["limited_by"],
+            "train_tokens_per_s": largest["tokens_per_s"],
+            "mfu": mfu(largest["tokens_per_s"]),
+            "peak_gpu_mem_mb": largest.get("peak_gpu_mem_mb"),
+        }
     projection = None
     if grid and measured:
         models = grid["models"]
@@ -767,13 +903,21 @@ def gpu_report(cfg, placement, overrides, tests, peak, jobs, largest, grid, phas
         windows = models[0]["train_tokens_per_epoch"] // cfg.model.n_positions
         steps_per_epoch = math.ceil(math.ceil(windows / cfg.data.batch_size) / cfg.accumulation_steps)
         n_evaluations = evaluations(cfg.stop_criteria, cfg.schedule, epochs, steps_per_epoch)
-        hours = {n: grid_gpu_hours(models, epochs, n_evaluations, job["train_tokens_per_s"], job["eval_tokens_per_s"])
-                 for n, job in measured.items()}
+        hours = {
+            n: grid_gpu_hours(models, epochs, n_evaluations, job["train_tokens_per_s"], job["eval_tokens_per_s"])
+            for n, job in measured.items()
+        }
         best = min(hours, key=hours.get)
-        projection = {"models": len(models), "epochs": epochs, "evaluations": n_evaluations,
-                      "train_tokens_per_epoch": statistics.mean(m["train_tokens_per_epoch"] for m in models),
-                      "eval_tokens_per_model": statistics.mean(m["eval_tokens"] for m in models),
-                      "gpu_hours_by_jobs_per_gpu": hours, "best_jobs_per_gpu": best, "gpu_hours": hours[best]}
+        projection = {
+            "models": len(models),
+            "epochs": epochs,
+            "evaluations": n_evaluations,
+            "train_tokens_per_epoch": statistics.mean(m["train_tokens_per_epoch"] for m in models),
+            "eval_tokens_per_model": statistics.mean(m["eval_tokens"] for m in models),
+            "gpu_hours_by_jobs_per_gpu": hours,
+            "best_jobs_per_gpu": best,
+            "gpu_hours": hours[best],
+        }
     failed = bool(tests and tests["failed"]) or any("error" in phase for phase in phases.values())
     ran_everything = tests is not None and tests["passed"] > 0 and all("skipped" not in p for p in phases.values())
     return {
@@ -800,22 +944,29 @@ def gpu_report(cfg, placement, overrides, tests, peak, jobs, largest, grid, phas
 
 def say_figures(report: dict) -> None:
     """The check's figures in a few lines, before its JSON."""
+
     def percent(fraction):
         return f"{fraction:.1%}" if fraction is not None else "?"
 
     if report["peak_flops"]:
         say(f"{report['precision']} matmul peak: {report['peak_flops'] / 1e12:,.1f} TFLOP/s")
     for job in report["jobs"]:
-        say(f"{job['jobs_per_gpu']} job(s) at batch {report['batch_size']}: training {job['train_tokens_per_s']:,.0f} "
-            f"tok/s in all (MFU {percent(job['mfu'])}), evaluation {job['eval_tokens_per_s']:,.0f} tok/s")
+        say(
+            f"{job['jobs_per_gpu']} job(s) at batch {report['batch_size']}: training {job['train_tokens_per_s']:,.0f} "
+            f"tok/s in all (MFU {percent(job['mfu'])}), evaluation {job['eval_tokens_per_s']:,.0f} tok/s"
+        )
     largest = report["largest_batch"]
     if largest:
-        say(f"largest batch {largest['batch_size']} (then {largest['limited_by']}): training "
-            f"{largest['train_tokens_per_s']:,.0f} tok/s (MFU {percent(largest['mfu'])})")
+        say(
+            f"largest batch {largest['batch_size']} (then {largest['limited_by']}): training "
+            f"{largest['train_tokens_per_s']:,.0f} tok/s (MFU {percent(largest['mfu'])})"
+        )
     grid = report["grid"]
     if grid:
-        say(f"{grid['models']} models x {grid['epochs']} epochs: {grid['gpu_hours']:,.1f} GPU-hours "
-            f"({grid['best_jobs_per_gpu']} jobs per GPU)")
+        say(
+            f"{grid['models']} models x {grid['epochs']} epochs: {grid['gpu_hours']:,.1f} GPU-hours "
+            f"({grid['best_jobs_per_gpu']} jobs per GPU)"
+        )
     tests = report["cuda_tests"]
     if tests:
         say(f"cuda tests: {tests['passed']} passed, {len(tests['failed'])} failed, {len(tests['skipped'])} skipped")
@@ -831,10 +982,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--eval-steps", type=int, help="evaluation batches per repetition (CPU 1, GPU 4)")
     parser.add_argument("--min-seconds", type=float, help="a repetition runs at least this long (CPU 0, GPU 2)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the study's loop (no ratios)")
-    parser.add_argument("--gpu-check", action="store_true",
-                        help="the cuda tests, then this GPU's figures and the grid's GPU-hours (docs/gpu.md)")
-    parser.add_argument("--budget", type=float, default=GPU_CHECK_BUDGET,
-                        help=f"seconds the GPU check may take ({GPU_CHECK_BUDGET}); its phases' limits scale with it")
+    parser.add_argument(
+        "--gpu-check",
+        action="store_true",
+        help="the cuda tests, then this GPU's figures and the grid's GPU-hours (docs/gpu.md)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=GPU_CHECK_BUDGET,
+        help=f"seconds the GPU check may take ({GPU_CHECK_BUDGET}); its phases' limits scale with it",
+    )
     parser.add_argument("--max-batch", type=int, default=4096, help="the GPU check's largest batch tried (4096)")
     parser.add_argument("--grid-seeds", type=int, default=10, help="seeds of the GPU check's grid (the study's 10)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)

@@ -18,15 +18,22 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 from safetensors.torch import load_file
 
 from stylometry.config import ConfigError, TrainConfig
-
 from stylometry.rundir import (
-    BEST, BEST_INFO, BEST_OLD, BEST_SCRATCH, CHECKPOINT, PREVIOUS, SCRATCH, TRAINING_STATE, WEIGHTS,
+    BEST,
+    BEST_INFO,
+    BEST_OLD,
+    BEST_SCRATCH,
+    CHECKPOINT,
+    PREVIOUS,
+    SCRATCH,
+    TRAINING_STATE,
+    WEIGHTS,
 )
 
 
@@ -42,9 +49,18 @@ class RunMismatch(ConfigError):
 # Left out on purpose: paths, device, batch sizes for evaluation, and the stop criteria (extending
 # a finished run's training is a legitimate change). `corpus` is the hash of the files the job read.
 # Keys added after the study's runs began are left out at the defaults they had then, so those runs still resume.
-_LATER_KEYS = {"data": {"kind": "corpus", "name": "text", "files": [], "val_split": "fraction", "val_fraction": 0.1,
-                        "val_files": [], "eval_stride": None},
-               "optimizer": {"batch_tokens": None}}
+_LATER_KEYS = {
+    "data": {
+        "kind": "corpus",
+        "name": "text",
+        "files": [],
+        "val_split": "fraction",
+        "val_fraction": 0.1,
+        "val_files": [],
+        "eval_stride": None,
+    },
+    "optimizer": {"batch_tokens": None},
+}
 
 
 def run_identity(cfg: TrainConfig, files_sha256: str) -> Dict:
@@ -104,6 +120,7 @@ def save_checkpoint(run_dir: Path, model, training_state: dict) -> None:
 
 def save_best(run_dir: Path, model, info: dict) -> None:
     """Replaces checkpoint.best/ with the model's weights; at any instant .best/ or .best.old/ is whole."""
+
     def write(scratch: Path) -> None:
         model.save_pretrained(scratch)
         (scratch / BEST_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -147,7 +164,9 @@ def load_checkpoint(path: Path, model, optimizer, identity: dict) -> dict:
         tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
         missing, unexpected = model.load_state_dict(weights, strict=False)
         if set(missing) - tied or unexpected:
-            raise ValueError(f"weights do not fit the model (missing {sorted(set(missing) - tied)[:3]}, unexpected {unexpected[:3]})")
+            raise ValueError(
+                f"weights do not fit the model (missing {sorted(set(missing) - tied)[:3]}, unexpected {unexpected[:3]})"
+            )
     except Exception as error:
         raise _unreadable(weights_file, error) from None
     try:
@@ -172,7 +191,8 @@ def check_same_run(saved: dict, current: dict, run_dir: Path) -> None:
         if group == "corpus":
             group, old, values = "corpus files (hash)", old[:12], values[:12]
         raise RunMismatch(
-            f"{run_dir} holds a run with {group}={old}, not {values}: use another hydra.run.dir, or delete that dir to start over"
+            f"{run_dir} holds a run with {group}={old}, not {values}: use another hydra.run.dir, "
+            "or delete that dir to start over"
         )
 
 

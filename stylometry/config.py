@@ -176,7 +176,9 @@ class OptimizerConfig:
         if self.batch_tokens is not None and self.batch_tokens < 1:
             raise ConfigError(f"optimizer.batch_tokens={self.batch_tokens} must be positive, or null")
         if self.batch_tokens is not None and self.grad_accum_steps != 1:
-            raise ConfigError("optimizer.batch_tokens and optimizer.grad_accum_steps both set: set one (null the other / 1)")
+            raise ConfigError(
+                "optimizer.batch_tokens and optimizer.grad_accum_steps both set: set one (null the other / 1)"
+            )
 
 
 @dataclass
@@ -192,8 +194,10 @@ class StopCriteriaConfig:
 
     def __post_init__(self):
         if not 0 <= self.min_epochs <= self.max_epochs or self.max_epochs < 1:
-            raise ConfigError(f"stop_criteria: need 0 <= min_epochs ({self.min_epochs}) <= max_epochs "
-                              f"({self.max_epochs}), max_epochs >= 1")
+            raise ConfigError(
+                f"stop_criteria: need 0 <= min_epochs ({self.min_epochs}) <= max_epochs "
+                f"({self.max_epochs}), max_epochs >= 1"
+            )
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"stop_criteria.max_steps={self.max_steps} must be at least 1, or null")
 
@@ -283,16 +287,22 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.data.kind == "corpus" and self.author is None:
-            raise ConfigError("author is not set: choose one with author=<name> (conf/author/), or train on any text with data=text")
+            raise ConfigError(
+                "author is not set: choose one with author=<name> (conf/author/), or train on any text with data=text"
+            )
         if self.data.kind == "text" and self.author is not None:
-            raise ConfigError(f"author={self.author.name} is for data=corpus: a data=text run has no author (name it with data.name)")
+            raise ConfigError(
+                f"author={self.author.name} is for data=corpus: a data=text run has no author (name it with data.name)"
+            )
         check_name("study", self.study)
         check_name("experiment_name", self.experiment_name)
         check_name("run_name", str(self.run_name))
-        if self.author is not None and getattr(self.data, "authors", None) and self.author.name not in self.data.authors:
-            raise ConfigError(
-                f"author={self.author.name} is not in data.authors {self.data.authors}: add it there"
-            )
+        if (
+            self.author is not None
+            and getattr(self.data, "authors", None)
+            and self.author.name not in self.data.authors
+        ):
+            raise ConfigError(f"author={self.author.name} is not in data.authors {self.data.authors}: add it there")
         window_tokens = self.data.batch_size * self.model.n_positions
         if self.optimizer.batch_tokens is not None and self.optimizer.batch_tokens % window_tokens:
             raise ConfigError(
@@ -300,7 +310,9 @@ class TrainConfig:
                 f"model.n_positions = {window_tokens}"
             )
         if self.data.eval_stride is not None and self.data.eval_stride > self.model.n_positions:
-            raise ConfigError(f"data.eval_stride={self.data.eval_stride} exceeds model.n_positions={self.model.n_positions}: lower it")
+            raise ConfigError(
+                f"data.eval_stride={self.data.eval_stride} exceeds model.n_positions={self.model.n_positions}: lower it"
+            )
 
     @property
     def accumulation_steps(self) -> int:
@@ -364,8 +376,12 @@ def check_known_keys(cfg: DictConfig, schema, prefix: str = "") -> None:
             hint = f"; did you mean {prefix}{nearest[0]}?" if nearest else f"; the keys are {', '.join(known)}"
             raise ConfigError(f"{prefix}{key} is not a setting{hint}")
         child = cfg._get_node(key)
-        if _dataclass_of(known[key]) is not None and isinstance(child, DictConfig) and not child._is_none() \
-                and not child._is_missing():
+        if (
+            _dataclass_of(known[key]) is not None
+            and isinstance(child, DictConfig)
+            and not child._is_none()
+            and not child._is_missing()
+        ):
             check_known_keys(child, OmegaConf.get_type(child), f"{prefix}{key}.")  # a schema's subclass, too
 
 

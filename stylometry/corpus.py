@@ -31,8 +31,11 @@ def author_folders(root: Path, not_authors: Iterable[str]) -> List[str]:
     if not root.is_dir():
         raise ConfigError(f"data.root={root}: no such folder; point data.root (or STYLOMETRY_DATA) at the corpus")
     skipped = set(not_authors)
-    return sorted(path.name for path in root.iterdir()
-                  if path.is_dir() and not path.name.startswith(".") and path.name not in skipped)
+    return sorted(
+        path.name
+        for path in root.iterdir()
+        if path.is_dir() and not path.name.startswith(".") and path.name not in skipped
+    )
 
 
 def check_corpus(root: Path, authors: Sequence[str], not_authors: Iterable[str]) -> None:
@@ -41,18 +44,24 @@ def check_corpus(root: Path, authors: Sequence[str], not_authors: Iterable[str])
     `authors`: the authors a job reads (data.authors, resolved); `not_authors`: data.not_authors."""
     found = author_folders(root, not_authors)
     if len(found) < 2:
-        raise ConfigError(f"data.root={root} holds {len(found)} author folder(s) ({', '.join(found) or 'none'}): "
-                          "attribution needs at least two, one folder of .txt books per author")
+        raise ConfigError(
+            f"data.root={root} holds {len(found)} author folder(s) ({', '.join(found) or 'none'}): "
+            "attribution needs at least two, one folder of .txt books per author"
+        )
     for name in authors:
         check_name("author folder", name)
         folder = root / name
         if not folder.is_dir():
-            raise ConfigError(f"data.authors lists {name}, but data.root={root} has no folder {name}: "
-                              f"its author folders are {', '.join(author_folders(root, ()))}")
+            raise ConfigError(
+                f"data.authors lists {name}, but data.root={root} has no folder {name}: "
+                f"its author folders are {', '.join(author_folders(root, ()))}"
+            )
         found_books = books(folder)
         if len(found_books) < 2:
-            raise ConfigError(f"{folder} holds {len(found_books)} .txt book(s): an author needs at least two "
-                              "(one is held out); add books, or list the folder in data.not_authors")
+            raise ConfigError(
+                f"{folder} holds {len(found_books)} .txt book(s): an author needs at least two "
+                "(one is held out); add books, or list the folder in data.not_authors"
+            )
         for book in found_books:
             check_book(book)
 
@@ -64,8 +73,10 @@ def check_book(path: Path) -> None:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start}): "
-                          "convert it (e.g. iconv -t UTF-8) or remove it") from None
+        raise ConfigError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start}): "
+            "convert it (e.g. iconv -t UTF-8) or remove it"
+        ) from None
 
 
 def corpus_sha256(root: Path, folders: Iterable[str]) -> str:
@@ -77,8 +88,6 @@ def corpus_sha256(root: Path, folders: Iterable[str]) -> str:
                 continue
             digest.update(f"{path.relative_to(root)}:{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
     return digest.hexdigest()
-
-
 
 
 def register_authors(names: Iterable[str]) -> None:
@@ -114,8 +123,13 @@ def prepare_overrides(overrides: List[str]) -> List[str]:
     parser = OverridesParser.create()
     parsed = parser.parse_overrides(overrides)
     author = next((o for o in parsed if o.key_or_group == "author" and not o.is_delete()), None)
-    data = _data_config([o.input_line for o in parsed if o.key_or_group != "author" and not o.is_sweep_override()
-                         and not o.key_or_group.startswith("hydra")])
+    data = _data_config(
+        [
+            o.input_line
+            for o in parsed
+            if o.key_or_group != "author" and not o.is_sweep_override() and not o.key_or_group.startswith("hydra")
+        ]
+    )
     if data is None or data.get("kind") != "corpus" or not data.get("root"):
         return overrides
     root = Path(str(data["root"])).expanduser()
@@ -128,14 +142,17 @@ def prepare_overrides(overrides: List[str]) -> List[str]:
     if isinstance(author.value(), Glob):
         chosen = author.value().filter(names)
         if not chosen:
-            raise ConfigError(f"{author.input_line} matches no author folder of data.root={root} "
-                              f"({', '.join(names) or 'none'})")
+            raise ConfigError(
+                f"{author.input_line} matches no author folder of data.root={root} ({', '.join(names) or 'none'})"
+            )
         return [f"author={','.join(chosen)}" if o == author.input_line else o for o in overrides]
     requested = list(author.sweep_string_iterator()) if author.is_sweep_override() else [str(author.value())]
     unknown = [name for name in requested if name not in names]
     if unknown:
-        raise ConfigError(f"author={unknown[0]}: data.root={root} has no author folder {unknown[0]}; "
-                          f"its authors are {', '.join(names) or 'none'}")
+        raise ConfigError(
+            f"author={unknown[0]}: data.root={root} has no author folder {unknown[0]}; "
+            f"its authors are {', '.join(names) or 'none'}"
+        )
     return overrides
 
 
@@ -152,5 +169,7 @@ def _data_config(overrides: List[str]) -> Optional[dict]:
         cfg = compose("train", overrides)
     except ConfigError:
         return None  # the command's own composition says what is wrong
-    return {key: OmegaConf.select(cfg, f"data.{key}", throw_on_resolution_failure=False)
-            for key in ("kind", "root", "not_authors")}
+    return {
+        key: OmegaConf.select(cfg, f"data.{key}", throw_on_resolution_failure=False)
+        for key in ("kind", "root", "not_authors")
+    }

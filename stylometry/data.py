@@ -72,7 +72,9 @@ def load_tokenizer(name: str):
 
     path = Path(name).expanduser()
     if name.startswith((".", "/", "~")) and not path.is_dir():
-        raise ConfigError(f"data.tokenizer={name}: no such folder; point it at a tokenizer folder (vocab.json, merges.txt)")
+        raise ConfigError(
+            f"data.tokenizer={name}: no such folder; point it at a tokenizer folder (vocab.json, merges.txt)"
+        )
     try:
         return AutoTokenizer.from_pretrained(str(path) if path.is_dir() else name)
     except OSError as error:
@@ -111,8 +113,10 @@ def encode(tokenizer, text: str) -> List[int]:
 def list_books(folder: Path, key: str = "data.authors") -> List[Path]:
     """The folder's .txt books; `key` names the setting that asked for the folder, for the error message."""
     if not folder.is_dir():
-        raise ConfigError(f"{key} names {folder.name}, but data.root={folder.parent} has no folder {folder.name}: "
-                          f"its folders are {', '.join(author_folders(folder.parent, ())) or 'none'}")
+        raise ConfigError(
+            f"{key} names {folder.name}, but data.root={folder.parent} has no folder {folder.name}: "
+            f"its folders are {', '.join(author_folders(folder.parent, ())) or 'none'}"
+        )
     found = books(folder)
     if not found:
         raise ConfigError(f"{folder} holds no .txt books: add books or remove this author from data.authors")
@@ -153,7 +157,9 @@ class BookReader:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise ConfigError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start}): convert or remove it") from None
+            raise ConfigError(
+                f"{path} is not UTF-8 text ({error.reason} at byte {error.start}): convert or remove it"
+            ) from None
         tokens = np.asarray(encode(self.tokenizer, self.transform(text)), dtype=self.dtype)
         with atomic_file(cached, "wb") as f:  # jobs building the same entry at once each write it whole
             np.save(f, tokens)
@@ -165,7 +171,9 @@ def split_train_tokens(books: List[Book], n_train_tokens: int, rng: np.random.Ge
     lengths = np.array([len(book.tokens) for book in books], dtype=np.int64)
     total = int(lengths.sum())
     if n_train_tokens > total:
-        raise ConfigError(f"data.n_train_tokens={n_train_tokens} exceeds the {total} tokens of the training books: lower it")
+        raise ConfigError(
+            f"data.n_train_tokens={n_train_tokens} exceeds the {total} tokens of the training books: lower it"
+        )
     exact = n_train_tokens * lengths / total
     quotas = np.floor(exact).astype(np.int64)
     # Hand the tokens lost to rounding to the books with the largest remainders (ties: book order).
@@ -185,13 +193,17 @@ def corpus_root(cfg: DataConfig) -> Path:
     return root
 
 
-def load_study_data(cfg: DataConfig, author: str, extra_eval_sets: List[str], seed: int, reader: BookReader) -> StudyData:
+def load_study_data(
+    cfg: DataConfig, author: str, extra_eval_sets: List[str], seed: int, reader: BookReader
+) -> StudyData:
     root = corpus_root(cfg)
     authors = list(cfg.authors) or author_folders(root, cfg.not_authors)
     check_corpus(root, authors, cfg.not_authors)
     if author not in authors:
-        raise ConfigError(f"author={author} is not in data.authors {authors}: add it there, or leave data.authors "
-                          "empty for every author folder")
+        raise ConfigError(
+            f"author={author} is not in data.authors {authors}: add it there, or leave data.authors "
+            "empty for every author folder"
+        )
     used: List[Book] = []
 
     held_out: Dict[str, str] = {}
@@ -205,8 +217,10 @@ def load_study_data(cfg: DataConfig, author: str, extra_eval_sets: List[str], se
         if name == author:
             own_books = [book for book in books if book != chosen]
     for folder in extra_eval_sets:
-        eval_texts[folder] = [_eval_book(reader, path, used)
-                              for path in list_books(root / folder, key=f"author {author}'s extra_eval_sets")]
+        eval_texts[folder] = [
+            _eval_book(reader, path, used)
+            for path in list_books(root / folder, key=f"author {author}'s extra_eval_sets")
+        ]
     for name, texts in eval_texts.items():
         eval_texts[name] = _cap(texts, cfg.eval_max_tokens)
 
@@ -217,8 +231,10 @@ def load_study_data(cfg: DataConfig, author: str, extra_eval_sets: List[str], se
     if n_train_tokens is None or n_train_tokens > sum(len(book.tokens) for book in train_books):
         largest = largest_train_tokens(root, authors, reader.baseline())
         if n_train_tokens is not None:
-            raise ConfigError(f"data.n_train_tokens={n_train_tokens} exceeds the training books of author {author} "
-                              f"for seed {seed}: the largest value every author's models hold is {largest}")
+            raise ConfigError(
+                f"data.n_train_tokens={n_train_tokens} exceeds the training books of author {author} "
+                f"for seed {seed}: the largest value every author's models hold is {largest}"
+            )
         n_train_tokens = largest
     train_tokens = split_train_tokens(train_books, n_train_tokens, rng)
 
@@ -262,7 +278,9 @@ def load_text_data(cfg: DataConfig, seed: int, reader: BookReader, end_of_text: 
         train_paths = [path for path in files if path not in set(val_paths)]
     elif cfg.val_split == "files":
         if len(files) < 2:
-            raise ConfigError(f"data.val_split=files needs at least two files, {root} has {len(files)}: use val_split=fraction")
+            raise ConfigError(
+                f"data.val_split=files needs at least two files, {root} has {len(files)}: use val_split=fraction"
+            )
         n_val = min(len(files) - 1, max(1, round(cfg.val_fraction * len(files))))
         rng = np.random.default_rng([seed, _VAL_FILES_STREAM])
         chosen = set(rng.choice(len(files), size=n_val, replace=False).tolist())
@@ -277,19 +295,28 @@ def load_text_data(cfg: DataConfig, seed: int, reader: BookReader, end_of_text: 
     train_parts, val_texts = [], []
     for path in train_paths:
         tokens = books[path].tokens
-        train_parts.append(tokens[: len(tokens) - int(len(tokens) * cfg.val_fraction)] if cfg.val_split == "fraction" else tokens)
+        train_parts.append(
+            tokens[: len(tokens) - int(len(tokens) * cfg.val_fraction)] if cfg.val_split == "fraction" else tokens
+        )
     for path in val_paths:
         tokens = books[path].tokens
-        val_texts.append(tokens[len(tokens) - int(len(tokens) * cfg.val_fraction):] if cfg.val_split == "fraction" else tokens)
+        val_texts.append(
+            tokens[len(tokens) - int(len(tokens) * cfg.val_fraction) :] if cfg.val_split == "fraction" else tokens
+        )
     val_texts = _cap([text for text in val_texts if len(text) >= 2], cfg.eval_max_tokens)
     if not val_texts:
-        raise ConfigError(f"data.val_fraction={cfg.val_fraction} leaves no validation text (too few tokens): raise it or add text")
+        raise ConfigError(
+            f"data.val_fraction={cfg.val_fraction} leaves no validation text (too few tokens): raise it or add text"
+        )
     separator = [] if end_of_text is None else [np.array([end_of_text], dtype=train_parts[0].dtype)]
     joined = [piece for part in train_parts if len(part) for piece in (part, *separator)]
     train_tokens = np.concatenate(joined[: len(joined) - len(separator)]) if joined else np.zeros(0, dtype=np.int64)
     if cfg.n_train_tokens is not None:
         if cfg.n_train_tokens > len(train_tokens):
-            raise ConfigError(f"data.n_train_tokens={cfg.n_train_tokens} exceeds the {len(train_tokens)} training tokens: lower it, or null")
+            raise ConfigError(
+                f"data.n_train_tokens={cfg.n_train_tokens} exceeds the {len(train_tokens)} training tokens: "
+                "lower it, or null"
+            )
         train_tokens = train_tokens[: cfg.n_train_tokens]
 
     digest = hashlib.sha256()
@@ -353,9 +380,13 @@ def sample_offsets(n_tokens: int, n_positions: int, rng: np.random.Generator, mu
     """
     n_windows = n_tokens // n_positions
     if n_windows < 1:
-        raise ConfigError(f"data.n_train_tokens={n_tokens} is shorter than one window (model.n_positions={n_positions})")
+        raise ConfigError(
+            f"data.n_train_tokens={n_tokens} is shorter than one window (model.n_positions={n_positions})"
+        )
     if n_windows < multiple_of:
-        raise ConfigError(f"data.n_train_tokens={n_tokens} holds {n_windows} windows, fewer than the job's {multiple_of} processes")
+        raise ConfigError(
+            f"data.n_train_tokens={n_tokens} holds {n_windows} windows, fewer than the job's {multiple_of} processes"
+        )
     offsets = torch.from_numpy(rng.integers(0, n_tokens - n_positions + 1, size=n_windows))
     return offsets[: n_windows - n_windows % multiple_of]
 
@@ -376,7 +407,8 @@ def eval_windows(texts: List[np.ndarray], n_positions: int, stride: Optional[int
     """Windows over each book and the tokens each scores (labels; -100 elsewhere).
 
     stride null (or n_positions): consecutive non-overlapping windows, the study's (each window's first
-    token is not scored: it has no context); a last window shorter than 2 tokens predicts nothing. A smaller stride starts a window every `stride` tokens and
+    token is not scored: it has no context); a last window shorter than 2 tokens predicts nothing. A smaller
+    stride starts a window every `stride` tokens and
     scores only the tokens no earlier window scored (HF's sliding-window perplexity), so each scored
     token but the first window's sees at least n_positions - stride tokens of context.
     """

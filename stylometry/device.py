@@ -91,7 +91,12 @@ class GpuLease:
     """
 
     def __init__(self, lease_dir: Path, gpu_ids: List[str], jobs_per_gpu: int, poll_seconds: float = 2.0):
-        self.lease_dir, self.gpu_ids, self.jobs_per_gpu, self.poll_seconds = lease_dir, gpu_ids, jobs_per_gpu, poll_seconds
+        self.lease_dir, self.gpu_ids, self.jobs_per_gpu, self.poll_seconds = (
+            lease_dir,
+            gpu_ids,
+            jobs_per_gpu,
+            poll_seconds,
+        )
         self.handle = None
         self.gpu_index: Optional[int] = None
 

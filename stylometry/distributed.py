@@ -39,15 +39,21 @@ class World:
 def world_from_env(env=os.environ) -> World:
     """This process's place among the job's processes: torchrun's variables, else submitit's SLURM tasks."""
     if int(env.get("WORLD_SIZE", 1)) > 1:
-        return World(rank=int(env["RANK"]), size=int(env["WORLD_SIZE"]), local_rank=int(env.get("LOCAL_RANK", 0)),
-                     local_size=int(env.get("LOCAL_WORLD_SIZE", env["WORLD_SIZE"])))
+        return World(
+            rank=int(env["RANK"]),
+            size=int(env["WORLD_SIZE"]),
+            local_rank=int(env.get("LOCAL_RANK", 0)),
+            local_size=int(env.get("LOCAL_WORLD_SIZE", env["WORLD_SIZE"])),
+        )
     if env.get("SUBMITIT_EXECUTOR") == "slurm" and int(env.get("SLURM_NTASKS", 1)) > 1:
         from submitit.helpers import TorchDistributedEnvironment
 
         # Exports MASTER_ADDR (the job's first node), MASTER_PORT (from the job id), RANK, WORLD_SIZE, ...
         # CUDA_VISIBLE_DEVICES is left alone: the GPU is chosen by LOCAL_RANK below.
         slurm = TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
-        return World(rank=slurm.rank, size=slurm.world_size, local_rank=slurm.local_rank, local_size=slurm.local_world_size)
+        return World(
+            rank=slurm.rank, size=slurm.world_size, local_rank=slurm.local_rank, local_size=slurm.local_world_size
+        )
     return World()
 
 
@@ -113,8 +119,10 @@ def any_process(flag: bool, world: World, device) -> bool:
 
 def gather_rng_states(world: World) -> List[dict]:
     """Every process's torch RNG states (dropout draws), so a resumed job continues each process's stream."""
-    mine = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() and
-            torch.cuda.is_initialized() else None}
+    mine = {
+        "cpu": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None,
+    }
     if world.size == 1:
         return [mine]
     states = [None] * world.size

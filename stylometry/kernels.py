@@ -30,7 +30,6 @@ VOCAB_MULTIPLE = 64  # the output layer's columns are padded to this for aligned
 ATTENTION_ROWS = 64
 
 
-
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """F.dropout, with the CPU's mask drawn as in attention (bernoulli_ is a fifth of a CPU step's dropout cost)."""
     if not training or p == 0 or x.device.type != "cpu":
@@ -129,7 +128,9 @@ class CausalAttentionWithDropout(torch.autograd.Function):
             end = min(start + rows, n_positions)
             prob, keep = ctx.probs[i], ctx.keeps[i]
             work = scratch[: q.shape[0] * (end - start) * end].view(q.shape[0], end - start, end)
-            grad_v[:, :end] += torch.bmm(torch.where(keep, prob, zero, out=work).transpose(1, 2), grad_out[:, start:end])
+            grad_v[:, :end] += torch.bmm(
+                torch.where(keep, prob, zero, out=work).transpose(1, 2), grad_out[:, start:end]
+            )
             torch.bmm(grad_out[:, start:end], v_t[:, :, :end], out=work)  # dP; dropped entries are zeroed next
             grad_scores = torch.where(keep, work, zero, out=work).sub_(row_dot[:, start:end]).mul_(prob)
             grad_q_blocks.append(torch.bmm(grad_scores, k[:, :end]))
@@ -145,8 +146,8 @@ class CausalAttentionWithDropout(torch.autograd.Function):
 def linear_cross_entropy(hidden, weight, targets, want_grads: bool):
     """(sum of -log softmax(hidden weight^T)[target] over rows with a target, d/dhidden, d/dweight).
 
-    Chunks of LOGIT_ROWS rows (LOGIT_ROWS_GPU off the CPU); each chunk's logits buffer becomes its log-probabilities, then its
-    softmax minus one-hot (the gradient of the loss with respect to the logits), in place.
+    Chunks of LOGIT_ROWS rows (LOGIT_ROWS_GPU off the CPU); each chunk's logits buffer becomes its
+    log-probabilities, then its softmax minus one-hot (the gradient of the loss with respect to the logits), in place.
     Under autocast the matmuls run in the autocast dtype and the softmax in fp32, as autocast would.
     """
     device_type = hidden.device.type
@@ -163,7 +164,9 @@ def linear_cross_entropy(hidden, weight, targets, want_grads: bool):
         safe_targets = targets.masked_fill(~valid_all, 0)
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_hidden = torch.empty(hidden.shape, dtype=torch.float32, device=hidden.device) if want_grads else None
-        grad_weight = torch.zeros((n_padded, weight.shape[1]), dtype=torch.float32, device=weight.device) if want_grads else None
+        grad_weight = (
+            torch.zeros((n_padded, weight.shape[1]), dtype=torch.float32, device=weight.device) if want_grads else None
+        )
         buffer = torch.empty(min(chunk_rows, len(targets)) * n_padded, dtype=torch.float32, device=hidden.device)
         for start in range(0, len(targets), chunk_rows):
             end = min(start + chunk_rows, len(targets))
@@ -201,5 +204,3 @@ class LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_total):
         grad_hidden, grad_weight = ctx.saved_tensors
         return (grad_hidden * grad_total).to(ctx.dtypes[0]), (grad_weight * grad_total).to(ctx.dtypes[1]), None
-
-

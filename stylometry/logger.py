@@ -34,7 +34,10 @@ class ScalarLogger:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                raise ConfigError('logger=tensorboard needs the tensorboard package: pip install -e ".[tensorboard]", or use logger=csv') from None
+                raise ConfigError(
+                    "logger=tensorboard needs the tensorboard package: "
+                    'pip install -e ".[tensorboard]", or use logger=csv'
+                ) from None
         keep_scalars_through(run_dir, resume_step)
         if cfg.name == "tensorboard":
             # Events after the resumed checkpoint's step were written by a run that did not reach the
@@ -44,8 +47,9 @@ class ScalarLogger:
     def log(self, step: int, epoch: int, scalars: Dict[str, float]) -> None:
         if not self.enabled or not scalars:
             return
-        _scalars(self.path.parent).append({"step": step, "epoch": epoch, "name": name, "value": repr(float(value))}
-                                          for name, value in scalars.items())
+        _scalars(self.path.parent).append(
+            {"step": step, "epoch": epoch, "name": name, "value": repr(float(value))} for name, value in scalars.items()
+        )
         if self.writer is not None:
             for name, value in scalars.items():
                 self.writer.add_scalar(name, value, step)

@@ -31,6 +31,7 @@ from stylometry.kernels import IGNORE_INDEX, LinearCrossEntropy, causal_attentio
 
 log = logging.getLogger(__name__)
 
+
 def build_model(cfg: ModelConfig) -> GPT2LMHeadModel:
     config = GPT2Config(
         n_positions=cfg.n_positions,

@@ -14,7 +14,6 @@ book shares all of them (its first run can differ, where the cut splits a word).
 above zero means copied text; 10% leaves room for quotations, and a text is judged as a whole.
 """
 
-
 import numpy as np
 
 SHINGLE = 32  # tokens per run: long enough that two books never share one by chance (none in the test above)

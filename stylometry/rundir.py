@@ -1,12 +1,12 @@
 """What a job writes into its run dir besides checkpoints, so a sweep can be read from disk alone.
 
-    metrics.csv     epoch,dataset,loss,tokens,seconds: one row per (epoch, evaluation set), appended;
-                    `train` is the epoch's mean training loss; epoch 0 is before any training
-    status.json     state (running | complete | failed | paused), identity, epoch, latest losses, ETA,
-                    host, device: rewritten atomically every epoch, a heartbeat
-    manifest.json   versions, device, git commit, the corpus files' hash, the held-out books
-    config.yaml     the run's typed config with every value resolved (no ${...}): what its weights were trained with
-    .lock           held (flock) by the one process that runs this dir
+metrics.csv     epoch,dataset,loss,tokens,seconds: one row per (epoch, evaluation set), appended;
+                `train` is the epoch's mean training loss; epoch 0 is before any training
+status.json     state (running | complete | failed | paused), identity, epoch, latest losses, ETA,
+                host, device: rewritten atomically every epoch, a heartbeat
+manifest.json   versions, device, git commit, the corpus files' hash, the held-out books
+config.yaml     the run's typed config with every value resolved (no ${...}): what its weights were trained with
+.lock           held (flock) by the one process that runs this dir
 """
 
 import fcntl
@@ -148,8 +148,9 @@ def read_run_config(run_dir: Path):
     saved.setdefault("study", "${folder_name:${data.root}}")  # runs from before the study level of the run dirs
     # The data's own schema (corpus or text); runs from before it had one schema for both, whose other keys go.
     schema = CorpusDataConfig if (saved.get("data") or {}).get("kind", "corpus") == "corpus" else TextDataConfig
-    saved["data"] = {key: value for key, value in (saved.get("data") or {}).items()
-                     if key in schema.__dataclass_fields__}
+    saved["data"] = {
+        key: value for key, value in (saved.get("data") or {}).items() if key in schema.__dataclass_fields__
+    }
     for key in SCHEDULE_KEYS_BEFORE:
         if key in stop:
             cadence.setdefault(key, stop.pop(key))
@@ -158,8 +159,14 @@ def read_run_config(run_dir: Path):
     return to_run_config(OmegaConf.merge(base, saved))
 
 
-SCHEDULE_KEYS_BEFORE = ("eval_every", "eval_at_start", "checkpoint_every", "eval_every_steps", "checkpoint_every_steps",
-                        "keep_best")
+SCHEDULE_KEYS_BEFORE = (
+    "eval_every",
+    "eval_at_start",
+    "checkpoint_every",
+    "eval_every_steps",
+    "checkpoint_every_steps",
+    "keep_best",
+)
 
 
 def write_hydra_files(run_dir: Path, files: Dict) -> None:

@@ -26,26 +26,41 @@ def read_status(run_dir: Path) -> Optional[Dict]:
     return read_json(Path(run_dir) / STATUS)
 
 
-def write_status(run_dir: Path, state: str, job: Dict, *, epoch: int, step: int, max_epochs: int,
-                 max_steps: Optional[int], rows: List[Dict], eta_s: Optional[float], device: str, precision: str,
-                 reason: Optional[str] = None) -> None:
+def write_status(
+    run_dir: Path,
+    state: str,
+    job: Dict,
+    *,
+    epoch: int,
+    step: int,
+    max_epochs: int,
+    max_steps: Optional[int],
+    rows: List[Dict],
+    eta_s: Optional[float],
+    device: str,
+    precision: str,
+    reason: Optional[str] = None,
+) -> None:
     """job: the identity (study, experiment, variant, author, seed, corpus_sha256, config_sha256)."""
-    write_json(run_dir / STATUS, {
-        "state": state,
-        **job,
-        "epoch": epoch,
-        "step": step,
-        "max_epochs": max_epochs,
-        "max_steps": max_steps,
-        "losses": {row["dataset"]: float(row["loss"]) for row in rows},
-        "eta_s": eta_s,
-        "host": host(),
-        "pid": os.getpid(),
-        "device": device,
-        "precision": precision,
-        "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "reason": reason,
-    })
+    write_json(
+        run_dir / STATUS,
+        {
+            "state": state,
+            **job,
+            "epoch": epoch,
+            "step": step,
+            "max_epochs": max_epochs,
+            "max_steps": max_steps,
+            "losses": {row["dataset"]: float(row["loss"]) for row in rows},
+            "eta_s": eta_s,
+            "host": host(),
+            "pid": os.getpid(),
+            "device": device,
+            "precision": precision,
+            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "reason": reason,
+        },
+    )
 
 
 def write_failed_status(run_dir: Path, error: BaseException, job: Dict) -> None:
@@ -54,14 +69,27 @@ def write_failed_status(run_dir: Path, error: BaseException, job: Dict) -> None:
     if status.get("state") == COMPLETE:
         return  # a later bad command does not unmake a finished run
     status.update(job)
-    status.update(state=FAILED, reason=(str(error).splitlines() or [type(error).__name__])[0], host=host(),
-                  pid=os.getpid(), updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                  traceback="".join(traceback.format_exception(error)))
+    status.update(
+        state=FAILED,
+        reason=(str(error).splitlines() or [type(error).__name__])[0],
+        host=host(),
+        pid=os.getpid(),
+        updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        traceback="".join(traceback.format_exception(error)),
+    )
     write_json(run_dir / STATUS, status)
 
 
-def epoch_line(epoch: int, max_epochs: int, train_loss: Optional[float], rows: List[Dict], own_author: Optional[str],
-               authors: List[str], tokens_per_s: float, eta_s: Optional[float]) -> str:
+def epoch_line(
+    epoch: int,
+    max_epochs: int,
+    train_loss: Optional[float],
+    rows: List[Dict],
+    own_author: Optional[str],
+    authors: List[str],
+    tokens_per_s: float,
+    eta_s: Optional[float],
+) -> str:
     """`epoch 3/500 | train 4.1 | eval own 4.3 others 5.0..5.6 | 1,453 tok/s | ETA 12.0 min`: a study run reads
     its own author's loss against the others'; a text run (no author) each set's loss and perplexity."""
     losses = {row["dataset"]: float(row["loss"]) for row in rows if row["dataset"] != "train"}
@@ -69,11 +97,15 @@ def epoch_line(epoch: int, max_epochs: int, train_loss: Optional[float], rows: L
     if train_loss is not None:
         parts.append(f"train {train_loss:.4f}")
     if losses and own_author is None:
-        parts.append(" ".join(f"{name} {loss:.4f} (ppl {math.exp(min(loss, 700)):.1f})" for name, loss in losses.items()))
+        parts.append(
+            " ".join(f"{name} {loss:.4f} (ppl {math.exp(min(loss, 700)):.1f})" for name, loss in losses.items())
+        )
     elif losses:
         own = losses.get(own_author)
         others = [loss for name, loss in losses.items() if name in authors and name != own_author]
-        parts.append(f"eval own {own:.4f} others {min(others):.4f}..{max(others):.4f}" if others else f"eval own {own:.4f}")
+        parts.append(
+            f"eval own {own:.4f} others {min(others):.4f}..{max(others):.4f}" if others else f"eval own {own:.4f}"
+        )
     if tokens_per_s:
         parts.append(f"{tokens_per_s:,.0f} tok/s")
     if eta_s is not None:

@@ -19,7 +19,9 @@ def should_stop(stop: StopCriteriaConfig, epoch: int, train_loss: Optional[float
     """The stop criteria: max_epochs or max_steps reached, or the training loss at the threshold after min_epochs."""
     if epoch >= stop.max_epochs or (stop.max_steps is not None and step >= stop.max_steps):
         return True
-    converged = stop.train_loss_threshold is not None and train_loss is not None and train_loss <= stop.train_loss_threshold
+    converged = (
+        stop.train_loss_threshold is not None and train_loss is not None and train_loss <= stop.train_loss_threshold
+    )
     return epoch >= stop.min_epochs and converged
 
 
@@ -61,8 +63,9 @@ class Schedule:
         """The epoch ends with its last batch, or early when max_steps is reached."""
         return batches_done == num_batches or _every(self.stop.max_steps, step)
 
-    def after_step(self, step: int, epoch: int, epoch_ended: bool, train_loss: Optional[float],
-                   out_of_time: Callable[[], bool]) -> Due:
+    def after_step(
+        self, step: int, epoch: int, epoch_ended: bool, train_loss: Optional[float], out_of_time: Callable[[], bool]
+    ) -> Due:
         """step: optimizer steps taken; epoch: the epoch this step belongs to (completed when epoch_ended);
         train_loss: that epoch's mean, when it ended; out_of_time: asks the clock (a collective call in a
         data-parallel job, so it is asked only where the answer can matter)."""
@@ -70,14 +73,20 @@ class Schedule:
         if not epoch_ended:
             # Mid-epoch, the clock is read only where a mid-epoch checkpoint can save the position in the epoch.
             pause = cadence.checkpoint_every_steps is not None and out_of_time()
-            return Due(log=log, evaluate=_every(cadence.eval_every_steps, step),
-                       checkpoint=_every(cadence.checkpoint_every_steps, step) or pause, pause=pause)
+            return Due(
+                log=log,
+                evaluate=_every(cadence.eval_every_steps, step),
+                checkpoint=_every(cadence.checkpoint_every_steps, step) or pause,
+                pause=pause,
+            )
         last = should_stop(self.stop, epoch, train_loss, step)
         late = out_of_time()
         return Due(
             log=log,
             evaluate=last or _every(cadence.eval_every, epoch) or _every(cadence.eval_every_steps, step),
-            checkpoint=last or late or _every(cadence.checkpoint_every, epoch)
+            checkpoint=last
+            or late
+            or _every(cadence.checkpoint_every, epoch)
             or _every(cadence.checkpoint_every_steps, step),
             pause=late and not last,
             stop=last,

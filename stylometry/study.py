@@ -60,8 +60,9 @@ class _Run:
     manifest: dict
 
 
-def load_study(study_dir: Path, authors: list[str] | None = None, corpus: Path | None = None,
-               tokenizer_override: str | None = None) -> Study:
+def load_study(
+    study_dir: Path, authors: list[str] | None = None, corpus: Path | None = None, tokenizer_override: str | None = None
+) -> Study:
     """The study's complete models (of `authors`, or all), checked to be one study; the rest listed as left out."""
     from stylometry.generate import GenerateError, choose_checkpoint
     from stylometry.rundir import CHECKPOINT
@@ -70,8 +71,10 @@ def load_study(study_dir: Path, authors: list[str] | None = None, corpus: Path |
         raise StudyError(f"no study dir {study_dir}: pass the dir a sweep wrote, e.g. multirun/<study>/<experiment>")
     run_dirs = find_run_dirs(study_dir)
     if not run_dirs:
-        raise StudyError(f"{study_dir} holds no run dirs (no {STATUS} below it): pass the dir a sweep wrote, "
-                         "e.g. multirun/<study>/<experiment>")
+        raise StudyError(
+            f"{study_dir} holds no run dirs (no {STATUS} below it): pass the dir a sweep wrote, "
+            "e.g. multirun/<study>/<experiment>"
+        )
     runs, left_out = [], []
     for run_dir in run_dirs:
         job = job_state(run_dir)
@@ -81,55 +84,79 @@ def load_study(study_dir: Path, authors: list[str] | None = None, corpus: Path |
         try:
             cfg = read_run_config(run_dir)
         except (OSError, ValueError, KeyError) as error:  # KeyError: a key this version's config has no more
-            raise StudyError(f"{run_dir} is complete but its config does not read ({first_line(error)}): "
-                             "move it out of the study dir") from None
+            raise StudyError(
+                f"{run_dir} is complete but its config does not read ({first_line(error)}): "
+                "move it out of the study dir"
+            ) from None
         if cfg.data.kind != "corpus":
             raise StudyError(f"{run_dir} is a data=text run, not a model of an author: pass a study's sweep dir")
         runs.append(_Run(run_dir, cfg, read_status(run_dir) or {}, read_json(run_dir / MANIFEST) or {}))
     if not runs:
-        raise StudyError(f"{study_dir} holds no complete model ({len(left_out)} runs: "
-                         f"{_count_states(left_out)}): finish the sweep (run its command again), then attribute")
+        raise StudyError(
+            f"{study_dir} holds no complete model ({len(left_out)} runs: "
+            f"{_count_states(left_out)}): finish the sweep (run its command again), then attribute"
+        )
     _refuse_mixed(study_dir, runs, tokenizer_override)
     if authors:
         unknown = sorted(set(authors) - {run.cfg.author.name for run in runs})
         if unknown:
-            raise StudyError(f"--authors {','.join(unknown)}: no complete model of that author in {study_dir} "
-                             f"(its authors: {', '.join(sorted({run.cfg.author.name for run in runs}))})")
+            raise StudyError(
+                f"--authors {','.join(unknown)}: no complete model of that author in {study_dir} "
+                f"(its authors: {', '.join(sorted({run.cfg.author.name for run in runs}))})"
+            )
         runs = [run for run in runs if run.cfg.author.name in authors]
 
     models, seen = [], {}
     for run in runs:
         author, seed = run.cfg.author.name, run.cfg.seed
         if (author, seed) in seen:
-            raise StudyError(f"two runs of {author} seed {seed}: {seen[author, seed]} and {run.run_dir}: "
-                             "pass a dir that holds one of them")
+            raise StudyError(
+                f"two runs of {author} seed {seed}: {seen[author, seed]} and {run.run_dir}: "
+                "pass a dir that holds one of them"
+            )
         seen[author, seed] = run.run_dir
         try:
             checkpoint = choose_checkpoint(run.run_dir, "latest")
         except GenerateError as error:
-            raise StudyError(f"{without_sampling_hint(error)}: train that model again, or move its run dir out of the "
-                             "study dir") from None
+            raise StudyError(
+                f"{without_sampling_hint(error)}: train that model again, or move its run dir out of the study dir"
+            ) from None
         if checkpoint.name != CHECKPOINT:
-            raise StudyError(f"{run.run_dir} has no final {CHECKPOINT}/ (only {checkpoint.name}/): "
-                             "train that model again, or move its run dir out of the study dir")
+            raise StudyError(
+                f"{run.run_dir} has no final {CHECKPOINT}/ (only {checkpoint.name}/): "
+                "train that model again, or move its run dir out of the study dir"
+            )
         models.append(Model(run.run_dir, author, seed, checkpoint))
     if len({model.author for model in models}) < 2:
-        raise StudyError(f"{study_dir} has complete models of {len({m.author for m in models})} author(s) only: "
-                         "attribution needs models of two authors or more")
+        raise StudyError(
+            f"{study_dir} has complete models of {len({m.author for m in models})} author(s) only: "
+            "attribution needs models of two authors or more"
+        )
     reference = runs[0]
     root = corpus or Path(reference.manifest.get("corpus_root") or reference.cfg.data.root).expanduser()
     if not root.is_dir():
-        raise StudyError(f"the study's corpus {root} is not here: pass --corpus <dir> (its books tell which "
-                         "texts a model trained on, and which books it held out)")
+        raise StudyError(
+            f"the study's corpus {root} is not here: pass --corpus <dir> (its books tell which "
+            "texts a model trained on, and which books it held out)"
+        )
     held_out, train_books = {}, {}
     for run in runs:
         if "held_out_books" not in run.manifest or "train_books" not in run.manifest:
-            raise StudyError(f"{run.run_dir}/{MANIFEST} does not say which books the run trained on: "
-                             "train that model again, or move its run dir out of the study dir")
+            raise StudyError(
+                f"{run.run_dir}/{MANIFEST} does not say which books the run trained on: "
+                "train that model again, or move its run dir out of the study dir"
+            )
         held_out.setdefault(run.cfg.seed, {}).update(run.manifest["held_out_books"])
         train_books[run.cfg.author.name, run.cfg.seed] = list(run.manifest["train_books"])
-    return Study(study_dir, sorted(models, key=lambda m: (m.author, m.seed)), left_out, reference.cfg, root,
-                 held_out, train_books)
+    return Study(
+        study_dir,
+        sorted(models, key=lambda m: (m.author, m.seed)),
+        left_out,
+        reference.cfg,
+        root,
+        held_out,
+        train_books,
+    )
 
 
 def _refuse_mixed(study_dir: Path, runs: list[_Run], tokenizer_override: str | None) -> None:
@@ -144,8 +171,10 @@ def _refuse_mixed(study_dir: Path, runs: list[_Run], tokenizer_override: str | N
             try:
                 fingerprints[name] = tokenizer_fingerprint(load_tokenizer(name))
             except ConfigError:
-                raise StudyError(f"cannot load the study's tokenizer {name}: pass --tokenizer /path/to/tokenizer "
-                                 "(a folder with vocab.json and merges.txt)") from None
+                raise StudyError(
+                    f"cannot load the study's tokenizer {name}: pass --tokenizer /path/to/tokenizer "
+                    "(a folder with vocab.json and merges.txt)"
+                ) from None
 
     def variant(run):
         settings = asdict(run.cfg.variant)
@@ -167,13 +196,20 @@ def _refuse_mixed(study_dir: Path, runs: list[_Run], tokenizer_override: str | N
 
     def evaluation(run):
         data = run.cfg.data
-        return (f"model {run.cfg.model.n_positions}-token context, data.eval_stride={data.eval_stride}, " \
-               f"data.eval_max_tokens={data.eval_max_tokens}"), (repr(asdict(run.cfg.model)), data.eval_stride,
-                                                                  data.eval_max_tokens)
+        return (
+            f"model {run.cfg.model.n_positions}-token context, data.eval_stride={data.eval_stride}, "
+            f"data.eval_max_tokens={data.eval_max_tokens}"
+        ), (repr(asdict(run.cfg.model)), data.eval_stride, data.eval_max_tokens)
 
-    checks = [("variants", variant), ("tokenizers", tokenizer), ("studies", recorded("study")),
-              ("corpora (corpus_sha256)", recorded("corpus_sha256")), ("experiments", recorded("experiment")),
-              ("settings (config_sha256)", recorded("config_sha256")), ("models or evaluation settings", evaluation)]
+    checks = [
+        ("variants", variant),
+        ("tokenizers", tokenizer),
+        ("studies", recorded("study")),
+        ("corpora (corpus_sha256)", recorded("corpus_sha256")),
+        ("experiments", recorded("experiment")),
+        ("settings (config_sha256)", recorded("config_sha256")),
+        ("models or evaluation settings", evaluation),
+    ]
     for what, key in checks:
         groups: dict = {}
         for run in runs:
@@ -181,14 +217,16 @@ def _refuse_mixed(study_dir: Path, runs: list[_Run], tokenizer_override: str | N
             if value is not None:
                 groups.setdefault(value[1], (value[0], []))[1].append(run)
         if len(groups) > 1:
-            kinds = "; ".join(f"{label} ({_runs(len(members))}, e.g. {members[0].run_dir})"
-                              for label, members in groups.values())
+            kinds = "; ".join(
+                f"{label} ({_runs(len(members))}, e.g. {members[0].run_dir})" for label, members in groups.values()
+            )
             hint = _first_difference(*[members[0].cfg for _, members in list(groups.values())[:2]])
             raise StudyError(f"{study_dir} mixes {what}: {kinds}{hint}: pass a dir that holds one study")
 
 
 def _first_difference(cfg_a, cfg_b) -> str:
     """`, first difference: model.n_embd=32 vs 64` between two runs' settings (author, seed and paths aside)."""
+
     def flat(cfg):
         settings = asdict(cfg)
         for key in ("author", "seed", "run_name", "device", "logger", "stop_criteria"):

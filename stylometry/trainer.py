@@ -28,20 +28,41 @@ from transformers.utils import logging as transformers_logging
 
 from stylometry import distributed
 from stylometry.checkpoint import (
-    check_same_run, config_sha256, load_checkpoint, read_training_state, restore_best, run_identity,
-    save_best, save_checkpoint,
+    check_same_run,
+    config_sha256,
+    load_checkpoint,
+    read_training_state,
+    restore_best,
+    run_identity,
+    save_best,
+    save_checkpoint,
 )
 from stylometry.config import ConfigError, OptimizerConfig, TrainConfig
 from stylometry.data import (
-    VALIDATION, WINDOW_STREAM, BookReader, eval_windows, load_data, load_tokenizer, sample_offsets, tokenizer_record,
+    VALIDATION,
+    WINDOW_STREAM,
+    BookReader,
+    eval_windows,
+    load_data,
+    load_tokenizer,
+    sample_offsets,
+    tokenizer_record,
 )
 from stylometry.device import Placement, choose_placement, detect
 from stylometry.distributed import World, current_world
 from stylometry.logger import ScalarLogger, eval_scalars
 from stylometry.model import build_model, maybe_compile, nll_sum, optimizer_options
 from stylometry.rundir import (
-    MANIFEST, append_metrics, keep_metrics_before, lock_run_dir, manifest, read_metrics, write_hydra_files, write_json,
-    write_run_config, latest_checkpoint,
+    MANIFEST,
+    append_metrics,
+    keep_metrics_before,
+    latest_checkpoint,
+    lock_run_dir,
+    manifest,
+    read_metrics,
+    write_hydra_files,
+    write_json,
+    write_run_config,
 )
 from stylometry.runstatus import COMPLETE, PAUSED, RUNNING, epoch_line, read_status, write_failed_status, write_status
 from stylometry.schedule import Schedule, eta_seconds, should_stop
@@ -49,8 +70,18 @@ from stylometry.variants import build_transform, transform_key
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train", "open_run", "build_run", "start_or_resume", "epoch_batches", "train_step", "evaluate", "learning_rate",
-           "should_stop", "write_failed_status"]
+__all__ = [
+    "train",
+    "open_run",
+    "build_run",
+    "start_or_resume",
+    "epoch_batches",
+    "train_step",
+    "evaluate",
+    "learning_rate",
+    "should_stop",
+    "write_failed_status",
+]
 
 
 class TrainingDiverged(RuntimeError):
@@ -87,8 +118,14 @@ class Progress:
 
     @classmethod
     def from_checkpoint(cls, saved: Dict) -> "Progress":
-        return cls(saved["epoch"], saved["step"], saved["train_seconds"], saved["train_loss"],
-                   saved.get("best_loss"), WindowPosition.from_saved(saved.get("in_epoch")))
+        return cls(
+            saved["epoch"],
+            saved["step"],
+            saved["train_seconds"],
+            saved["train_loss"],
+            saved.get("best_loss"),
+            WindowPosition.from_saved(saved.get("in_epoch")),
+        )
 
 
 @dataclasses.dataclass
@@ -153,8 +190,13 @@ class _Stopwatch:
         self.tick = time.time()
 
 
-def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None, world: Optional[World] = None,
-          record: Optional[Dict] = None) -> str:
+def train(
+    cfg: TrainConfig,
+    run_dir: Path,
+    placement: Optional[Placement] = None,
+    world: Optional[World] = None,
+    record: Optional[Dict] = None,
+) -> str:
     """Runs the job in run_dir to its end (or its wall-clock limit); returns its final state.
 
     In a data-parallel job every process calls this (stylometry/distributed.py); rank 0 alone writes.
@@ -184,11 +226,22 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
             ended = schedule.epoch_ends(state.step, position.batches_done, len(batches))
             if ended:
                 stopwatch.lap(state)
-                state.epoch, state.train_loss, state.position = epoch, _epoch_loss(run, epoch, epoch_nll, position), None
+                state.epoch, state.train_loss, state.position = (
+                    epoch,
+                    _epoch_loss(run, epoch, epoch_nll, position),
+                    None,
+                )
             due = schedule.after_step(state.step, epoch, ended, state.train_loss, lambda: _out_of_time(run))
             if due.log:
-                run.logger.log(state.step, epoch, {"train/loss": distributed.all_sum(step_nll, run.world).item()
-                                                   / step_tokens, "train/lr": lr, "train/grad_norm": float(grad_norm)})
+                run.logger.log(
+                    state.step,
+                    epoch,
+                    {
+                        "train/loss": distributed.all_sum(step_nll, run.world).item() / step_tokens,
+                        "train/lr": lr,
+                        "train/grad_norm": float(grad_norm),
+                    },
+                )
             if not ended and (due.evaluate or due.checkpoint):
                 stopwatch.lap(state)  # evaluations and checkpoints are not training time
             evaluated = _evaluate(run, state, epoch) if due.evaluate else []
@@ -210,8 +263,15 @@ def train(cfg: TrainConfig, run_dir: Path, placement: Optional[Placement] = None
         raise
 
 
-def _close_epoch(run: Run, state: Progress, epoch: int, position: WindowPosition, evaluated: List[Dict],
-                 checkpoint: bool, stopwatch: _Stopwatch) -> List[Dict]:
+def _close_epoch(
+    run: Run,
+    state: Progress,
+    epoch: int,
+    position: WindowPosition,
+    evaluated: List[Dict],
+    checkpoint: bool,
+    stopwatch: _Stopwatch,
+) -> List[Dict]:
     """The epoch's rows (its mean training loss, then its evaluations): checkpointed if due, then appended to
     metrics.csv (after the checkpoint: a resume never finds rows it writes again), and its progress line."""
     rows = [_row(epoch, "train", state.train_loss, position.tokens, state.train_seconds), *evaluated]
@@ -253,16 +313,29 @@ def build_run(cfg: TrainConfig, run_dir: Path, placement: Placement, world: Worl
     model = build_model(cfg.model).to(device)
     opt = cfg.optimizer
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps, weight_decay=opt.weight_decay,
+        model.parameters(),
+        lr=opt.lr,
+        betas=(opt.beta1, opt.beta2),
+        eps=opt.eps,
+        weight_decay=opt.weight_decay,
         **optimizer_options(device.type),  # fused: one kernel over every parameter (CUDA and CPU)
     )
     # The loss as a module, so that DDP's forward (which prepares the gradient all-reduce) runs it.
     trained = distributed.wrap(_Loss(model, maybe_compile(nll_sum, cfg.device.compile, device.type)), world, placement)
     if world.rank:
         torch.manual_seed(_rank_seed(cfg.seed, world.rank, 0))  # its own dropout draws; the weights are rank 0's
-    return Run(cfg, run_dir, placement, world, inputs, model, trained, optimizer,
-               torch.amp.GradScaler(device.type, enabled=placement.uses_grad_scaler),
-               np.random.default_rng([cfg.seed, WINDOW_STREAM]))
+    return Run(
+        cfg,
+        run_dir,
+        placement,
+        world,
+        inputs,
+        model,
+        trained,
+        optimizer,
+        torch.amp.GradScaler(device.type, enabled=placement.uses_grad_scaler),
+        np.random.default_rng([cfg.seed, WINDOW_STREAM]),
+    )
 
 
 def epoch_batches(run: Run, position: WindowPosition):
@@ -299,7 +372,8 @@ def _epoch_loss(run: Run, epoch: int, epoch_nll: torch.Tensor, position: WindowP
     loss = distributed.all_sum(epoch_nll, run.world).item() / position.tokens
     if not math.isfinite(loss):
         raise TrainingDiverged(
-            f"training loss is {loss} at epoch {epoch}; the last good checkpoint is in {latest_checkpoint(run.run_dir)}: "
+            f"training loss is {loss} at epoch {epoch}; "
+            f"the last good checkpoint is in {latest_checkpoint(run.run_dir)}: "
             "lower optimizer.lr or set optimizer.grad_clip"
         )
     return loss
@@ -351,27 +425,44 @@ def start_or_resume(run: Run, record: Optional[Dict]):
         log.info(_epoch_line(run, 0, None, rows, 0.0, None))
     if world.is_main:
         _write_status(run, RUNNING, state, rows, None)
-        write_json(run_dir / MANIFEST, manifest(
-            _device_name(run.device), run.inputs.data.corpus_sha256,
-            {**run.inputs.data.manifest(), "files_sha256": run.inputs.data.files_sha256,
-             "corpus_root": str(Path(cfg.data.root).expanduser().resolve()),
-             "tokenizer": tokenizer_record(cfg.data.tokenizer), "precision": run.placement.precision,
-             "processes": world.size},
-        ))
+        write_json(
+            run_dir / MANIFEST,
+            manifest(
+                _device_name(run.device),
+                run.inputs.data.corpus_sha256,
+                {
+                    **run.inputs.data.manifest(),
+                    "files_sha256": run.inputs.data.files_sha256,
+                    "corpus_root": str(Path(cfg.data.root).expanduser().resolve()),
+                    "tokenizer": tokenizer_record(cfg.data.tokenizer),
+                    "precision": run.placement.precision,
+                    "processes": world.size,
+                },
+            ),
+        )
     return state, rows
 
 
 def _evaluate(run: Run, state: Progress, epoch: int) -> List[Dict]:
     """Evaluates every set, logs <set>/loss and <set>/perplexity, and keeps checkpoint.best/ if the loss is the
     lowest yet."""
-    rows = evaluate(run.model, run.inputs.eval_sets, run.cfg.data.eval_batch_size, run.placement, epoch,
-                    state.train_seconds, run.world)
+    rows = evaluate(
+        run.model,
+        run.inputs.eval_sets,
+        run.cfg.data.eval_batch_size,
+        run.placement,
+        epoch,
+        state.train_seconds,
+        run.world,
+    )
     run.logger.log(state.step, epoch, eval_scalars(rows))
     loss = next((float(row["loss"]) for row in rows if row["dataset"] == run.best_set), None)
     if run.cfg.schedule.keep_best and loss is not None and (state.best_loss is None or loss < state.best_loss):
         state.best_loss = loss
         if run.world.is_main:  # before the checkpoint: a resume from an earlier one replays (and rewrites) it
-            save_best(run.run_dir, run.model, {"step": state.step, "epoch": epoch, "dataset": run.best_set, "loss": loss})
+            save_best(
+                run.run_dir, run.model, {"step": state.step, "epoch": epoch, "dataset": run.best_set, "loss": loss}
+            )
     return rows
 
 
@@ -380,39 +471,61 @@ def _checkpoint(run: Run, state: Progress, rows: List[Dict], metrics_from: int) 
     rng_states = distributed.gather_rng_states(run.world)
     if not run.world.is_main:
         return
-    save_checkpoint(run.run_dir, run.model, {
-        "epoch": state.epoch,
-        "step": state.step,
-        "train_seconds": state.train_seconds,
-        "train_loss": state.train_loss,
-        "best_loss": state.best_loss,
-        "in_epoch": state.position.saved() if state.position else None,
-        "metric_rows": rows,
-        "metrics_from": metrics_from,
-        "identity": run.identity,
-        "optimizer": run.optimizer.state_dict(),
-        "scaler": run.scaler.state_dict(),
-        "window_rng": run.window_rng.bit_generator.state,
-        "torch_rng": rng_states[0]["cpu"],
-        "cuda_rng": rng_states[0]["cuda"] if run.device.type == "cuda" else None,
-        "rank_rng": rng_states if run.world.size > 1 else None,  # each process's dropout stream
-    })
+    save_checkpoint(
+        run.run_dir,
+        run.model,
+        {
+            "epoch": state.epoch,
+            "step": state.step,
+            "train_seconds": state.train_seconds,
+            "train_loss": state.train_loss,
+            "best_loss": state.best_loss,
+            "in_epoch": state.position.saved() if state.position else None,
+            "metric_rows": rows,
+            "metrics_from": metrics_from,
+            "identity": run.identity,
+            "optimizer": run.optimizer.state_dict(),
+            "scaler": run.scaler.state_dict(),
+            "window_rng": run.window_rng.bit_generator.state,
+            "torch_rng": rng_states[0]["cpu"],
+            "cuda_rng": rng_states[0]["cuda"] if run.device.type == "cuda" else None,
+            "rank_rng": rng_states if run.world.size > 1 else None,  # each process's dropout stream
+        },
+    )
 
 
 def _job(cfg: TrainConfig, corpus_sha256: str, identity: Dict) -> Dict:
     """Which job this is, in status.json: enough for a sweep's summary, and for `analyze` to keep apart runs
     of other corpora (corpus_sha256) or other settings (config_sha256: the identity but author and seed)."""
-    return {"study": cfg.study, "experiment": cfg.experiment_name, "variant": cfg.variant.name,
-            "author": cfg.run_name,  # the author, or data.name for a text run
-            "seed": cfg.seed, "corpus_sha256": corpus_sha256, "config_sha256": config_sha256(identity)}
+    return {
+        "study": cfg.study,
+        "experiment": cfg.experiment_name,
+        "variant": cfg.variant.name,
+        "author": cfg.run_name,  # the author, or data.name for a text run
+        "seed": cfg.seed,
+        "corpus_sha256": corpus_sha256,
+        "config_sha256": config_sha256(identity),
+    }
 
 
-def _write_status(run: Run, state_name: str, state: Progress, rows: List[Dict], eta_s: Optional[float],
-                  reason: Optional[str] = None) -> None:
+def _write_status(
+    run: Run, state_name: str, state: Progress, rows: List[Dict], eta_s: Optional[float], reason: Optional[str] = None
+) -> None:
     stop = run.cfg.stop_criteria
-    write_status(run.run_dir, state_name, run.job, epoch=state.epoch, step=state.step, max_epochs=stop.max_epochs,
-                 max_steps=stop.max_steps, rows=rows, eta_s=eta_s, device=run.placement.device,
-                 precision=run.placement.precision, reason=reason)
+    write_status(
+        run.run_dir,
+        state_name,
+        run.job,
+        epoch=state.epoch,
+        step=state.step,
+        max_epochs=stop.max_epochs,
+        max_steps=stop.max_steps,
+        rows=rows,
+        eta_s=eta_s,
+        device=run.placement.device,
+        precision=run.placement.precision,
+        reason=reason,
+    )
 
 
 def _heartbeat(run: Run, state: Progress, rows: List[Dict]) -> None:
@@ -422,8 +535,10 @@ def _heartbeat(run: Run, state: Progress, rows: List[Dict]) -> None:
 
 def _pause(run: Run, state: Progress, rows: List[Dict]) -> str:
     run.logger.close()
-    reason = (f"wall-clock limit stop_criteria.max_seconds={run.cfg.stop_criteria.max_seconds} reached; "
-              "run the same command to continue")
+    reason = (
+        f"wall-clock limit stop_criteria.max_seconds={run.cfg.stop_criteria.max_seconds} reached; "
+        "run the same command to continue"
+    )
     if run.world.is_main:
         _write_status(run, PAUSED, state, rows, None, reason=reason)
     log.info("paused at epoch %d, step %d: %s", state.epoch, state.step, reason)
@@ -443,13 +558,20 @@ def _eta(run: Run, state: Progress) -> Optional[float]:
     return eta_seconds(run.cfg.stop_criteria, state.epoch, state.step, state.train_seconds)
 
 
-def _epoch_line(run: Run, epoch: int, train_loss: Optional[float], rows: List[Dict], tokens_per_s: float,
-                state: Optional[Progress]) -> str:
+def _epoch_line(
+    run: Run, epoch: int, train_loss: Optional[float], rows: List[Dict], tokens_per_s: float, state: Optional[Progress]
+) -> str:
     cfg = run.cfg
-    return epoch_line(epoch, cfg.stop_criteria.max_epochs, train_loss, rows,
-                      cfg.author.name if cfg.author is not None else None,
-                      cfg.data.authors if cfg.author is not None else [], tokens_per_s,
-                      _eta(run, state) if state is not None else None)
+    return epoch_line(
+        epoch,
+        cfg.stop_criteria.max_epochs,
+        train_loss,
+        rows,
+        cfg.author.name if cfg.author is not None else None,
+        cfg.data.authors if cfg.author is not None else [],
+        tokens_per_s,
+        _eta(run, state) if state is not None else None,
+    )
 
 
 def _rank_seed(seed: int, rank: int, step: int) -> int:
@@ -464,7 +586,6 @@ def learning_rate(opt: OptimizerConfig, step: int) -> float:
         return opt.lr
     progress = min(1.0, (step - opt.warmup_steps) / opt.decay_steps)
     return opt.min_lr + 0.5 * (opt.lr - opt.min_lr) * (1.0 + math.cos(math.pi * progress))
-
 
 
 def _optimizer_step(model, optimizer, scaler, opt: OptimizerConfig, step: int, want_norm: bool):
@@ -485,10 +606,10 @@ def _optimizer_step(model, optimizer, scaler, opt: OptimizerConfig, step: int, w
     return lr, grad_norm
 
 
-
 @torch.no_grad()
-def evaluate(model, eval_sets, batch_size: int, placement: Placement, epoch: int, seconds: float,
-             world: World = World()) -> List[Dict]:
+def evaluate(
+    model, eval_sets, batch_size: int, placement: Placement, epoch: int, seconds: float, world: World = World()
+) -> List[Dict]:
     """The loss on each evaluation set: total NLL over its predicted tokens / their number.
 
     In a data-parallel job each process evaluates a share of the windows and the sums are added.
@@ -501,7 +622,10 @@ def evaluate(model, eval_sets, batch_size: int, placement: Placement, epoch: int
         total = 0.0
         input_ids, labels = windows.input_ids, windows.labels
         if world.size > 1:
-            input_ids, labels = input_ids.tensor_split(world.size)[world.rank], labels.tensor_split(world.size)[world.rank]
+            input_ids, labels = (
+                input_ids.tensor_split(world.size)[world.rank],
+                labels.tensor_split(world.size)[world.rank],
+            )
         for batch_ids, batch_labels in zip(input_ids.split(batch_size), labels.split(batch_size)):
             with placement.autocast():
                 nll, _ = nll_sum(model, batch_ids.to(device), batch_labels.to(device))
@@ -513,10 +637,8 @@ def evaluate(model, eval_sets, batch_size: int, placement: Placement, epoch: int
     return rows
 
 
-
 def _row(epoch: int, dataset: str, loss: float, tokens: int, seconds: float) -> Dict:
     return {"epoch": epoch, "dataset": dataset, "loss": f"{loss:.6f}", "tokens": tokens, "seconds": f"{seconds:.1f}"}
-
 
 
 def _restore_rng(saved: Dict, seed: int, world: World, device) -> None:
@@ -537,33 +659,37 @@ def _rank_seed(seed: int, rank: int, step: int) -> int:
     return int(np.random.default_rng([seed, rank, step]).integers(2**62))
 
 
-
 def _load_inputs(cfg: TrainConfig, placement: Placement, world: World) -> Inputs:
     """The job's data, tokens on the device and evaluation windows, or a ConfigError naming what to fix."""
     transform = build_transform(cfg.variant)
     tokenizer = load_tokenizer(cfg.data.tokenizer)
     if len(tokenizer) > cfg.model.vocab_size:
-        raise ConfigError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens")
+        raise ConfigError(
+            f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens"
+        )
     reader = BookReader(cfg.data, tokenizer, transform, transform_key(cfg.variant))
     data = load_data(cfg.data, cfg.author, cfg.seed, reader)
     n_positions = cfg.model.n_positions
     # int32: half the memory of int64 for a big corpus; a batch's ids become int64 when it is cut out.
     train_tokens = torch.from_numpy(data.train_tokens.astype(np.int32)).to(placement.device)
-    eval_sets = {name: eval_windows(texts, n_positions, cfg.data.eval_stride) for name, texts in data.eval_texts.items()}
+    eval_sets = {
+        name: eval_windows(texts, n_positions, cfg.data.eval_stride) for name, texts in data.eval_texts.items()
+    }
     sample_offsets(len(train_tokens), n_positions, np.random.default_rng(0), world.size)  # fails now if too short
     if cfg.data.batch_size % world.size:
-        raise ConfigError(f"data.batch_size={cfg.data.batch_size} must be a multiple of the job's {world.size} processes")
+        raise ConfigError(
+            f"data.batch_size={cfg.data.batch_size} must be a multiple of the job's {world.size} processes"
+        )
     return Inputs(data, train_tokens, eval_sets)
-
 
 
 def _resolved(cfg: TrainConfig, data) -> TrainConfig:
     """The config with data.authors and data.n_train_tokens as the corpus resolved them (a study's data)."""
     if cfg.data.kind != "corpus":
         return cfg
-    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, authors=data.authors,
-                                                             n_train_tokens=data.n_train_tokens))
-
+    return dataclasses.replace(
+        cfg, data=dataclasses.replace(cfg.data, authors=data.authors, n_train_tokens=data.n_train_tokens)
+    )
 
 
 def _device_name(device: torch.device) -> str:

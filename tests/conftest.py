@@ -46,9 +46,15 @@ def make_config(token_cache):
     def make(*overrides, typed=True):
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-            cfg = compose("train", overrides=[
-                f"data.root={CORPUS}", f"data.tokenizer={TOKENIZER}", f"data.cache_dir={token_cache}", *overrides,
-            ])
+            cfg = compose(
+                "train",
+                overrides=[
+                    f"data.root={CORPUS}",
+                    f"data.tokenizer={TOKENIZER}",
+                    f"data.cache_dir={token_cache}",
+                    *overrides,
+                ],
+            )
         GlobalHydra.instance().clear()
         return to_run_config(cfg) if typed else cfg
 
@@ -63,7 +69,11 @@ def run_train(token_cache):
         env = {**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
         return subprocess.run(
             [sys.executable, "-m", "stylometry.train", *args, f"data.cache_dir={token_cache}"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     return run

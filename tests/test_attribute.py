@@ -39,7 +39,9 @@ DOCS = REPO / "docs" / "attribution.md"
 DOCS_STUDIES = "multirun/corpus/"  # the study dirs the docs' commands name (laptop, paper): the tests' study instead
 # One epoch instead of TINY's two; Hydra's basic launcher (the docs' command picks joblib): 6 tiny jobs in turn.
 TINY_ONE_EPOCH = [o for o in TINY if not o.startswith("stop_criteria.max_epochs=")] + [
-    "stop_criteria.max_epochs=1", "hydra/launcher=basic"]
+    "stop_criteria.max_epochs=1",
+    "hydra/launcher=basic",
+]
 
 
 # ---- a study trained for these tests ----------------------------------------------------------------
@@ -49,14 +51,31 @@ TINY_ONE_EPOCH = [o for o in TINY if not o.startswith("stop_criteria.max_epochs=
 def study(tmp_path_factory, token_cache) -> Path:
     """The docs page's training command with TINY's settings, for 3 authors x 2 seeds, evaluated on their books."""
     sweep_dir = tmp_path_factory.mktemp("study") / "sweep"
-    docs_args = [arg for arg in shlex.split(docs_commands("python -m stylometry.train")[0])[3:]
-                 if not arg.startswith(("hydra/launcher=", "hydra.launcher."))]  # the tests run jobs in turn
+    docs_args = [
+        arg
+        for arg in shlex.split(docs_commands("python -m stylometry.train")[0])[3:]
+        if not arg.startswith(("hydra/launcher=", "hydra.launcher."))
+    ]  # the tests run jobs in turn
     result = subprocess.run(
-        [sys.executable, "-m", "stylometry.train", *docs_args, f"author={','.join(AUTHORS)}",
-         f"seed={','.join(map(str, SEEDS))}", *TINY_ONE_EPOCH, f"data.authors=[{','.join(AUTHORS)}]",
-         f"data.root={CORPUS}", f"data.tokenizer={TOKENIZER}", f"data.cache_dir={token_cache}",
-         f"hydra.sweep.dir={sweep_dir}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "stylometry.train",
+            *docs_args,
+            f"author={','.join(AUTHORS)}",
+            f"seed={','.join(map(str, SEEDS))}",
+            *TINY_ONE_EPOCH,
+            f"data.authors=[{','.join(AUTHORS)}]",
+            f"data.root={CORPUS}",
+            f"data.tokenizer={TOKENIZER}",
+            f"data.cache_dir={token_cache}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(list(sweep_dir.rglob("status.json"))) == len(AUTHORS) * len(SEEDS)
@@ -108,13 +127,16 @@ def copy_study(study: Path, to: Path) -> Path:
 def test_texts_get_each_models_loss_as_training_logged_it_and_a_verdict(study, tmp_path, capsys, caplog):
     out = tmp_path / "out"
     caplog.set_level("INFO", logger="stylometry.attribute")
-    code, stdout, _ = attribute(study, CONTESTED, CORPUS / "non_oz_baum", str(CORPUS / "non_oz_thompson" / "*.txt"),
-                                "--out", out, capsys=capsys)
+    code, stdout, _ = attribute(
+        study, CONTESTED, CORPUS / "non_oz_baum", str(CORPUS / "non_oz_thompson" / "*.txt"), "--out", out, capsys=capsys
+    )
     assert code == 0
     # Progress: which model and text, then after each model what is left.
     assert "[model 1/6] austen seed=0: text 1/3 30537.txt (1 units, 256 tokens)" in caplog.messages
-    assert any(m.startswith("scored 6/6 models (thompson seed=1: 768 tokens in ") and m.endswith("0 left, about 0 s")
-               for m in caplog.messages)
+    assert any(
+        m.startswith("scored 6/6 models (thompson seed=1: 768 tokens in ") and m.endswith("0 left, about 0 s")
+        for m in caplog.messages
+    )
     scores = pd.read_csv(out / "scores.csv")
     assert list(scores.columns) == ["text", "excerpt_tokens", "excerpt", "model_author", "seed", "loss", "tokens"]
     names = {"30537.txt": "contested", "48778.txt": "non_oz_baum", "the_princess_of_cozytown.txt": "non_oz_thompson"}
@@ -127,7 +149,8 @@ def test_texts_get_each_models_loss_as_training_logged_it_and_a_verdict(study, t
     # capped at the same 256 tokens): the same loss, to the 6 decimals metrics.csv keeps.
     logged = final_metrics(study)
     compared = scores.assign(dataset=scores["text"].map(names)).merge(
-        logged, on=["model_author", "seed", "dataset"], suffixes=("", "_logged"))
+        logged, on=["model_author", "seed", "dataset"], suffixes=("", "_logged")
+    )
     assert len(compared) == len(names) * 2 * len(SEEDS)  # baum's and thompson's models
     assert np.allclose(compared["loss"], compared["loss_logged"], atol=2e-6)
 
@@ -172,11 +195,14 @@ def test_the_verdict_on_the_contested_book_is_analyzes(study, tmp_path, capsys):
 def test_excerpts_of_a_text_are_each_attributed(study, tmp_path, capsys, caplog):
     out = tmp_path / "out"
     caplog.set_level("INFO", logger="stylometry.attribute")
-    code, _, _ = attribute(study, CONTESTED, "--excerpt-tokens", "16,64", "--max-tokens", "128", "--out", out,
-                           capsys=capsys)
+    code, _, _ = attribute(
+        study, CONTESTED, "--excerpt-tokens", "16,64", "--max-tokens", "128", "--out", out, capsys=capsys
+    )
     assert code == 0
-    assert ("excerpts of 64 tokens are longer than the models' context (32): each is scored in consecutive windows "
-            "of 32 tokens, as evaluation scores a whole text") in caplog.messages
+    assert (
+        "excerpts of 64 tokens are longer than the models' context (32): each is scored in consecutive windows "
+        "of 32 tokens, as evaluation scores a whole text"
+    ) in caplog.messages
     scores = pd.read_csv(out / "scores.csv")
     counts = scores.groupby("excerpt_tokens", dropna=False).size()
     models = len(AUTHORS) * len(SEEDS)
@@ -198,16 +224,33 @@ def test_a_variant_study_reads_a_plain_text_as_its_models_read_their_books(tmp_p
     """A content-only study: the contested book, given as written, scores as the trainer scored its masked copy."""
     sweep_dir = tmp_path / "content"
     result = subprocess.run(
-        [sys.executable, "-m", "stylometry.train", "-m", "variant=content", "author=baum,thompson", "seed=0",
-         *TINY_ONE_EPOCH, "data.authors=[baum,thompson]", f"data.root={CORPUS}", f"data.tokenizer={TOKENIZER}",
-         f"data.cache_dir={token_cache}", f"hydra.sweep.dir={sweep_dir}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "stylometry.train",
+            "-m",
+            "variant=content",
+            "author=baum,thompson",
+            "seed=0",
+            *TINY_ONE_EPOCH,
+            "data.authors=[baum,thompson]",
+            f"data.root={CORPUS}",
+            f"data.tokenizer={TOKENIZER}",
+            f"data.cache_dir={token_cache}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "out"
     assert attribute(sweep_dir, CONTESTED, "--out", out, capsys=capsys)[0] == 0
     scores = pd.read_csv(out / "scores.csv").merge(
-        final_metrics(sweep_dir).query("dataset == 'contested'"), on=["model_author", "seed"], suffixes=("", "_logged"))
+        final_metrics(sweep_dir).query("dataset == 'contested'"), on=["model_author", "seed"], suffixes=("", "_logged")
+    )
     assert len(scores) == 2 and np.allclose(scores["loss"], scores["loss_logged"], atol=2e-6)
     assert "(experiment smoke, variant content)" in (out / "report.md").read_text()
 
@@ -231,8 +274,9 @@ def test_an_excerpt_is_scored_like_a_text_evaluated_alone():
 @pytest.mark.slow
 def test_held_out_books_give_accuracy_against_excerpt_length(study, tmp_path, capsys):
     out = tmp_path / "out"
-    code, stdout, stderr = attribute(study, "--held-out", "--excerpt-tokens", "16,64", "--jobs", "2", "--out", out,
-                                     capsys=capsys)
+    code, stdout, stderr = attribute(
+        study, "--held-out", "--excerpt-tokens", "16,64", "--jobs", "2", "--out", out, capsys=capsys
+    )
     assert code == 0, stderr
     scores = pd.read_csv(out / "scores.csv")
     # Each seed's held-out books are scored by that seed's models only: 3 books x 3 models per seed.
@@ -245,26 +289,37 @@ def test_held_out_books_give_accuracy_against_excerpt_length(study, tmp_path, ca
             book = f"{book_author}/{held_out[book_author]}"
             ours = whole[(whole["text"] == book) & (whole["model_author"] == author)]
             assert list(ours["seed"]) == [seed]
-            theirs = logged[(logged["model_author"] == author) & (logged["seed"] == seed)
-                            & (logged["dataset"] == book_author)]["loss"]
+            theirs = logged[
+                (logged["model_author"] == author) & (logged["seed"] == seed) & (logged["dataset"] == book_author)
+            ]["loss"]
             assert ours["loss"].iloc[0] == pytest.approx(theirs.iloc[0], abs=2e-6)  # as training evaluated it
 
     attribution = pd.read_csv(out / "held_out.csv")
     books = len(SEEDS) * len(AUTHORS)
     assert len(attribution) == books * (1 + EVAL_MAX_TOKENS // 16 + EVAL_MAX_TOKENS // 64)
-    best = scores.sort_values("model_author", kind="stable").groupby(
-        ["text", "excerpt_tokens", "excerpt", "seed"], dropna=False)["loss"].idxmin()
+    best = (
+        scores.sort_values("model_author", kind="stable")
+        .groupby(["text", "excerpt_tokens", "excerpt", "seed"], dropna=False)["loss"]
+        .idxmin()
+    )
     expected = scores.loc[best, "model_author"].to_numpy()
-    merged = attribution.merge(scores.loc[best, ["text", "excerpt_tokens", "excerpt", "seed", "model_author"]],
-                               on=["text", "excerpt_tokens", "excerpt", "seed"])
+    merged = attribution.merge(
+        scores.loc[best, ["text", "excerpt_tokens", "excerpt", "seed", "model_author"]],
+        on=["text", "excerpt_tokens", "excerpt", "seed"],
+    )
     assert len(merged) == len(expected) and (merged["attributed_to"] == merged["model_author"]).all()
     assert (attribution["correct"] == (attribution["attributed_to"] == attribution["author"])).all()
 
     accuracy = pd.read_csv(out / "held_out_accuracy.csv")
     assert len(accuracy) == 3 * (len(AUTHORS) + 1)  # whole books, 16 and 64 tokens x (each author, all)
     for row in accuracy.itertuples():
-        rows = attribution[(attribution["excerpt_tokens"].isna() if pd.isna(row.excerpt_tokens)
-                            else attribution["excerpt_tokens"] == row.excerpt_tokens)]
+        rows = attribution[
+            (
+                attribution["excerpt_tokens"].isna()
+                if pd.isna(row.excerpt_tokens)
+                else attribution["excerpt_tokens"] == row.excerpt_tokens
+            )
+        ]
         rows = rows if row.author == "all" else rows[rows["author"] == row.author]
         assert (row.num_excerpts, row.num_correct) == (len(rows), rows["correct"].sum())
         assert row.num_books == rows[["seed", "text"]].drop_duplicates().shape[0]
@@ -273,8 +328,10 @@ def test_held_out_books_give_accuracy_against_excerpt_length(study, tmp_path, ca
     assert set(accuracy.loc[accuracy["author"] == "all", "ci_method"].dropna()) >= {"bootstrap over books"}
     assert (out / "figures" / "held_out_accuracy.png").stat().st_size > 0
     overall = accuracy[(accuracy["author"] == "all") & (accuracy["excerpt_tokens"] == 16)].iloc[0]
-    assert (f"held-out books, 16-token excerpts: {overall.num_correct}/{overall.num_excerpts} attributed correctly"
-            in stdout)
+    assert (
+        f"held-out books, 16-token excerpts: {overall.num_correct}/{overall.num_excerpts} attributed correctly"
+        in stdout
+    )
 
 
 def test_the_interval_resamples_books_once_there_are_enough():
@@ -296,8 +353,10 @@ def test_a_passage_of_a_book_is_found_in_it_and_not_elsewhere():
     rng = np.random.default_rng(0)
     book, other = rng.integers(0, 50257, 20000), rng.integers(0, 50257, 20000)
     hashes = shingle_hashes(book, 8)
-    direct = [sum(int(t + 1) * pow(0x9E3779B97F4A7C15, j, 2**64) for j, t in enumerate(book[i:i + 8])) % 2**64
-              for i in (0, 17, len(book) - 8)]
+    direct = [
+        sum(int(t + 1) * pow(0x9E3779B97F4A7C15, j, 2**64) for j, t in enumerate(book[i : i + 8])) % 2**64
+        for i in (0, 17, len(book) - 8)
+    ]
     assert [int(hashes[i]) for i in (0, 17, len(book) - 8)] == direct
     runs = {"book": book_runs(book), "other": book_runs(other)}
     assert shares_in_books(book[5000:6000], runs) == {"book": 1.0, "other": 0.0}
@@ -315,8 +374,9 @@ def test_a_text_from_a_training_book_is_scored_only_by_seeds_that_held_it_out(st
     # A passage of seed 1's held-out Baum book, which seed 0's Baum model trained on.
     passage = tmp_path / "passage.txt"
     passage.write_text((CORPUS / "baum" / held_out[1]).read_text()[20000:30000])
-    trained_by_all = next(book for book in manifests["baum", 0]["train_books"]
-                          if book in manifests["baum", 1]["train_books"])
+    trained_by_all = next(
+        book for book in manifests["baum", 0]["train_books"] if book in manifests["baum", 1]["train_books"]
+    )
     copy = tmp_path / "copy.txt"
     shutil.copy(CORPUS / "baum" / trained_by_all, copy)
     out = tmp_path / "out"
@@ -331,8 +391,10 @@ def test_a_text_from_a_training_book_is_scored_only_by_seeds_that_held_it_out(st
     assert f"passage.txt: taken from baum/{held_out[1]}" in report and "scored by the models of seed(s) 1" in report
     # Alone, a text that every seed trained on leaves nothing to attribute.
     code, _, stderr = attribute(study, copy, "--out", tmp_path / "none", capsys=capsys)
-    assert code == 2 and stderr == ("error: every text was taken from a book that every seed's models trained on: "
-                                    "pass texts the study did not train on\n")
+    assert code == 2 and stderr == (
+        "error: every text was taken from a book that every seed's models trained on: "
+        "pass texts the study did not train on\n"
+    )
     assert not (tmp_path / "none").exists()
 
 
@@ -387,8 +449,12 @@ def broken(study, tmp_path_factory):
         (run_dir / "status.json").write_text(json.dumps(status))
 
     copies = {}
-    for name, change in [("variant", variant), ("tokenizer", tokenizer), ("corpus", corpus),
-                         ("checkpoint", checkpoint)]:
+    for name, change in [
+        ("variant", variant),
+        ("tokenizer", tokenizer),
+        ("corpus", corpus),
+        ("checkpoint", checkpoint),
+    ]:
         copies[name] = copy_study(study, root / name)
         change(run_dirs(copies[name])["thompson", 1])
     copies["duplicate"] = copy_study(study, root / "duplicate")
@@ -420,74 +486,120 @@ def bad_inputs(study: Path, broken, tmp: Path):
     (tmp / "short.txt").write_text("a")
     (tmp / "folder").mkdir()
     runs = run_dirs(study)
-    changed = {name: run_dirs(path)["thompson", 1] for name, path in broken.items()
-               if name in ("variant", "tokenizer", "corpus", "checkpoint")}
+    changed = {
+        name: run_dirs(path)["thompson", 1]
+        for name, path in broken.items()
+        if name in ("variant", "tokenizer", "corpus", "checkpoint")
+    }
     first = {name: run_dirs(path)["austen", 0] for name, path in broken.items() if name in changed}
     statuses = {path.parent: json.loads(path.read_text()) for path in broken["duplicate"].rglob("status.json")}
-    duplicates = sorted(run_dir for run_dir, status in statuses.items()
-                        if (status["author"], status["seed"]) == ("austen", 0))
+    duplicates = sorted(
+        run_dir for run_dir, status in statuses.items() if (status["author"], status["seed"]) == ("austen", 0)
+    )
     tokenizer_sha = json.loads((runs["austen", 0] / "manifest.json").read_text())["tokenizer"]["files_sha256"]
     corpus_sha = json.loads((runs["austen", 0] / "status.json").read_text())["corpus_sha256"]
     weights = changed["checkpoint"] / "checkpoint"
     one_study = "pass a dir that holds one study"
-    usage = ("usage: python -m stylometry.attribute <study dir> [<texts> ...] --out <dir> [--excerpt-tokens 256,1024] "
-             "[--held-out]")
+    usage = (
+        "usage: python -m stylometry.attribute <study dir> [<texts> ...] --out <dir> [--excerpt-tokens 256,1024] "
+        "[--held-out]"
+    )
     return [
-        ([tmp / "nope", CONTESTED],
-         f"error: no study dir {tmp / 'nope'}: pass the dir a sweep wrote, e.g. multirun/<study>/<experiment>"),
-        ([broken["empty"], CONTESTED],
-         f"error: {broken['empty']} holds no run dirs (no status.json below it): pass the dir a sweep wrote, "
-         "e.g. multirun/<study>/<experiment>"),
-        ([broken["unfinished"], CONTESTED],
-         f"error: {broken['unfinished']} holds no complete model (6 runs: 6 failed): finish the sweep (run its "
-         "command again), then attribute"),
-        ([broken["variant"], CONTESTED],
-         f"error: {broken['variant']} mixes variants: baseline (5 runs, e.g. {first['variant']}); content (1 run, "
-         f"e.g. {changed['variant']}); first difference: variant.name=baseline vs content: {one_study}"),
-        ([broken["tokenizer"], CONTESTED],
-         f"error: {broken['tokenizer']} mixes tokenizers: {TOKENIZER.resolve()} (files {tokenizer_sha[:12]}) (5 runs, "
-         f"e.g. {first['tokenizer']}); {TOKENIZER.resolve()} (files 000000000000) (1 run, e.g. "
-         f"{changed['tokenizer']}): {one_study}"),
-        ([broken["corpus"], CONTESTED],
-         f"error: {broken['corpus']} mixes corpora (corpus_sha256): {corpus_sha[:12]} (5 runs, e.g. "
-         f"{first['corpus']}); ffffffffffff (1 run, e.g. {changed['corpus']}): {one_study}"),
-        ([broken["duplicate"], CONTESTED],
-         f"error: two runs of austen seed 0: {duplicates[0]} and {duplicates[1]}: pass a dir that holds one of them"),
-        ([broken["checkpoint"], CONTESTED],
-         f"error: {weights} is unreadable ({safetensors_error(weights)}): train that model again, or move its run dir "
-         "out of the study dir"),
-        ([study, tmp / "missing.txt"],
-         f"error: no such text file {tmp / 'missing.txt'}: pass .txt files, folders of them, or globs"),
+        (
+            [tmp / "nope", CONTESTED],
+            f"error: no study dir {tmp / 'nope'}: pass the dir a sweep wrote, e.g. multirun/<study>/<experiment>",
+        ),
+        (
+            [broken["empty"], CONTESTED],
+            f"error: {broken['empty']} holds no run dirs (no status.json below it): pass the dir a sweep wrote, "
+            "e.g. multirun/<study>/<experiment>",
+        ),
+        (
+            [broken["unfinished"], CONTESTED],
+            f"error: {broken['unfinished']} holds no complete model (6 runs: 6 failed): finish the sweep (run its "
+            "command again), then attribute",
+        ),
+        (
+            [broken["variant"], CONTESTED],
+            f"error: {broken['variant']} mixes variants: baseline (5 runs, e.g. {first['variant']}); content (1 run, "
+            f"e.g. {changed['variant']}); first difference: variant.name=baseline vs content: {one_study}",
+        ),
+        (
+            [broken["tokenizer"], CONTESTED],
+            f"error: {broken['tokenizer']} mixes tokenizers: {TOKENIZER.resolve()} (files {tokenizer_sha[:12]}) "
+            "(5 runs, "
+            f"e.g. {first['tokenizer']}); {TOKENIZER.resolve()} (files 000000000000) (1 run, e.g. "
+            f"{changed['tokenizer']}): {one_study}",
+        ),
+        (
+            [broken["corpus"], CONTESTED],
+            f"error: {broken['corpus']} mixes corpora (corpus_sha256): {corpus_sha[:12]} (5 runs, e.g. "
+            f"{first['corpus']}); ffffffffffff (1 run, e.g. {changed['corpus']}): {one_study}",
+        ),
+        (
+            [broken["duplicate"], CONTESTED],
+            f"error: two runs of austen seed 0: {duplicates[0]} and {duplicates[1]}: pass a dir that holds one of them",
+        ),
+        (
+            [broken["checkpoint"], CONTESTED],
+            f"error: {weights} is unreadable ({safetensors_error(weights)}): train that model again, "
+            "or move its run dir out of the study dir",
+        ),
+        (
+            [study, tmp / "missing.txt"],
+            f"error: no such text file {tmp / 'missing.txt'}: pass .txt files, folders of them, or globs",
+        ),
         ([study, tmp / "folder"], f"error: {tmp / 'folder'} holds no .txt file: pass .txt files, or a folder of them"),
-        ([study, str(tmp / "*.text")],
-         f"error: {tmp / '*.text'} matches no file: check the pattern (quote it so the shell leaves it alone)"),
+        (
+            [study, str(tmp / "*.text")],
+            f"error: {tmp / '*.text'} matches no file: check the pattern (quote it so the shell leaves it alone)",
+        ),
         ([study, tmp / "empty.txt"], f"error: {tmp / 'empty.txt'} is empty: remove it or add its text"),
         ([study, tmp / "binary.txt"], f"error: {tmp / 'binary.txt'} is binary, not text: pass UTF-8 .txt files"),
-        ([study, tmp / "latin1.txt"],
-         f"error: {tmp / 'latin1.txt'} is not UTF-8 text (invalid continuation byte at byte 8): convert it "
-         "(e.g. iconv -t UTF-8) or remove it"),
-        ([study, tmp / "short.txt"],
-         f"error: {tmp / 'short.txt'} is 1 token(s) long as the study's models read it (variant baseline): a text "
-         "needs at least 2 tokens, one to predict"),
-        ([study, CONTESTED, "--excerpt-tokens", "1"],
-         "error: --excerpt-tokens 1: each length is a whole number of tokens, at least 2 (one to predict), "
-         "e.g. 256,1024,4096"),
-        ([study, CONTESTED, "--excerpt-tokens", "512,1024"],
-         "error: --excerpt-tokens 512,1024: every text is shorter (the longest scored is 256 tokens): choose shorter "
-         "excerpts, or --max-tokens all"),
-        ([study, CONTESTED, "--max-tokens", "1"],
-         "error: --max-tokens 1: a whole number of tokens (at least 2), or all"),
-        ([study, CONTESTED, "--authors", "baum,wells"],
-         f"error: --authors wells: no complete model of that author in {study} (its authors: austen, baum, thompson)"),
-        ([study, CONTESTED, "--authors", "baum"],
-         f"error: {study} has complete models of 1 author(s) only: attribution needs models of two authors or more"),
+        (
+            [study, tmp / "latin1.txt"],
+            f"error: {tmp / 'latin1.txt'} is not UTF-8 text (invalid continuation byte at byte 8): convert it "
+            "(e.g. iconv -t UTF-8) or remove it",
+        ),
+        (
+            [study, tmp / "short.txt"],
+            f"error: {tmp / 'short.txt'} is 1 token(s) long as the study's models read it (variant baseline): a text "
+            "needs at least 2 tokens, one to predict",
+        ),
+        (
+            [study, CONTESTED, "--excerpt-tokens", "1"],
+            "error: --excerpt-tokens 1: each length is a whole number of tokens, at least 2 (one to predict), "
+            "e.g. 256,1024,4096",
+        ),
+        (
+            [study, CONTESTED, "--excerpt-tokens", "512,1024"],
+            "error: --excerpt-tokens 512,1024: every text is shorter (the longest scored is 256 tokens): "
+            "choose shorter excerpts, or --max-tokens all",
+        ),
+        (
+            [study, CONTESTED, "--max-tokens", "1"],
+            "error: --max-tokens 1: a whole number of tokens (at least 2), or all",
+        ),
+        (
+            [study, CONTESTED, "--authors", "baum,wells"],
+            f"error: --authors wells: no complete model of that author in {study} "
+            "(its authors: austen, baum, thompson)",
+        ),
+        (
+            [study, CONTESTED, "--authors", "baum"],
+            f"error: {study} has complete models of 1 author(s) only: attribution needs models of two authors or more",
+        ),
         ([study, CONTESTED, "--alpha", "2"], "error: --alpha 2.0: choose a p threshold between 0 and 1, e.g. 0.001"),
-        ([study, CONTESTED, "--held-out"],
-         "error: --held-out attributes the study's own held-out books: give it no texts (or drop --held-out)"),
+        (
+            [study, CONTESTED, "--held-out"],
+            "error: --held-out attributes the study's own held-out books: give it no texts (or drop --held-out)",
+        ),
         ([study], f"error: no texts: pass .txt files, folders or globs after the study dir, or --held-out ({usage})"),
-        ([study, CONTESTED, "--corpus", tmp / "moved"],
-         f"error: the study's corpus {tmp / 'moved'} is not here: pass --corpus <dir> (its books tell which texts a "
-         "model trained on, and which books it held out)"),
+        (
+            [study, CONTESTED, "--corpus", tmp / "moved"],
+            f"error: the study's corpus {tmp / 'moved'} is not here: pass --corpus <dir> (its books tell which texts a "
+            "model trained on, and which books it held out)",
+        ),
         ([study, CONTESTED, "--device", "tpu"], "error: --device tpu: choose auto, cpu, cuda or mps"),
         ([study, CONTESTED, "--jobs", "two"], f"error: argument --jobs: invalid int value: 'two' ({usage})"),
     ]
@@ -504,20 +616,41 @@ def test_each_bad_input_gets_one_line_exit_2_and_nothing_written(study, broken, 
 
 
 def test_a_bad_input_from_the_shell_is_one_line_and_exit_2(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "stylometry.attribute", str(tmp_path / "nope"), str(CONTESTED),
-                             "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stylometry.attribute",
+            str(tmp_path / "nope"),
+            str(CONTESTED),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr == (f"error: no study dir {tmp_path / 'nope'}: pass the dir a sweep wrote, "
-                             "e.g. multirun/<study>/<experiment>\n")
+    assert result.stderr == (
+        f"error: no study dir {tmp_path / 'nope'}: pass the dir a sweep wrote, e.g. multirun/<study>/<experiment>\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_verdicts_fall_back_to_welch_where_seeds_are_not_shared():
-    scores = pd.DataFrame({
-        "text": "t", "excerpt_tokens": pd.NA, "excerpt": pd.NA,
-        "model_author": ["a", "a", "a", "b", "b", "b"], "seed": [0, 1, 2, 0, 1, 3],
-        "loss": [5.0, 5.1, 5.2, 6.0, 6.2, 6.1], "tokens": 10})
+    scores = pd.DataFrame(
+        {
+            "text": "t",
+            "excerpt_tokens": pd.NA,
+            "excerpt": pd.NA,
+            "model_author": ["a", "a", "a", "b", "b", "b"],
+            "seed": [0, 1, 2, 0, 1, 3],
+            "loss": [5.0, 5.1, 5.2, 6.0, 6.2, 6.1],
+            "tokens": 10,
+        }
+    )
     row = verdicts(scores, 0.05, {"sweep": "s", "study": "x", "experiment": "e", "variant": "v"}).iloc[0]
     welch = scipy_stats.ttest_ind([6.0, 6.2, 6.1], [5.0, 5.1, 5.2], equal_var=False)
     assert (row["attributed_to"], row["runner_up"], row["test"]) == ("a", "b", "Welch t")
@@ -539,8 +672,10 @@ def test_the_docs_commands_run_on_the_tiny_study(study, tmp_path, capsys, monkey
     monkeypatch.chdir(REPO)  # the docs' paths are relative to the repo (../shared/corpus)
     for command in commands:
         args = shlex.split(command)[3:]
-        args = [str(study) if a.startswith(DOCS_STUDIES) else str(tmp_path / a) if a.startswith("attribution/") else a
-                for a in args]
+        args = [
+            str(study) if a.startswith(DOCS_STUDIES) else str(tmp_path / a) if a.startswith("attribution/") else a
+            for a in args
+        ]
         args = ["512" if previous == "--max-tokens" else a for previous, a in zip(["", *args], args)]
         code, stdout, stderr = attribute(*args, capsys=capsys)
         assert code == 0, (command, stderr)

@@ -39,8 +39,17 @@ from stylometry.model import (
 )
 
 SMALL = ModelConfig(n_positions=48, n_embd=32, n_layer=2, n_head=4, vocab_size=1000, dropout=0.0)
-BENCH_KEYS = {"train_tokens_per_s", "baseline_train_tokens_per_s", "mfu", "peak_mem_mb", "baseline_peak_mem_mb",
-              "eval_fraction_of_epoch", "first_step_s", "eval_tokens_per_s", "peak_flops"}
+BENCH_KEYS = {
+    "train_tokens_per_s",
+    "baseline_train_tokens_per_s",
+    "mfu",
+    "peak_mem_mb",
+    "baseline_peak_mem_mb",
+    "eval_fraction_of_epoch",
+    "first_step_s",
+    "eval_tokens_per_s",
+    "peak_flops",
+}
 
 
 @pytest.fixture
@@ -150,19 +159,44 @@ def test_baseline_is_the_studys_loop():
 
 def test_bench_defaults_yield_to_overrides():
     assert with_defaults([]) == ["author=baum", "device=cpu", "data.batch_size=4"]
-    assert with_defaults(["data.batch_size=16", "author=austen"]) == ["device=cpu", "data.batch_size=16", "author=austen"]
+    assert with_defaults(["data.batch_size=16", "author=austen"]) == [
+        "device=cpu",
+        "data.batch_size=16",
+        "author=austen",
+    ]
     assert with_override(["author=baum", "+device.jobs_per_gpu=1"], "device.jobs_per_gpu", 2) == [
-        "author=baum", "device.jobs_per_gpu=2"]
+        "author=baum",
+        "device.jobs_per_gpu=2",
+    ]
 
 
 @pytest.mark.slow  # seven fresh processes (one per measurement, for honest peak memory): ~40 s
 def test_bench_cli_runs_a_tiny_config_and_ends_with_json(token_cache):
     env = {**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
     done = subprocess.run(
-        [sys.executable, "-m", "stylometry.bench", "model=tiny", "model.n_positions=32", "data.n_train_tokens=1024",
-         "data.eval_max_tokens=256", "data.eval_batch_size=4", f"data.cache_dir={token_cache}",
-         "--repeats", "1", "--warmup", "0", "--steps", "1"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "stylometry.bench",
+            "model=tiny",
+            "model.n_positions=32",
+            "data.n_train_tokens=1024",
+            "data.eval_max_tokens=256",
+            "data.eval_batch_size=4",
+            f"data.cache_dir={token_cache}",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--steps",
+            "1",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -198,20 +232,26 @@ def test_precision_mismatches_accept_the_cpus_bf16_and_name_what_differs(small_c
 
 
 def test_the_grid_costs_its_training_and_every_evaluation():
-    models = [{"train_tokens_per_epoch": 1000, "eval_tokens": 500}, {"train_tokens_per_epoch": 1000, "eval_tokens": 1500}]
+    models = [
+        {"train_tokens_per_epoch": 1000, "eval_tokens": 500},
+        {"train_tokens_per_epoch": 1000, "eval_tokens": 1500},
+    ]
     # 2 models x 10 epochs x 1,000 tokens at 100 tok/s = 200 s; 11 evaluations x 2,000 tokens at 1,000 tok/s = 22 s.
     assert grid_gpu_hours(models, 10, 11, 100.0, 1000.0) == pytest.approx(222 / 3600)
     assert minimum_epochs(StopCriteriaConfig()) == 500  # the study's: at least 500, then a loss of 3.0 stops it
     assert minimum_epochs(StopCriteriaConfig(min_epochs=0, max_epochs=3, train_loss_threshold=None)) == 3
 
 
-@pytest.mark.parametrize("cadence,epochs,steps_per_epoch,expected", [
-    (ScheduleConfig(), 500, 40, 501),  # the study's: before training and after every epoch
-    (ScheduleConfig(eval_at_start=False), 500, 40, 500),
-    (ScheduleConfig(eval_every=3), 10, 1, 5),  # 0, 3, 6, 9 and the last
-    (ScheduleConfig(eval_every=4, eval_at_start=False), 8, 1, 2),
-    (ScheduleConfig(eval_every=100, eval_every_steps=3), 2, 4, 4),  # 0, steps 3 and 6 (mid-epoch), the last
-])
+@pytest.mark.parametrize(
+    "cadence,epochs,steps_per_epoch,expected",
+    [
+        (ScheduleConfig(), 500, 40, 501),  # the study's: before training and after every epoch
+        (ScheduleConfig(eval_at_start=False), 500, 40, 500),
+        (ScheduleConfig(eval_every=3), 10, 1, 5),  # 0, 3, 6, 9 and the last
+        (ScheduleConfig(eval_every=4, eval_at_start=False), 8, 1, 2),
+        (ScheduleConfig(eval_every=100, eval_every_steps=3), 2, 4, 4),  # 0, steps 3 and 6 (mid-epoch), the last
+    ],
+)
 def test_evaluations_are_the_trainers_schedule(cadence, epochs, steps_per_epoch, expected):
     stop = StopCriteriaConfig(min_epochs=epochs)  # the study's threshold: the model stops at min_epochs
     assert evaluations(stop, cadence, epochs, steps_per_epoch) == expected
@@ -232,7 +272,8 @@ def test_the_largest_batch_is_found_by_doubling_until_memory_runs_out():
 
 
 def test_the_cuda_tests_report_is_read_from_pytests_junit_xml(tmp_path):
-    (tmp_path / "test_sample.py").write_text(textwrap.dedent("""
+    (tmp_path / "test_sample.py").write_text(
+        textwrap.dedent("""
         import pytest
 
         def test_passes(record_property):
@@ -244,10 +285,16 @@ def test_the_cuda_tests_report_is_read_from_pytests_junit_xml(tmp_path):
         @pytest.mark.skip(reason="needs CUDA (no GPU on this machine)")
         def test_skipped():
             pass
-    """))
+    """)
+    )
     report = tmp_path / "report.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "test_sample.py", "-q", "-p", "no:cacheprovider",
-                    f"--junitxml={report}"], cwd=tmp_path, capture_output=True, timeout=120, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "test_sample.py", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     summary = junit_summary(report)
     assert summary["passed"] == 1
     assert summary["skipped"] == {"test_skipped": "needs CUDA (no GPU on this machine)"}
@@ -258,8 +305,13 @@ def test_the_cuda_tests_report_is_read_from_pytests_junit_xml(tmp_path):
 
 def run_check(command, timeout=600, **env):
     """`command` (docs/gpu.md) as a user runs it, where torch sees no GPU (CUDA_VISIBLE_DEVICES empty)."""
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "STYLOMETRY_DATA": str(CORPUS),
-           "STYLOMETRY_TOKENIZER": str(TOKENIZER), **env}
+    env = {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
+        "STYLOMETRY_DATA": str(CORPUS),
+        "STYLOMETRY_TOKENIZER": str(TOKENIZER),
+        **env,
+    }
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -294,13 +346,25 @@ def test_the_gpu_check_is_prepared_for_a_machine_without_a_registry(tmp_path):
     repo = tmp_path / "repo"
     (repo / ".ci").mkdir(parents=True)
     (repo / ".ci" / "gpu-check").write_bytes((REPO / ".ci" / "gpu-check").read_bytes())
-    done = subprocess.run(["bash", ".ci/gpu-check", "--prepare"], cwd=repo, capture_output=True, text=True,
-                          timeout=600, check=False,
-                          env={**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)})
+    done = subprocess.run(
+        ["bash", ".ci/gpu-check", "--prepare"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)},
+    )
     assert done.returncode == 0, done.stderr
     wheels = sorted(path.name.split("-")[0] for path in (repo / "wheels").glob("*-py*-none-any.whl"))
-    assert wheels == ["antlr4_python3_runtime", "hydra_core", "hydra_joblib_launcher", "hydra_submitit_launcher",
-                      "omegaconf", "submitit"]
+    assert wheels == [
+        "antlr4_python3_runtime",
+        "hydra_core",
+        "hydra_joblib_launcher",
+        "hydra_submitit_launcher",
+        "omegaconf",
+        "submitit",
+    ]
     assert (repo / "shared" / "corpus" / "baum").is_dir() and (repo / "shared" / "tokenizers" / "gpt2").is_dir()
     assert "ready to carry" in done.stdout
 
@@ -309,11 +373,39 @@ def test_the_gpu_check_is_prepared_for_a_machine_without_a_registry(tmp_path):
 @pytest.mark.timeout(1500)
 def test_the_gpu_check_on_the_cpu_runs_every_phase_and_reports_every_figure(token_cache):
     # docs/gpu.md's dry run; a budget of 1,500 s gives each phase 2.8 times its GPU limit, for a busy CPU.
-    done = run_check([
-        sys.executable, "-m", "stylometry.bench", "--gpu-check", "device=cpu", "model=tiny", "model.n_positions=32",
-        "data.n_train_tokens=1024", "data.eval_max_tokens=256", "data.batch_size=4", "data.eval_batch_size=4",
-        f"data.cache_dir={token_cache}", "--repeats", "1", "--warmup", "1", "--steps", "1", "--eval-steps", "1",
-        "--min-seconds", "0", "--max-batch", "16", "--grid-seeds", "1", "--budget", "1500"], timeout=1500)
+    done = run_check(
+        [
+            sys.executable,
+            "-m",
+            "stylometry.bench",
+            "--gpu-check",
+            "device=cpu",
+            "model=tiny",
+            "model.n_positions=32",
+            "data.n_train_tokens=1024",
+            "data.eval_max_tokens=256",
+            "data.batch_size=4",
+            "data.eval_batch_size=4",
+            f"data.cache_dir={token_cache}",
+            "--repeats",
+            "1",
+            "--warmup",
+            "1",
+            "--steps",
+            "1",
+            "--eval-steps",
+            "1",
+            "--min-seconds",
+            "0",
+            "--max-batch",
+            "16",
+            "--grid-seeds",
+            "1",
+            "--budget",
+            "1500",
+        ],
+        timeout=1500,
+    )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     # The cuda tests are skipped on a CPU, so the check is incomplete (exit 1); every measurement ran.
     assert (done.returncode, report["gpu_check"]) == (1, "incomplete"), done.stdout[-3000:] + done.stderr[-3000:]

@@ -9,7 +9,18 @@ from omegaconf import OmegaConf
 from stylometry.config import ConfigError, TrainConfig
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ["author", "model", "data", "optimizer", "stop_criteria", "schedule", "variant", "device", "logger", "experiment"]
+GROUPS = [
+    "author",
+    "model",
+    "data",
+    "optimizer",
+    "stop_criteria",
+    "schedule",
+    "variant",
+    "device",
+    "logger",
+    "experiment",
+]
 # Options that train on any text (data=text): they take no author.
 TEXT_OPTIONS = {("data", "text"), ("experiment", "gpt2_small"), ("experiment", "gpt2_smoke")}
 
@@ -32,7 +43,12 @@ def test_every_option_composes(make_config, group, option):
 def test_paper_defaults_are_the_studys(make_config):
     cfg = make_config("author=baum")
     assert (cfg.model.n_positions, cfg.model.n_embd, cfg.model.n_layer, cfg.model.n_head, cfg.model.vocab_size) == (
-        1024, 128, 8, 8, 50257)
+        1024,
+        128,
+        8,
+        8,
+        50257,
+    )
     # Resolved from the corpus when the job starts (test_corpus.py): every author folder, the study's rule.
     assert (cfg.data.authors, cfg.data.n_train_tokens, cfg.data.batch_size) == ([], None, 16)
     assert (cfg.optimizer.lr, cfg.optimizer.schedule, cfg.optimizer.grad_clip) == (5e-5, "constant", None)
@@ -48,7 +64,10 @@ def test_data_root_and_tokenizer_come_from_the_environment(monkeypatch, tmp_path
     data = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "corpus.yaml"), resolve=True)
     assert (data["root"], data["tokenizer"]) == (str(tmp_path), "gpt2")
     monkeypatch.setenv("STYLOMETRY_TOKENIZER", "/my/tokenizer")
-    assert OmegaConf.to_container(OmegaConf.load(CONF / "data" / "corpus.yaml"), resolve=True)["tokenizer"] == "/my/tokenizer"
+    assert (
+        OmegaConf.to_container(OmegaConf.load(CONF / "data" / "corpus.yaml"), resolve=True)["tokenizer"]
+        == "/my/tokenizer"
+    )
 
 
 def test_unknown_author_lists_the_options(make_config):
@@ -63,27 +82,30 @@ def test_unknown_key_and_wrong_type_fail_at_composition(make_config):
         make_config("author=baum", "model.n_layer=many")
 
 
-@pytest.mark.parametrize("override,key", [
-    ("model.n_embd=130", "model.n_embd"),
-    ("model.n_head=0", "model.n_head"),
-    ("model.dropout=1.5", "model.dropout"),
-    ("data.n_train_tokens=1", "data.n_train_tokens"),
-    ("data.batch_size=0", "data.batch_size"),
-    ("data.eval_max_tokens=1", "data.eval_max_tokens"),
-    ("data.authors=[austen]", "data.authors"),
-    ("optimizer.lr=0", "optimizer.lr"),
-    ("optimizer.schedule=cosine", "optimizer.decay_steps"),
-    ("optimizer.schedule=linear", "optimizer.schedule"),
-    ("optimizer.grad_clip=-1", "optimizer.grad_clip"),
-    ("stop_criteria.min_epochs=20", "min_epochs"),
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("model.n_embd=130", "model.n_embd"),
+        ("model.n_head=0", "model.n_head"),
+        ("model.dropout=1.5", "model.dropout"),
+        ("data.n_train_tokens=1", "data.n_train_tokens"),
+        ("data.batch_size=0", "data.batch_size"),
+        ("data.eval_max_tokens=1", "data.eval_max_tokens"),
+        ("data.authors=[austen]", "data.authors"),
+        ("optimizer.lr=0", "optimizer.lr"),
+        ("optimizer.schedule=cosine", "optimizer.decay_steps"),
+        ("optimizer.schedule=linear", "optimizer.schedule"),
+        ("optimizer.grad_clip=-1", "optimizer.grad_clip"),
+        ("stop_criteria.min_epochs=20", "min_epochs"),
         ("schedule.checkpoint_every=0", "schedule.checkpoint_every"),
-    ("schedule.eval_every=0", "schedule.eval_every"),
-    ("device.type=tpu", "device.type"),
-    ("device.precision=fp8", "device.precision"),
-    ("author.name=../../etc", "author.name"),
-    ("variant.name=a/b", "variant.name"),
-    ("experiment_name=..", "experiment_name"),
-])
+        ("schedule.eval_every=0", "schedule.eval_every"),
+        ("device.type=tpu", "device.type"),
+        ("device.precision=fp8", "device.precision"),
+        ("author.name=../../etc", "author.name"),
+        ("variant.name=a/b", "variant.name"),
+        ("experiment_name=..", "experiment_name"),
+    ],
+)
 def test_impossible_values_name_their_key(make_config, override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as error:
         make_config("author=baum", "stop_criteria=smoke" if "min_epochs" in key else "seed=0", override)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CORPUS, REPO, TINY, TOKENIZER
 from safetensors.torch import load_file
 
-from conftest import CORPUS, REPO, TINY, TOKENIZER
-from stylometry.config import ConfigError, STUDY_NOT_AUTHORS
+from stylometry.config import STUDY_NOT_AUTHORS, ConfigError
 from stylometry.corpus import author_folders, prepare_overrides
 from stylometry.data import BookReader, largest_train_tokens, load_study_data, load_tokenizer
 from stylometry.rundir import read_run_config
@@ -53,8 +53,14 @@ def corpus(tmp_path):
 
 
 def corpus_overrides(root, cache, *more):
-    return [f"data.root={root}", f"data.tokenizer={TOKENIZER}", f"data.cache_dir={cache}", "data.not_authors=[disputed]",
-            *TINY, *more]
+    return [
+        f"data.root={root}",
+        f"data.tokenizer={TOKENIZER}",
+        f"data.cache_dir={cache}",
+        "data.not_authors=[disputed]",
+        *TINY,
+        *more,
+    ]
 
 
 def run_cli(module, *args, env_root=None, timeout=300):
@@ -62,16 +68,21 @@ def run_cli(module, *args, env_root=None, timeout=300):
     env.pop("STYLOMETRY_DATA", None)
     if env_root is not None:
         env["STYLOMETRY_DATA"] = str(env_root)
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_authors_are_the_corpus_folders(corpus):
     assert author_folders(corpus, ["disputed"]) == ["alice", "bob", "carol"]
-    expanded = prepare_overrides(["author=glob(*)", "seed=range(3)", f"data.root={corpus}", "data.not_authors=[disputed]"])
+    expanded = prepare_overrides(
+        ["author=glob(*)", "seed=range(3)", f"data.root={corpus}", "data.not_authors=[disputed]"]
+    )
     assert expanded[0] == "author=alice,bob,carol"
-    assert prepare_overrides(["author=glob(*,exclude=bob)", f"data.root={corpus}", "data.not_authors=[disputed]"])[0] \
+    assert (
+        prepare_overrides(["author=glob(*,exclude=bob)", f"data.root={corpus}", "data.not_authors=[disputed]"])[0]
         == "author=alice,carol"
+    )
     with pytest.raises(ConfigError, match="no author folder dave; its authors are alice, bob, carol"):
         prepare_overrides(["author=dave", f"data.root={corpus}", "data.not_authors=[disputed]"])
 
@@ -85,12 +96,17 @@ def test_data_authors_default_to_every_folder_and_train_tokens_to_the_studys_rul
     data = load_study_data(cfg.data, "bob", [], 0, reader)
     assert data.authors == ["alice", "bob", "carol"] and set(data.held_out_books) == {"alice", "bob", "carol"}
     # By hand: each author's tokens minus its longest book; the smallest of those.
-    counts = {author: [len(reader.read(corpus / author / f"book{i}.txt").tokens) for i in range(3)] for author in SOURCES}
+    counts = {
+        author: [len(reader.read(corpus / author / f"book{i}.txt").tokens) for i in range(3)] for author in SOURCES
+    }
     expected = min(sum(lengths) - max(lengths) for lengths in counts.values())
     assert data.n_train_tokens == expected == len(data.train_tokens)
-    too_many = make_config(*corpus_overrides(corpus, token_cache, "author=bob", f"data.n_train_tokens={expected + 5000}"))
-    with pytest.raises(ConfigError, match=f"author bob for seed 0: the largest value every author's models hold is "
-                                          f"{expected}"):
+    too_many = make_config(
+        *corpus_overrides(corpus, token_cache, "author=bob", f"data.n_train_tokens={expected + 5000}")
+    )
+    with pytest.raises(
+        ConfigError, match=f"author bob for seed 0: the largest value every author's models hold is {expected}"
+    ):
         load_study_data(too_many.data, "bob", [], 0, reader)
 
 
@@ -102,13 +118,18 @@ def test_the_studys_corpus_keeps_643041_training_tokens(token_cache):
     assert largest_train_tokens(CORPUS, authors, reader) == 643041
 
 
-@pytest.mark.parametrize("damage,message", [
-    (lambda root: [shutil.rmtree(root / "bob"), (root / "carol").rename(root / ".carol")],
-     "holds 1 author folder(s) (alice)"),
-    (lambda root: [(root / "carol" / f"book{i}.txt").unlink() for i in (1, 2)], "carol holds 1 .txt book(s)"),
-    (lambda root: (root / "bob" / "book1.txt").write_text("  \n"), "bob/book1.txt is empty"),
-    (lambda root: (root / "bob" / "book2.txt").write_bytes(b"caf\xe9 au lait"), "bob/book2.txt is not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (
+            lambda root: [shutil.rmtree(root / "bob"), (root / "carol").rename(root / ".carol")],
+            "holds 1 author folder(s) (alice)",
+        ),
+        (lambda root: [(root / "carol" / f"book{i}.txt").unlink() for i in (1, 2)], "carol holds 1 .txt book(s)"),
+        (lambda root: (root / "bob" / "book1.txt").write_text("  \n"), "bob/book1.txt is empty"),
+        (lambda root: (root / "bob" / "book2.txt").write_bytes(b"caf\xe9 au lait"), "bob/book2.txt is not UTF-8"),
+    ],
+)
 def test_a_corpus_no_study_can_use_fails_in_one_line(tmp_path, make_config, token_cache, damage, message):
     root = build_corpus(tmp_path / "bad")
     damage(root)
@@ -121,37 +142,64 @@ def test_a_corpus_no_study_can_use_fails_in_one_line(tmp_path, make_config, toke
 
 @pytest.mark.slow
 def test_the_command_line_trains_exactly_the_corpus_authors_apart_from_the_study(corpus, token_cache, tmp_path):
-    overrides = ["experiment=smoke", "model.n_positions=32", "data.n_train_tokens=1024", "data.eval_max_tokens=256",
-                 "stop_criteria.max_epochs=1", "device=cpu", f"data.cache_dir={token_cache}", "data.not_authors=[disputed]"]
+    overrides = [
+        "experiment=smoke",
+        "model.n_positions=32",
+        "data.n_train_tokens=1024",
+        "data.eval_max_tokens=256",
+        "stop_criteria.max_epochs=1",
+        "device=cpu",
+        f"data.cache_dir={token_cache}",
+        "data.not_authors=[disputed]",
+    ]
     plan = run_cli("stylometry.status", "--plan", "-m", "author=glob(*)", "seed=range(2)", *overrides, env_root=corpus)
     assert plan.returncode == 0, plan.stderr
     assert plan.stdout.splitlines()[0] == "6 jobs: 0 to skip, 0 to extend, 0 to resume, 6 to start"
     planned = sorted(line.split()[-1] for line in plan.stdout.splitlines()[1:])
-    assert planned == [f"multirun/mycorpus/smoke/baseline/{a}/seed={s}" for a in ("alice", "bob", "carol") for s in (0, 1)]
+    assert planned == [
+        f"multirun/mycorpus/smoke/baseline/{a}/seed={s}" for a in ("alice", "bob", "carol") for s in (0, 1)
+    ]
 
     sweep = tmp_path / "sweeps"
-    result = run_cli("stylometry.train", "-m", "author=glob(*)", "seed=range(2)", *overrides,
-                     f"hydra.sweep.dir={sweep}/${{study}}/${{experiment_name}}", env_root=corpus)
+    result = run_cli(
+        "stylometry.train",
+        "-m",
+        "author=glob(*)",
+        "seed=range(2)",
+        *overrides,
+        f"hydra.sweep.dir={sweep}/${{study}}/${{experiment_name}}",
+        env_root=corpus,
+    )
     assert result.returncode == 0, result.stderr
     runs = sorted(str(path.parent.relative_to(sweep)) for path in sweep.rglob("status.json"))
     assert runs == [f"mycorpus/smoke/baseline/{a}/seed={s}" for a in ("alice", "bob", "carol") for s in (0, 1)]
     status = json.loads((sweep / "mycorpus/smoke/baseline/bob/seed=1/status.json").read_text())
     assert (status["state"], status["study"], status["author"]) == ("complete", "mycorpus", "bob")
 
-    alone = run_cli("stylometry.train", "author=alice", *overrides, "study=letters", f"data.root={corpus}",
-                    f"hydra.run.dir={tmp_path}/one/${{study}}")
+    alone = run_cli(
+        "stylometry.train",
+        "author=alice",
+        *overrides,
+        "study=letters",
+        f"data.root={corpus}",
+        f"hydra.run.dir={tmp_path}/one/${{study}}",
+    )
     assert alone.returncode == 0, alone.stderr
     assert yaml.safe_load((tmp_path / "one/letters/config.yaml").read_text())["study"] == "letters"
 
 
 def run_dir_files(run_dir: Path):
     """Every file of the run dir but its log, with a hash of its bytes."""
-    return {str(path.relative_to(run_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(run_dir.rglob("*")) if path.is_file() and path.name != "train.log"}
+    return {
+        str(path.relative_to(run_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(run_dir.rglob("*"))
+        if path.is_file() and path.name != "train.log"
+    }
 
 
-def test_a_complete_run_refuses_another_identity_and_extends_when_asked_for_more(corpus, make_config, token_cache,
-                                                                                 tmp_path):
+def test_a_complete_run_refuses_another_identity_and_extends_when_asked_for_more(
+    corpus, make_config, token_cache, tmp_path
+):
     prepare_overrides([f"data.root={corpus}"])
     base = corpus_overrides(corpus, token_cache, "author=carol")
     run_dir = tmp_path / "run"
@@ -191,8 +239,10 @@ def metric_rows(run_dir):
 
 
 def test_a_refused_run_keeps_its_state_on_the_command_line(corpus, token_cache, tmp_path):
-    overrides = [*corpus_overrides(corpus, token_cache, "author=alice", "stop_criteria.max_epochs=1"),
-                 f"hydra.run.dir={tmp_path / 'run'}"]
+    overrides = [
+        *corpus_overrides(corpus, token_cache, "author=alice", "stop_criteria.max_epochs=1"),
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     assert run_cli("stylometry.train", *overrides).returncode == 0
     status = (tmp_path / "run" / "status.json").read_text()
     refused = run_cli("stylometry.train", *overrides, "model.n_layer=3")
@@ -207,7 +257,9 @@ def test_a_run_records_what_it_was_trained_on(corpus, make_config, token_cache, 
     train(cfg, tmp_path / "run")
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["corpus_root"] == str(corpus.resolve())
-    assert manifest["tokenizer"]["path"] == str(TOKENIZER.resolve()) and len(manifest["tokenizer"]["files_sha256"]) == 64
+    assert (
+        manifest["tokenizer"]["path"] == str(TOKENIZER.resolve()) and len(manifest["tokenizer"]["files_sha256"]) == 64
+    )
     assert len(manifest["corpus_sha256"]) == 64 and manifest["corpus_sha256"] != manifest["files_sha256"]
     resolved = (tmp_path / "run" / "config.yaml").read_text()
     assert "${" not in resolved

@@ -158,17 +158,36 @@ def test_compile_trains_and_gives_the_eager_loss(make_config, tmp_path):
 
 # The trainer as `python -m stylometry.train` runs it, with deterministic CUDA kernels where PyTorch has them
 # (SDPA's backward, scatter_add, cuBLAS with CUBLAS_WORKSPACE_CONFIG): then a resumed run can be bit-exact.
-TRAIN_DETERMINISTIC = ("import runpy, sys, torch; torch.use_deterministic_algorithms(True, warn_only=sys.argv.pop(1) "
-                       "== 'warn'); runpy.run_module('stylometry.train', run_name='__main__', alter_sys=True)")
+TRAIN_DETERMINISTIC = (
+    "import runpy, sys, torch; torch.use_deterministic_algorithms(True, warn_only=sys.argv.pop(1) "
+    "== 'warn'); runpy.run_module('stylometry.train', run_name='__main__', alter_sys=True)"
+)
 
 
 def start_cuda_training(run_dir, token_cache, strict: bool):
-    env = {**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER),
-           "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+    env = {
+        **os.environ,
+        "STYLOMETRY_DATA": str(CORPUS),
+        "STYLOMETRY_TOKENIZER": str(TOKENIZER),
+        "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+    }
     return subprocess.Popen(
-        [sys.executable, "-c", TRAIN_DETERMINISTIC, "strict" if strict else "warn", *CUDA_TINY,
-         "stop_criteria.max_epochs=20", f"hydra.run.dir={run_dir}", f"data.cache_dir={token_cache}"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-c",
+            TRAIN_DETERMINISTIC,
+            "strict" if strict else "warn",
+            *CUDA_TINY,
+            "stop_criteria.max_epochs=20",
+            f"hydra.run.dir={run_dir}",
+            f"data.cache_dir={token_cache}",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def run_to_the_end(run_dir, token_cache, strict: bool) -> str:
@@ -249,19 +268,42 @@ def kill_sweep(process, sweep_dir) -> None:
 
 def test_a_joblib_sweep_runs_two_jobs_at_a_time_on_one_gpu_and_a_kill_frees_the_leases(tmp_path, token_cache):
     sweep_dir, lease_dir = tmp_path / "sweep", tmp_path / "leases"
-    command = [sys.executable, "-m", "stylometry.train", "-m", *(o for o in CUDA_TINY if not o.startswith("author=")),
-               "author=baum,austen", "seed=0,1", "stop_criteria.max_epochs=30", "hydra/launcher=joblib",
-               "hydra.launcher.n_jobs=4", "device.jobs_per_gpu=2", f"device.lease_dir={lease_dir}",
-               f"hydra.sweep.dir={sweep_dir}", f"data.cache_dir={token_cache}"]
-    env = {**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER),
-           "CUDA_VISIBLE_DEVICES": first_visible_gpu()}  # four jobs, one GPU, two slots on it
+    command = [
+        sys.executable,
+        "-m",
+        "stylometry.train",
+        "-m",
+        *(o for o in CUDA_TINY if not o.startswith("author=")),
+        "author=baum,austen",
+        "seed=0,1",
+        "stop_criteria.max_epochs=30",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=4",
+        "device.jobs_per_gpu=2",
+        f"device.lease_dir={lease_dir}",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"data.cache_dir={token_cache}",
+    ]
+    env = {
+        **os.environ,
+        "STYLOMETRY_DATA": str(CORPUS),
+        "STYLOMETRY_TOKENIZER": str(TOKENIZER),
+        "CUDA_VISIBLE_DEVICES": first_visible_gpu(),
+    }  # four jobs, one GPU, two slots on it
 
     with open(tmp_path / "first.log", "w") as log:
-        first = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+        first = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
-        most_first = watch_sweep(sweep_dir, first, stop=lambda jobs: sum(j.state == "running" for j in jobs) == 2
-                                 and any((j.epoch or 0) >= 1 for j in jobs if j.state == "running"))
+        most_first = watch_sweep(
+            sweep_dir,
+            first,
+            stop=lambda jobs: (
+                sum(j.state == "running" for j in jobs) == 2
+                and any((j.epoch or 0) >= 1 for j in jobs if j.state == "running")
+            ),
+        )
         assert first.poll() is None, "the sweep ended before the kill:\n" + (tmp_path / "first.log").read_text()
     finally:
         kill_sweep(first, sweep_dir)
@@ -275,8 +317,9 @@ def test_a_joblib_sweep_runs_two_jobs_at_a_time_on_one_gpu_and_a_kill_frees_the_
     assert interrupted, "the kill came too late to test resumption"
 
     with open(tmp_path / "again.log", "w") as log:
-        again = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+        again = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         most_again = watch_sweep(sweep_dir, again, timeout=400)
         assert again.wait(timeout=60) == 0, (tmp_path / "again.log").read_text()
@@ -284,7 +327,11 @@ def test_a_joblib_sweep_runs_two_jobs_at_a_time_on_one_gpu_and_a_kill_frees_the_
         kill_sweep(again, sweep_dir)
     jobs = sweep_states(sweep_dir)
     assert sorted((job.author, job.seed, job.state) for job in jobs) == [
-        ("austen", "0", "complete"), ("austen", "1", "complete"), ("baum", "0", "complete"), ("baum", "1", "complete")]
+        ("austen", "0", "complete"),
+        ("austen", "1", "complete"),
+        ("baum", "0", "complete"),
+        ("baum", "1", "complete"),
+    ]
     assert max(most_first, most_again) == 2  # two at a time, never more: jobs_per_gpu=2 on one GPU
     for run_dir in interrupted:
         assert "resuming" in (Path(run_dir) / "train.log").read_text()

@@ -5,21 +5,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import CORPUS
 
 from stylometry.config import ConfigError
 from stylometry.data import (
-    Book, BookReader, eval_windows, held_out_book, list_books, load_study_data, load_tokenizer, sample_windows,
+    Book,
+    BookReader,
+    eval_windows,
+    held_out_book,
+    list_books,
+    load_study_data,
+    load_tokenizer,
+    sample_windows,
     split_train_tokens,
 )
 from stylometry.variants import build_transform, transform_key
-
-from conftest import CORPUS
 
 
 @pytest.fixture
 def reader(make_config):
     cfg = make_config("author=baum", "experiment=smoke")
-    return BookReader(cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant))
+    return BookReader(
+        cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant)
+    )
 
 
 def study(make_config, reader, author, seed, *overrides):
@@ -30,7 +38,16 @@ def study(make_config, reader, author, seed, *overrides):
 def test_held_out_books_are_one_draw_per_seed_shared_by_every_model(make_config, reader):
     baum, wells = study(make_config, reader, "baum", 3), study(make_config, reader, "wells", 3)
     assert baum.held_out_books == wells.held_out_books
-    assert set(baum.held_out_books) == {"austen", "baum", "dickens", "fitzgerald", "melville", "thompson", "twain", "wells"}
+    assert set(baum.held_out_books) == {
+        "austen",
+        "baum",
+        "dickens",
+        "fitzgerald",
+        "melville",
+        "thompson",
+        "twain",
+        "wells",
+    }
     draws = {tuple(sorted(study(make_config, reader, "twain", seed).held_out_books.items())) for seed in range(4)}
     assert len(draws) > 1  # the seed changes the draw
 
@@ -51,7 +68,11 @@ def test_segments_are_contiguous_and_proportional_to_book_length():
     tokens = split_train_tokens(books, 101, rng)
     assert len(tokens) == 101
     pieces = [tokens[(tokens >= 10_000 * i) & (tokens < 10_000 * (i + 1))] for i in range(3)]
-    assert [len(p) for p in pieces] == [10, 30, 61]  # 10.1, 30.3, 60.6: the rounding token goes to the largest remainder
+    assert [len(p) for p in pieces] == [
+        10,
+        30,
+        61,
+    ]  # 10.1, 30.3, 60.6: the rounding token goes to the largest remainder
     assert all(np.all(np.diff(p) == 1) for p in pieces)  # one contiguous segment per book
 
 

@@ -8,17 +8,22 @@ import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
+from conftest import CORPUS
 from safetensors.torch import load_file
 
 from stylometry.distributed import World, process_group, world_from_env
 from stylometry.trainer import train
 
-from conftest import CORPUS
-
 # Two books of Baum's, the gpt2_smoke path; no dropout, so both runs draw nothing at random but the windows.
 DDP_RUN = [
-    "experiment=gpt2_smoke", f"data.root={CORPUS / 'baum'}", "data.files=[22566.txt,26624.txt]", "data.name=baum",
-    "device=cpu", "stop_criteria.max_steps=4", "schedule.eval_every_steps=2", "schedule.checkpoint_every_steps=2",
+    "experiment=gpt2_smoke",
+    f"data.root={CORPUS / 'baum'}",
+    "data.files=[22566.txt,26624.txt]",
+    "data.name=baum",
+    "device=cpu",
+    "stop_criteria.max_steps=4",
+    "schedule.eval_every_steps=2",
+    "schedule.checkpoint_every_steps=2",
 ]
 
 
@@ -29,8 +34,14 @@ def _free_port() -> int:
 
 
 def _worker(rank, world_size, port, cfg, run_dir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size),
-                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world_size))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE=str(world_size),
+    )
     world = world_from_env()
     assert world == World(rank=rank, size=world_size, local_rank=rank, local_size=world_size)
     with process_group(cfg.device, world) as placement:

@@ -89,8 +89,9 @@ COMMANDS = {
     "attribution/held_out": Run(),
     # docs/attribution.md's speed commands, on the grid's tiny models and the texts' first 512 tokens.
     **{
-        f"python -m stylometry.attribute multirun/corpus/paper {texts} --max-tokens all {options} --out attribution/{out}": Run(
-            (("--max-tokens all", "--max-tokens 512"),), expect="report: attribution/" + out
+        f"python -m stylometry.attribute multirun/corpus/paper {texts} --max-tokens all {options} "
+        f"--out attribution/{out}": Run(
+            (("--max-tokens all", "--max-tokens 512"),), expect=f"report: attribution/{out}"
         )
         for texts, options, out in [
             (SPEED_TEXTS, "--no-figures", "speed"),

@@ -8,11 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import CORPUS, REPO, TINY, TOKENIZER
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
@@ -23,17 +23,27 @@ from stylometry.data import BookReader, eval_windows, load_study_data, load_toke
 from stylometry.trainer import TrainingDiverged, train
 from stylometry.variants import build_transform, transform_key
 
-from conftest import CORPUS, REPO, TINY, TOKENIZER
-
 KILL_RUN = [*TINY, "author=baum", "stop_criteria.max_epochs=4"]
 
 
 def start_training(run_dir, token_cache, *overrides):
     env = {**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
     return subprocess.Popen(
-        [sys.executable, "-m", "stylometry.train", *KILL_RUN, *overrides, f"hydra.run.dir={run_dir}",
-         f"data.cache_dir={token_cache}"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "stylometry.train",
+            *KILL_RUN,
+            *overrides,
+            f"hydra.run.dir={run_dir}",
+            f"data.cache_dir={token_cache}",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def losses(run_dir):
@@ -70,8 +80,11 @@ KILL_POINTS = {
     # while a checkpoint is being written (its scratch dir exists)
     "during a checkpoint write": lambda d: metrics_has_epoch(d, 1) and (d / "checkpoint.tmp").exists(),
     # between a checkpoint's renames: checkpoint/ gone, checkpoint.prev/ there
-    "during evaluation or the save of epoch 2": lambda d: metrics_has_epoch(d, 1) and not metrics_has_epoch(d, 2)
-    and json.loads((d / "status.json").read_text() or "{}").get("epoch") == 1,
+    "during evaluation or the save of epoch 2": lambda d: (
+        metrics_has_epoch(d, 1)
+        and not metrics_has_epoch(d, 2)
+        and json.loads((d / "status.json").read_text() or "{}").get("epoch") == 1
+    ),
 }
 
 
@@ -99,7 +112,9 @@ def _safe(condition, run_dir):
 @pytest.mark.slow
 def test_the_same_command_twice_at_once_is_refused(tmp_path, token_cache):
     run_dir = tmp_path / "run"
-    first = start_training(run_dir, token_cache, "stop_criteria.max_epochs=1000")  # still running when the second starts
+    first = start_training(
+        run_dir, token_cache, "stop_criteria.max_epochs=1000"
+    )  # still running when the second starts
     deadline = time.time() + 300
     while not (run_dir / "metrics.csv").exists():
         assert time.time() < deadline and first.poll() is None
@@ -166,7 +181,9 @@ def test_a_damaged_checkpoint_is_named_never_silently_restarted(damage, make_con
         (ckpt / "training_state.pt").write_bytes(pickle.dumps({"identity": _Exploit()}))
     bad_file = "model.safetensors" if damage == "truncated weights" else "training_state.pt"
     metrics_before = (run_dir / "metrics.csv").read_bytes()
-    with pytest.raises(CheckpointError, match=f"{bad_file} is unreadable .*move checkpoint/ aside to resume from checkpoint.prev/"):
+    with pytest.raises(
+        CheckpointError, match=f"{bad_file} is unreadable .*move checkpoint/ aside to resume from checkpoint.prev/"
+    ):
         train(make_config("author=baum", *TINY), run_dir)
     assert not _Exploit.marker.exists()  # nothing from the file ran
     assert (run_dir / "metrics.csv").read_bytes() == metrics_before
@@ -187,21 +204,35 @@ book_bytes = st.one_of(
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(corpus=st.dictionaries(st.sampled_from(["a", "b"]), st.lists(book_bytes, min_size=0, max_size=3), min_size=2),
-       n_train_tokens=st.integers(2, 300), n_positions=st.integers(2, 64))
+@given(
+    corpus=st.dictionaries(st.sampled_from(["a", "b"]), st.lists(book_bytes, min_size=0, max_size=3), min_size=2),
+    n_train_tokens=st.integers(2, 300),
+    n_positions=st.integers(2, 64),
+)
 def test_any_corpus_loads_or_fails_before_training(corpus, n_train_tokens, n_positions, make_config, tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     for author, books in corpus.items():
         (root / author).mkdir()
         for i, content in enumerate(books):
             (root / author / f"{i}.txt").write_bytes(content)
-    cfg = make_config("author=baum", "author.name=a", "author.extra_eval_sets=[]", "experiment=smoke",
-                      f"data.root={root}", "data.authors=[a,b]",
-                      f"data.n_train_tokens={n_train_tokens}", f"model.n_positions={n_positions}")
-    reader = BookReader(cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant))
+    cfg = make_config(
+        "author=baum",
+        "author.name=a",
+        "author.extra_eval_sets=[]",
+        "experiment=smoke",
+        f"data.root={root}",
+        "data.authors=[a,b]",
+        f"data.n_train_tokens={n_train_tokens}",
+        f"model.n_positions={n_positions}",
+    )
+    reader = BookReader(
+        cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant)
+    )
     try:
         data = load_study_data(cfg.data, "a", [], cfg.seed, reader)
-        windows = sample_windows(torch.from_numpy(data.train_tokens.astype(np.int64)), n_positions, np.random.default_rng(0))
+        windows = sample_windows(
+            torch.from_numpy(data.train_tokens.astype(np.int64)), n_positions, np.random.default_rng(0)
+        )
     except ConfigError as error:
         assert "\n" not in str(error)
         return
@@ -211,15 +242,26 @@ def test_any_corpus_loads_or_fails_before_training(corpus, n_train_tokens, n_pos
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n_embd=st.integers(-2, 64), n_head=st.integers(-1, 9), lr=st.floats(-1, 1, allow_nan=False),
-       name=st.text(min_size=1, max_size=12), dropout=st.floats(-1, 2, allow_nan=False))
+@given(
+    n_embd=st.integers(-2, 64),
+    n_head=st.integers(-1, 9),
+    lr=st.floats(-1, 1, allow_nan=False),
+    name=st.text(min_size=1, max_size=12),
+    dropout=st.floats(-1, 2, allow_nan=False),
+)
 def test_any_config_value_is_accepted_or_named(n_embd, n_head, lr, name, dropout, make_config):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        cfg = make_config("author=baum", f"model.n_embd={n_embd}", f"model.n_head={n_head}", f"optimizer.lr={lr}",
-                          f"model.dropout={dropout}", f"variant.name='{name}'")
+        cfg = make_config(
+            "author=baum",
+            f"model.n_embd={n_embd}",
+            f"model.n_head={n_head}",
+            f"optimizer.lr={lr}",
+            f"model.dropout={dropout}",
+            f"variant.name='{name}'",
+        )
     except ConfigError as error:
         assert "\n" not in str(error)
         return

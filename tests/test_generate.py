@@ -12,22 +12,33 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import CORPUS, REPO, TOKENIZER
+
 from stylometry.generate import compose_config
 
 # Longer than the tiny model's context leaves room for (32 - MAX_NEW_TOKENS tokens), and full of what
 # Hydra's override grammar would otherwise parse: commas, quotes, `=`, `${...}`, parentheses.
-PROMPT = ("Dorothy said, 'Hello=${x}' (to Toto), and the Scarecrow, who had been listening, "
-          "nodded his painted head and walked on along the road of yellow brick")
+PROMPT = (
+    "Dorothy said, 'Hello=${x}' (to Toto), and the Scarecrow, who had been listening, "
+    "nodded his painted head and walked on along the road of yellow brick"
+)
 MAX_NEW_TOKENS = 12
 
 # The real trainer, as small as it goes: one author with two 30 kB books (and a second author, as a corpus
-# needs), evaluated on its own book only, no extra sets, one epoch of 256 tokens. It leaves checkpoint/ (epoch 1) and checkpoint.prev/ (epoch 0: the initial weights).
+# needs), evaluated on its own book only, no extra sets, one epoch of 256 tokens. It leaves checkpoint/ (epoch 1)
+# and checkpoint.prev/ (epoch 0: the initial weights).
 TRAIN = [
-    "experiment=smoke", "author=baum", "seed=0", "model.n_positions=32", "data.n_train_tokens=256",
-    "data.eval_max_tokens=64", "data.authors=[baum]", "author.extra_eval_sets=[]",
-    "stop_criteria.max_epochs=1", "schedule.eval_at_start=false", "device=cpu",
+    "experiment=smoke",
+    "author=baum",
+    "seed=0",
+    "model.n_positions=32",
+    "data.n_train_tokens=256",
+    "data.eval_max_tokens=64",
+    "data.authors=[baum]",
+    "author.extra_eval_sets=[]",
+    "stop_criteria.max_epochs=1",
+    "schedule.eval_at_start=false",
+    "device=cpu",
 ]
 BOOK_BYTES = 30_000
 
@@ -50,7 +61,11 @@ def start(*args, tokenizer_env=True, hf_home=None):
         env["HF_HOME"] = str(hf_home)
     return subprocess.Popen(
         [sys.executable, "-m", "stylometry.generate", *map(str, args)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -78,7 +93,11 @@ def results(tmp_path_factory, token_cache):
     env = {**os.environ, "STYLOMETRY_DATA": str(small_corpus(root / "corpus")), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
     trained = subprocess.run(
         [sys.executable, "-m", "stylometry.train", *TRAIN, f"data.cache_dir={token_cache}", f"hydra.run.dir={run_dir}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
 
@@ -91,15 +110,17 @@ def results(tmp_path_factory, token_cache):
     weights.write_bytes(weights.read_bytes()[:1000])  # a write cut short
 
     knobs = [f"prompt={PROMPT}", f"max_new_tokens={MAX_NEW_TOKENS}", "seed=1", "device.num_threads=1"]
-    processes.update({
-        # Without STYLOMETRY_TOKENIZER the run's data.tokenizer would be `gpt2`: tokenizer= names the folder.
-        "latest": start(run_dir, *knobs, f"tokenizer={TOKENIZER}", tokenizer_env=False),
-        "latest, 2 samples": start(with_best, *knobs, "checkpoint=latest", "num_samples=2", "format=jsonl"),
-        "best": start(with_best, *knobs),
-        # Its data.tokenizer falls back to the hub name `gpt2`, which is not downloaded.
-        "no tokenizer": start(run_dir, *knobs, tokenizer_env=False, hf_home=root / "hf_home"),
-        "unreadable checkpoint": start(unreadable, *knobs),
-    })
+    processes.update(
+        {
+            # Without STYLOMETRY_TOKENIZER the run's data.tokenizer would be `gpt2`: tokenizer= names the folder.
+            "latest": start(run_dir, *knobs, f"tokenizer={TOKENIZER}", tokenizer_env=False),
+            "latest, 2 samples": start(with_best, *knobs, "checkpoint=latest", "num_samples=2", "format=jsonl"),
+            "best": start(with_best, *knobs),
+            # Its data.tokenizer falls back to the hub name `gpt2`, which is not downloaded.
+            "no tokenizer": start(run_dir, *knobs, tokenizer_env=False, hf_home=root / "hf_home"),
+            "unreadable checkpoint": start(unreadable, *knobs),
+        }
+    )
     results = {name: finish(process) for name, process in processes.items()}
     results["dirs"] = {"run": run_dir, "with_best": with_best}
     return results
@@ -135,17 +156,20 @@ def test_best_when_the_run_has_one_else_latest(results):
     assert best.stdout != latest.stdout  # another model, the same seed
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("no run dir", "no run dir "),
-    ("no checkpoint", "holds no checkpoint (checkpoint/ or checkpoint.prev/): train it first"),
-    ("no prompt", 'no prompt: add prompt="..."'),
-    ("misspelt key", "temprature is not a setting; did you mean temperature?"),
-    ("wrong type", "top_k=many: Value 'many' of type 'str' could not be converted to Integer"),
-    ("bad value", "top_p=0.0 must be in (0, 1]"),
-    ("prompt first", "the first argument is the run dir"),
-    ("no tokenizer", "cannot load the tokenizer 'gpt2' (the run's data.tokenizer"),
-    ("unreadable checkpoint", "checkpoint is unreadable ("),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("no run dir", "no run dir "),
+        ("no checkpoint", "holds no checkpoint (checkpoint/ or checkpoint.prev/): train it first"),
+        ("no prompt", 'no prompt: add prompt="..."'),
+        ("misspelt key", "temprature is not a setting; did you mean temperature?"),
+        ("wrong type", "top_k=many: Value 'many' of type 'str' could not be converted to Integer"),
+        ("bad value", "top_p=0.0 must be in (0, 1]"),
+        ("prompt first", "the first argument is the run dir"),
+        ("no tokenizer", "cannot load the tokenizer 'gpt2' (the run's data.tokenizer"),
+        ("unreadable checkpoint", "checkpoint is unreadable ("),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(results, name, expected):
     result = results[name]
     assert result.returncode == 2, result.stderr
@@ -156,6 +180,8 @@ def test_bad_input_is_one_line_and_exit_2(results, name, expected):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("prompt", ["", "null", "42", "it's", 'say "hi"', "a, b=c (d) [e]", "${x} \\${x}", "back\\", "a\\'b"])
+@pytest.mark.parametrize(
+    "prompt", ["", "null", "42", "it's", 'say "hi"', "a, b=c (d) [e]", "${x} \\${x}", "back\\", "a\\'b"]
+)
 def test_the_prompt_arrives_verbatim(prompt):
     assert compose_config([f"prompt={prompt}"]).prompt == prompt

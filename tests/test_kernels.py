@@ -77,13 +77,14 @@ def test_dropout_mask_keeps_one_minus_p():
     assert dropout_keep_mask((1000,), 0.0).all()
 
 
-@pytest.mark.parametrize("device_type,dropout_p,expected", [
-    ("cpu", 0.1, "blocked"),  # SDPA's CPU kernels have no dropout: they would materialise (B, H, T, T)
-    ("cpu", 0.0, "sdpa"),  # evaluation, or a model without dropout: PyTorch's flash kernel
-    ("cuda", 0.1, "sdpa"),  # flash / memory-efficient attention with dropout in the kernel
-    ("cuda", 0.0, "sdpa"),
-])
+@pytest.mark.parametrize(
+    "device_type,dropout_p,expected",
+    [
+        ("cpu", 0.1, "blocked"),  # SDPA's CPU kernels have no dropout: they would materialise (B, H, T, T)
+        ("cpu", 0.0, "sdpa"),  # evaluation, or a model without dropout: PyTorch's flash kernel
+        ("cuda", 0.1, "sdpa"),  # flash / memory-efficient attention with dropout in the kernel
+        ("cuda", 0.0, "sdpa"),
+    ],
+)
 def test_attention_kernel_choice(device_type, dropout_p, expected):
     assert attention_kernel(device_type, dropout_p) == expected
-
-

@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import CORPUS, REPO, TOKENIZER
 
 AUTHORS = ["baum", "fitzgerald"]
@@ -32,8 +31,9 @@ SCALED_DOWN = [
 
 def _run(module, *args, token_cache):
     env = {**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
-    done = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -46,8 +46,16 @@ def _rows(path):
 @pytest.mark.slow
 def test_laptop_preset_trains_analyzes_and_names_the_authors(tmp_path, token_cache):
     sweep = tmp_path / "multirun"
-    _run("stylometry.train", "-m", *SCALED_DOWN, f"author={','.join(AUTHORS)}", "seed=0",
-         f"hydra.sweep.dir={sweep}", f"data.cache_dir={token_cache}", token_cache=token_cache)
+    _run(
+        "stylometry.train",
+        "-m",
+        *SCALED_DOWN,
+        f"author={','.join(AUTHORS)}",
+        "seed=0",
+        f"hydra.sweep.dir={sweep}",
+        f"data.cache_dir={token_cache}",
+        token_cache=token_cache,
+    )
     summary = _rows(sweep / "summary.csv")
     assert sorted(row["author"] for row in summary) == AUTHORS and {row["state"] for row in summary} == {"complete"}
 

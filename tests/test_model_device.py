@@ -49,14 +49,17 @@ def test_golden_loss_of_a_uniform_model(model):
     assert total.item() / n == pytest.approx(math.log(100), abs=1e-6)
 
 
-@pytest.mark.parametrize("kind,precision,hardware,expected", [
-    ("auto", "auto", Hardware(), ("cpu", "fp32")),
-    ("auto", "auto", Hardware(mps=True), ("mps", "fp32")),
-    ("auto", "auto", Hardware(cuda_count=2, bf16=True), ("cuda:0", "bf16")),
-    ("auto", "auto", Hardware(cuda_count=1, bf16=False), ("cuda:0", "fp16")),
-    ("cpu", "auto", Hardware(cuda_count=1, bf16=True), ("cpu", "fp32")),
-    ("cuda", "fp32", Hardware(cuda_count=1), ("cuda:0", "fp32")),
-])
+@pytest.mark.parametrize(
+    "kind,precision,hardware,expected",
+    [
+        ("auto", "auto", Hardware(), ("cpu", "fp32")),
+        ("auto", "auto", Hardware(mps=True), ("mps", "fp32")),
+        ("auto", "auto", Hardware(cuda_count=2, bf16=True), ("cuda:0", "bf16")),
+        ("auto", "auto", Hardware(cuda_count=1, bf16=False), ("cuda:0", "fp16")),
+        ("cpu", "auto", Hardware(cuda_count=1, bf16=True), ("cpu", "fp32")),
+        ("cuda", "fp32", Hardware(cuda_count=1), ("cuda:0", "fp32")),
+    ],
+)
 def test_device_and_precision_choice(kind, precision, hardware, expected):
     placement = choose_placement(DeviceConfig(type=kind, precision=precision), hardware)
     assert (placement.device, placement.precision) == expected
@@ -67,12 +70,15 @@ def test_gpu_index_is_placed():
     assert choose_placement(DeviceConfig(), Hardware(cuda_count=4, bf16=True), gpu_index=3).device == "cuda:3"
 
 
-@pytest.mark.parametrize("kind,precision,hardware,key", [
-    ("cuda", "auto", Hardware(), "device.type=cuda"),
-    ("mps", "auto", Hardware(), "device.type=mps"),
-    ("cpu", "bf16", Hardware(), "device.precision=bf16"),
-    ("cuda", "bf16", Hardware(cuda_count=1, bf16=False), "device.precision=bf16"),
-])
+@pytest.mark.parametrize(
+    "kind,precision,hardware,key",
+    [
+        ("cuda", "auto", Hardware(), "device.type=cuda"),
+        ("mps", "auto", Hardware(), "device.type=mps"),
+        ("cpu", "bf16", Hardware(), "device.precision=bf16"),
+        ("cuda", "bf16", Hardware(cuda_count=1, bf16=False), "device.precision=bf16"),
+    ],
+)
 def test_impossible_device_requests_fail_clearly(kind, precision, hardware, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         choose_placement(DeviceConfig(type=kind, precision=precision), hardware)

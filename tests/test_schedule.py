@@ -22,29 +22,41 @@ def always():
     return True
 
 
-@pytest.mark.parametrize("stop,cadence,step,epoch,ended,loss,clock,expected", [
-    # Mid-epoch, per-epoch cadence: nothing is due, and the clock is not read (no step checkpoints).
-    (EPOCHS3, EVERY_EPOCH, 5, 1, False, None, always, Due()),
-    # The end of an epoch, per-epoch cadence: evaluate and checkpoint.
-    (EPOCHS3, EVERY_EPOCH, 8, 1, True, 9.0, never, Due(evaluate=True, checkpoint=True)),
-    # The last epoch: evaluate, checkpoint and stop, whatever the cadence.
-    (EPOCHS3, SPARSE, 24, 3, True, 9.0, never, Due(evaluate=True, checkpoint=True, stop=True)),
-    (EPOCHS3, SPARSE, 8, 1, True, 9.0, never, Due()),
-    (EPOCHS3, SPARSE, 16, 2, True, 9.0, never, Due(evaluate=True)),
-    # The study: the loss threshold counts only from min_epochs on.
-    (PAPER, EVERY_EPOCH, 800, 100, True, 2.5, never, Due(evaluate=True, checkpoint=True)),
-    (PAPER, EVERY_EPOCH, 4000, 500, True, 2.99, never, Due(evaluate=True, checkpoint=True, stop=True)),
-    (PAPER, EVERY_EPOCH, 4000, 500, True, 3.01, never, Due(evaluate=True, checkpoint=True)),
-    # Step cadence: mid-epoch evaluations and checkpoints every 4 steps.
-    (STEPS12, EVERY_4_STEPS, 4, 1, False, None, never, Due(evaluate=True, checkpoint=True)),
-    (STEPS12, EVERY_4_STEPS, 5, 1, False, None, never, Due()),
-    (STEPS12, EVERY_4_STEPS, 12, 2, True, 9.0, never, Due(evaluate=True, checkpoint=True, stop=True)),
-    # The wall-clock limit: mid-epoch only where a step checkpoint can keep the position; at an epoch's end always.
-    (TIMED, EVERY_4_STEPS, 6, 1, False, None, always, Due(checkpoint=True, pause=True)),
-    (TIMED, EVERY_EPOCH, 6, 1, False, None, always, Due()),
-    (TIMED, EVERY_EPOCH, 8, 1, True, 9.0, always, Due(evaluate=True, checkpoint=True, pause=True)),
-    (TIMED, EVERY_EPOCH, 24, 3, True, 9.0, always, Due(evaluate=True, checkpoint=True, stop=True)),  # last: no pause
-])
+@pytest.mark.parametrize(
+    "stop,cadence,step,epoch,ended,loss,clock,expected",
+    [
+        # Mid-epoch, per-epoch cadence: nothing is due, and the clock is not read (no step checkpoints).
+        (EPOCHS3, EVERY_EPOCH, 5, 1, False, None, always, Due()),
+        # The end of an epoch, per-epoch cadence: evaluate and checkpoint.
+        (EPOCHS3, EVERY_EPOCH, 8, 1, True, 9.0, never, Due(evaluate=True, checkpoint=True)),
+        # The last epoch: evaluate, checkpoint and stop, whatever the cadence.
+        (EPOCHS3, SPARSE, 24, 3, True, 9.0, never, Due(evaluate=True, checkpoint=True, stop=True)),
+        (EPOCHS3, SPARSE, 8, 1, True, 9.0, never, Due()),
+        (EPOCHS3, SPARSE, 16, 2, True, 9.0, never, Due(evaluate=True)),
+        # The study: the loss threshold counts only from min_epochs on.
+        (PAPER, EVERY_EPOCH, 800, 100, True, 2.5, never, Due(evaluate=True, checkpoint=True)),
+        (PAPER, EVERY_EPOCH, 4000, 500, True, 2.99, never, Due(evaluate=True, checkpoint=True, stop=True)),
+        (PAPER, EVERY_EPOCH, 4000, 500, True, 3.01, never, Due(evaluate=True, checkpoint=True)),
+        # Step cadence: mid-epoch evaluations and checkpoints every 4 steps.
+        (STEPS12, EVERY_4_STEPS, 4, 1, False, None, never, Due(evaluate=True, checkpoint=True)),
+        (STEPS12, EVERY_4_STEPS, 5, 1, False, None, never, Due()),
+        (STEPS12, EVERY_4_STEPS, 12, 2, True, 9.0, never, Due(evaluate=True, checkpoint=True, stop=True)),
+        # The wall-clock limit: mid-epoch only where a step checkpoint can keep the position; at an epoch's end always.
+        (TIMED, EVERY_4_STEPS, 6, 1, False, None, always, Due(checkpoint=True, pause=True)),
+        (TIMED, EVERY_EPOCH, 6, 1, False, None, always, Due()),
+        (TIMED, EVERY_EPOCH, 8, 1, True, 9.0, always, Due(evaluate=True, checkpoint=True, pause=True)),
+        (
+            TIMED,
+            EVERY_EPOCH,
+            24,
+            3,
+            True,
+            9.0,
+            always,
+            Due(evaluate=True, checkpoint=True, stop=True),
+        ),  # last: no pause
+    ],
+)
 def test_what_is_due_after_a_step(stop, cadence, step, epoch, ended, loss, clock, expected):
     schedule = Schedule(stop, cadence, log_every_steps=10**6)  # logging has its own test below
     assert schedule.after_step(step, epoch, ended, loss, clock) == expected
@@ -62,7 +74,9 @@ def test_training_scalars_every_n_steps(step, expected):
     assert schedule.logs(step) is expected and schedule.after_step(step, 1, False, None, never).log is expected
 
 
-@pytest.mark.parametrize("step,batches_done,num_batches,expected", [(3, 6, 8, False), (4, 8, 8, True), (12, 2, 8, True)])
+@pytest.mark.parametrize(
+    "step,batches_done,num_batches,expected", [(3, 6, 8, False), (4, 8, 8, True), (12, 2, 8, True)]
+)
 def test_an_epoch_ends_with_its_batches_or_at_max_steps(step, batches_done, num_batches, expected):
     assert Schedule(STEPS12, EVERY_4_STEPS, 10).epoch_ends(step, batches_done, num_batches) is expected
 
@@ -77,10 +91,13 @@ def test_a_resumed_run_may_have_nothing_left():
     assert not Schedule(EPOCHS3, EVERY_EPOCH, 10).done(2, 9.0, 16)
 
 
-@pytest.mark.parametrize("stop,epoch,step,seconds,expected", [
-    (EPOCHS3, 1, 8, 10.0, 20.0),  # two epochs left at 10 s each
-    (PAPER, 100, 800, 100.0, 400.0),  # until min_epochs, the only bound known in advance
-    (STEPS12, 1, 4, 8.0, 16.0),  # eight steps left at 2 s each
-])
+@pytest.mark.parametrize(
+    "stop,epoch,step,seconds,expected",
+    [
+        (EPOCHS3, 1, 8, 10.0, 20.0),  # two epochs left at 10 s each
+        (PAPER, 100, 800, 100.0, 400.0),  # until min_epochs, the only bound known in advance
+        (STEPS12, 1, 4, 8.0, 16.0),  # eight steps left at 2 s each
+    ],
+)
 def test_eta(stop, epoch, step, seconds, expected):
     assert eta_seconds(stop, epoch, step, seconds) == pytest.approx(expected)

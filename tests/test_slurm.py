@@ -12,7 +12,6 @@ import csv
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -95,8 +94,15 @@ def slurm_launcher(num_gpus: int):
 
 def sweep_command(sweep_dir: Path, token_cache: Path, num_gpus: int, *overrides):
     return [
-        sys.executable, "-m", "stylometry.train", "-m", *TINY, *slurm_launcher(num_gpus),
-        f"hydra.sweep.dir={sweep_dir}", f"data.cache_dir={token_cache}", *overrides,
+        sys.executable,
+        "-m",
+        "stylometry.train",
+        "-m",
+        *TINY,
+        *slurm_launcher(num_gpus),
+        f"hydra.sweep.dir={sweep_dir}",
+        f"data.cache_dir={token_cache}",
+        *overrides,
     ]
 
 
@@ -156,11 +162,13 @@ def wait_for(what: str, condition, process: subprocess.Popen, timeout: float, po
 
 def test_the_grid_runs_as_one_array_and_every_job_completes_in_its_own_dir(slurm, token_cache, tmp_path):
     sweep_dir = tmp_path / "sweep"
-    command = sweep_command(sweep_dir, token_cache, slurm, "author=baum,thompson", "seed=0,1",
-                            "stop_criteria.max_epochs=2")
+    command = sweep_command(
+        sweep_dir, token_cache, slurm, "author=baum,thompson", "seed=0,1", "stop_criteria.max_epochs=2"
+    )
     try:
-        result = subprocess.run(command, cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True,
-                                timeout=240)
+        result = subprocess.run(
+            command, cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=240
+        )
     finally:
         cancel(sweep_dir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -178,8 +186,13 @@ def test_the_grid_runs_as_one_array_and_every_job_completes_in_its_own_dir(slurm
     array_id = jobs[0].split("_")[0]
     assert jobs == [f"{array_id}_{task}" for task in range(4)]
     script = (sweep_dir / ".submitit" / array_id / f"{array_id}_submission.sh").read_text()
-    for line in ["--array=0-3%4", "--time=240", "--signal=USR2@120", "--job-name=stylometry-smoke",
-                 f"--output={sweep_dir}/.submitit/%A_%a/"]:
+    for line in [
+        "--array=0-3%4",
+        "--time=240",
+        "--signal=USR2@120",
+        "--job-name=stylometry-smoke",
+        f"--output={sweep_dir}/.submitit/%A_%a/",
+    ]:
         assert line in script
     assert ("--gpus-per-node=1" in script) == bool(slurm)
     assert not re.search(r"--(partition|account|qos)\b", script)  # the cluster's defaults unless set
@@ -193,14 +206,17 @@ def test_a_requeued_job_resumes_from_its_checkpoint_even_when_killed_mid_save(sl
     max_epochs = 10
     sweep_dir = tmp_path / "sweep"
     run_dir = sweep_dir / "baseline" / "baum" / "seed=0"
-    command = sweep_command(sweep_dir, token_cache, slurm, "author=baum", "seed=0",
-                            f"stop_criteria.max_epochs={max_epochs}")
-    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **ENV}, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    command = sweep_command(
+        sweep_dir, token_cache, slurm, "author=baum", "seed=0", f"stop_criteria.max_epochs={max_epochs}"
+    )
+    process = subprocess.Popen(
+        command, cwd=REPO, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         # 1. Preempted: USR2 to the job's step (not the batch shell: pitfall 5); submitit requeues it.
-        first = wait_for("epoch 2", lambda: (s := read_json(run_dir / "status.json")) and s["epoch"] >= 2 and s,
-                         process, timeout=120)
+        first = wait_for(
+            "epoch 2", lambda: (s := read_json(run_dir / "status.json")) and s["epoch"] >= 2 and s, process, timeout=120
+        )
         [job_id] = slurm_jobs(sweep_dir)  # one job: submitted on its own, not as an array
         subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
 
@@ -208,9 +224,16 @@ def test_a_requeued_job_resumes_from_its_checkpoint_even_when_killed_mid_save(sl
         # requeue the job, and kill the frozen process before it can finish the save.
         second = wait_for(
             "the requeued job to resume",
-            lambda: (s := read_json(run_dir / "status.json")) and s["pid"] != first["pid"] and s["state"] == "running"
-            and "resuming" in (run_dir / "train.log").read_text() and s,
-            process, timeout=120, poll=0.1,
+            lambda: (
+                (s := read_json(run_dir / "status.json"))
+                and s["pid"] != first["pid"]
+                and s["state"] == "running"
+                and "resuming" in (run_dir / "train.log").read_text()
+                and s
+            ),
+            process,
+            timeout=120,
+            poll=0.1,
         )
         scratch = run_dir / "checkpoint.tmp"
 

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import CORPUS, REPO, TOKENIZER
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from safetensors.torch import load_file
@@ -22,13 +23,16 @@ from stylometry.data import BookReader, eval_windows, load_text_data, load_token
 from stylometry.trainer import evaluate, learning_rate, train
 from stylometry.variants import build_transform, transform_key
 
-from conftest import CORPUS, REPO, TOKENIZER
-
 BOOKS = ["22566.txt", "26624.txt", "30852.txt"]
 # gpt2_smoke: tiny model, batches of 4 x 64 tokens, 2 per step, cosine schedule, 12 steps, evaluation and
 # checkpoints every 4 steps, the best kept.
-TEXT_RUN = ["experiment=gpt2_smoke", f"data.root={CORPUS / 'baum'}", f"data.files=[{','.join(BOOKS)}]", "data.name=baum",
-            "device=cpu"]
+TEXT_RUN = [
+    "experiment=gpt2_smoke",
+    f"data.root={CORPUS / 'baum'}",
+    f"data.files=[{','.join(BOOKS)}]",
+    "data.name=baum",
+    "device=cpu",
+]
 # Epochs of 25 windows (4 steps, the last of one batch), checkpoints every 3 steps: some mid-epoch, some not.
 SHORT_EPOCHS = ["data.n_train_tokens=1600", "schedule.checkpoint_every_steps=3", "schedule.eval_every_steps=5"]
 
@@ -70,8 +74,17 @@ def text_run(tmp_path_factory, token_cache):
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         from stylometry.config import to_run_config
 
-        cfg = to_run_config(compose("train", overrides=[
-            f"data.tokenizer={TOKENIZER}", f"data.cache_dir={token_cache}", *TEXT_RUN, "logger=tensorboard"]))
+        cfg = to_run_config(
+            compose(
+                "train",
+                overrides=[
+                    f"data.tokenizer={TOKENIZER}",
+                    f"data.cache_dir={token_cache}",
+                    *TEXT_RUN,
+                    "logger=tensorboard",
+                ],
+            )
+        )
     GlobalHydra.instance().clear()
     run_dir = tmp_path_factory.mktemp("text") / "run"
     assert train(cfg, run_dir) == "complete"
@@ -108,7 +121,9 @@ def test_tensorboard_events_hold_the_same_scalars(text_run):
     events = tensorboard_scalars(run_dir)
     assert {"train/loss", "train/lr", "train/grad_norm", "val/loss", "val/perplexity"} <= events.keys()
     for name, values in events.items():
-        assert values == [(step, pytest.approx(value, rel=1e-6)) for step, value in sorted(series(run_dir, name).items())]
+        assert values == [
+            (step, pytest.approx(value, rel=1e-6)) for step, value in sorted(series(run_dir, name).items())
+        ]
 
 
 def test_the_best_checkpoint_holds_the_lowest_validation_loss(text_run, make_config, tmp_path):
@@ -118,7 +133,9 @@ def test_the_best_checkpoint_holds_the_lowest_validation_loss(text_run, make_con
     assert (best["dataset"], best["loss"]) == ("val", min(val.values()))
     assert best["step"] == min(step for step, loss in val.items() if loss == best["loss"])
     model = GPT2LMHeadModel.from_pretrained(run_dir / "checkpoint.best")
-    reader = BookReader(cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant))
+    reader = BookReader(
+        cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant)
+    )
     data = load_text_data(cfg.data, cfg.seed, reader, 50256)
     from stylometry.device import Placement
 
@@ -133,8 +150,17 @@ def test_the_best_checkpoint_holds_the_lowest_validation_loss(text_run, make_con
 def test_a_worse_evaluation_keeps_the_earlier_best(make_config, tmp_path):
     # A learning rate far too high: the validation loss rises after the first steps.
     run_dir = tmp_path / "run"
-    train(make_config(*TEXT_RUN, "optimizer.lr=0.3", "optimizer.grad_clip=null", "stop_criteria.max_steps=4",
-                      "schedule.eval_every_steps=2", "schedule.checkpoint_every_steps=2"), run_dir)
+    train(
+        make_config(
+            *TEXT_RUN,
+            "optimizer.lr=0.3",
+            "optimizer.grad_clip=null",
+            "stop_criteria.max_steps=4",
+            "schedule.eval_every_steps=2",
+            "schedule.checkpoint_every_steps=2",
+        ),
+        run_dir,
+    )
     val = series(run_dir, "val/loss")
     best_step = min(val, key=lambda step: (val[step], step))
     assert best_step < 4, f"the loss never rose: {val}"
@@ -177,9 +203,23 @@ def test_rows_written_after_the_checkpoint_are_dropped_on_resume(make_config, tm
 def start_cli(run_dir, token_cache, *overrides):
     env = {**os.environ, "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
     return subprocess.Popen(
-        [sys.executable, "-m", "stylometry.train", *TEXT_RUN, *SHORT_EPOCHS, "stop_criteria.max_steps=16", *overrides,
-         f"hydra.run.dir={run_dir}", f"data.cache_dir={token_cache}"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "stylometry.train",
+            *TEXT_RUN,
+            *SHORT_EPOCHS,
+            "stop_criteria.max_steps=16",
+            *overrides,
+            f"hydra.run.dir={run_dir}",
+            f"data.cache_dir={token_cache}",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -190,8 +230,13 @@ def test_killed_mid_epoch_then_rerun_equals_never_killed(tmp_path, token_cache):
     process = start_cli(killed, token_cache)
     # Killed after step 7 was logged: the last checkpoint is step 6's, mid-epoch 2.
     deadline = time.time() + 300
-    while not ((killed / "scalars.csv").exists() and any(line.startswith("7,") for line in (killed / "scalars.csv").read_text().splitlines())):
-        assert process.poll() is None and time.time() < deadline, process.stdout.read() if process.poll() is not None else "timeout"
+    while not (
+        (killed / "scalars.csv").exists()
+        and any(line.startswith("7,") for line in (killed / "scalars.csv").read_text().splitlines())
+    ):
+        assert process.poll() is None and time.time() < deadline, (
+            process.stdout.read() if process.poll() is not None else "timeout"
+        )
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -220,12 +265,23 @@ def test_a_text_run_is_named_by_its_data(token_cache):
 def test_the_gpt2_small_preset(make_config):
     cfg = make_config("experiment=gpt2_small", f"data.root={CORPUS / 'baum'}")
     model = cfg.model
-    assert (model.n_positions, model.n_embd, model.n_layer, model.n_head, model.vocab_size) == (1024, 768, 12, 12, 50257)
+    assert (model.n_positions, model.n_embd, model.n_layer, model.n_head, model.vocab_size) == (
+        1024,
+        768,
+        12,
+        12,
+        50257,
+    )
     with torch.device("meta"):
         gpt2 = GPT2LMHeadModel(GPT2Config(n_positions=1024, n_embd=768, n_layer=12, n_head=12, vocab_size=50257))
     assert round(sum(p.numel() for p in gpt2.parameters()) / 1e6) == 124
     assert cfg.accumulation_steps == 32 and cfg.optimizer.batch_tokens == 32 * 16 * 1024
-    assert (cfg.data.kind, cfg.optimizer.schedule, cfg.optimizer.grad_clip, cfg.logger.name) == ("text", "cosine", 1.0, "tensorboard")
+    assert (cfg.data.kind, cfg.optimizer.schedule, cfg.optimizer.grad_clip, cfg.logger.name) == (
+        "text",
+        "cosine",
+        1.0,
+        "tensorboard",
+    )
     smoke = make_config(*TEXT_RUN)
     assert smoke.accumulation_steps == 2 and smoke.experiment_name == "gpt2_smoke"
     assert (smoke.optimizer.schedule, smoke.data.kind, smoke.logger.name) == ("cosine", "text", "tensorboard")
@@ -236,7 +292,9 @@ def test_the_gpt2_small_preset(make_config):
 
 def text_data(make_config, *overrides):
     cfg = make_config(*TEXT_RUN, *overrides)
-    reader = BookReader(cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant))
+    reader = BookReader(
+        cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant)
+    )
     return load_text_data(cfg.data, cfg.seed, reader, 50256)
 
 
@@ -252,7 +310,9 @@ def test_splits_by_fraction_by_file_and_by_given_files(make_config):
     by_file = text_data(make_config, "data.val_split=files", "data.val_fraction=0.3")
     assert len(by_file.val_files) == 1 and len(by_file.train_files) == 2
     assert set(by_file.val_files) | set(by_file.train_files) == set(BOOKS)
-    assert text_data(make_config, "data.val_split=files", "data.val_fraction=0.3", "seed=0").val_files == by_file.val_files
+    assert (
+        text_data(make_config, "data.val_split=files", "data.val_fraction=0.3", "seed=0").val_files == by_file.val_files
+    )
 
     given = text_data(make_config, "data.files=['*.txt']", "data.val_split=given", "data.val_files=[43936.txt]")
     all_books = sorted(path.name for path in (CORPUS / "baum").glob("*.txt"))
@@ -269,14 +329,20 @@ def test_eval_stride_scores_every_token_once_with_more_context():
     assert plain.n_predicted == eval_windows(tokens, 64, 64).n_predicted
 
 
-@pytest.mark.parametrize("overrides,key", [
-    (["data.root=/no/such/folder"], "data.root=/no/such/folder"),
-    (["data.files=[nothing*.txt]"], "data.files"),
-    (["data.val_split=given", "data.val_files=[22566.txt]", "data.files=[22566.txt]"], "data.val_split=given leaves no training"),
-    (["data.val_split=files", "data.files=[22566.txt]"], "data.val_split=files needs at least two files"),
-    (["data.val_fraction=0.00001", "data.eval_max_tokens=null"], "data.val_fraction"),
-    (["data.n_train_tokens=100000000"], "data.n_train_tokens"),
-])
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["data.root=/no/such/folder"], "data.root=/no/such/folder"),
+        (["data.files=[nothing*.txt]"], "data.files"),
+        (
+            ["data.val_split=given", "data.val_files=[22566.txt]", "data.files=[22566.txt]"],
+            "data.val_split=given leaves no training",
+        ),
+        (["data.val_split=files", "data.files=[22566.txt]"], "data.val_split=files needs at least two files"),
+        (["data.val_fraction=0.00001", "data.eval_max_tokens=null"], "data.val_fraction"),
+        (["data.n_train_tokens=100000000"], "data.n_train_tokens"),
+    ],
+)
 def test_bad_text_data_is_named(make_config, overrides, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("*", r"\*")) as error:
         text_data(make_config, *overrides)
@@ -288,24 +354,27 @@ def test_an_empty_folder_is_named(make_config, tmp_path):
         text_data(make_config, f"data.root={tmp_path}", "data.files=[]")
 
 
-@pytest.mark.parametrize("overrides,key", [
-    (["data.val_fraction=1.5"], "data.val_fraction"),
-    (["data.val_fraction=0"], "data.val_fraction"),
-    (["data.eval_stride=0"], "data.eval_stride"),
-    (["data.eval_stride=65"], "data.eval_stride"),
-    (["data.val_split=random"], "data.val_split"),
-    (["data.val_split=given"], "data.val_files"),
-    (["data.kind=books"], "data.kind"),
-    (["data.name=../x"], "data.name"),
-    (["optimizer.batch_tokens=500"], "optimizer.batch_tokens"),
-    (["optimizer.grad_accum_steps=2"], "optimizer.batch_tokens and optimizer.grad_accum_steps"),
-    (["stop_criteria.max_steps=0"], "stop_criteria.max_steps"),
-    (["schedule.eval_every_steps=0"], "schedule.eval_every_steps"),
-    (["schedule.checkpoint_every_steps=-1"], "schedule.checkpoint_every_steps"),
-    (["logger.every_steps=0"], "logger.every_steps"),
-    (["logger.name=wandb"], "logger.name"),
-    (["author=baum"], "author=baum is for data=corpus"),
-])
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["data.val_fraction=1.5"], "data.val_fraction"),
+        (["data.val_fraction=0"], "data.val_fraction"),
+        (["data.eval_stride=0"], "data.eval_stride"),
+        (["data.eval_stride=65"], "data.eval_stride"),
+        (["data.val_split=random"], "data.val_split"),
+        (["data.val_split=given"], "data.val_files"),
+        (["data.kind=books"], "data.kind"),
+        (["data.name=../x"], "data.name"),
+        (["optimizer.batch_tokens=500"], "optimizer.batch_tokens"),
+        (["optimizer.grad_accum_steps=2"], "optimizer.batch_tokens and optimizer.grad_accum_steps"),
+        (["stop_criteria.max_steps=0"], "stop_criteria.max_steps"),
+        (["schedule.eval_every_steps=0"], "schedule.eval_every_steps"),
+        (["schedule.checkpoint_every_steps=-1"], "schedule.checkpoint_every_steps"),
+        (["logger.every_steps=0"], "logger.every_steps"),
+        (["logger.name=wandb"], "logger.name"),
+        (["author=baum"], "author=baum is for data=corpus"),
+    ],
+)
 def test_impossible_text_settings_name_their_key(make_config, overrides, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as error:
         make_config(*TEXT_RUN, *overrides)
@@ -324,15 +393,34 @@ def test_a_smoke_run_from_the_command_line_then_generate_samples_from_its_best_c
     env = {**os.environ, "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
     run_dir = tmp_path / "run"
     trained = subprocess.run(
-        [sys.executable, "-m", "stylometry.train", *TEXT_RUN, "logger=tensorboard", f"data.cache_dir={token_cache}",
-         f"hydra.run.dir={run_dir}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "stylometry.train",
+            *TEXT_RUN,
+            "logger=tensorboard",
+            f"data.cache_dir={token_cache}",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert trained.returncode == 0, trained.stderr[-2000:]
     names = {name for _, _, name, _ in scalars(run_dir)}
     assert {"val/loss", "val/perplexity", "train/lr", "train/grad_norm"} <= names
     assert (run_dir / "checkpoint.best" / "model.safetensors").is_file() and list(run_dir.glob("events.out.tfevents.*"))
 
-    sampled = subprocess.run([sys.executable, "-m", "stylometry.generate", str(run_dir), "prompt=Dorothy said",
-                              "max_new_tokens=20"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    sampled = subprocess.run(
+        [sys.executable, "-m", "stylometry.generate", str(run_dir), "prompt=Dorothy said", "max_new_tokens=20"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert sampled.returncode == 0, sampled.stderr
     assert sampled.stdout.startswith("Dorothy said") and len(sampled.stdout.strip()) > len("Dorothy said")
     assert "checkpoint.best" in sampled.stderr  # it said which checkpoint it sampled from

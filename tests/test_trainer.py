@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from conftest import TINY
 from safetensors.torch import load_file
 from transformers import GPT2LMHeadModel
 
@@ -13,10 +14,19 @@ from stylometry.config import ConfigError
 from stylometry.rundir import RunDirBusy, lock_run_dir
 from stylometry.trainer import learning_rate, should_stop, train
 
-from conftest import TINY
-
-EVAL_SETS = {"austen", "baum", "dickens", "fitzgerald", "melville", "thompson", "twain", "wells",
-             "contested", "non_oz_baum", "non_oz_thompson"}
+EVAL_SETS = {
+    "austen",
+    "baum",
+    "dickens",
+    "fitzgerald",
+    "melville",
+    "thompson",
+    "twain",
+    "wells",
+    "contested",
+    "non_oz_baum",
+    "non_oz_thompson",
+}
 
 
 def metrics(run_dir):
@@ -53,7 +63,8 @@ def test_training_lowers_the_loss_on_real_text(make_config, tmp_path):
     train_losses = [float(loss) for _, d, loss in rows if d == "train"]
     assert train_losses[-1] < train_losses[0]
     assert float([loss for e, d, loss in rows if (e, d) == (4, "austen")][0]) < float(
-        [loss for e, d, loss in rows if (e, d) == (0, "austen")][0])
+        [loss for e, d, loss in rows if (e, d) == (0, "austen")][0]
+    )
 
 
 def test_a_complete_run_is_skipped_and_left_as_it_was(make_config, tmp_path):
@@ -62,14 +73,19 @@ def test_a_complete_run_is_skipped_and_left_as_it_was(make_config, tmp_path):
     train(cfg, run_dir)
     before = {p.name: p.read_bytes() for p in [run_dir / "metrics.csv", run_dir / "checkpoint" / "model.safetensors"]}
     assert train(cfg, run_dir) == "complete"
-    assert before == {p.name: p.read_bytes() for p in [run_dir / "metrics.csv", run_dir / "checkpoint" / "model.safetensors"]}
+    assert before == {
+        p.name: p.read_bytes() for p in [run_dir / "metrics.csv", run_dir / "checkpoint" / "model.safetensors"]
+    }
 
 
 def test_stopped_and_resumed_equals_never_stopped(make_config, tmp_path):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     train(make_config("author=twain", *TINY, "stop_criteria.max_epochs=3"), straight)
     # Stop after one epoch (as a wall-clock limit would), then resume with the same command.
-    assert train(make_config("author=twain", *TINY, "stop_criteria.max_epochs=3", "stop_criteria.max_seconds=0"), stopped) == "paused"
+    assert (
+        train(make_config("author=twain", *TINY, "stop_criteria.max_epochs=3", "stop_criteria.max_seconds=0"), stopped)
+        == "paused"
+    )
     assert json.loads((stopped / "status.json").read_text())["state"] == "paused"
     assert train(make_config("author=twain", *TINY, "stop_criteria.max_epochs=3"), stopped) == "complete"
     assert metrics(stopped) == metrics(straight)
@@ -84,7 +100,9 @@ def test_rows_after_the_checkpoint_are_replaced_not_duplicated(make_config, tmp_
     expected = metrics(run_dir)
     # A crash after the checkpoint of epoch 1 but before its rows; and stray rows of an unfinished epoch 2.
     lines = (run_dir / "metrics.csv").read_text().splitlines()
-    (run_dir / "metrics.csv").write_text("\n".join([l for l in lines if not l.startswith("1,")] + ["2,train,9.9,1,1.0"]) + "\n")
+    (run_dir / "metrics.csv").write_text(
+        "\n".join([line for line in lines if not line.startswith("1,")] + ["2,train,9.9,1,1.0"]) + "\n"
+    )
     train(cfg, run_dir)
     rows = metrics(run_dir)
     assert [r for r in rows if r[0] <= 1] == expected
@@ -145,8 +163,13 @@ def test_stop_criteria_are_the_studys(make_config):
 def test_learning_rate_schedules(make_config):
     constant = make_config("author=baum").optimizer
     assert learning_rate(constant, 0) == learning_rate(constant, 10**6) == 5e-5
-    cosine = make_config("author=baum", "optimizer.schedule=cosine", "optimizer.warmup_steps=10",
-                         "optimizer.decay_steps=100", "optimizer.min_lr=1e-6").optimizer
+    cosine = make_config(
+        "author=baum",
+        "optimizer.schedule=cosine",
+        "optimizer.warmup_steps=10",
+        "optimizer.decay_steps=100",
+        "optimizer.min_lr=1e-6",
+    ).optimizer
     assert learning_rate(cosine, 0) == pytest.approx(5e-6)
     assert learning_rate(cosine, 9) == pytest.approx(5e-5)
     assert learning_rate(cosine, 60) == pytest.approx(1e-6 + 0.5 * (5e-5 - 1e-6))

@@ -1,15 +1,11 @@
 """Variants end to end: content and pos runs train on CPU in their own dirs and share a cached corpus."""
 
-import os
-from pathlib import Path
-
 import pytest
+from conftest import CORPUS, REPO, SHARED, TINY
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from stylometry.trainer import train
-
-from conftest import CORPUS, REPO, SHARED, TINY
 
 NLTK_DATA = SHARED / "nltk_data"
 
@@ -28,9 +24,12 @@ def small_corpus(tmp_path_factory):
 def test_variant_runs_are_placed_apart():
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        dirs = {variant: compose("train", overrides=["author=baum", f"variant={variant}", "data.root=/x"],
-                                 return_hydra_config=True).hydra.run.dir
-                for variant in ["baseline", "content", "function", "pos"]}
+        dirs = {
+            variant: compose(
+                "train", overrides=["author=baum", f"variant={variant}", "data.root=/x"], return_hydra_config=True
+            ).hydra.run.dir
+            for variant in ["baseline", "content", "function", "pos"]
+        }
     GlobalHydra.instance().clear()
     assert dirs["content"] == "outputs/x/paper/content/baum/seed=0"  # the study is the corpus folder, /x
     assert len(set(dirs.values())) == 4
@@ -40,8 +39,16 @@ def test_variant_runs_are_placed_apart():
 @pytest.mark.parametrize("variant", ["content", "pos"])
 def test_a_variant_trains_and_its_corpus_is_built_once(variant, small_corpus, make_config, tmp_path):
     cache = tmp_path / "cache"
-    overrides = [*TINY, "author=baum", f"variant={variant}", f"variant.nltk_data={NLTK_DATA}", f"data.root={small_corpus}",
-                 "data.authors=[baum,thompson]", "author.extra_eval_sets=[]", f"data.cache_dir={cache}"]
+    overrides = [
+        *TINY,
+        "author=baum",
+        f"variant={variant}",
+        f"variant.nltk_data={NLTK_DATA}",
+        f"data.root={small_corpus}",
+        "data.authors=[baum,thompson]",
+        "author.extra_eval_sets=[]",
+        f"data.cache_dir={cache}",
+    ]
     assert train(make_config(*overrides), tmp_path / "seed0") == "complete"
     cached = {path: path.stat().st_mtime_ns for path in cache.rglob("*.npy")}
     assert cached and all(f"/{variant if variant == 'pos' else 'mask_listed'}-" in str(p) for p in cached)

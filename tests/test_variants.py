@@ -79,10 +79,12 @@ def assert_same_bytes(actual: str, expected_path: Path) -> None:
     """Byte equality, reporting the first difference (a whole-book diff is unreadable)."""
     actual_bytes, expected = actual.encode("utf-8"), expected_path.read_bytes()
     if actual_bytes != expected:
-        at = next((i for i, (a, b) in enumerate(zip(actual_bytes, expected)) if a != b), min(len(actual_bytes), len(expected)))
+        at = next(
+            (i for i, (a, b) in enumerate(zip(actual_bytes, expected)) if a != b), min(len(actual_bytes), len(expected))
+        )
         pytest.fail(
             f"differs from {expected_path} at byte {at} (lengths {len(actual_bytes)} vs {len(expected)}): "
-            f"got {actual_bytes[at - 40:at + 40]!r}, expected {expected[at - 40:at + 40]!r}"
+            f"got {actual_bytes[at - 40 : at + 40]!r}, expected {expected[at - 40 : at + 40]!r}"
         )
 
 
@@ -226,9 +228,13 @@ def test_config_errors_name_the_key(changes, key, nltk_data):
 def test_missing_tagger_parts_are_named(nltk_data, tmp_path):
     cfg = VariantConfig(name="pos", transform="pos", nltk_data=str(tmp_path))
     (tmp_path / "taggers").mkdir()
-    with pytest.raises(ConfigError, match=r"^variant\.nltk_data: no NLTK perceptron tagger under .*averaged_perceptron_tagger_eng"):
+    with pytest.raises(
+        ConfigError, match=r"^variant\.nltk_data: no NLTK perceptron tagger under .*averaged_perceptron_tagger_eng"
+    ):
         build_transform(cfg)
-    copy_writable(Path(nltk_data) / "taggers/averaged_perceptron_tagger_eng", tmp_path / "taggers/averaged_perceptron_tagger_eng")
+    copy_writable(
+        Path(nltk_data) / "taggers/averaged_perceptron_tagger_eng", tmp_path / "taggers/averaged_perceptron_tagger_eng"
+    )
     with pytest.raises(ConfigError, match=r"^variant\.nltk_data: no universal tagset map under .*en-ptb\.map"):
         build_transform(cfg)
 

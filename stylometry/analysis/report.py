@@ -224,7 +224,9 @@ def _ablation_section(tables: Tables, study: tuple, studies: Sequence[tuple], ke
     ttests = _rows(tables.author_ttests, None, CAPPED)
     ttests = ttests[(ttests[STUDY] == pd.Series(study, index=STUDY)).all(axis=1)]
     if len(ttests):
-        per_author = ttests.pivot_table(index="model_author", columns="variant", values="t", dropna=False).reindex(columns=variants)
+        per_author = ttests.pivot_table(index="model_author", columns="variant", values="t", dropna=False).reindex(
+            columns=variants
+        )
         lines += [
             "",
             (
