@@ -674,7 +674,6 @@ def attribute(args: argparse.Namespace) -> Attribution:
     """Everything but writing: the study, the texts, every score, the verdicts (or the held-out curve)."""
     from stylometry.data import BookReader, load_tokenizer
     from stylometry.device import choose_placement, detect, gpu_ids
-    from stylometry.variants import build_transform, transform_key
 
     study = load_study(args.study_dir, args.authors, args.corpus, args.tokenizer)
     for line in study.left_out:
@@ -683,7 +682,7 @@ def attribute(args: argparse.Namespace) -> Attribution:
     max_tokens = _max_tokens(args.max_tokens, study)
     try:
         tokenizer = load_tokenizer(args.tokenizer or cfg.data.tokenizer)
-        reader = BookReader(cfg.data, tokenizer, build_transform(cfg.variant), transform_key(cfg.variant))
+        reader = BookReader.of_run(cfg, tokenizer)
     except ConfigError as error:
         raise AttributionError(f"{error} (--tokenizer names the study's tokenizer if it has moved)") from None
     if args.held_out:

@@ -1,9 +1,9 @@
-"""How fast a job trains and evaluates here, against the study's original loop; and the GPU check.
+"""How fast a job trains and evaluates here, against the study's original loop.
 
     python -m stylometry.bench                                  # the paper's model, batch 4, CPU (~5-10 min)
     python -m stylometry.bench model=tiny data.batch_size=8     # any config: Hydra overrides, as for train
     python -m stylometry.bench --no-baseline --repeats 5 author=austen seed=3
-    python -m stylometry.bench --gpu-check                      # a GPU machine, <= 10 min (docs/gpu.md)
+    python -m stylometry.bench --gpu-check                      # the GPU check: stylometry/gpu_check.py
 
 Measured, each in a fresh process (`--worker ...`) so that every phase's peak memory is its own:
   - the machine's matmul peak in the job's precision (fp32 on a CPU, bf16 on most GPUs; square GEMMs
@@ -19,20 +19,12 @@ Each figure is the median of `--repeats` repetitions after `--warmup` steps. Fro
 FLOPs per token x tokens/s / peak) and the cost of evaluating every evaluation text of this job (its
 author, seed and extra sets, whole windows) as a fraction of one epoch's training.
 The last line printed is one JSON object with every figure.
-
-`--gpu-check` runs `pytest -m cuda` (tests/test_cuda.py), then measures on the GPU, in the job's
-precision: the matmul peak; 1, 2 and 4 jobs sharing the GPU at the study's batch of 16, each a
-process holding a slot of `device.jobs_per_gpu` as a sweep's job does; the largest batch that fits;
-and from these and the token counts of every model of the grid, the GPU-hours of the 80 models of one
-variant at the study's stop criteria. Each phase has a time limit inside `--budget` seconds; the last
-line is one JSON object. Where torch sees no GPU it says so in one JSON line, in seconds, and exits 0.
 """
 
 import argparse
 import dataclasses
 import gc
 import json
-import math
 import os
 import random
 import resource
@@ -43,7 +35,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from xml.etree import ElementTree
 
 import numpy as np
 import torch
@@ -53,17 +44,16 @@ from torch.utils.data import DataLoader
 
 from stylometry import trainer
 from stylometry.compose import compose as compose_config
-from stylometry.config import ConfigError, ScheduleConfig, StopCriteriaConfig, to_run_config
+from stylometry.config import ConfigError, to_run_config
 from stylometry.corpus import prepare_overrides
 from stylometry.data import BookReader, eval_windows, load_study_data, load_tokenizer, sample_offsets
-from stylometry.device import choose_placement, detect, place_job
+from stylometry.device import place_job
 from stylometry.distributed import World
 from stylometry.model import build_model, flops_per_token
-from stylometry.schedule import Schedule
-from stylometry.variants import build_transform, transform_key
 
 DEFAULTS = {"author": "baum", "device": "cpu", "data.batch_size": "4"}  # the CPU benchmark's reference point
-GPU_CHECK_DEFAULTS = {"author": "baum", "device": "cuda", "data.batch_size": "16"}  # the study's batch, on a GPU
+# The CPU benchmark's timing, where the command line does not set it.
+TIMING = {"repeats": 3, "warmup": 1, "steps": 2, "eval_steps": 1, "min_seconds": 0.0}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -72,19 +62,19 @@ def compose(overrides: list[str]):
     return to_run_config(compose_config("train", prepare_overrides(overrides)))
 
 
-def _key(override: str) -> str:
+def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
 def with_defaults(overrides: list[str], defaults: dict | None = None) -> list[str]:
-    keys = {_key(item) for item in overrides}
+    keys = {override_key(item) for item in overrides}
     defaults = DEFAULTS if defaults is None else defaults
     return [f"{key}={value}" for key, value in defaults.items() if key not in keys] + list(overrides)
 
 
 def with_override(overrides: list[str], key: str, value) -> list[str]:
     """The overrides with `key` set to `value` (any earlier setting of it dropped: Hydra refuses a key twice)."""
-    return [item for item in overrides if _key(item) != key] + [f"{key}={value}"]
+    return [item for item in overrides if override_key(item) != key] + [f"{key}={value}"]
 
 
 # --- the baseline: the study's loop, as it was written ------------------------------------------------
@@ -429,9 +419,7 @@ def worker_startup(cfg, args) -> dict:
 
 
 def _book_reader(cfg) -> BookReader:
-    return BookReader(
-        cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant)
-    )
+    return BookReader.of_run(cfg, load_tokenizer(cfg.data.tokenizer))
 
 
 def worker_grid(cfg, args) -> dict:
@@ -611,369 +599,9 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-# --- the GPU check -------------------------------------------------------------------------------------
-
-JOBS_PER_GPU = (1, 2, 4)  # jobs sharing one GPU, each its own process (the sweep's device.jobs_per_gpu)
-# Seconds each phase may take at most, with the default --budget (a larger budget scales them all, e.g.
-# for a dry run on a busy CPU). The cuda tests should take about three minutes on one GPU, most of it
-# their processes' starts (a joblib sweep, a killed and resumed run) and torch.compile; a measurement
-# takes seconds once its process has started (imports and CUDA: ~10 s).
-GPU_CHECK_BUDGET = 540  # seconds: with .ci/gpu-check's install, the check ends inside ten minutes
-PHASE_SECONDS = {
-    "cuda_tests": 270,
-    "peak": 45,
-    "jobs_1": 60,
-    "jobs_2": 60,
-    "jobs_4": 75,
-    "grid": 120,
-    "largest_batch": 90,
-}
-MIN_PHASE_SECONDS = 15  # a phase with less time left than this is skipped, and the report says so
-# The GPU check's timing, where the command line does not set it: a GPU step of the paper's model at
-# batch 16 takes milliseconds, so each repetition runs at least 2 s; the jobs' start skew is ~10 ms.
-GPU_TIMING = {"repeats": 3, "warmup": 10, "steps": 10, "eval_steps": 4, "min_seconds": 2.0}
-CPU_TIMING = {"repeats": 3, "warmup": 1, "steps": 2, "eval_steps": 1, "min_seconds": 0.0}
-# Tolerances against the CPU's fp32, as (loss, gradients), relative. fp32 on CUDA differs from the CPU in
-# summation order only. bf16 rounds to 8 significant bits (up to 2^-8 = 0.4% per rounding), fp16 to 11
-# (0.05%); the CPU's own autocast gave at most 0.6% (bf16) and 0.8% (fp16) on any tensor of the
-# gradients of the tiny and the paper's model, and under 0.001% on their loss, at initial weights.
-PRECISION_TOLERANCE = {"fp32": (1e-5, 1e-3), "fp16": (2e-3, 2e-2), "bf16": (1e-2, 5e-2)}
-# A gradient tensor's error is relative to its norm, or to this fraction of all the gradients' norm if
-# that is more: a tensor whose true gradient is ~0 (the key bias: softmax ignores it) is all rounding.
-GRADIENT_FLOOR = 1e-2
-
-
-def precision_mismatches(
-    precision: str, loss: float, gradients: dict, reference_loss: float, reference_gradients: dict
-) -> list[str]:
-    """What differs from the fp32 reference beyond the precision's tolerance: [] when the loss and every
-    gradient (a dict name -> tensor) match."""
-    loss_tolerance, gradient_tolerance = PRECISION_TOLERANCE[precision]
-    problems = []
-    loss_error = abs(loss - reference_loss) / abs(reference_loss)
-    if not loss_error <= loss_tolerance:  # NaN fails too
-        problems.append(f"loss {loss:.6f} vs {reference_loss:.6f}: relative error {loss_error:.2e} > {loss_tolerance}")
-    if gradients.keys() != reference_gradients.keys():
-        problems.append(f"gradients of other parameters: {sorted(gradients.keys() ^ reference_gradients.keys())}")
-    total_norm = torch.stack([g.double().norm() for g in reference_gradients.values()]).norm().item()
-    for name in sorted(gradients.keys() & reference_gradients.keys()):
-        reference = reference_gradients[name].double()
-        error = (gradients[name].double() - reference).norm().item() / max(
-            reference.norm().item(), GRADIENT_FLOOR * total_norm
-        )
-        if not error <= gradient_tolerance:
-            problems.append(f"gradient of {name}: relative error {error:.2e} > {gradient_tolerance}")
-    return problems
-
-
-def minimum_epochs(stop: StopCriteriaConfig) -> int:
-    """The fewest epochs a model trains under these stop criteria (the study's: 500)."""
-    return stop.min_epochs if stop.train_loss_threshold is not None else stop.max_epochs
-
-
-def evaluations(stop: StopCriteriaConfig, cadence: ScheduleConfig, epochs: int, steps_per_epoch: int) -> int:
-    """How often a model that trains `epochs` epochs of `steps_per_epoch` optimizer steps is evaluated, as the
-    trainer's Schedule decides: at the start, then after the steps it says (the last one's included)."""
-    schedule = Schedule(stop, cadence, log_every_steps=1)
-    count, step = int(schedule.at_start().evaluate), 0
-    for epoch in range(1, epochs + 1):
-        for batch in range(1, steps_per_epoch + 1):
-            step += 1
-            ended = batch == steps_per_epoch
-            # The training loss meets the threshold at the last epoch: the model stops there.
-            loss = stop.train_loss_threshold if ended and epoch == epochs else None
-            count += schedule.after_step(step, epoch, ended, loss, lambda: False).evaluate
-    return count
-
-
-def grid_gpu_hours(
-    models: list[dict], epochs: int, n_evaluations: int, train_tokens_per_s: float, eval_tokens_per_s: float
-) -> float:
-    """GPU-hours of a grid: each model (its train_tokens_per_epoch and eval_tokens) trains `epochs` epochs and
-    is evaluated n_evaluations times, at one GPU's rates (the total of the jobs sharing it)."""
-    train_s = sum(epochs * model["train_tokens_per_epoch"] for model in models) / train_tokens_per_s
-    eval_s = sum(n_evaluations * model["eval_tokens"] for model in models) / eval_tokens_per_s
-    return (train_s + eval_s) / 3600
-
-
-def junit_summary(path: Path) -> dict:
-    """pytest's JUnit XML as counts: passed, the failures (name: first line), the skips (name: reason), and
-    the properties the tests recorded."""
-    summary = {"passed": 0, "failed": [], "skipped": {}, "properties": {}}
-    for case in ElementTree.parse(path).getroot().iter("testcase"):
-        name = case.get("name")
-        outcome = next((child for child in case if child.tag in ("failure", "error", "skipped")), None)
-        if outcome is None:
-            summary["passed"] += 1
-        elif outcome.tag == "skipped":
-            summary["skipped"][name] = outcome.get("message", "")
-        else:
-            summary["failed"].append(f"{name}: {(outcome.get('message') or outcome.tag).splitlines()[0][:300]}")
-        for prop in case.iter("property"):
-            summary["properties"].setdefault(name, {})[prop.get("name")] = prop.get("value")
-    return summary
-
-
-def run_cuda_tests(scratch: Path, timeout: float) -> dict:
-    """`pytest -m cuda tests/test_cuda.py`, summarised; its output's last lines are printed."""
-    test_file = REPO / "tests" / "test_cuda.py"
-    if not test_file.exists():
-        raise WorkerFailed(f"{test_file} not found: run the check from a clone of the repository")
-    junit = scratch / "cuda-tests.xml"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-m",
-        "cuda",
-        str(test_file),
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        f"--junitxml={junit}",
-        "-o",
-        f"timeout={int(timeout * 0.6)}",
-    ]
-    # A session of its own: a timeout ends pytest and every process its tests started.
-    process = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
-        output, _ = process.communicate()
-        say(output[-3000:])
-        raise WorkerFailed(f"the cuda tests did not finish in {timeout:.0f} s") from None
-    say("\n".join(output.strip().splitlines()[-30:]))
-    if not junit.exists():
-        raise WorkerFailed(f"pytest wrote no report (exit {process.returncode}): {output.strip()[-300:]}")
-    return junit_summary(junit)
-
-
-def run_jobs(n_jobs: int, args, overrides: list[str], scratch: Path, timeout: float) -> dict:
-    """n_jobs worker processes on one GPU, each leasing a slot of device.jobs_per_gpu=n_jobs: rates per job, total."""
-    barrier = scratch / f"barrier-{n_jobs}"
-    barrier.mkdir()
-    overrides = with_override(overrides, "device.jobs_per_gpu", n_jobs)
-    overrides = with_override(overrides, "device.lease_dir", scratch / f"leases-{n_jobs}")
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or "0"
-    deadline = time.monotonic() + timeout
-    processes = [
-        start_worker(
-            "job",
-            args,
-            overrides,
-            extra=("--barrier", str(barrier), "--barrier-jobs", str(n_jobs)),
-            env={"CUDA_VISIBLE_DEVICES": visible},
-        )  # one GPU, whatever the machine has
-        for _ in range(n_jobs)
-    ]
-    try:
-        jobs = [finish_worker(process, max(1.0, deadline - time.monotonic())) for process in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    train, evaluation = [job["train_tokens_per_s"] for job in jobs], [job["eval_tokens_per_s"] for job in jobs]
-    return {
-        "jobs_per_gpu": n_jobs,
-        "devices": sorted({job["device"] for job in jobs}),
-        "train_tokens_per_s_per_job": train,
-        "train_tokens_per_s": sum(train),
-        "eval_tokens_per_s_per_job": evaluation,
-        "eval_tokens_per_s": sum(evaluation),
-        "peak_gpu_mem_mb_per_job": [job.get("peak_gpu_mem_mb") for job in jobs],
-    }
-
-
-def _phase(phases: dict, name: str, deadline: float, scale: float, run: Callable[[float], dict]) -> dict | None:
-    """run(its time limit) within the check's budget: its result, or None with the reason in `phases`."""
-    limit = min(PHASE_SECONDS[name] * scale, deadline - time.monotonic())
-    if limit < MIN_PHASE_SECONDS:
-        phases[name] = {"skipped": f"{max(0.0, limit):.0f} s of the time budget left"}
-        say(f"gpu-check: {name} skipped ({phases[name]['skipped']})")
-        return None
-    began = time.monotonic()
-    say(f"gpu-check: {name} (at most {limit:.0f} s)")
-    try:
-        result = run(limit)
-    except WorkerFailed as error:
-        say(str(error))
-        phases[name] = {"seconds": round(time.monotonic() - began, 1), "error": str(error).strip()[-500:]}
-        return None
-    phases[name] = {"seconds": round(time.monotonic() - began, 1)}
-    return result
-
-
-def _visible_gpu(placement) -> dict:
-    if not placement.device.startswith("cuda"):
-        return {"device": placement.device, "gpus": 0}
-    properties = torch.cuda.get_device_properties(placement.device)
-    return {
-        "device": properties.name,
-        "gpus": torch.cuda.device_count(),
-        "gpu_memory_gb": round(properties.total_memory / 2**30, 1),
-    }
-
-
-def gpu_check(args, overrides: list[str]) -> int:
-    """The cuda tests, then the GPU's figures (module docstring); prints one JSON line; 0 if all passed."""
-    started = time.monotonic()
-    device_type = next(item.split("=", 1)[1] for item in overrides if _key(item) == "device")
-    if device_type in ("cuda", "auto") and not torch.cuda.is_available():
-        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        say(
-            json.dumps(
-                {
-                    "gpu_check": "no_gpu",
-                    "reason": f"torch {torch.__version__} ({build}) sees no CUDA GPU: "
-                    "run the check on a machine with one (docs/gpu.md)",
-                }
-            )
-        )
-        return 0
-    cfg = compose(overrides)  # a bad override fails here, before any measurement
-    config = list(overrides)
-    placement = choose_placement(cfg.device, detect())
-    deadline, scale = started + args.budget, args.budget / GPU_CHECK_BUDGET
-    phases: dict = {}
-    with tempfile.TemporaryDirectory(prefix="stylometry-gpu-check-") as scratch:
-        # The check's own GPU slots: it never waits for a sweep's lease (nor a sweep for its).
-        overrides = with_override(overrides, "device.lease_dir", Path(scratch) / "leases")
-        grid = start_worker("grid", args, overrides)  # on the CPU, while the tests run on the GPU
-        try:
-            tests = _phase(phases, "cuda_tests", deadline, scale, lambda limit: run_cuda_tests(Path(scratch), limit))
-            peak = _phase(
-                phases, "peak", deadline, scale, lambda limit: run_worker("peak", args, overrides, timeout=limit)
-            )
-            jobs = {}
-            for n_jobs in JOBS_PER_GPU:
-                jobs[n_jobs] = _phase(
-                    phases,
-                    f"jobs_{n_jobs}",
-                    deadline,
-                    scale,
-                    lambda limit, n=n_jobs: run_jobs(n, args, overrides, Path(scratch), limit),
-                )
-            models = _phase(phases, "grid", deadline, scale, lambda limit: finish_worker(grid, limit))
-            largest = _phase(
-                phases,
-                "largest_batch",
-                deadline,
-                scale,
-                lambda limit: run_worker("largest_batch", args, overrides, timeout=limit),
-            )
-        finally:
-            if grid.poll() is None:
-                grid.kill()
-                grid.communicate()
-    report = gpu_report(cfg, placement, config, tests, peak, jobs, largest, models, phases)
-    report["seconds"] = round(time.monotonic() - started, 1)
-    say_figures(report)
-    say(json.dumps(report))
-    return 0 if report["gpu_check"] == "passed" else 1
-
-
-def gpu_report(cfg, placement, overrides, tests, peak, jobs, largest, grid, phases) -> dict:
-    """The check's JSON: the figures measured, None where a phase did not run (`phases` says why)."""
-    flops = flops_per_token(cfg.model)
-    peak_flops = peak["peak_flops"] if peak else None
-
-    def mfu(tokens_per_s):
-        return tokens_per_s * flops / peak_flops if peak_flops and tokens_per_s else None
-
-    measured = {n: job for n, job in jobs.items() if job}
-    for job in measured.values():
-        job["mfu"] = mfu(job["train_tokens_per_s"])
-    one = measured.get(1, {})
-    if largest:
-        largest = {
-            "batch_size": largest["batch_size"],
-            "limited_by": largest["limited_by"],
-            "train_tokens_per_s": largest["tokens_per_s"],
-            "mfu": mfu(largest["tokens_per_s"]),
-            "peak_gpu_mem_mb": largest.get("peak_gpu_mem_mb"),
-        }
-    projection = None
-    if grid and measured:
-        models = grid["models"]
-        epochs = minimum_epochs(cfg.stop_criteria)
-        windows = models[0]["train_tokens_per_epoch"] // cfg.model.n_positions
-        steps_per_epoch = math.ceil(math.ceil(windows / cfg.data.batch_size) / cfg.accumulation_steps)
-        n_evaluations = evaluations(cfg.stop_criteria, cfg.schedule, epochs, steps_per_epoch)
-        hours = {
-            n: grid_gpu_hours(models, epochs, n_evaluations, job["train_tokens_per_s"], job["eval_tokens_per_s"])
-            for n, job in measured.items()
-        }
-        best = min(hours, key=hours.get)
-        projection = {
-            "models": len(models),
-            "epochs": epochs,
-            "evaluations": n_evaluations,
-            "train_tokens_per_epoch": statistics.mean(m["train_tokens_per_epoch"] for m in models),
-            "eval_tokens_per_model": statistics.mean(m["eval_tokens"] for m in models),
-            "gpu_hours_by_jobs_per_gpu": hours,
-            "best_jobs_per_gpu": best,
-            "gpu_hours": hours[best],
-        }
-    failed = bool(tests and tests["failed"]) or any("error" in phase for phase in phases.values())
-    ran_everything = tests is not None and tests["passed"] > 0 and all("skipped" not in p for p in phases.values())
-    return {
-        "gpu_check": "failed" if failed else "passed" if ran_everything else "incomplete",
-        **_visible_gpu(placement),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "precision": placement.precision,
-        "config": overrides,
-        "cuda_tests": tests,
-        "flops_per_token": flops,
-        "peak_flops": peak_flops,
-        "batch_size": cfg.data.batch_size,
-        "train_tokens_per_s": one.get("train_tokens_per_s"),
-        "mfu": one.get("mfu"),
-        "peak_gpu_mem_mb": (one.get("peak_gpu_mem_mb_per_job") or [None])[0],
-        "eval_tokens_per_s": one.get("eval_tokens_per_s"),
-        "largest_batch": largest,
-        "jobs": list(measured.values()),
-        "grid": projection,
-        "phases": phases,
-    }
-
-
-def say_figures(report: dict) -> None:
-    """The check's figures in a few lines, before its JSON."""
-
-    def percent(fraction):
-        return f"{fraction:.1%}" if fraction is not None else "?"
-
-    if report["peak_flops"]:
-        say(f"{report['precision']} matmul peak: {report['peak_flops'] / 1e12:,.1f} TFLOP/s")
-    for job in report["jobs"]:
-        say(
-            f"{job['jobs_per_gpu']} job(s) at batch {report['batch_size']}: training {job['train_tokens_per_s']:,.0f} "
-            f"tok/s in all (MFU {percent(job['mfu'])}), evaluation {job['eval_tokens_per_s']:,.0f} tok/s"
-        )
-    largest = report["largest_batch"]
-    if largest:
-        say(
-            f"largest batch {largest['batch_size']} (then {largest['limited_by']}): training "
-            f"{largest['train_tokens_per_s']:,.0f} tok/s (MFU {percent(largest['mfu'])})"
-        )
-    grid = report["grid"]
-    if grid:
-        say(
-            f"{grid['models']} models x {grid['epochs']} epochs: {grid['gpu_hours']:,.1f} GPU-hours "
-            f"({grid['best_jobs_per_gpu']} jobs per GPU)"
-        )
-    tests = report["cuda_tests"]
-    if tests:
-        say(f"cuda tests: {tests['passed']} passed, {len(tests['failed'])} failed, {len(tests['skipped'])} skipped")
-    say(f"gpu check: {report['gpu_check']}")
-
-
 def main(argv=None) -> dict:
+    from stylometry import gpu_check  # imports this module: its workers are the check's measurements
+
     parser = argparse.ArgumentParser(prog="python -m stylometry.bench", description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml, e.g. model=tiny")
     parser.add_argument("--repeats", type=int, help="timed repetitions; the median is reported (3)")
@@ -990,8 +618,8 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--budget",
         type=float,
-        default=GPU_CHECK_BUDGET,
-        help=f"seconds the GPU check may take ({GPU_CHECK_BUDGET}); its phases' limits scale with it",
+        default=gpu_check.BUDGET,
+        help=f"seconds the GPU check may take ({gpu_check.BUDGET}); its phases' limits scale with it",
     )
     parser.add_argument("--max-batch", type=int, default=4096, help="the GPU check's largest batch tried (4096)")
     parser.add_argument("--grid-seeds", type=int, default=10, help="seeds of the GPU check's grid (the study's 10)")
@@ -1000,18 +628,18 @@ def main(argv=None) -> dict:
     parser.add_argument("--barrier", help=argparse.SUPPRESS)
     parser.add_argument("--barrier-jobs", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_intermixed_args(argv)
-    timing = GPU_TIMING if args.gpu_check else CPU_TIMING
+    timing = gpu_check.TIMING if args.gpu_check else TIMING
     for key, value in timing.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.overrides = with_defaults(args.overrides, GPU_CHECK_DEFAULTS if args.gpu_check else DEFAULTS)
+    args.overrides = with_defaults(args.overrides, gpu_check.DEFAULTS if args.gpu_check else DEFAULTS)
 
     if args.worker:
         print(json.dumps(WORKERS[args.worker](compose(args.overrides), args)))
         return {}
     try:
         if args.gpu_check:
-            raise SystemExit(gpu_check(args, args.overrides))
+            raise SystemExit(gpu_check.gpu_check(args, args.overrides))
         return cpu_bench(args, args.overrides)
     except WorkerFailed as error:
         raise SystemExit(str(error)) from None

@@ -139,6 +139,13 @@ class BookReader:
         self.cache = self.cache_dir / "tokens" / tokenizer_fingerprint(tokenizer) / transform_key
         self.dtype = np.uint16 if len(tokenizer) <= 2**16 else np.int32
 
+    @classmethod
+    def of_run(cls, cfg, tokenizer) -> "BookReader":
+        """The reader of a run's books (cfg: a TrainConfig): its tokenizer, its variant's transform, its cache."""
+        from stylometry.variants import build_transform, transform_key
+
+        return cls(cfg.data, tokenizer, build_transform(cfg.variant), transform_key(cfg.variant))
+
     def baseline(self) -> "BookReader":
         """A reader of the books as written (no variant transform), sharing this one's tokenizer and cache."""
         from stylometry.variants import IDENTITY_KEY

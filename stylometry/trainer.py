@@ -66,7 +66,6 @@ from stylometry.rundir import (
 )
 from stylometry.runstatus import COMPLETE, PAUSED, RUNNING, epoch_line, read_status, write_failed_status, write_status
 from stylometry.schedule import Schedule, eta_seconds, should_stop
-from stylometry.variants import build_transform, transform_key
 
 log = logging.getLogger(__name__)
 
@@ -661,13 +660,12 @@ def _rank_seed(seed: int, rank: int, step: int) -> int:
 
 def _load_inputs(cfg: TrainConfig, placement: Placement, world: World) -> Inputs:
     """The job's data, tokens on the device and evaluation windows, or a ConfigError naming what to fix."""
-    transform = build_transform(cfg.variant)
     tokenizer = load_tokenizer(cfg.data.tokenizer)
     if len(tokenizer) > cfg.model.vocab_size:
         raise ConfigError(
             f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens"
         )
-    reader = BookReader(cfg.data, tokenizer, transform, transform_key(cfg.variant))
+    reader = BookReader.of_run(cfg, tokenizer)
     data = load_data(cfg.data, cfg.author, cfg.seed, reader)
     n_positions = cfg.model.n_positions
     # int32: half the memory of int64 for a big corpus; a batch's ids become int64 when it is cut out.

@@ -20,16 +20,12 @@ from stylometry.bench import (
     baseline_batches,
     baseline_model,
     baseline_step,
-    evaluations,
-    grid_gpu_hours,
-    junit_summary,
     largest_fitting_batch,
-    minimum_epochs,
-    precision_mismatches,
     with_defaults,
     with_override,
 )
 from stylometry.config import ModelConfig, ScheduleConfig, StopCriteriaConfig
+from stylometry.gpu_check import evaluations, grid_gpu_hours, junit_summary, minimum_epochs, precision_mismatches
 from stylometry.model import (
     build_model,
     flops_per_token,

@@ -24,10 +24,10 @@ from test_ddp import DDP_RUN, _free_port, _worker, scalars
 from test_faults import kill_when, losses, metrics_has_epoch
 from transformers import GPT2LMHeadModel
 
-from stylometry.bench import precision_mismatches
 from stylometry.config import DeviceConfig, ModelConfig
 from stylometry.data import encode, load_tokenizer
 from stylometry.device import GpuLease, Placement, choose_placement, detect, gpu_ids
+from stylometry.gpu_check import precision_mismatches
 from stylometry.kernels import attention_kernel, causal_attention
 from stylometry.model import build_model, nll_sum, optimizer_options
 from stylometry.sweep import sweep_states

@@ -208,7 +208,7 @@ def seed_texts(seed_runs: pd.DataFrame, key: tuple, seed: int) -> SeedTexts:
 
     from stylometry.data import BookReader, load_study_data, load_tokenizer
     from stylometry.rundir import read_run_config
-    from stylometry.variants import build_transform, transform_key
+    from stylometry.variants import transform_key
 
     train_text, held_out, extra = {}, {}, {}
     tokenizer, readers = None, {}
@@ -227,7 +227,7 @@ def seed_texts(seed_runs: pd.DataFrame, key: tuple, seed: int) -> SeedTexts:
         reader_key = (cfg.data.tokenizer, transform_key(cfg.variant), cfg.data.cache_dir)
         if reader_key not in readers:  # one tokenizer and transform per seed: the runs of a group share them
             tokenizer = load_tokenizer(cfg.data.tokenizer)
-            readers[reader_key] = BookReader(cfg.data, tokenizer, build_transform(cfg.variant), reader_key[1])
+            readers[reader_key] = BookReader.of_run(cfg, tokenizer)
         data = load_study_data(
             cfg.data, cfg.author.name, list(cfg.author.extra_eval_sets), cfg.seed, readers[reader_key]
         )
