@@ -225,22 +225,11 @@ def train(
             ended = schedule.epoch_ends(state.step, position.batches_done, len(batches))
             if ended:
                 stopwatch.lap(state)
-                state.epoch, state.train_loss, state.position = (
-                    epoch,
-                    _epoch_loss(run, epoch, epoch_nll, position),
-                    None,
-                )
+                loss = _epoch_loss(run, epoch, epoch_nll, position)
+                state.epoch, state.train_loss, state.position = epoch, loss, None
             due = schedule.after_step(state.step, epoch, ended, state.train_loss, lambda: _out_of_time(run))
             if due.log:
-                run.logger.log(
-                    state.step,
-                    epoch,
-                    {
-                        "train/loss": distributed.all_sum(step_nll, run.world).item() / step_tokens,
-                        "train/lr": lr,
-                        "train/grad_norm": float(grad_norm),
-                    },
-                )
+                _log_step(run, state.step, epoch, step_nll, step_tokens, lr, grad_norm)
             if not ended and (due.evaluate or due.checkpoint):
                 stopwatch.lap(state)  # evaluations and checkpoints are not training time
             evaluated = _evaluate(run, state, epoch) if due.evaluate else []
@@ -260,6 +249,12 @@ def train(
         if world.is_main:
             write_failed_status(run_dir, error, run.job)
         raise
+
+
+def _log_step(run: Run, step: int, epoch: int, nll: torch.Tensor, tokens: int, lr: float, grad_norm) -> None:
+    """The step's scalars (logger=csv or tensorboard): its training loss, learning rate and gradient norm."""
+    loss = distributed.all_sum(nll, run.world).item() / tokens
+    run.logger.log(step, epoch, {"train/loss": loss, "train/lr": lr, "train/grad_norm": float(grad_norm)})
 
 
 def _close_epoch(

@@ -15,6 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus"
 TOKENIZER = SHARED / "tokenizers" / "gpt2"
+# The study's authors (the corpus's author folders) and the extra evaluation texts of Baum's and Thompson's models.
+AUTHORS = ("austen", "baum", "dickens", "fitzgerald", "melville", "thompson", "twain", "wells")
+EXTRA_SETS = ("contested", "non_oz_baum", "non_oz_thompson")
 
 # A model and budget that train in about a second per epoch on a CPU, on real text.
 TINY = [

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, REPO, TINY, TOKENIZER
+from conftest import AUTHORS, CORPUS, EXTRA_SETS, REPO, TINY, TOKENIZER
 from transformers import GPT2LMHeadModel
 
 CONF_DIR = REPO / "conf"
@@ -45,19 +45,7 @@ def test_smoke_run_trains_resumes_and_skips(run_train, tmp_path):
     assert first.returncode == 0, first.stdout
     GPT2LMHeadModel.from_pretrained(run_dir / "checkpoint")
     epochs = epochs_by_dataset(run_dir)
-    for dataset in [
-        "austen",
-        "baum",
-        "dickens",
-        "fitzgerald",
-        "melville",
-        "thompson",
-        "twain",
-        "wells",
-        "contested",
-        "non_oz_baum",
-        "non_oz_thompson",
-    ]:
+    for dataset in [*AUTHORS, *EXTRA_SETS]:
         assert {0, 3} <= epochs[dataset]
     assert "epoch 3/3 | train" in first.stdout  # the per-epoch progress line
     metrics = (run_dir / "metrics.csv").read_bytes()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import AUTHORS, EXTRA_SETS, TINY
 from safetensors.torch import load_file
 from transformers import GPT2LMHeadModel
 
@@ -14,19 +14,7 @@ from stylometry.config import ConfigError
 from stylometry.rundir import RunDirBusy, lock_run_dir
 from stylometry.trainer import learning_rate, should_stop, train
 
-EVAL_SETS = {
-    "austen",
-    "baum",
-    "dickens",
-    "fitzgerald",
-    "melville",
-    "thompson",
-    "twain",
-    "wells",
-    "contested",
-    "non_oz_baum",
-    "non_oz_thompson",
-}
+EVAL_SETS = {*AUTHORS, *EXTRA_SETS}
 
 
 def metrics(run_dir):
