@@ -147,7 +147,7 @@ COMMANDS = {
     ),
     "export STYLOMETRY_TOKENIZER=$PWD/gpt2-tokenizer": ENVIRONMENT,
     'python -m pytest -m "not slow and not slurm"': SUITE,
-    "python -m pytest": SUITE,
+    "python -m pytest -n 2 --dist loadfile": SUITE,
     # Too big for a test, or needing what a test machine has not.
     "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)' hydra/launcher=slurm "
     "hydra.launcher.partition=gpu hydra.launcher.account=myproj": NotRun(

@@ -164,20 +164,24 @@ def _ablation_section(tables: Tables, study: tuple, studies: Sequence[tuple], ke
             if FAIR_CUT in at_shown
             else ""
         ),
-        "",
-        (
-            "**Mean-t test.** Per seed, the mean over authors of each model's t (its losses on the other authors' "
-            "books against its own author's book, population sd); the one-sample t-test of those seed means against 0 "
-            '(the paper\'s "t(9) = 13.196").'
-        ),
-        "",
     ]
+    for part in (_mean_t_tests, _mean_t_onsets, _per_author_t, _variant_comparisons, _fairness_cut):
+        lines += part(tables, study, variants, at_shown)
+    return lines
+
+
+def _of_study(frame: pd.DataFrame, study: tuple) -> pd.DataFrame:
+    return frame[(frame[STUDY] == pd.Series(study, index=STUDY)).all(axis=1)]
+
+
+def _mean_t_tests(tables: Tables, study: tuple, variants: list, at_shown: list) -> list[str]:
     rows = []
     for at in at_shown:
         for variant in variants:
             test = _rows(tables.mean_t_tests, study + (variant,), at)
             if len(test):
                 row = test.iloc[0]
+                incomplete = row["num_incomplete_seeds"]
                 rows.append(
                     {
                         "variant": variant,
@@ -187,108 +191,113 @@ def _ablation_section(tables: Tables, study: tuple, studies: Sequence[tuple], ke
                         "df": _number(row["df"], "{:.0f}"),
                         "p": _number(row["p"], "{:.3g}"),
                         "seeds": f"{row['num_seeds']}"
-                        + (
-                            f" ({row['num_incomplete_seeds']} incomplete, left out)"
-                            if row["num_incomplete_seeds"]
-                            else ""
-                        ),
+                        + (f" ({incomplete} incomplete, left out)" if incomplete else ""),
                     }
                 )
-    lines += [_markdown(pd.DataFrame(rows))]
+    return [
+        "",
+        "**Mean-t test.** Per seed, the mean over authors of each model's t (its losses on the other authors' books "
+        "against its own author's book, population sd); the one-sample t-test of those seed means against 0 "
+        '(the paper\'s "t(9) = 13.196").',
+        "",
+        _markdown(pd.DataFrame(rows)),
+    ]
+
+
+def _mean_t_onsets(tables: Tables, study: tuple, variants: list, at_shown: list) -> list[str]:
     onset = pd.concat([_rows(tables.mean_t_onset, study + (v,)) for v in variants]) if variants else pd.DataFrame()
-    if len(onset):
-        lines += [
-            "",
-            (
-                "**When the mean t becomes significant.** *Crossing*: the study's threshold crossing, the first "
-                f"epoch at which the one-sample test of the authors' standardized effect sizes has a one-tailed p < "
-                f"{tables.alpha:g} after an epoch it had not (never, for a test below from the start); *stays from*: "
-                "the epoch from which that p stays below; *mean t above threshold from*: the epoch from which the "
-                "mean t stays above the mean two-sided critical t (figure `t_over_epochs`, panel B)."
-            ),
-            "",
-        ]
-        lines += [
-            _markdown(
-                pd.DataFrame(
-                    {
-                        "variant": onset["variant"],
-                        "crossing": onset["crossing_epoch"].map(_epoch),
-                        "stays from": onset["stays_below_from"].map(_epoch),
-                        "mean t above threshold from": onset["above_critical_from"].map(_epoch),
-                        "last epoch with every author": onset["last_epoch"].map(_epoch),
-                    }
-                )
-            )
-        ]
-    ttests = _rows(tables.author_ttests, None, CAPPED)
-    ttests = ttests[(ttests[STUDY] == pd.Series(study, index=STUDY)).all(axis=1)]
-    if len(ttests):
-        per_author = ttests.pivot_table(index="model_author", columns="variant", values="t", dropna=False).reindex(
-            columns=variants
-        )
-        lines += [
-            "",
-            (
-                f"**Per-author t at `{CAPPED}`** (the study's Table 1 test per variant: Welch's t of each model "
-                "author's losses on the other authors' books against its own author's book, pooled over seeds):"
-            ),
-            "",
-            _markdown(per_author.map(lambda v: _number(v, "{:.2f}")).reset_index()),
-        ]
+    if not len(onset):
+        return []
+    table = pd.DataFrame(
+        {
+            "variant": onset["variant"],
+            "crossing": onset["crossing_epoch"].map(_epoch),
+            "stays from": onset["stays_below_from"].map(_epoch),
+            "mean t above threshold from": onset["above_critical_from"].map(_epoch),
+            "last epoch with every author": onset["last_epoch"].map(_epoch),
+        }
+    )
+    return [
+        "",
+        "**When the mean t becomes significant.** *Crossing*: the study's threshold crossing, the first "
+        f"epoch at which the one-sample test of the authors' standardized effect sizes has a one-tailed p < "
+        f"{tables.alpha:g} after an epoch it had not (never, for a test below from the start); *stays from*: "
+        "the epoch from which that p stays below; *mean t above threshold from*: the epoch from which the "
+        "mean t stays above the mean two-sided critical t (figure `t_over_epochs`, panel B).",
+        "",
+        _markdown(table),
+    ]
+
+
+def _per_author_t(tables: Tables, study: tuple, variants: list, at_shown: list) -> list[str]:
+    ttests = _of_study(_rows(tables.author_ttests, None, CAPPED), study)
+    if not len(ttests):
+        return []
+    # reindex: a variant whose t is undefined everywhere (one seed) keeps its column, empty.
+    per_author = ttests.pivot_table(index="model_author", columns="variant", values="t", dropna=False)
+    per_author = per_author.reindex(columns=variants)
+    return [
+        "",
+        f"**Per-author t at `{CAPPED}`** (the study's Table 1 test per variant: Welch's t of each model "
+        "author's losses on the other authors' books against its own author's book, pooled over seeds):",
+        "",
+        _markdown(per_author.map(lambda v: _number(v, "{:.2f}")).reset_index()),
+    ]
+
+
+def _variant_comparisons(tables: Tables, study: tuple, variants: list, at_shown: list) -> list[str]:
     comparisons = tables.variant_comparisons
     if len(comparisons):
-        comparisons = comparisons[(comparisons[STUDY] == pd.Series(study, index=STUDY)).all(axis=1)]
+        comparisons = _of_study(comparisons, study)
         comparisons = comparisons[comparisons["at"].isin(at_shown)]
-    if len(comparisons):
-        lines += [
-            "",
-            (
-                "**Variants compared.** Welch's t-test of two variants' per-author t (t > 0: the first "
-                "variant's models tell authors apart better)."
-            ),
-            "",
-        ]
-        lines += [
-            _markdown(
-                pd.DataFrame(
-                    {
-                        "variants": comparisons["variant_a"] + " vs " + comparisons["variant_b"],
-                        "at": comparisons["at"],
-                        "mean t": comparisons["mean_t_a"].map(lambda v: _number(v, "{:.2f}"))
-                        + " vs "
-                        + comparisons["mean_t_b"].map(lambda v: _number(v, "{:.2f}")),
-                        "t": comparisons["t"].map(lambda v: _number(v, "{:.2f}")),
-                        "df": comparisons["df"].map(lambda v: _number(v, "{:.2f}")),
-                        "p": comparisons["p"].map(lambda v: _number(v, "{:.3g}")),
-                    }
-                )
-            )
-        ]
-    if len(tables.fairness):
-        cut = tables.fairness[(tables.fairness[STUDY] == pd.Series(study, index=STUDY)).all(axis=1)]
-        summary = [
-            {
-                "variant": variant,
-                "threshold (training loss)": _number(sub["threshold"].iloc[0], "{:.4f}"),
-                "cut epochs": f"{sub['cut_epoch'].min()}–{sub['cut_epoch'].max()}",
-                "models reaching it": f"{int(sub['reached'].sum())}/{len(sub)}",
-            }
-            for variant in variants
-            for sub in [cut[cut["variant"] == variant]]
-            if len(sub)
-        ]
-        lines += [
-            "",
-            (
-                f"**Fairness cut.** Per variant, the highest of its models' lowest training losses within the "
-                f"first {tables.compare_epoch} epochs; each model is judged where its training loss first reaches "
-                "it (every model's cut: `fairness.csv`)."
-            ),
-            "",
-            _markdown(pd.DataFrame(summary)),
-        ]
-    return lines
+    if not len(comparisons):
+        return []
+
+    def numbers(column, form):
+        return comparisons[column].map(lambda v: _number(v, form))
+
+    table = pd.DataFrame(
+        {
+            "variants": comparisons["variant_a"] + " vs " + comparisons["variant_b"],
+            "at": comparisons["at"],
+            "mean t": numbers("mean_t_a", "{:.2f}") + " vs " + numbers("mean_t_b", "{:.2f}"),
+            "t": numbers("t", "{:.2f}"),
+            "df": numbers("df", "{:.2f}"),
+            "p": numbers("p", "{:.3g}"),
+        }
+    )
+    return [
+        "",
+        "**Variants compared.** Welch's t-test of two variants' per-author t (t > 0: the first "
+        "variant's models tell authors apart better).",
+        "",
+        _markdown(table),
+    ]
+
+
+def _fairness_cut(tables: Tables, study: tuple, variants: list, at_shown: list) -> list[str]:
+    if not len(tables.fairness):
+        return []
+    cut = _of_study(tables.fairness, study)
+    summary = [
+        {
+            "variant": variant,
+            "threshold (training loss)": _number(sub["threshold"].iloc[0], "{:.4f}"),
+            "cut epochs": f"{sub['cut_epoch'].min()}–{sub['cut_epoch'].max()}",
+            "models reaching it": f"{int(sub['reached'].sum())}/{len(sub)}",
+        }
+        for variant in variants
+        for sub in [cut[cut["variant"] == variant]]
+        if len(sub)
+    ]
+    return [
+        "",
+        f"**Fairness cut.** Per variant, the highest of its models' lowest training losses within the "
+        f"first {tables.compare_epoch} epochs; each model is judged where its training loss first reaches "
+        "it (every model's cut: `fairness.csv`).",
+        "",
+        _markdown(pd.DataFrame(summary)),
+    ]
 
 
 # ---- the classical baselines --------------------------------------------------------------------
