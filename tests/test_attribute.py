@@ -54,32 +54,28 @@ def study(tmp_path_factory, token_cache) -> Path:
     docs_args = [
         arg
         for arg in shlex.split(docs_commands("python -m stylometry.train")[0])[3:]
-        if not arg.startswith(("hydra/launcher=", "hydra.launcher."))
+        if arg != "-m" and not arg.startswith(("hydra/launcher=", "hydra.launcher."))
     ]  # the tests run jobs in turn
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stylometry.train",
-            *docs_args,
-            f"author={','.join(AUTHORS)}",
-            f"seed={','.join(map(str, SEEDS))}",
-            *TINY_ONE_EPOCH,
-            f"data.authors=[{','.join(AUTHORS)}]",
-            f"data.root={CORPUS}",
-            f"data.tokenizer={TOKENIZER}",
-            f"data.cache_dir={token_cache}",
-            f"hydra.sweep.dir={sweep_dir}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    train_sweep(
+        sweep_dir,
+        token_cache,
+        *docs_args,
+        f"author={','.join(AUTHORS)}",
+        f"seed={','.join(map(str, SEEDS))}",
+        f"data.authors=[{','.join(AUTHORS)}]",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     assert len(list(sweep_dir.rglob("status.json"))) == len(AUTHORS) * len(SEEDS)
     return sweep_dir
+
+
+def train_sweep(sweep_dir: Path, token_cache: Path, *overrides: str) -> None:
+    """`python -m stylometry.train -m` with TINY's one-epoch budget on the shared corpus, into sweep_dir."""
+    command = [sys.executable, "-m", "stylometry.train", "-m", *overrides, *TINY_ONE_EPOCH]
+    paths = [f"data.root={CORPUS}", f"data.tokenizer={TOKENIZER}", f"data.cache_dir={token_cache}"]
+    result = subprocess.run(
+        [*command, *paths, f"hydra.sweep.dir={sweep_dir}"], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def docs_commands(program: str):
@@ -223,29 +219,9 @@ def test_excerpts_of_a_text_are_each_attributed(study, tmp_path, capsys, caplog)
 def test_a_variant_study_reads_a_plain_text_as_its_models_read_their_books(tmp_path, token_cache, capsys):
     """A content-only study: the contested book, given as written, scores as the trainer scored its masked copy."""
     sweep_dir = tmp_path / "content"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stylometry.train",
-            "-m",
-            "variant=content",
-            "author=baum,thompson",
-            "seed=0",
-            *TINY_ONE_EPOCH,
-            "data.authors=[baum,thompson]",
-            f"data.root={CORPUS}",
-            f"data.tokenizer={TOKENIZER}",
-            f"data.cache_dir={token_cache}",
-            f"hydra.sweep.dir={sweep_dir}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    train_sweep(
+        sweep_dir, token_cache, "variant=content", "author=baum,thompson", "seed=0", "data.authors=[baum,thompson]"
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "out"
     assert attribute(sweep_dir, CONTESTED, "--out", out, capsys=capsys)[0] == 0
     scores = pd.read_csv(out / "scores.csv").merge(
