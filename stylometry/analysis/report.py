@@ -319,76 +319,86 @@ def _baseline_section(tables: Tables, keys: Sequence[tuple]) -> list[str]:
             "confusion counts: `baseline_confusion.csv`."
         ),
     ]
-    accuracy = baselines.accuracy
     for key in keys:
-        rows = _rows(accuracy, key)
-        if rows.empty:
-            continue
-        lm = _rows(tables.accuracy, key, stats.OWN_FINAL).assign(method="language models")
-        shown = pd.concat([lm, rows], ignore_index=True)
-        shown["seed"] = shown["seed"].map(lambda s: "all" if pd.isna(s) else str(int(s)))
-        shown["cell"] = [f"{c}/{n}" for c, n in zip(shown["num_correct"], shown["num_books"])]
-        table = shown.pivot_table(index="seed", columns="method", values="cell", aggfunc="first", sort=False)
-        table = table[[m for m in shown["method"].unique()]]
-        lines += [
-            "",
-            f"**{group_label(key, keys)}**: books attributed to their author, per seed and overall.",
-            "",
-            _markdown(table.reset_index()),
-        ]
-        extra = _rows(baselines.extra_sets, key)
-        if len(extra):
-            lm_extra = _rows(tables.extra_sets, key, stats.OWN_FINAL)
-            lm_extra = lm_extra[lm_extra["eval_set"].isin(set(extra["eval_set"]))]
-            verdicts = [
-                f"{row.eval_set}: language models → {row.attributed_to} (lower loss in {row.seeds_won} of "
-                f"{_count(row.num_paired_seeds, 'shared seed')})"
-                for row in lm_extra.itertuples()
-                if pd.notna(row.runner_up)
-            ]
-            for (eval_set, method), sub in extra.groupby(["eval_set", "method"], sort=False):
-                counts = sub["attributed_to"].value_counts()
-                verdicts.append(
-                    f"{eval_set}: {method} → "
-                    + ", ".join(f"{author} in {_count(n, 'seed')}" for author, n in counts.items())
-                    + f" of {len(sub)}"
-                )
-            lines += ["", "Extra books (among the authors whose models evaluated each): " + "; ".join(verdicts) + "."]
-    by_length = baselines.accuracy_by_length
-    if len(by_length):
-        overall = by_length[by_length["seed"].isna()]
-        lines += [
-            "",
-            (
-                "**Excerpts**: accuracy on every consecutive excerpt of each held-out book (as evaluated: its "
-                "first `data.eval_max_tokens` tokens), all seeds pooled. The language models' verdicts, where given, "
-                "are `stylometry.attribute --held-out`'s on the same excerpts."
-            ),
-            "",
-        ]
-        for key in keys:
-            sub = _rows(overall, key)
-            if sub.empty:
-                continue
-            sub = sub.assign(
-                cell=[f"{a:.1%} ({c}/{n})" for a, c, n in zip(sub["accuracy"], sub["num_correct"], sub["num_excerpts"])]
-            )
-            table = sub.pivot_table(
-                index="excerpt_tokens", columns="method", values="cell", aggfunc="first", sort=False
-            )
-            table = table[sorted(table.columns, key=lambda m: m != "language models")]
-            lines += [
-                f"{group_label(key, keys)}:",
-                "",
-                _markdown(table.reset_index().rename(columns={"excerpt_tokens": "excerpt tokens"})),
-                "",
-            ]
+        lines += _baseline_books(tables, key, keys)
+    lines += _baseline_excerpts(tables, keys)
     if baselines.seconds is not None:
         took = (
             f"The classical baselines took {baselines.seconds:.0f} s here ({_count(baselines.num_seeds, 'seed')}, "
             f"{baselines.num_models} models' training texts)."
         )
         lines += ["", took]
+    return lines
+
+
+def _baseline_books(tables: Tables, key: tuple, keys: Sequence[tuple]) -> list[str]:
+    """One group's held-out books per seed for each method, and its extra books' verdicts."""
+    rows = _rows(tables.baselines.accuracy, key)
+    if rows.empty:
+        return []
+    lm = _rows(tables.accuracy, key, stats.OWN_FINAL).assign(method="language models")
+    shown = pd.concat([lm, rows], ignore_index=True)
+    shown["seed"] = shown["seed"].map(lambda s: "all" if pd.isna(s) else str(int(s)))
+    shown["cell"] = [f"{c}/{n}" for c, n in zip(shown["num_correct"], shown["num_books"])]
+    table = shown.pivot_table(index="seed", columns="method", values="cell", aggfunc="first", sort=False)
+    table = table[[m for m in shown["method"].unique()]]
+    lines = [
+        "",
+        f"**{group_label(key, keys)}**: books attributed to their author, per seed and overall.",
+        "",
+        _markdown(table.reset_index()),
+    ]
+    extra = _rows(tables.baselines.extra_sets, key)
+    if not len(extra):
+        return lines
+    lm_extra = _rows(tables.extra_sets, key, stats.OWN_FINAL)
+    lm_extra = lm_extra[lm_extra["eval_set"].isin(set(extra["eval_set"]))]
+    verdicts = [
+        f"{row.eval_set}: language models → {row.attributed_to} (lower loss in {row.seeds_won} of "
+        f"{_count(row.num_paired_seeds, 'shared seed')})"
+        for row in lm_extra.itertuples()
+        if pd.notna(row.runner_up)
+    ]
+    for (eval_set, method), sub in extra.groupby(["eval_set", "method"], sort=False):
+        counts = sub["attributed_to"].value_counts()
+        verdicts.append(
+            f"{eval_set}: {method} → "
+            + ", ".join(f"{author} in {_count(n, 'seed')}" for author, n in counts.items())
+            + f" of {len(sub)}"
+        )
+    return lines + ["", "Extra books (among the authors whose models evaluated each): " + "; ".join(verdicts) + "."]
+
+
+def _baseline_excerpts(tables: Tables, keys: Sequence[tuple]) -> list[str]:
+    """Accuracy on excerpts of the held-out books, per group: every method, all seeds pooled."""
+    by_length = tables.baselines.accuracy_by_length
+    if not len(by_length):
+        return []
+    overall = by_length[by_length["seed"].isna()]
+    lines = [
+        "",
+        (
+            "**Excerpts**: accuracy on every consecutive excerpt of each held-out book (as evaluated: its "
+            "first `data.eval_max_tokens` tokens), all seeds pooled. The language models' verdicts, where given, "
+            "are `stylometry.attribute --held-out`'s on the same excerpts."
+        ),
+        "",
+    ]
+    for key in keys:
+        sub = _rows(overall, key)
+        if sub.empty:
+            continue
+        sub = sub.assign(
+            cell=[f"{a:.1%} ({c}/{n})" for a, c, n in zip(sub["accuracy"], sub["num_correct"], sub["num_excerpts"])]
+        )
+        table = sub.pivot_table(index="excerpt_tokens", columns="method", values="cell", aggfunc="first", sort=False)
+        table = table[sorted(table.columns, key=lambda m: m != "language models")]
+        lines += [
+            f"{group_label(key, keys)}:",
+            "",
+            _markdown(table.reset_index().rename(columns={"excerpt_tokens": "excerpt tokens"})),
+            "",
+        ]
     return lines
 
 
