@@ -51,10 +51,10 @@ import pandas as pd
 
 from stylometry.analysis import stats
 from stylometry.analysis.load import GROUP
-from stylometry.config import ConfigError, DeviceConfig
+from stylometry.config import ConfigError, DeviceConfig, first_line
 from stylometry.excerpts import excerpts
 from stylometry.overlap import FROM_BOOK_SHARE, book_runs, shares_in_books
-from stylometry.study import Model, Study, StudyError, first_line, load_study, without_sampling_hint
+from stylometry.study import Model, Study, StudyError, load_study, without_sampling_hint
 
 log = logging.getLogger("stylometry.attribute")
 

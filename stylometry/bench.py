@@ -44,7 +44,8 @@ from torch.utils.data import DataLoader
 
 from stylometry import trainer
 from stylometry.compose import compose as compose_config
-from stylometry.config import ConfigError, to_run_config
+from stylometry.compose import override_key
+from stylometry.config import ConfigError, first_line, to_run_config
 from stylometry.corpus import prepare_overrides
 from stylometry.data import BookReader, eval_windows, load_study_data, load_tokenizer, sample_offsets
 from stylometry.device import place_job
@@ -60,10 +61,6 @@ REPO = Path(__file__).resolve().parents[1]
 def compose(overrides: list[str]):
     # prepare_overrides: the corpus's author folders are `author` options, YAML or not
     return to_run_config(compose_config("train", prepare_overrides(overrides)))
-
-
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def with_defaults(overrides: list[str], defaults: dict | None = None) -> list[str]:
@@ -644,7 +641,7 @@ def main(argv=None) -> dict:
     except WorkerFailed as error:
         raise SystemExit(str(error)) from None
     except (ConfigError, HydraException, OmegaConfBaseException) as error:  # a bad override: before any work
-        print(f"error: {(str(error).strip().splitlines() or [type(error).__name__])[0]}", file=sys.stderr)
+        print(f"error: {first_line(error)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

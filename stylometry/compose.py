@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from stylometry.config import ConfigError, TrainConfig, register_configs, to_run_config
+from stylometry.config import ConfigError, TrainConfig, first_line, register_configs, to_run_config
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 SWEEP_NEEDS_M = "a sweep (a,b or range() or glob()) needs -m; for a list write key=[a,b], for a comma in text key='a,b'"
@@ -84,13 +84,13 @@ def compose_jobs(overrides: Sequence[str], multirun: bool) -> List[Job]:
                 job_overrides = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
             swept_values = {o.key_or_group for o in parsed if o.is_sweep_override() and not _is_group(loader, o)}
             for overrides_of_job in job_overrides:
-                fixed = [o for o in overrides_of_job if _key(o) not in swept_values]
+                fixed = [o for o in overrides_of_job if override_key(o) not in swept_values]
                 if tuple(fixed) not in composed:
                     cfg = hydra_compose("train", overrides=fixed, return_hydra_config=True)
                     composed[tuple(fixed)] = cfg, _without_hydra(cfg)
                 # Every job of one composition sets the same swept keys: applied in place, no copy per job.
                 cfg, app = composed[tuple(fixed)]
-                swept = parser.parse_overrides([o for o in overrides_of_job if _key(o) in swept_values])
+                swept = parser.parse_overrides([o for o in overrides_of_job if override_key(o) in swept_values])
                 ConfigLoaderImpl._apply_overrides_to_config(swept, cfg)  # as Hydra applies them after composing
                 ConfigLoaderImpl._apply_overrides_to_config([o for o in swept if not o.is_hydra_override()], app)
                 check_required(app)
@@ -112,7 +112,8 @@ def compose_jobs(overrides: Sequence[str], multirun: bool) -> List[Job]:
     return jobs
 
 
-def _key(override: str) -> str:
+def override_key(override: str) -> str:
+    """The key or group an override sets: `~+foo.bar=1` -> `foo.bar`."""
     return override.split("=", 1)[0].lstrip("~+")
 
 
@@ -133,7 +134,7 @@ def _run_dir(cfg: DictConfig, multirun: bool) -> Path:
         hydra = cfg.hydra
         return Path(hydra.sweep.dir) / str(hydra.sweep.subdir) if multirun else Path(hydra.run.dir)
     except Exception as error:  # an interpolation of the run dir's template that does not resolve
-        raise ConfigError(f"the run dir: {_first_line(error)}") from None
+        raise ConfigError(f"the run dir: {first_line(error)}") from None
 
 
 def check_required(cfg: DictConfig) -> None:
@@ -170,13 +171,13 @@ def composition_error(error: Exception) -> ConfigError:
         return ConfigError(unknown_key(unknown.group(1), cause))
     merging = re.match(r"Error merging override (.+)", text)
     if merging and cause is not None:
-        return ConfigError(f"{merging.group(1)}: {_first_line(cause)}")
+        return ConfigError(f"{merging.group(1)}: {first_line(cause)}")
     ambiguous = re.match(r"Ambiguous value for argument '(.+)'", text)
     if ambiguous:
         return ConfigError(f"{ambiguous.group(1)}: {SWEEP_NEEDS_M}")
     if isinstance(error, OverrideParseException):
-        return ConfigError(f"{_first_line(error)}: quote a value that holds brackets, commas or spaces (key='...')")
-    return ConfigError(_first_line(error) + (f": {_first_line(cause)}" if cause is not None else ""))
+        return ConfigError(f"{first_line(error)}: quote a value that holds brackets, commas or spaces (key='...')")
+    return ConfigError(first_line(error) + (f": {first_line(cause)}" if cause is not None else ""))
 
 
 def unknown_key(key: str, cause: Optional[BaseException]) -> str:
@@ -194,7 +195,3 @@ def unknown_key(key: str, cause: Optional[BaseException]) -> str:
             "e.g. hydra/launcher=joblib for n_jobs"
         )
     return f"{key} is not a setting; {prefix or 'the config'} has {', '.join(siblings)}"
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

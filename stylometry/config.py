@@ -22,6 +22,11 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message names the key and what to do."""
 
 
+def first_line(error: BaseException) -> str:
+    """An error's message as the one line a command prints (its type's name if it has none)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 # Names that end up in paths (run dirs, corpus folders): a plain word, so `../../etc` cannot escape.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

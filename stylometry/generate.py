@@ -31,7 +31,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 from safetensors import safe_open
 
-from stylometry.config import DeviceConfig
+from stylometry.config import DeviceConfig, first_line
 from stylometry.config import register_configs as register_train_configs
 from stylometry.rundir import BEST, BEST_INFO, BEST_OLD, CHECKPOINT, PREVIOUS, WEIGHTS
 
@@ -102,11 +102,7 @@ def compose_config(overrides: List[str]) -> GenerateConfig:
     except GenerateError:
         raise
     except Exception as error:
-        raise GenerateError(_first_line(error)) from None
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise GenerateError(first_line(error)) from None
 
 
 def choose_checkpoint(run_dir: Path, which: str) -> Path:
@@ -135,7 +131,7 @@ def choose_checkpoint(run_dir: Path, which: str) -> Path:
         with safe_open(path / "model.safetensors", framework="numpy") as weights:  # header, and that the file covers it
             weights.keys()
     except Exception as error:
-        raise GenerateError(f"{path} is unreadable ({_first_line(error)}): {_other_checkpoint_hint(path)}") from None
+        raise GenerateError(f"{path} is unreadable ({first_line(error)}): {_other_checkpoint_hint(path)}") from None
     return path
 
 
@@ -170,8 +166,7 @@ def run_tokenizer(run_dir: Path) -> str:
         name = OmegaConf.select(OmegaConf.load(config_file), "data.tokenizer", throw_on_missing=True)
     except Exception as error:
         raise GenerateError(
-            f"data.tokenizer in {config_file} does not resolve ({_first_line(error)}): "
-            "pass tokenizer=/path/to/tokenizer"
+            f"data.tokenizer in {config_file} does not resolve ({first_line(error)}): pass tokenizer=/path/to/tokenizer"
         ) from None
     if not name:
         raise GenerateError(f"{config_file} names no data.tokenizer: pass tokenizer=/path/to/tokenizer")
@@ -209,7 +204,7 @@ def load_model(path: Path, device: str):
     try:
         model, info = GPT2LMHeadModel.from_pretrained(path, output_loading_info=True)
     except Exception as error:
-        raise GenerateError(f"{path} is unreadable ({_first_line(error)}): {_other_checkpoint_hint(path)}") from None
+        raise GenerateError(f"{path} is unreadable ({first_line(error)}): {_other_checkpoint_hint(path)}") from None
     # from_pretrained fills weights it does not find with random ones and only warns: refuse instead.
     tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
     missing = set(info.get("missing_keys", ())) - tied
@@ -321,7 +316,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:
-        print(f"error: {_first_line(error)}", file=sys.stderr)  # one line that says what to do, never a traceback
+        print(f"error: {first_line(error)}", file=sys.stderr)  # one line that says what to do, never a traceback
         sys.exit(2)
     if cfg.format == "jsonl":
         print("\n".join(json.dumps({"seed": cfg.seed + i, "text": text}) for i, text in enumerate(samples)))

@@ -30,12 +30,12 @@ from stylometry.bench import (
     WorkerFailed,
     compose,
     finish_worker,
-    override_key,
     run_worker,
     say,
     start_worker,
     with_override,
 )
+from stylometry.compose import override_key
 from stylometry.config import ScheduleConfig, StopCriteriaConfig
 from stylometry.device import choose_placement, detect
 from stylometry.model import flops_per_token

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from stylometry.config import ConfigError
+from stylometry.config import ConfigError, first_line
 from stylometry.rundir import latest_checkpoint
 from stylometry.sweep import format_table, sweep_states
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except (ConfigError, OSError) as error:  # bad input: a command, a corpus, a tokenizer, a dir
-        print(f"error: {(str(error).strip().splitlines() or [type(error).__name__])[0]}", file=sys.stderr)
+        print(f"error: {first_line(error)}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stylometry.config import ConfigError
+from stylometry.config import ConfigError, first_line
 from stylometry.rundir import MANIFEST, STATUS, read_json, read_run_config
 from stylometry.runstatus import read_status
 from stylometry.sweep import find_run_dirs, job_state
@@ -249,10 +249,6 @@ def _runs(count: int) -> str:
 def _count_states(left_out: list[str]) -> str:
     states = [line.split(": ", 1)[1].split(" (")[0] for line in left_out]
     return ", ".join(f"{states.count(state)} {state}" for state in sorted(set(states))) or "none"
-
-
-def first_line(error: BaseException) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def without_sampling_hint(error: BaseException) -> str:

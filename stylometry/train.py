@@ -30,7 +30,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stylometry.compose import CONF_DIR, compose_jobs
-from stylometry.config import STUDY_NOT_AUTHORS, ConfigError, register_configs
+from stylometry.config import STUDY_NOT_AUTHORS, ConfigError, first_line, register_configs
 from stylometry.corpus import author_folders, prepare_argv
 from stylometry.rundir import LOCK
 from stylometry.runstatus import read_status
@@ -72,7 +72,7 @@ def main(dict_cfg: DictConfig) -> str:
         )
     except Exception as error:
         bad_input = _is_bad_input(error)
-        message = _first_line(error) if bad_input else f"{type(error).__name__}: {_first_line(error)}"
+        message = first_line(error) if bad_input else f"{type(error).__name__}: {first_line(error)}"
         if sweep:
             log.error("%s", message, exc_info=not bad_input)
             _record_failure(run_dir, error, dict_cfg, new_dir and _holds_only(run_dir, {log_name, LOCK}))
@@ -224,10 +224,6 @@ def _shown(path: Path) -> Path:
         return path.relative_to(Path.cwd())
     except ValueError:
         return path
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _fail(message: str, code: int) -> None:

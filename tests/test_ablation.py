@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
+from test_analyze import by_hand_welch
 
 from stylometry.analysis import ablation, stats
 from stylometry.analysis.load import GROUP, load_sweeps
@@ -74,16 +75,6 @@ def test_a_model_whose_other_books_all_score_alike_has_no_t_and_its_seed_is_left
 # ---- the variants compared ----------------------------------------------------------------------
 
 
-def by_hand_welch(a, b):
-    n_a, n_b = len(a), len(b)
-    mean_a, mean_b = sum(a) / n_a, sum(b) / n_b
-    var_a = sum((x - mean_a) ** 2 for x in a) / (n_a - 1)
-    var_b = sum((x - mean_b) ** 2 for x in b) / (n_b - 1)
-    se2 = var_a / n_a + var_b / n_b
-    t = (mean_a - mean_b) / math.sqrt(se2)
-    return t, se2**2 / ((var_a / n_a) ** 2 / (n_a - 1) + (var_b / n_b) ** 2 / (n_b - 1))
-
-
 def test_variants_are_compared_pairwise_in_the_studys_order_by_welch_on_their_per_author_t():
     t_values = {"zeta": [1.0, 2.0, 4.0], "pos": [2.0, 3.0, 3.5], "baseline": [10.0, 12.0, 14.0]}
     table = pd.DataFrame(
@@ -101,7 +92,7 @@ def test_variants_are_compared_pairwise_in_the_studys_order_by_welch_on_their_pe
         ["st", "pos", "zeta"],
     ]
     first = comparisons.iloc[0]
-    t, df = by_hand_welch(t_values["baseline"], t_values["pos"])
+    t, df, _ = by_hand_welch(t_values["baseline"], t_values["pos"])
     assert (first["t"], first["df"]) == pytest.approx((t, df))
     assert first["p"] == pytest.approx(2 * scipy_stats.t.sf(t, df))
     assert (first["mean_t_a"], first["mean_t_b"], first["num_authors_a"]) == pytest.approx((12.0, 8.5 / 3, 3))
@@ -126,8 +117,8 @@ def test_the_mean_t_curve_and_the_studys_effect_size_test():
     )
     by_epoch = stats.ttests_by_epoch(losses)
     curve = ablation.mean_t_by_epoch(by_epoch, losses, alpha=0.05).iloc[0]
-    welch_a, df_a = by_hand_welch([4, 6], [1, 3])
-    welch_b, df_b = by_hand_welch([3, 5], [1, 3])
+    welch_a, df_a, _ = by_hand_welch([4, 6], [1, 3])
+    welch_b, df_b, _ = by_hand_welch([3, 5], [1, 3])
     assert curve["mean_t"] == pytest.approx((welch_a + welch_b) / 2)
     assert curve["ci_low"] <= curve["mean_t"] <= curve["ci_high"]
     assert welch_b <= curve["ci_low"] and curve["ci_high"] <= welch_a  # a resampled mean lies within the samples
