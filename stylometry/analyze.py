@@ -38,8 +38,8 @@ from stylometry.analysis.load import GROUP, load_sweeps
 from stylometry.analysis.report import group_label, group_slug, study_label, study_slug, write_report
 from stylometry.analysis.stats import ALPHA, OWN_FINAL
 from stylometry.analysis.tables import Tables, compute_tables
-from stylometry.atomic import atomic_file
-from stylometry.config import ConfigError
+from stylometry.config.schema import ConfigError
+from stylometry.files.atomic import atomic_file
 
 
 def analyze(

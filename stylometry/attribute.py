@@ -4,17 +4,17 @@
     python -m stylometry.attribute multirun/corpus/paper letter.txt --excerpt-tokens 256,1024,4096 --out attribution/b
     python -m stylometry.attribute multirun/corpus/paper --held-out --excerpt-tokens 256,1024,4096 --out attribution/c
 
-The study dir is a sweep, or any folder of run dirs (stylometry.study: unfinished and failed runs
+The study dir is a sweep, or any folder of run dirs (stylometry.runs.study: unfinished and failed runs
 are listed and left out; a study that mixes variants, tokenizers, corpora or settings is refused).
 Each complete model is loaded once and scores every text with its final checkpoint (`checkpoint/`),
-exactly as training evaluates (stylometry.trainer.evaluate: consecutive windows, total NLL over the
+exactly as training evaluates (stylometry.training.loop.evaluate: consecutive windows, total NLL over the
 predicted tokens divided by their number, no padding counted), on the text as the study's models
 saw their books: the runs' tokenizer and variant transform, through the training's token cache, and
 the first `data.eval_max_tokens` tokens, as the study evaluated its own texts (--max-tokens all: the
 whole text). Models are scored in parallel over GPUs (--jobs-per-gpu each, leased as the sweep's
 jobs lease them) or CPU processes (--jobs).
 
-A text is never scored by a model that trained on it (stylometry.overlap): a text taken from one of
+A text is never scored by a model that trained on it (stylometry.data.overlap): a text taken from one of
 the study's books is scored only by the seeds whose models did not train on that book (the seeds
 that held it out), by every author's model of those seeds, so that the book's own author is never
 the one left out.
@@ -51,10 +51,10 @@ import pandas as pd
 
 from stylometry.analysis import stats
 from stylometry.analysis.load import GROUP
-from stylometry.config import ConfigError, DeviceConfig, first_line
-from stylometry.excerpts import excerpts
-from stylometry.overlap import FROM_BOOK_SHARE, book_runs, shares_in_books
-from stylometry.study import Model, Study, StudyError, load_study, without_sampling_hint
+from stylometry.config.schema import ConfigError, DeviceConfig, first_line
+from stylometry.data.excerpts import excerpts
+from stylometry.data.overlap import FROM_BOOK_SHARE, book_runs, shares_in_books
+from stylometry.runs.study import Model, Study, StudyError, load_study, without_sampling_hint
 
 log = logging.getLogger("stylometry.attribute")
 
@@ -114,7 +114,7 @@ def find_texts(patterns: Sequence[str]) -> list[Path]:
 
 def read_texts(paths: list[Path], reader, max_tokens: int | None, variant_name: str) -> list[Text]:
     """Each file as the study's models see their books (tokenizer and variant, through the token cache)."""
-    from stylometry.corpus import check_book
+    from stylometry.data.corpus import check_book
 
     names = _text_names(paths)
     texts = []
@@ -171,7 +171,7 @@ def held_out_texts(study: Study, reader, max_tokens: int | None) -> list[Text]:
 
 
 def leave_out_trained_seeds(texts: list[Text], study: Study, reader) -> None:
-    """Sets each text's seeds to those whose models trained on no book the text was taken from (stylometry.overlap)."""
+    """Sets each text's seeds to those whose models trained on no book the text was taken from (data/overlap.py)."""
     books: dict[Path, list[int]] = {}  # a training book -> the seeds in which some model trained on it
     for (author, seed), names in study.train_books.items():
         for name in names:
@@ -225,7 +225,7 @@ class ScoreSettings:
 
 
 def units_of(text: Text, excerpt_lengths: Sequence[int]) -> list[Unit]:
-    """The whole text and, for each excerpt length, its consecutive excerpts (stylometry.excerpts)."""
+    """The whole text and, for each excerpt length, its consecutive excerpts (stylometry.data.excerpts)."""
     units = [Unit(text.name, None, None, text.tokens)]
     for length in excerpt_lengths:
         units += [Unit(text.name, length, i, piece) for i, piece in enumerate(excerpts(text.tokens, length))]
@@ -236,10 +236,10 @@ def score_model(model: Model, work: list[tuple[str, list[Unit]]], settings: Scor
     """One model's loss on every unit of `work` (text name -> its units), as trainer.evaluate computes it."""
     import torch
 
-    from stylometry.data import eval_windows
-    from stylometry.device import place_job
+    from stylometry.data.tokens import eval_windows
     from stylometry.generate import GenerateError, load_model
-    from stylometry.trainer import evaluate
+    from stylometry.hardware.device import place_job
+    from stylometry.training.loop import evaluate
 
     _quiet_transformers()
     started = time.time()
@@ -672,8 +672,8 @@ def _max_tokens(value: str | None, study: Study) -> int | None:
 
 def attribute(args: argparse.Namespace) -> Attribution:
     """Everything but writing: the study, the texts, every score, the verdicts (or the held-out curve)."""
-    from stylometry.data import BookReader, load_tokenizer
-    from stylometry.device import choose_placement, detect, gpu_ids
+    from stylometry.data.tokens import BookReader, load_tokenizer
+    from stylometry.hardware.device import choose_placement, detect, gpu_ids
 
     study = load_study(args.study_dir, args.authors, args.corpus, args.tokenizer)
     for line in study.left_out:
@@ -759,7 +759,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AttributionError, StudyError, ConfigError) as error:
         print(f"error: {first_line(error)}", file=sys.stderr)
         return 2
-    from stylometry.attribution_report import summary_lines, write_outputs
+    from stylometry.attribution.report import summary_lines, write_outputs
 
     write_outputs(result, args.out, command, not args.no_figures)
     print("\n".join(summary_lines(result)))

@@ -3,7 +3,7 @@
     python -m stylometry.bench                                  # the paper's model, batch 4, CPU (~5-10 min)
     python -m stylometry.bench model=tiny data.batch_size=8     # any config: Hydra overrides, as for train
     python -m stylometry.bench --no-baseline --repeats 5 author=austen seed=3
-    python -m stylometry.bench --gpu-check                      # the GPU check: stylometry/gpu_check.py
+    python -m stylometry.bench --gpu-check                      # the GPU check: stylometry/benchmark/gpu_check.py
 
 Measured, each in a fresh process (`--worker ...`) so that every phase's peak memory is its own:
   - the machine's matmul peak in the job's precision (fp32 on a CPU, bf16 on most GPUs; square GEMMs
@@ -42,15 +42,15 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader
 
-from stylometry import trainer
-from stylometry.compose import compose as compose_config
-from stylometry.compose import override_key
-from stylometry.config import ConfigError, first_line, to_run_config
-from stylometry.corpus import prepare_overrides
-from stylometry.data import BookReader, eval_windows, load_study_data, load_tokenizer, sample_offsets
-from stylometry.device import place_job
-from stylometry.distributed import World
-from stylometry.model import build_model, flops_per_token
+from stylometry.config.compose import compose as compose_config
+from stylometry.config.compose import override_key
+from stylometry.config.schema import ConfigError, first_line, to_run_config
+from stylometry.data.corpus import prepare_overrides
+from stylometry.data.tokens import BookReader, eval_windows, load_study_data, load_tokenizer, sample_offsets
+from stylometry.hardware.device import place_job
+from stylometry.hardware.distributed import World
+from stylometry.model.gpt import build_model, flops_per_token
+from stylometry.training import loop as trainer
 
 DEFAULTS = {"author": "baum", "device": "cpu", "data.batch_size": "4"}  # the CPU benchmark's reference point
 # The CPU benchmark's timing, where the command line does not set it.
@@ -597,7 +597,7 @@ def say(text: str) -> None:
 
 
 def main(argv=None) -> dict:
-    from stylometry import gpu_check  # imports this module: its workers are the check's measurements
+    from stylometry.benchmark import gpu_check  # imports this module: its workers are the check's measurements
 
     parser = argparse.ArgumentParser(prog="python -m stylometry.bench", description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml, e.g. model=tiny")

@@ -31,9 +31,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 from safetensors import safe_open
 
-from stylometry.config import DeviceConfig, first_line
-from stylometry.config import register_configs as register_train_configs
-from stylometry.rundir import BEST, BEST_INFO, BEST_OLD, CHECKPOINT, PREVIOUS, WEIGHTS
+from stylometry.config.schema import DeviceConfig, first_line
+from stylometry.config.schema import register_configs as register_train_configs
+from stylometry.runs.layout import BEST, BEST_INFO, BEST_OLD, CHECKPOINT, PREVIOUS, WEIGHTS
 
 log = logging.getLogger("stylometry.generate")
 
@@ -87,7 +87,7 @@ def hydra_quoted(key: str, value: str) -> str:
 
 
 def compose_config(overrides: List[str]) -> GenerateConfig:
-    from stylometry.compose import compose
+    from stylometry.config.compose import compose
 
     register_configs()
     overrides = [hydra_quoted("prompt", o[len("prompt=") :]) if o.startswith("prompt=") else o for o in overrides]
@@ -182,7 +182,7 @@ def run_tokenizer(run_dir: Path) -> str:
 
 
 def load_run_tokenizer(cfg: GenerateConfig, run_dir: Path):
-    from stylometry.data import load_tokenizer
+    from stylometry.data.tokens import load_tokenizer
 
     name = cfg.tokenizer or run_tokenizer(run_dir)
     try:
@@ -216,7 +216,7 @@ def load_model(path: Path, device: str):
 
 def prompt_ids(tokenizer, prompt: str, context: int, max_new_tokens: int) -> List[int]:
     """The prompt's tokens the model sees: its last ones, so that they and the new tokens fit the context."""
-    from stylometry.data import encode
+    from stylometry.data.tokens import encode
 
     if max_new_tokens >= context:
         raise GenerateError(
@@ -250,7 +250,7 @@ def generate(cfg: GenerateConfig, run_dir: Path) -> List[str]:
     import torch
     from transformers import GenerationConfig
 
-    from stylometry.device import choose_placement, detect
+    from stylometry.hardware.device import choose_placement, detect
 
     placement = choose_placement(cfg.device, detect())
     if placement.device == "cpu" and cfg.device.num_threads:

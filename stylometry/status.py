@@ -16,26 +16,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from stylometry.config import ConfigError, first_line
-from stylometry.rundir import latest_checkpoint
-from stylometry.sweep import format_table, sweep_states
+from stylometry.config.schema import ConfigError, first_line
+from stylometry.runs.layout import latest_checkpoint
+from stylometry.runs.sweep import format_table, sweep_states
 
 DEFAULT_DIRS = ("multirun", "outputs")  # where `python -m stylometry.train` puts sweeps and single runs
 
 
 def plan(overrides: list[str]) -> list[str]:
     """One line per job of the sweep: skip / extend / resume / start, and its dir; ConfigError for the first bad job."""
-    from stylometry.compose import compose_jobs
-    from stylometry.corpus import prepare_overrides
-    from stylometry.runstatus import read_status
-    from stylometry.schedule import should_stop
+    from stylometry.config.compose import compose_jobs
+    from stylometry.data.corpus import prepare_overrides
+    from stylometry.runs.status import read_status
+    from stylometry.training.cadence import should_stop
 
     job_overrides = [o for o in overrides if not o.lstrip("~+").startswith(("hydra/launcher", "hydra.launcher"))]
     jobs = compose_jobs(prepare_overrides(job_overrides), multirun=True)  # the config errors first: no torch yet
     # The inputs, once each: folders and books, the tokenizer, the variant's transform. Imported here: the
     # tokenizer's loading imports transformers and torch (seconds), which a config error never waits for.
-    from stylometry.data import load_tokenizer
-    from stylometry.variants import build_transform
+    from stylometry.data.tokens import load_tokenizer
+    from stylometry.data.variants import build_transform
 
     checked, lines = set(), []
     for job in jobs:
@@ -71,8 +71,8 @@ def plan(overrides: list[str]) -> list[str]:
 
 def _check_corpus(cfg) -> None:
     """The corpus's folders and books (data=text: its root; the files are matched when the job starts)."""
-    from stylometry.corpus import author_folders, check_corpus
-    from stylometry.data import corpus_root, list_books
+    from stylometry.data.corpus import author_folders, check_corpus
+    from stylometry.data.tokens import corpus_root, list_books
 
     root = corpus_root(cfg.data)
     if cfg.author is not None:

@@ -29,11 +29,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from stylometry.compose import CONF_DIR, compose_jobs
-from stylometry.config import STUDY_NOT_AUTHORS, ConfigError, first_line, register_configs
-from stylometry.corpus import author_folders, prepare_argv
-from stylometry.rundir import LOCK
-from stylometry.runstatus import read_status
+from stylometry.config.compose import CONF_DIR, compose_jobs
+from stylometry.config.schema import STUDY_NOT_AUTHORS, ConfigError, first_line, register_configs
+from stylometry.data.corpus import author_folders, prepare_argv
+from stylometry.runs.layout import LOCK
+from stylometry.runs.status import read_status
 
 log = logging.getLogger("stylometry.train")
 
@@ -91,10 +91,10 @@ def main(dict_cfg: DictConfig) -> str:
 def _train(dict_cfg: DictConfig, hydra_cfg, run_dir: Path) -> str:
     # Imported here, not at the top: torch and transformers take seconds (10-17 s on a busy machine), and a job's
     # first line, and every bad command's answer, should not wait for them.
-    from stylometry import distributed
-    from stylometry.config import to_run_config
-    from stylometry.device import place_job, usable_cores
-    from stylometry.trainer import train
+    from stylometry.config.schema import to_run_config
+    from stylometry.hardware import distributed
+    from stylometry.hardware.device import place_job, usable_cores
+    from stylometry.training.loop import train
 
     # Hydra's record of the job, which the trainer writes once the run dir is known to hold this run.
     record = {
@@ -147,8 +147,8 @@ class _Tagged(logging.Formatter):
 
 def _is_bad_input(error: Exception) -> bool:
     """A config, a corpus, a tokenizer or a run dir that cannot work: the user's to fix, said in one line."""
-    from stylometry.checkpoint import CheckpointError
-    from stylometry.rundir import RunDirBusy
+    from stylometry.runs.checkpoint import CheckpointError
+    from stylometry.runs.layout import RunDirBusy
 
     return isinstance(error, (ConfigError, RunDirBusy, CheckpointError))
 
@@ -157,10 +157,10 @@ def _record_failure(run_dir: Path, error: Exception, dict_cfg: DictConfig, befor
     """A sweep's job that failed before training is recorded as failed in its dir, for the sweep's summary (once
     training began, the trainer records it). A busy dir belongs to the process that holds it, and a refused run
     keeps its own state."""
-    from stylometry import distributed
-    from stylometry.checkpoint import RunMismatch
-    from stylometry.rundir import RunDirBusy
-    from stylometry.runstatus import write_failed_status
+    from stylometry.hardware import distributed
+    from stylometry.runs.checkpoint import RunMismatch
+    from stylometry.runs.layout import RunDirBusy
+    from stylometry.runs.status import write_failed_status
 
     if before_training and not isinstance(error, (RunDirBusy, RunMismatch)) and distributed.world_from_env().is_main:
         identity = {
@@ -271,7 +271,7 @@ def help_text(argv: list[str]) -> str:
         options = [
             f"{path.stem}*" if path.stem == default else path.stem for path in sorted((CONF_DIR / group).glob("*.yaml"))
         ]
-        if group == "author":  # the corpus's folders, which need no YAML (stylometry/corpus.py)
+        if group == "author":  # the corpus's folders, which need no YAML (stylometry/data/corpus.py)
             options = ["a folder of data.root" + (":" if authors else "")]
             options += textwrap.wrap(authors, 100, initial_indent=" " * 17, subsequent_indent=" " * 17)
         groups.append(f"  {group:<14} {', '.join(options) if group != 'author' else chr(10).join(options)}")

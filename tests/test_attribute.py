@@ -23,12 +23,12 @@ from scipy import stats as scipy_stats
 from stylometry.analysis.load import load_sweeps
 from stylometry.analysis.tables import compute_tables
 from stylometry.attribute import NO_VERDICT, _interval, _trimmed, main, verdicts
-from stylometry.config import ModelConfig
-from stylometry.data import eval_windows
-from stylometry.device import Placement
-from stylometry.model import build_model
-from stylometry.overlap import book_runs, shares_in_books, shingle_hashes
-from stylometry.trainer import evaluate
+from stylometry.config.schema import ModelConfig
+from stylometry.data.overlap import book_runs, shares_in_books, shingle_hashes
+from stylometry.data.tokens import eval_windows
+from stylometry.hardware.device import Placement
+from stylometry.model.gpt import build_model
+from stylometry.training.loop import evaluate
 
 AUTHORS = ["austen", "baum", "thompson"]
 SEEDS = [0, 1]

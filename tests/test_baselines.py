@@ -14,7 +14,7 @@ from stylometry.analysis import baselines, stats
 from stylometry.analysis.baselines import DELTA, LANGUAGE_MODELS, NAIVE_BAYES
 from stylometry.analysis.load import load_sweeps
 from stylometry.analysis.tables import compute_tables
-from stylometry.data import encode, load_tokenizer
+from stylometry.data.tokens import encode, load_tokenizer
 
 AUTHORS = ("austen", "baum", "dickens")
 
@@ -49,7 +49,7 @@ def test_both_methods_attribute_books_they_did_not_train_on(seed_texts):
         chosen = books[books["method"] == method]
         assert chosen["correct"].all(), chosen[["book", "attributed_to"]]
     cut = verdicts[verdicts["kind"] == "excerpt"]
-    # Every consecutive excerpt, as stylometry.excerpts cuts them: 7 of 512 tokens in 4,000, per book and method.
+    # Every consecutive excerpt, as stylometry.data.excerpts cuts them: 7 of 512 tokens in 4,000, per book and method.
     assert len(cut) == 2 * 3 * 7 and set(cut["excerpt"]) == set(range(7))
     assert cut.groupby("method")["correct"].mean().min() >= 2 / 3
     extra = verdicts[verdicts["kind"] == "extra"]

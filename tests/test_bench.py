@@ -15,7 +15,6 @@ import pytest
 import torch
 from conftest import CORPUS, REPO, TOKENIZER
 
-from stylometry import kernels
 from stylometry.bench import (
     baseline_batches,
     baseline_model,
@@ -24,9 +23,16 @@ from stylometry.bench import (
     with_defaults,
     with_override,
 )
-from stylometry.config import ModelConfig, ScheduleConfig, StopCriteriaConfig
-from stylometry.gpu_check import evaluations, grid_gpu_hours, junit_summary, minimum_epochs, precision_mismatches
-from stylometry.model import (
+from stylometry.benchmark.gpu_check import (
+    evaluations,
+    grid_gpu_hours,
+    junit_summary,
+    minimum_epochs,
+    precision_mismatches,
+)
+from stylometry.config.schema import ModelConfig, ScheduleConfig, StopCriteriaConfig
+from stylometry.model import kernels
+from stylometry.model.gpt import (
     build_model,
     flops_per_token,
     maybe_compile,

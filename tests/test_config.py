@@ -6,7 +6,7 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-from stylometry.config import ConfigError, TrainConfig
+from stylometry.config.schema import ConfigError, TrainConfig
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = [

@@ -18,11 +18,11 @@ import yaml
 from conftest import CORPUS, REPO, TINY, TOKENIZER
 from safetensors.torch import load_file
 
-from stylometry.config import STUDY_NOT_AUTHORS, ConfigError
-from stylometry.corpus import author_folders, prepare_overrides
-from stylometry.data import BookReader, largest_train_tokens, load_study_data, load_tokenizer
-from stylometry.rundir import read_run_config
-from stylometry.trainer import train
+from stylometry.config.schema import STUDY_NOT_AUTHORS, ConfigError
+from stylometry.data.corpus import author_folders, prepare_overrides
+from stylometry.data.tokens import BookReader, largest_train_tokens, load_study_data, load_tokenizer
+from stylometry.runs.layout import read_run_config
+from stylometry.training.loop import train
 
 # Three authors of three real books each (the first 12 kB of each), under names no test of the study uses.
 SOURCES = {

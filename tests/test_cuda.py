@@ -24,14 +24,14 @@ from test_ddp import DDP_RUN, _free_port, _worker, scalars
 from test_faults import kill_when, losses, metrics_has_epoch
 from transformers import GPT2LMHeadModel
 
-from stylometry.config import DeviceConfig, ModelConfig
-from stylometry.data import encode, load_tokenizer
-from stylometry.device import GpuLease, Placement, choose_placement, detect, gpu_ids
-from stylometry.gpu_check import precision_mismatches
-from stylometry.kernels import attention_kernel, causal_attention
-from stylometry.model import build_model, nll_sum, optimizer_options
-from stylometry.sweep import sweep_states
-from stylometry.trainer import train
+from stylometry.benchmark.gpu_check import precision_mismatches
+from stylometry.config.schema import DeviceConfig, ModelConfig
+from stylometry.data.tokens import encode, load_tokenizer
+from stylometry.hardware.device import GpuLease, Placement, choose_placement, detect, gpu_ids
+from stylometry.model.gpt import build_model, nll_sum, optimizer_options
+from stylometry.model.kernels import attention_kernel, causal_attention
+from stylometry.runs.sweep import sweep_states
+from stylometry.training.loop import train
 
 pytestmark = [
     pytest.mark.cuda,

@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import AUTHORS, CORPUS
 
-from stylometry.config import ConfigError
-from stylometry.data import (
+from stylometry.config.schema import ConfigError
+from stylometry.data.tokens import (
     Book,
     BookReader,
     eval_windows,
@@ -19,7 +19,7 @@ from stylometry.data import (
     sample_windows,
     split_train_tokens,
 )
-from stylometry.variants import build_transform, transform_key
+from stylometry.data.variants import build_transform, transform_key
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import torch.multiprocessing as mp
 from conftest import CORPUS
 from safetensors.torch import load_file
 
-from stylometry.distributed import World, process_group, world_from_env
-from stylometry.trainer import train
+from stylometry.hardware.distributed import World, process_group, world_from_env
+from stylometry.training.loop import train
 
 # Two books of Baum's, the gpt2_smoke path; no dropout, so both runs draw nothing at random but the windows.
 DDP_RUN = [
@@ -81,7 +81,7 @@ def test_the_world_comes_from_torchrun_or_is_one_process():
 
 
 def test_a_batch_that_does_not_split_over_the_processes_is_named(make_config, tmp_path):
-    from stylometry.config import ConfigError
+    from stylometry.config.schema import ConfigError
 
     cfg = make_config(*DDP_RUN, "data.batch_size=3", "optimizer.batch_tokens=null")
     with pytest.raises(ConfigError, match="data.batch_size=3 must be a multiple of the job's 2 processes"):

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from stylometry.checkpoint import CheckpointError
-from stylometry.config import ConfigError
-from stylometry.data import BookReader, eval_windows, load_study_data, load_tokenizer, sample_windows
-from stylometry.trainer import TrainingDiverged, train
-from stylometry.variants import build_transform, transform_key
+from stylometry.config.schema import ConfigError
+from stylometry.data.tokens import BookReader, eval_windows, load_study_data, load_tokenizer, sample_windows
+from stylometry.data.variants import build_transform, transform_key
+from stylometry.runs.checkpoint import CheckpointError
+from stylometry.training.loop import TrainingDiverged, train
 
 KILL_RUN = [*TINY, "author=baum", "stop_criteria.max_epochs=4"]
 

@@ -1,4 +1,4 @@
-"""The two kernels behind nll_sum (stylometry/kernels.py), each held equal to PyTorch's own arithmetic.
+"""The two kernels behind nll_sum (stylometry/model/kernels.py), each held equal to PyTorch's own arithmetic.
 
 The whole loss against transformers' model and the study's loop is in tests/test_bench.py and
 tests/test_model_device.py; speed is reported by `python -m stylometry.bench`, never asserted here.
@@ -7,8 +7,8 @@ tests/test_model_device.py; speed is reported by `python -m stylometry.bench`, n
 import pytest
 import torch
 
-from stylometry import kernels
-from stylometry.kernels import (
+from stylometry.model import kernels
+from stylometry.model.kernels import (
     attention_kernel,
     causal_attention,
     dropout_keep_mask,

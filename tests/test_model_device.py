@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from stylometry.config import ConfigError, DeviceConfig, ModelConfig
-from stylometry.device import Hardware, choose_placement
-from stylometry.model import build_model, nll_sum
+from stylometry.config.schema import ConfigError, DeviceConfig, ModelConfig
+from stylometry.hardware.device import Hardware, choose_placement
+from stylometry.model.gpt import build_model, nll_sum
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 import pytest
 
-from stylometry.config import ScheduleConfig, StopCriteriaConfig
-from stylometry.schedule import Due, Schedule, eta_seconds
+from stylometry.config.schema import ScheduleConfig, StopCriteriaConfig
+from stylometry.training.cadence import Due, Schedule, eta_seconds
 
 PAPER = StopCriteriaConfig()  # >= 500 epochs, then stop once the training loss <= 3.0
 EPOCHS3 = StopCriteriaConfig(min_epochs=0, max_epochs=3, train_loss_threshold=None)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, REPO, TINY, TOKENIZER
 
-from stylometry.config import DeviceConfig
-from stylometry.device import GpuLease, Hardware, cpu_threads, place_job
+from stylometry.config.schema import DeviceConfig
+from stylometry.hardware.device import GpuLease, Hardware, cpu_threads, place_job
+from stylometry.runs.sweep import format_table, sweep_states
 from stylometry.status import plan
-from stylometry.sweep import format_table, sweep_states
 
 GPUS = ["GPU-aaaa", "GPU-bbbb", "GPU-cccc"]
 

@@ -18,10 +18,10 @@ from hydra.core.global_hydra import GlobalHydra
 from safetensors.torch import load_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from stylometry.config import ConfigError
-from stylometry.data import BookReader, eval_windows, load_text_data, load_tokenizer
-from stylometry.trainer import evaluate, learning_rate, train
-from stylometry.variants import build_transform, transform_key
+from stylometry.config.schema import ConfigError
+from stylometry.data.tokens import BookReader, eval_windows, load_text_data, load_tokenizer
+from stylometry.data.variants import build_transform, transform_key
+from stylometry.training.loop import evaluate, learning_rate, train
 
 BOOKS = ["22566.txt", "26624.txt", "30852.txt"]
 # gpt2_smoke: tiny model, batches of 4 x 64 tokens, 2 per step, cosine schedule, 12 steps, evaluation and
@@ -72,7 +72,7 @@ def text_run(tmp_path_factory, token_cache):
     """One gpt2_smoke run with TensorBoard, shared by the tests that read its outputs."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        from stylometry.config import to_run_config
+        from stylometry.config.schema import to_run_config
 
         cfg = to_run_config(
             compose(
@@ -137,7 +137,7 @@ def test_the_best_checkpoint_holds_the_lowest_validation_loss(text_run, make_con
         cfg.data, load_tokenizer(cfg.data.tokenizer), build_transform(cfg.variant), transform_key(cfg.variant)
     )
     data = load_text_data(cfg.data, cfg.seed, reader, 50256)
-    from stylometry.device import Placement
+    from stylometry.hardware.device import Placement
 
     rows = evaluate(model, {"val": eval_windows(data.eval_texts["val"], 64)}, 16, Placement("cpu", "fp32"), 0, 0.0)
     assert float(rows[0]["loss"]) == pytest.approx(best["loss"], abs=2e-6)

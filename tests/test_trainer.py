@@ -9,10 +9,10 @@ from conftest import AUTHORS, EXTRA_SETS, TINY
 from safetensors.torch import load_file
 from transformers import GPT2LMHeadModel
 
-from stylometry.checkpoint import CheckpointError
-from stylometry.config import ConfigError
-from stylometry.rundir import RunDirBusy, lock_run_dir
-from stylometry.trainer import learning_rate, should_stop, train
+from stylometry.config.schema import ConfigError
+from stylometry.runs.checkpoint import CheckpointError
+from stylometry.runs.layout import RunDirBusy, lock_run_dir
+from stylometry.training.loop import learning_rate, should_stop, train
 
 EVAL_SETS = {*AUTHORS, *EXTRA_SETS}
 

@@ -5,7 +5,7 @@ from conftest import CORPUS, REPO, SHARED, TINY
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from stylometry.trainer import train
+from stylometry.training.loop import train
 
 NLTK_DATA = SHARED / "nltk_data"
 

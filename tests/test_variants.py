@@ -17,8 +17,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from stylometry.config import ConfigError, VariantConfig, register_configs
-from stylometry.variants import build_transform, main, transform_key
+from stylometry.config.schema import ConfigError, VariantConfig, register_configs
+from stylometry.data.variants import build_transform, transform_key
+from stylometry.variants import main
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"

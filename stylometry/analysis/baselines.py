@@ -7,8 +7,8 @@ seed's held-out books, extra books and excerpts.
         --out attribution/held_out
     python -m stylometry.analyze multirun/corpus --out analysis/corpus --baselines --attribution attribution/held_out
 
-The texts come from the run dirs: each run's config.yaml (stylometry.rundir.read_run_config) rebuilds
-its data with stylometry.data.load_study_data, the same call the trainer makes, so a model's training
+The texts come from the run dirs: each run's config.yaml (stylometry.runs.layout.read_run_config) rebuilds
+its data with stylometry.data.tokens.load_study_data, the same call the trainer makes, so a model's training
 tokens, the seed's held-out books (capped at data.eval_max_tokens, as evaluated) and the variant's
 transform are the language model's. Tokens are decoded back to text with the run's tokenizer.
 
@@ -21,7 +21,7 @@ transform are the language model's. Tokens are decoded back to text with the run
   sd over the authors' training texts (scikit-learn's StandardScaler), nearest author by cityblock
   distance (NearestCentroid, metric "manhattan"; with one text per author its centroid is that text).
   Delta is that distance divided by the number of words, so the nearest author is the same.
-- Excerpts: every consecutive excerpt of each held-out book (stylometry.excerpts.excerpts, the function
+- Excerpts: every consecutive excerpt of each held-out book (stylometry.data.excerpts.excerpts, the function
   `python -m stylometry.attribute` cuts with), at the lengths of --excerpt-tokens or of the attribution.
   The language models' verdicts on the same excerpts are read from the output of
   `python -m stylometry.attribute <study> --held-out --excerpt-tokens ...` (--attribution): it scores
@@ -43,7 +43,7 @@ from sklearn.preprocessing import FunctionTransformer, Normalizer, StandardScale
 
 from stylometry.analysis import stats
 from stylometry.analysis.load import GROUP, PUBLISHED
-from stylometry.excerpts import excerpts
+from stylometry.data.excerpts import excerpts
 
 NAIVE_BAYES, DELTA, LANGUAGE_MODELS = "naive Bayes", "Burrows' Delta", "language models"
 HELD_OUT = "held_out.csv"  # stylometry.attribute --held-out: every held-out book and excerpt, attributed
@@ -206,9 +206,9 @@ def seed_texts(seed_runs: pd.DataFrame, key: tuple, seed: int) -> SeedTexts:
     """Rebuilds, from each run's config, its training text and the seed's evaluation texts."""
     from omegaconf.errors import OmegaConfBaseException
 
-    from stylometry.data import BookReader, load_study_data, load_tokenizer
-    from stylometry.rundir import read_run_config
-    from stylometry.variants import transform_key
+    from stylometry.data.tokens import BookReader, load_study_data, load_tokenizer
+    from stylometry.data.variants import transform_key
+    from stylometry.runs.layout import read_run_config
 
     train_text, held_out, extra = {}, {}, {}
     tokenizer, readers = None, {}
@@ -252,7 +252,7 @@ def _with_inputs_found(cfg, run_dir: Path):
     (e.g. paths relative to where training ran) are not found from here."""
     import dataclasses
 
-    from stylometry.rundir import MANIFEST, read_json
+    from stylometry.runs.layout import MANIFEST, read_json
 
     manifest = read_json(run_dir / MANIFEST) or {}
     data = cfg.data

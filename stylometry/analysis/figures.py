@@ -35,7 +35,7 @@ from matplotlib.ticker import MaxNLocator
 from stylometry.analysis.ablation import bootstrap_band
 from stylometry.analysis.load import GROUP, TRAIN
 from stylometry.analysis.stats import where_all_models
-from stylometry.atomic import atomic_file
+from stylometry.files.atomic import atomic_file
 
 FORMATS = ("png", "pdf")
 SAVE_PAD = 0.08  # inches of margin around what is drawn
@@ -411,7 +411,7 @@ FIGURE_TYPES: dict[str, FigureType] = {
         "Accuracy against excerpt length",
         accuracy_by_length,
         lambda d, one_row: (4.8, 3.4),
-        "Excerpts of each held-out book (consecutive, from stylometry.excerpts) attributed to their author, "
+        "Excerpts of each held-out book (consecutive, from stylometry.data.excerpts) attributed to their author, "
         "against the excerpt's length in tokens, by the language models (lowest loss) and by the classical "
         "baselines trained on the same training text.",
         applies=lambda d: len(d.accuracy_by_length) > 0,

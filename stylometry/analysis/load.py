@@ -29,8 +29,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from stylometry.rundir import HYDRA_CONFIG, METRICS, STATUS
-from stylometry.runstatus import read_status
+from stylometry.runs.layout import HYDRA_CONFIG, METRICS, STATUS
+from stylometry.runs.status import read_status
 
 GROUP = ["sweep", "study", "experiment", "variant"]
 MODEL = GROUP + ["model_author", "seed"]

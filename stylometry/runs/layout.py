@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from stylometry.atomic import atomic_file
-from stylometry.csvlog import CsvLog
+from stylometry.files.atomic import atomic_file
+from stylometry.files.csvlog import CsvLog
 
 METRICS, STATUS, MANIFEST, LOCK = "metrics.csv", "status.json", "manifest.json", ".lock"
-# The checkpoint folders (written by stylometry/checkpoint.py), named here so that commands that only look for them
+# The checkpoint folders (written by stylometry/runs/checkpoint.py), named here so that commands that only look for them
 # (status, sweep, generate) need not import torch.
 CHECKPOINT, PREVIOUS, SCRATCH = "checkpoint", "checkpoint.prev", "checkpoint.tmp"
 BEST, BEST_SCRATCH, BEST_OLD = "checkpoint.best", "checkpoint.best.tmp", "checkpoint.best.old"
@@ -135,7 +135,7 @@ def read_run_config(run_dir: Path):
     (whose ${oc.env:...} values are then resolved in this environment)."""
     from omegaconf import OmegaConf
 
-    from stylometry.config import CorpusDataConfig, TextDataConfig, TrainConfig, register_configs, to_run_config
+    from stylometry.config.schema import CorpusDataConfig, TextDataConfig, TrainConfig, register_configs, to_run_config
 
     register_configs()  # the resolvers an unresolved .hydra/config.yaml may use
 

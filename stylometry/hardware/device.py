@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import torch
 
-from stylometry.config import ConfigError, DeviceConfig
+from stylometry.config.schema import ConfigError, DeviceConfig
 
 
 @dataclass(frozen=True)

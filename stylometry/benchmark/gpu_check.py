@@ -35,11 +35,11 @@ from stylometry.bench import (
     start_worker,
     with_override,
 )
-from stylometry.compose import override_key
-from stylometry.config import ScheduleConfig, StopCriteriaConfig
-from stylometry.device import choose_placement, detect
-from stylometry.model import flops_per_token
-from stylometry.schedule import Schedule
+from stylometry.config.compose import override_key
+from stylometry.config.schema import ScheduleConfig, StopCriteriaConfig
+from stylometry.hardware.device import choose_placement, detect
+from stylometry.model.gpt import flops_per_token
+from stylometry.training.cadence import Schedule
 
 DEFAULTS = {"author": "baum", "device": "cuda", "data.batch_size": "16"}  # the study's batch, on a GPU
 JOBS_PER_GPU = (1, 2, 4)  # jobs sharing one GPU, each its own process (the sweep's device.jobs_per_gpu)

@@ -1,4 +1,4 @@
-"""The two autograd kernels behind nll_sum (stylometry/model.py): blocked attention with dropout on a CPU, and the
+"""The two autograd kernels behind nll_sum (stylometry/model/gpt.py): blocked attention with dropout on a CPU, and the
 output layer fused with its cross-entropy.
 
     python -m stylometry.bench          # their speed: training tokens/s against the study's loop

@@ -17,8 +17,8 @@ import hashlib
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
-from stylometry.compose import CONF_DIR
-from stylometry.config import AuthorConfig, ConfigError, check_name
+from stylometry.config.compose import CONF_DIR
+from stylometry.config.schema import AuthorConfig, ConfigError, check_name
 
 
 def books(folder: Path) -> List[Path]:
@@ -161,7 +161,7 @@ def _data_config(overrides: List[str]) -> Optional[dict]:
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from stylometry.compose import compose
+    from stylometry.config.compose import compose
 
     if GlobalHydra.instance().is_initialized():  # inside a Hydra app, whose Hydra composing again would clear
         return None

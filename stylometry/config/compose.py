@@ -18,9 +18,9 @@ from typing import List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from stylometry.config import ConfigError, TrainConfig, first_line, register_configs, to_run_config
+from stylometry.config.schema import ConfigError, TrainConfig, first_line, register_configs, to_run_config
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 SWEEP_NEEDS_M = "a sweep (a,b or range() or glob()) needs -m; for a list write key=[a,b], for a comma in text key='a,b'"
 
 
@@ -160,7 +160,7 @@ def composition_error(error: Exception) -> ConfigError:
     if isinstance(error, MissingConfigException) and missing:
         group, option = missing.groups()
         options = re.findall(r"^\t(\S+)$", text.split("Config search path")[0], re.MULTILINE)
-        if group == "author":  # the author options are the folders of data.root (stylometry/corpus.py)
+        if group == "author":  # the author options are the folders of data.root (stylometry/data/corpus.py)
             return ConfigError(
                 f"author={option}: data.root has no author folder {option}; point data.root "
                 "(or STYLOMETRY_DATA) at the corpus whose folders are the authors"

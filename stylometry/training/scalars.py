@@ -16,8 +16,8 @@ import math
 from pathlib import Path
 from typing import Dict, Optional
 
-from stylometry.config import ConfigError, LoggerConfig
-from stylometry.csvlog import CsvLog
+from stylometry.config.schema import ConfigError, LoggerConfig
+from stylometry.files.csvlog import CsvLog
 
 SCALARS = "scalars.csv"
 SCALAR_FIELDS = ["step", "epoch", "name", "value"]

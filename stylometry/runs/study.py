@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from stylometry.config import ConfigError, first_line
-from stylometry.rundir import MANIFEST, STATUS, read_json, read_run_config
-from stylometry.runstatus import read_status
-from stylometry.sweep import find_run_dirs, job_state
+from stylometry.config.schema import ConfigError, first_line
+from stylometry.runs.layout import MANIFEST, STATUS, read_json, read_run_config
+from stylometry.runs.status import read_status
+from stylometry.runs.sweep import find_run_dirs, job_state
 
 
 class StudyError(ValueError):
@@ -65,7 +65,7 @@ def load_study(
 ) -> Study:
     """The study's complete models (of `authors`, or all), checked to be one study; the rest listed as left out."""
     from stylometry.generate import GenerateError, choose_checkpoint
-    from stylometry.rundir import CHECKPOINT
+    from stylometry.runs.layout import CHECKPOINT
 
     if not study_dir.is_dir():
         raise StudyError(f"no study dir {study_dir}: pass the dir a sweep wrote, e.g. multirun/<study>/<experiment>")
@@ -163,7 +163,7 @@ def _refuse_mixed(study_dir: Path, runs: list[_Run], tokenizer_override: str | N
     """One study: one variant, tokenizer, corpus and set of settings; a mix is refused, naming the difference.
 
     Values a run does not record (runs older than the field) are not compared."""
-    from stylometry.data import load_tokenizer, tokenizer_fingerprint
+    from stylometry.data.tokens import load_tokenizer, tokenizer_fingerprint
 
     fingerprints = {}
     if tokenizer_override is None:

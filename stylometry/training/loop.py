@@ -10,9 +10,9 @@ finished one extended, by running the same command again.
 
 A run is a timeline of optimizer steps that rolls over epochs. An epoch is len(training text) //
 n_positions windows at random offsets, in batches of `data.batch_size` windows; a step takes
-`cfg.accumulation_steps` batches (`train_step`). After every step the schedule (stylometry/schedule.py)
-says what is due: log, evaluate, checkpoint, pause, stop. `scalars.csv` (stylometry/logger.py) holds the
-per-step scalars, `metrics.csv` the per-epoch rows, `status.json` (stylometry/runstatus.py) the heartbeat.
+`cfg.accumulation_steps` batches (`train_step`). After every step the schedule (stylometry/training/cadence.py)
+says what is due: log, evaluate, checkpoint, pause, stop. `scalars.csv` (stylometry/training/scalars.py) holds the
+per-step scalars, `metrics.csv` the per-epoch rows, `status.json` (stylometry/runs/status.py) the heartbeat.
 """
 
 import dataclasses
@@ -26,19 +26,8 @@ import numpy as np
 import torch
 from transformers.utils import logging as transformers_logging
 
-from stylometry import distributed
-from stylometry.checkpoint import (
-    check_same_run,
-    config_sha256,
-    load_checkpoint,
-    read_training_state,
-    restore_best,
-    run_identity,
-    save_best,
-    save_checkpoint,
-)
-from stylometry.config import ConfigError, OptimizerConfig, TrainConfig
-from stylometry.data import (
+from stylometry.config.schema import ConfigError, OptimizerConfig, TrainConfig
+from stylometry.data.tokens import (
     VALIDATION,
     WINDOW_STREAM,
     BookReader,
@@ -48,11 +37,21 @@ from stylometry.data import (
     sample_offsets,
     tokenizer_record,
 )
-from stylometry.device import Placement, choose_placement, detect
-from stylometry.distributed import World, current_world
-from stylometry.logger import ScalarLogger, eval_scalars
-from stylometry.model import build_model, maybe_compile, nll_sum, optimizer_options
-from stylometry.rundir import (
+from stylometry.hardware import distributed
+from stylometry.hardware.device import Placement, choose_placement, detect
+from stylometry.hardware.distributed import World, current_world
+from stylometry.model.gpt import build_model, maybe_compile, nll_sum, optimizer_options
+from stylometry.runs.checkpoint import (
+    check_same_run,
+    config_sha256,
+    load_checkpoint,
+    read_training_state,
+    restore_best,
+    run_identity,
+    save_best,
+    save_checkpoint,
+)
+from stylometry.runs.layout import (
     MANIFEST,
     append_metrics,
     keep_metrics_before,
@@ -64,8 +63,9 @@ from stylometry.rundir import (
     write_json,
     write_run_config,
 )
-from stylometry.runstatus import COMPLETE, PAUSED, RUNNING, epoch_line, read_status, write_failed_status, write_status
-from stylometry.schedule import Schedule, eta_seconds, should_stop
+from stylometry.runs.status import COMPLETE, PAUSED, RUNNING, epoch_line, read_status, write_failed_status, write_status
+from stylometry.training.cadence import Schedule, eta_seconds, should_stop
+from stylometry.training.scalars import ScalarLogger, eval_scalars
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class Progress:
 class Inputs:
     """What a job reads before anything is built: its data, as tokens on the device and evaluation windows."""
 
-    data: object  # StudyData or TextData (stylometry/data.py)
+    data: object  # StudyData or TextData (stylometry/data/tokens.py)
     train_tokens: torch.Tensor
     eval_sets: Dict
 
@@ -161,7 +161,9 @@ class Run:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     window_rng: np.random.Generator
-    identity: Dict = dataclasses.field(default_factory=dict)  # what makes the run this run (stylometry/checkpoint.py)
+    identity: Dict = dataclasses.field(
+        default_factory=dict
+    )  # what makes the run this run (stylometry/runs/checkpoint.py)
     job: Dict = dataclasses.field(default_factory=dict)  # who the run is, for status.json
     logger: Optional[ScalarLogger] = None
     started: float = dataclasses.field(default_factory=time.time)
@@ -198,7 +200,7 @@ def train(
 ) -> str:
     """Runs the job in run_dir to its end (or its wall-clock limit); returns its final state.
 
-    In a data-parallel job every process calls this (stylometry/distributed.py); rank 0 alone writes.
+    In a data-parallel job every process calls this (stylometry/hardware/distributed.py); rank 0 alone writes.
     `record`: Hydra's files of this job (.hydra/config.yaml, ...), written once the run is known to be this one.
     """
     world = world or current_world()

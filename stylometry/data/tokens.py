@@ -23,9 +23,9 @@ from typing import Callable, Dict, List, Optional, Union
 import numpy as np
 import torch
 
-from stylometry.atomic import atomic_file
-from stylometry.config import ConfigError, DataConfig
-from stylometry.corpus import author_folders, books, check_corpus, corpus_sha256
+from stylometry.config.schema import ConfigError, DataConfig
+from stylometry.data.corpus import author_folders, books, check_corpus, corpus_sha256
+from stylometry.files.atomic import atomic_file
 
 # Seed streams: independent draws from one seed, so that changing one does not shift the others.
 _HELD_OUT_STREAM, _TRAIN_TEXT_STREAM, WINDOW_STREAM, _VAL_FILES_STREAM = 0, 1, 2, 3
@@ -142,13 +142,13 @@ class BookReader:
     @classmethod
     def of_run(cls, cfg, tokenizer) -> "BookReader":
         """The reader of a run's books (cfg: a TrainConfig): its tokenizer, its variant's transform, its cache."""
-        from stylometry.variants import build_transform, transform_key
+        from stylometry.data.variants import build_transform, transform_key
 
         return cls(cfg.data, tokenizer, build_transform(cfg.variant), transform_key(cfg.variant))
 
     def baseline(self) -> "BookReader":
         """A reader of the books as written (no variant transform), sharing this one's tokenizer and cache."""
-        from stylometry.variants import IDENTITY_KEY
+        from stylometry.data.variants import IDENTITY_KEY
 
         return BookReader(self.cache_dir, self.tokenizer, lambda text: text, IDENTITY_KEY)
 

@@ -12,7 +12,7 @@ pause (the wall-clock limit), stop (the stop criteria). `python -m stylometry.st
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from stylometry.config import ScheduleConfig, StopCriteriaConfig
+from stylometry.config.schema import ScheduleConfig, StopCriteriaConfig
 
 
 def should_stop(stop: StopCriteriaConfig, epoch: int, train_loss: Optional[float], step: int = 0) -> bool:

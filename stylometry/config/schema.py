@@ -111,7 +111,7 @@ class DataConfig:
 
 @dataclass
 class CorpusDataConfig(DataConfig):
-    """A corpus of author folders (stylometry/corpus.py), one held-out book per author and seed."""
+    """A corpus of author folders (stylometry/data/corpus.py), one held-out book per author and seed."""
 
     kind: str = "corpus"
     # Every model is evaluated on the held-out book of each of these authors; empty: every author folder.
@@ -209,7 +209,7 @@ class StopCriteriaConfig:
 
 @dataclass
 class ScheduleConfig:
-    # When to evaluate and checkpoint (stylometry/schedule.py). The study: every epoch, from the untrained model.
+    # When to evaluate and checkpoint (training/cadence.py). The study: every epoch, from the untrained model.
     eval_every: int = 1  # evaluate every N epochs (and always at the last epoch)
     eval_at_start: bool = True  # evaluate the untrained model too (epoch 0): the curves' starting point
     checkpoint_every: int = 1  # checkpoint every N epochs (and always at the last epoch)

@@ -4,7 +4,7 @@ the command prints.
     python -m stylometry.attribute <study dir> <texts> --out <dir>    # write_outputs() is its last step
 
 Nothing is written until every model has scored every text; then each file is written whole
-(stylometry.atomic), so a failed or interrupted command leaves no half-written file.
+(stylometry.files.atomic), so a failed or interrupted command leaves no half-written file.
 """
 
 import re
@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from stylometry.atomic import atomic_file
 from stylometry.attribute import MIN_BOOKS_TO_RESAMPLE, NO_VERDICT, Attribution
+from stylometry.files.atomic import atomic_file
 
 WHOLE = "whole"  # how a whole text (excerpt_tokens <NA> in the CSVs) is named in the report
 
 
 def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures: bool) -> list[Path]:
     """Every table, figure and the report, each file written whole; returns the files written."""
-    from stylometry.attribution_figures import held_out_curve, text_excerpts, text_losses
+    from stylometry.attribution.figures import held_out_curve, text_excerpts, text_losses
 
     outputs: dict[str, object] = {f"{name}.csv": table for name, table in result.tables().items()}
     figures: dict[str, object] = {}

@@ -6,7 +6,7 @@ The model is transformers' `GPT2LMHeadModel` (checkpoints load with `from_pretra
 its forward pass itself, with the same arithmetic as `model(input_ids, labels=input_ids)` (a test holds
 them equal to float tolerance), so that the two costs that dominate a step can be cut:
 
-The two kernels live in stylometry/kernels.py:
+The two kernels live in stylometry/model/kernels.py:
 
 - The output layer and the cross-entropy are one step (`LinearCrossEntropy`) over chunks of rows: a
   batch's logits (B x 1024 x 50,257 floats, 206 MB per window) are never held at once. When gradients
@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from stylometry.config import ModelConfig
-from stylometry.kernels import IGNORE_INDEX, LinearCrossEntropy, causal_attention, dropout, linear_cross_entropy
+from stylometry.config.schema import ModelConfig
+from stylometry.model.kernels import IGNORE_INDEX, LinearCrossEntropy, causal_attention, dropout, linear_cross_entropy
 
 log = logging.getLogger(__name__)
 

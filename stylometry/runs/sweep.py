@@ -20,8 +20,8 @@ from typing import TextIO
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from stylometry.rundir import LOCK, METRICS, STATUS, host, latest_checkpoint
-from stylometry.runstatus import read_status
+from stylometry.runs.layout import LOCK, METRICS, STATUS, host, latest_checkpoint
+from stylometry.runs.status import read_status
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def sweep_states(sweep_dir: Path) -> list[JobState]:
 
 
 def write_summary(sweep_dir: Path, jobs: list[JobState]) -> Path:
-    from stylometry.atomic import atomic_file
+    from stylometry.files.atomic import atomic_file
 
     path = sweep_dir / SUMMARY
     with atomic_file(path) as f:

@@ -20,8 +20,8 @@ from typing import List
 import torch
 import torch.distributed as dist
 
-from stylometry.config import DeviceConfig
-from stylometry.device import Placement, choose_placement, cpu_threads, detect, usable_cores
+from stylometry.config.schema import DeviceConfig
+from stylometry.hardware.device import Placement, choose_placement, cpu_threads, detect, usable_cores
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from stylometry.rundir import STATUS, host, read_json, write_json
+from stylometry.runs.layout import STATUS, host, read_json, write_json
 
 RUNNING, COMPLETE, FAILED, PAUSED = "running", "complete", "failed", "paused"
 

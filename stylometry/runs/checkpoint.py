@@ -23,8 +23,8 @@ from typing import Dict
 import torch
 from safetensors.torch import load_file
 
-from stylometry.config import ConfigError, TrainConfig
-from stylometry.rundir import (
+from stylometry.config.schema import ConfigError, TrainConfig
+from stylometry.runs.layout import (
     BEST,
     BEST_INFO,
     BEST_OLD,
