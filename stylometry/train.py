@@ -20,23 +20,22 @@ import sys
 import textwrap
 from pathlib import Path
 
-# A tokenizer named by its hub name loads from the local Hugging Face cache only: without a network, transformers
-# would otherwise retry its downloads for a minute before failing. Set before transformers is imported, anywhere.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from stylometry.config.compose import CONF_DIR, compose_jobs
+from stylometry.config.compose import CONF_DIR, compose_jobs, hydra_args
 from stylometry.config.schema import STUDY_NOT_AUTHORS, ConfigError, first_line, register_configs
-from stylometry.data.corpus import author_folders, prepare_argv
+from stylometry.data.authors import prepare_argv
+from stylometry.data.corpus import author_folders
 from stylometry.runs.layout import LOCK
-from stylometry.runs.status import read_status
+from stylometry.runs.status import FAILED, read_status
 
 log = logging.getLogger("stylometry.train")
 
+# At import, on purpose: a launcher's jobs in other processes (joblib, submitit) import this module to unpickle
+# `main`, and Hydra resolves their run dirs (`${folder_name:...}`, a resolver registered here) before `main` runs.
 register_configs()
 
 # Hydra's own flags that print something and train nothing: their commands are passed to Hydra unchecked.
@@ -51,9 +50,10 @@ def main(dict_cfg: DictConfig) -> str:
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
     log_name = f"{hydra_cfg.job.name}.log"
     new_dir = _holds_only(run_dir, {log_name}, empty_log=log_name)  # Hydra made it for this job, just now
-    untag = tag_log_lines(job_name(dict_cfg))
+    # The job's first line: in its log at once; on the terminal with the job's next line, so that an input the
+    # job refuses before training (a tokenizer, a corpus too small) is the terminal's one line.
+    untag = tag_log_lines(job_name(dict_cfg), first=f"run dir {_shown(run_dir)}")
     try:
-        log.info("run dir %s", _shown(run_dir))  # the job's first line, before torch and transformers are imported
         return _train(dict_cfg, hydra_cfg, run_dir)
     except KeyboardInterrupt:
         if sweep:
@@ -76,7 +76,7 @@ def main(dict_cfg: DictConfig) -> str:
         if sweep:
             log.error("%s", message, exc_info=not bad_input)
             _record_failure(run_dir, error, dict_cfg, new_dir and _holds_only(run_dir, {log_name, LOCK}))
-            return "failed"  # the sweep goes on; its summary lists this job
+            return FAILED  # the sweep goes on; its summary lists this job
         if new_dir and _holds_only(run_dir, {log_name, LOCK}):
             _remove_new_dir(run_dir)  # nothing ran: no run dir is left behind
         else:
@@ -89,8 +89,12 @@ def main(dict_cfg: DictConfig) -> str:
 
 
 def _train(dict_cfg: DictConfig, hydra_cfg, run_dir: Path) -> str:
-    # Imported here, not at the top: torch and transformers take seconds (10-17 s on a busy machine), and a job's
-    # first line, and every bad command's answer, should not wait for them.
+    # A tokenizer named by its hub name loads from the local Hugging Face cache only: without a network,
+    # transformers would otherwise retry its downloads for a minute before failing. Set for this job's process
+    # (a launcher's worker too) before transformers is imported, which reads it once.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Imported here, not at the top: torch and transformers take seconds (10-17 s on a busy machine), and every
+    # bad command's answer should not wait for them.
     from stylometry.config.schema import to_run_config
     from stylometry.hardware import distributed
     from stylometry.hardware.device import place_job, usable_cores
@@ -124,25 +128,39 @@ def job_name(dict_cfg: DictConfig) -> str:
     return f"{value('variant.name')}/{value('run_name')}/seed={value('seed')}"
 
 
-def tag_log_lines(tag: str):
+def tag_log_lines(tag: str, first: str = ""):
     """Starts every line this job logs (on the terminal and in its log file) with `tag`, so the lines of the jobs
-    of a sweep, interleaved on one terminal, can be told apart. Returns the function that takes the tags off:
-    a launcher that runs jobs one after another in one process reuses the handlers."""
+    of a sweep, interleaved on one terminal, can be told apart. `first`, the job's first line, is logged now: in
+    the log file at once, on the terminal just before the job's next line (never, if the job logs none). Returns
+    the function that takes the tags off: a launcher that runs jobs one after another in one process reuses the
+    handlers."""
+    first_record = log.makeRecord(log.name, logging.INFO, __file__, 0, "%s", (first,), None) if first else None
+    if not log.isEnabledFor(logging.INFO):
+        first_record = None
     handlers = [handler for handler in logging.getLogger().handlers if handler.formatter is not None]
     for handler in handlers:
-        handler.setFormatter(_Tagged(tag, handler.formatter))
+        to_file = isinstance(handler, logging.FileHandler)
+        handler.setFormatter(_Tagged(tag, handler.formatter, held=None if to_file else first_record))
+        if to_file and first_record is not None and first_record.levelno >= handler.level:
+            handler.handle(first_record)
     return lambda: [
         handler.setFormatter(handler.formatter.inner) for handler in handlers if isinstance(handler.formatter, _Tagged)
     ]
 
 
 class _Tagged(logging.Formatter):
-    def __init__(self, tag: str, inner: logging.Formatter):
+    """Each line with the job's tag; `held`, a record held back, goes out before the next record formatted."""
+
+    def __init__(self, tag: str, inner: logging.Formatter, held: logging.LogRecord | None = None):
         super().__init__()
-        self.tag, self.inner = tag, inner
+        self.tag, self.inner, self.held = tag, inner, held
 
     def format(self, record: logging.LogRecord) -> str:
-        return "\n".join(f"{self.tag} {line}" for line in self.inner.format(record).splitlines())
+        lines = self.inner.format(record).splitlines()
+        if self.held is not None:
+            held, self.held = self.held, None
+            lines = self.inner.format(held).splitlines() + lines
+        return "\n".join(f"{self.tag} {line}" for line in lines)
 
 
 def _is_bad_input(error: Exception) -> bool:
@@ -234,12 +252,10 @@ def _fail(message: str, code: int) -> None:
 def check_command(argv: list[str]) -> list[str]:
     """The command line made ready for Hydra (the corpus's author folders as `author` options), once every job it
     would run has been composed, typed and checked; ConfigError for the first that cannot run."""
-    from hydra._internal.utils import get_args_parser
-
     if any(arg.split("=")[0] in HYDRA_FLAGS for arg in argv):
         return prepare_argv(argv)
     argv = prepare_argv(argv)
-    args = get_args_parser().parse_args(argv)
+    args = hydra_args(argv)
     jobs = compose_jobs(args.overrides, multirun=args.multirun)
     launcher = jobs[0].launcher_target
     if args.multirun and launcher.endswith("SlurmLauncher") and shutil.which("srun") is None:
@@ -314,9 +330,11 @@ def cli(argv: list[str]) -> None:
         print(help_text(argv), end="")
         return
     try:
-        sys.argv[1:] = check_command(argv)
+        prepared = check_command(argv)
     except ConfigError as error:
         _fail(str(error), 2)
+    # @hydra.main reads its command line from sys.argv only (its wrapper takes none), so the prepared one goes there.
+    sys.argv[1:] = prepared
     try:
         main()
     except KeyboardInterrupt:  # a sweep's process (a single run says where it stopped itself)

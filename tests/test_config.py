@@ -3,10 +3,12 @@
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-from stylometry.config.schema import ConfigError, TrainConfig
+from stylometry.config.compose import SWEEP_NEEDS_M, compose
+from stylometry.config.schema import ConfigError, TrainConfig, check_known_keys
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = [
@@ -113,5 +115,40 @@ def test_impossible_values_name_their_key(make_config, override, key):
 
 
 def test_the_author_is_required(make_config):
-    with pytest.raises(Exception, match="author"):
+    with pytest.raises(ConfigError) as error:
         make_config()
+    assert str(error.value) == (
+        "author is not set: choose one with author=<name> (conf/author/), or train on any text with data=text"
+    )
+
+
+@pytest.mark.parametrize(
+    "override,line",
+    [
+        ("stop_critera.max_epochs=6", "stop_critera is not a setting; did you mean stop_criteria?"),
+        ("data.n_train_token=null", "data.n_train_token is not a setting; did you mean data.n_train_tokens?"),
+        ("model.n_embdd=64", "model.n_embdd is not a setting; did you mean model.n_embd?"),
+        ("model.n_embd=abc", "model.n_embd=abc: Value 'abc' of type 'str' could not be converted to Integer"),
+        ("model=huge", "model=huge: no such option; choose one of gpt2_small, laptop, paper, tiny"),
+        ("seed=0,1", f"seed=0,1: {SWEEP_NEEDS_M}"),
+        (
+            "hydra.run.dir=/x/seed=0",
+            "hydra.run.dir=/x/seed=0: a value holding '=' must be quoted; write \"hydra.run.dir='/x/seed=0'\"",
+        ),
+    ],
+)
+def test_compose_answers_a_bad_override_in_one_line(override, line):
+    """What every command composing conf/ says (train's checks, status --plan, bench, variants, generate): read
+    from the exceptions' fields, never Hydra's advice to add a key with `+`."""
+    with pytest.raises(ConfigError) as error:
+        compose("train", ["author=baum", f"data.root={CORPUS}", override])
+    assert str(error.value) == line
+
+
+def test_an_unknown_key_is_refused_however_it_was_added(make_config):
+    with pytest.raises(ConfigError, match=r"^model\.n_embdd is not a setting; did you mean model\.n_embd\?$"):
+        make_config("author=baum", "+model.n_embdd=64")
+    with pytest.raises(ConfigError, match=r"^colour is not a setting; the keys are "):
+        make_config("author=baum", "++colour=red")
+    cfg = make_config("author=baum", "~author", typed=False)  # a deleted group: nothing to check below it
+    check_known_keys(cfg, TrainConfig)

@@ -118,11 +118,16 @@ class CorpusDataConfig(DataConfig):
     authors: List[str] = field(default_factory=list)
     # Folders under root that are not authors: extra evaluation texts, the study's variant folders.
     not_authors: List[str] = field(default_factory=lambda: list(STUDY_NOT_AUTHORS))
+    # With n_train_tokens null: the corpus's rule, but at most this many (a preset's budget that still fits a
+    # smaller corpus). The run's identity holds the resolved n_train_tokens, so the cap itself is not part of it.
+    max_train_tokens: Optional[int] = None
 
     def __post_init__(self):
         super().__post_init__()
         for name in [*self.authors, *self.not_authors]:
             check_name("data.authors", name)
+        if self.max_train_tokens is not None and self.max_train_tokens < 2:
+            raise ConfigError(f"data.max_train_tokens={self.max_train_tokens} must be at least 2, or null")
 
 
 @dataclass
@@ -370,8 +375,9 @@ def to_run_config(cfg: DictConfig) -> TrainConfig:
 
 
 def check_known_keys(cfg: DictConfig, schema, prefix: str = "") -> None:
-    """Refuses a key the schema does not have, however it was added (`+key=`, `++key=`): Hydra lets those
-    into a typed config, and the run would store a value it never used."""
+    """Refuses a key the schema (a dataclass) does not have, however it was added (`+key=`, `++key=`): Hydra lets
+    those into a typed config, and the run would store a value it never used. The one check of unknown keys:
+    every command that types a composed config calls it (to_run_config here; generate for its GenerateConfig)."""
     known = {f.name: f.type for f in fields(schema)}
     for key in cfg.keys() if isinstance(cfg, DictConfig) else ():
         if key not in known:
@@ -380,13 +386,10 @@ def check_known_keys(cfg: DictConfig, schema, prefix: str = "") -> None:
             nearest = difflib.get_close_matches(str(key), list(known), n=1)
             hint = f"; did you mean {prefix}{nearest[0]}?" if nearest else f"; the keys are {', '.join(known)}"
             raise ConfigError(f"{prefix}{key} is not a setting{hint}")
-        child = cfg._get_node(key)
-        if (
-            _dataclass_of(known[key]) is not None
-            and isinstance(child, DictConfig)
-            and not child._is_none()
-            and not child._is_missing()
-        ):
+        if _dataclass_of(known[key]) is None or OmegaConf.is_missing(cfg, key) or OmegaConf.is_interpolation(cfg, key):
+            continue
+        child = cfg[key]  # neither missing nor an interpolation: read as it is, nothing resolved
+        if isinstance(child, DictConfig):
             check_known_keys(child, OmegaConf.get_type(child), f"{prefix}{key}.")  # a schema's subclass, too
 
 

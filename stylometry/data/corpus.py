@@ -6,19 +6,16 @@ Every folder under `data.root` is an author, except the folders listed in `data.
 evaluation texts such as the study's `contested/`, and the study's variant folders): they are declared,
 never guessed. Hidden files and folders (a leading `.`) and files that are not `.txt` are ignored.
 
-Before Hydra composes a command's config, `prepare_overrides` makes `author=<folder>` an option of the
-`author` group for every author folder (a `conf/author/<name>.yaml`, where one exists, still wins: it
-holds an author's settings, such as its extra evaluation sets) and expands `author=glob(...)` over the
-corpus's folders only. This module reads folders and bytes only (no torch, no tokenizer), so a
-command's start stays fast.
+This module reads folders and bytes only (no torch, no tokenizer), so a command's start stays
+fast. The folders as options of Hydra's `author` group, before a command composes its config:
+stylometry/data/authors.py.
 """
 
 import hashlib
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Sequence
 
-from stylometry.config.compose import CONF_DIR
-from stylometry.config.schema import AuthorConfig, ConfigError, check_name
+from stylometry.config.schema import ConfigError, check_name
 
 
 def books(folder: Path) -> List[Path]:
@@ -88,88 +85,3 @@ def corpus_sha256(root: Path, folders: Iterable[str]) -> str:
                 continue
             digest.update(f"{path.relative_to(root)}:{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
     return digest.hexdigest()
-
-
-def register_authors(names: Iterable[str]) -> None:
-    """Each name an option of the `author` group, unless conf/author/<name>.yaml holds that author's settings."""
-    from hydra.core.config_store import ConfigStore
-
-    store = ConfigStore.instance()
-    for name in names:
-        if not (CONF_DIR / "author" / f"{name}.yaml").exists():
-            store.store(group="author", name=name, node=AuthorConfig(name=name))
-
-
-def prepare_argv(argv: List[str]) -> List[str]:
-    """A `python -m stylometry.train` command line (without the program) made ready for Hydra: see
-    prepare_overrides. Hydra's own flags (-m, --cfg job, ...) pass through; --help composes nothing."""
-    from hydra._internal.utils import get_args_parser
-
-    args = get_args_parser().parse_args(argv)
-    if args.help or args.hydra_help:
-        return argv
-    prepared = prepare_overrides(args.overrides)
-    swap = dict(zip(args.overrides, prepared))
-    return [swap.get(arg, arg) for arg in argv]
-
-
-def prepare_overrides(overrides: List[str]) -> List[str]:
-    """The command's overrides with `author=glob(...)` expanded over the corpus's author folders, after
-    registering every folder as an `author` option. Unchanged for data=text or where data.root is unknown
-    (composition then fails with its own message)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import Glob
-
-    parser = OverridesParser.create()
-    parsed = parser.parse_overrides(overrides)
-    author = next((o for o in parsed if o.key_or_group == "author" and not o.is_delete()), None)
-    data = _data_config(
-        [
-            o.input_line
-            for o in parsed
-            if o.key_or_group != "author" and not o.is_sweep_override() and not o.key_or_group.startswith("hydra")
-        ]
-    )
-    if data is None or data.get("kind") != "corpus" or not data.get("root"):
-        return overrides
-    root = Path(str(data["root"])).expanduser()
-    if not root.is_dir():
-        return overrides  # the trainer names the missing folder
-    names = author_folders(root, data.get("not_authors") or ())
-    register_authors(names)
-    if author is None:
-        return overrides
-    if isinstance(author.value(), Glob):
-        chosen = author.value().filter(names)
-        if not chosen:
-            raise ConfigError(
-                f"{author.input_line} matches no author folder of data.root={root} ({', '.join(names) or 'none'})"
-            )
-        return [f"author={','.join(chosen)}" if o == author.input_line else o for o in overrides]
-    requested = list(author.sweep_string_iterator()) if author.is_sweep_override() else [str(author.value())]
-    unknown = [name for name in requested if name not in names]
-    if unknown:
-        raise ConfigError(
-            f"author={unknown[0]}: data.root={root} has no author folder {unknown[0]}; "
-            f"its authors are {', '.join(names) or 'none'}"
-        )
-    return overrides
-
-
-def _data_config(overrides: List[str]) -> Optional[dict]:
-    """data.kind, data.root and data.not_authors as the command composes them (None if they do not resolve)."""
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-
-    from stylometry.config.compose import compose
-
-    if GlobalHydra.instance().is_initialized():  # inside a Hydra app, whose Hydra composing again would clear
-        return None
-    try:
-        cfg = compose("train", overrides)
-    except ConfigError:
-        return None  # the command's own composition says what is wrong
-    return {
-        key: OmegaConf.select(cfg, f"data.{key}", throw_on_resolution_failure=False)
-        for key in ("kind", "root", "not_authors")
-    }
