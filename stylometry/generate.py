@@ -13,8 +13,9 @@ unreadable one, no tokenizer) is one line on stderr and exit code 2.
 The checkpoint: `best` is `checkpoint.best/` (the lowest validation loss) when the run has one, else
 the latest; `latest` is `checkpoint/`, else `checkpoint.prev/`. The tokenizer is the run's own
 `data.tokenizer` (its `.hydra/config.yaml`, interpolations resolved in this environment; a relative
-folder is also tried from the dir training ran in), unless `tokenizer=` names one. Nothing is
-downloaded: the hub is offline unless HF_HUB_OFFLINE says otherwise.
+folder is also tried from the dir training ran in), unless `tokenizer=` names one (both found by
+stylometry/runs/loading.py, which attribute loads its models with too). Nothing is downloaded: the hub
+is offline unless HF_HUB_OFFLINE says otherwise.
 """
 
 import contextlib
@@ -29,15 +30,14 @@ from typing import List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
-from safetensors import safe_open
 
 from stylometry.config.schema import DeviceConfig, first_line
 from stylometry.config.schema import register_configs as register_train_configs
-from stylometry.runs.layout import BEST, BEST_INFO, BEST_OLD, CHECKPOINT, PREVIOUS, WEIGHTS
+from stylometry.runs.layout import BEST, BEST_OLD, CHECKPOINT, PREVIOUS
+from stylometry.runs.loading import CHECKPOINT_NAMES, LoadError, choose_checkpoint, load_model, run_tokenizer
 
 log = logging.getLogger("stylometry.generate")
 
-CHECKPOINT_FILES = ("config.json", WEIGHTS)
 USAGE = 'usage: python -m stylometry.generate <run dir> prompt="..." [key=value ...]   (keys: conf/generate.yaml)'
 
 
@@ -105,46 +105,20 @@ def compose_config(overrides: List[str]) -> GenerateConfig:
         raise GenerateError(first_line(error)) from None
 
 
-def choose_checkpoint(run_dir: Path, which: str) -> Path:
-    if not run_dir.is_dir():
-        raise GenerateError(
-            f"no run dir {run_dir}: pass the dir of a trained run, e.g. outputs/corpus/smoke/baseline/baum/seed=0"
-        )
-    best = _first_dir(run_dir, BEST, BEST_OLD) if which == "best" else None
-    if best:
-        path = best
-        _log_best_info(path)
-    else:
-        path = _first_dir(run_dir, CHECKPOINT, PREVIOUS)
-        if path is None:
-            raise GenerateError(
-                f"{run_dir} holds no checkpoint ({CHECKPOINT}/ or {PREVIOUS}/): train it first "
-                "(python -m stylometry.train ...), or pass another run dir"
-            )
-        if which == "best":
-            log.info("no %s/ in %s: using the latest checkpoint", BEST, run_dir)
-    for name in CHECKPOINT_FILES:
-        if not (path / name).is_file():
-            raise GenerateError(f"{path} has no {name}: {_other_checkpoint_hint(path)}")
-    try:  # a write cut short, found in a second; from_pretrained checks the rest
-        json.loads((path / "config.json").read_text())
-        with safe_open(path / "model.safetensors", framework="numpy") as weights:  # header, and that the file covers it
-            weights.keys()
-    except Exception as error:
-        raise GenerateError(f"{path} is unreadable ({first_line(error)}): {_other_checkpoint_hint(path)}") from None
-    return path
-
-
-def _first_dir(run_dir: Path, *names: str) -> Optional[Path]:
-    return next((run_dir / name for name in names if (run_dir / name).is_dir()), None)
-
-
-def _log_best_info(path: Path) -> None:
+def _loaded(load, *args):
+    """load(*args) of stylometry.runs.loading, its LoadError said with what to do here."""
     try:
-        info = json.loads((path / BEST_INFO).read_text())
-    except Exception:
-        return  # a note only; the weights are what counts
-    log.info("best checkpoint: %s", ", ".join(f"{key} {value}" for key, value in sorted(info.items())))
+        return load(*args)
+    except LoadError as error:
+        raise GenerateError(f"{error}: {_hint(error.path)}") from None
+
+
+def _hint(path: Path) -> str:
+    if not path.exists():
+        return "pass the dir of a trained run, e.g. outputs/corpus/smoke/baseline/baum/seed=0"
+    if path.name in CHECKPOINT_NAMES:
+        return _other_checkpoint_hint(path)
+    return "train it first (python -m stylometry.train ...), or pass another run dir"
 
 
 def _other_checkpoint_hint(path: Path) -> str:
@@ -155,36 +129,13 @@ def _other_checkpoint_hint(path: Path) -> str:
     return "train the run again, or pass another run dir"
 
 
-def run_tokenizer(run_dir: Path) -> str:
-    """The run's data.tokenizer, resolved in this environment; a relative folder also from where training ran."""
-    config_file = run_dir / ".hydra" / "config.yaml"
-    if not config_file.is_file():
-        raise GenerateError(
-            f"{run_dir} has no .hydra/config.yaml naming its tokenizer: pass tokenizer=/path/to/tokenizer"
-        )
-    try:
-        name = OmegaConf.select(OmegaConf.load(config_file), "data.tokenizer", throw_on_missing=True)
-    except Exception as error:
-        raise GenerateError(
-            f"data.tokenizer in {config_file} does not resolve ({first_line(error)}): pass tokenizer=/path/to/tokenizer"
-        ) from None
-    if not name:
-        raise GenerateError(f"{config_file} names no data.tokenizer: pass tokenizer=/path/to/tokenizer")
-    path = Path(str(name)).expanduser()
-    if not path.is_absolute() and not path.is_dir():
-        try:  # training ran with hydra.job.chdir=false, so a relative folder was relative to its cwd
-            train_cwd = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.runtime.cwd
-        except Exception:
-            train_cwd = None
-        if train_cwd and (Path(train_cwd) / path).is_dir():
-            return str(Path(train_cwd) / path)
-    return str(name)
-
-
 def load_run_tokenizer(cfg: GenerateConfig, run_dir: Path):
     from stylometry.data.tokens import load_tokenizer
 
-    name = cfg.tokenizer or run_tokenizer(run_dir)
+    try:
+        name = cfg.tokenizer or run_tokenizer(run_dir)
+    except LoadError as error:
+        raise GenerateError(f"{error}: pass tokenizer=/path/to/tokenizer") from None
     try:
         tokenizer = load_tokenizer(name)
     except Exception:
@@ -196,22 +147,6 @@ def load_run_tokenizer(cfg: GenerateConfig, run_dir: Path):
         ) from None
     log.info("tokenizer %s", name)
     return tokenizer
-
-
-def load_model(path: Path, device: str):
-    from transformers import GPT2LMHeadModel
-
-    try:
-        model, info = GPT2LMHeadModel.from_pretrained(path, output_loading_info=True)
-    except Exception as error:
-        raise GenerateError(f"{path} is unreadable ({first_line(error)}): {_other_checkpoint_hint(path)}") from None
-    # from_pretrained fills weights it does not find with random ones and only warns: refuse instead.
-    tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
-    missing = set(info.get("missing_keys", ())) - tied
-    wrong = missing | set(info.get("unexpected_keys", ())) | set(map(str, info.get("mismatched_keys", ())))
-    if wrong:
-        raise GenerateError(f"{path} does not hold a whole GPT-2 ({sorted(wrong)[:3]}): {_other_checkpoint_hint(path)}")
-    return model.to(device).eval()
 
 
 def prompt_ids(tokenizer, prompt: str, context: int, max_new_tokens: int) -> List[int]:
@@ -245,7 +180,7 @@ def prompt_ids(tokenizer, prompt: str, context: int, max_new_tokens: int) -> Lis
 
 def generate(cfg: GenerateConfig, run_dir: Path) -> List[str]:
     """The samples, each the prompt followed by its continuation."""
-    checkpoint = choose_checkpoint(run_dir, cfg.checkpoint)
+    checkpoint = _loaded(choose_checkpoint, run_dir, cfg.checkpoint)
     # Imported here, not at the top: the checks above answer in a second, without torch's import.
     import torch
     from transformers import GenerationConfig
@@ -257,7 +192,7 @@ def generate(cfg: GenerateConfig, run_dir: Path) -> List[str]:
         torch.set_num_threads(cfg.device.num_threads)
     _quiet_transformers()
     tokenizer = load_run_tokenizer(cfg, run_dir)
-    model = load_model(checkpoint, placement.device)
+    model = _loaded(load_model, checkpoint, placement.device)
     log.info("sampling from %s on %s (%s)", checkpoint, placement.device, placement.precision)
     if len(tokenizer) > model.config.vocab_size:
         raise GenerateError(

@@ -5,80 +5,64 @@
     python -m stylometry.status --plan -m 'author=glob(*)' 'seed=range(10)' [experiment=smoke ...]
 
 The first two read the run dirs alone (no scheduler): complete, running (epoch, loss, ETA, host, device),
-failed (the error's first line, the log), interrupted or not started. `--plan` takes the overrides of a
-`python -m stylometry.train -m ...` command, expands the sweep as Hydra would, composes and validates every
-job's config and inputs (corpus folders, tokenizer, the variant's transform), and says which jobs would be
-skipped, extended, resumed or started. Launcher overrides (`hydra/launcher=...`) are accepted and ignored.
-A bad command is one line on stderr and exit code 2.
+failed (the error's first line, the log), interrupted, or not started (a job of the sweep's command, as its
+multirun.yaml records it, with no dir yet). `--plan` takes the overrides of a `python -m stylometry.train -m ...`
+command, expands the sweep as Hydra would, composes and validates every job's config and inputs (corpus
+folders, tokenizer, the variant's transform, and each job's books as the job checks them), and says which jobs
+would be skipped, extended, resumed, started or refused, as the trainer will decide (stylometry/runs/decision.py).
+Launcher overrides (`hydra/launcher=...`) are accepted and ignored. A bad command is one line on stderr and exit
+code 2; output cut short by its reader (`| head`) ends quietly.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from stylometry.config.schema import ConfigError, first_line
-from stylometry.runs.layout import latest_checkpoint
 from stylometry.runs.sweep import format_table, sweep_states
 
 DEFAULT_DIRS = ("multirun", "outputs")  # where `python -m stylometry.train` puts sweeps and single runs
+BROKEN_PIPE = 141  # the shell's code for a writer whose reader went away (128 + SIGPIPE)
 
 
 def plan(overrides: list[str]) -> list[str]:
-    """One line per job of the sweep: skip / extend / resume / start, and its dir; ConfigError for the first bad job."""
-    from stylometry.config.compose import compose_jobs
-    from stylometry.data.corpus import prepare_overrides
-    from stylometry.runs.status import read_status
-    from stylometry.training.cadence import should_stop
+    """One line per job of the sweep: what its run dir needs and why, then the dir; ConfigError for a bad command."""
+    from stylometry.runs.plan import plan_sweep
 
-    job_overrides = [o for o in overrides if not o.lstrip("~+").startswith(("hydra/launcher", "hydra.launcher"))]
-    jobs = compose_jobs(prepare_overrides(job_overrides), multirun=True)  # the config errors first: no torch yet
-    # The inputs, once each: folders and books, the tokenizer, the variant's transform. Imported here: the
-    # tokenizer's loading imports transformers and torch (seconds), which a config error never waits for.
-    from stylometry.data.tokens import load_tokenizer
-    from stylometry.data.variants import build_transform
-
-    checked, lines = set(), []
-    for job in jobs:
-        cfg = job.config
-        extra_sets = tuple(cfg.author.extra_eval_sets) if cfg.author is not None else ()
-        for key, check, argument in [
-            (
-                ("root", cfg.data.root, tuple(cfg.data.authors), tuple(cfg.data.not_authors), extra_sets),
-                _check_corpus,
-                cfg,
-            ),
-            (("tokenizer", cfg.data.tokenizer), load_tokenizer, cfg.data.tokenizer),
-            (("variant", repr(cfg.variant)), build_transform, cfg.variant),
-        ]:
-            if key not in checked:
-                check(argument)
-                checked.add(key)
-        status = read_status(job.run_dir) or {}
-        losses = status.get("losses") or {}
-        if status.get("state") == "complete" and should_stop(
-            cfg.stop_criteria, status.get("epoch", 0), losses.get("train"), status.get("step") or 0
-        ):
-            action = "skip    (complete)"
-        elif status.get("state") == "complete":
-            action = f"extend  (complete at epoch {status.get('epoch')})"
-        elif latest_checkpoint(job.run_dir):
-            action = f"resume  (checkpoint at epoch {status.get('epoch', '?')})"
-        else:
-            action = "start"
-        lines.append(f"{action:<36} {job.run_dir}")
-    return lines
+    return [_plan_line(job) for job in plan_sweep(overrides)]
 
 
-def _check_corpus(cfg) -> None:
-    """The corpus's folders and books (data=text: its root; the files are matched when the job starts)."""
-    from stylometry.data.corpus import author_folders, check_corpus
-    from stylometry.data.tokens import corpus_root, list_books
+def plan_text(overrides: list[str]) -> str:
+    """The number of jobs of each action, then a line per job."""
+    from stylometry.runs.plan import plan_sweep
 
-    root = corpus_root(cfg.data)
-    if cfg.author is not None:
-        check_corpus(root, list(cfg.data.authors) or author_folders(root, cfg.data.not_authors), cfg.data.not_authors)
-        for name in cfg.author.extra_eval_sets:
-            list_books(root / name, key=f"author {cfg.author.name}'s extra_eval_sets")
+    jobs = plan_sweep(overrides)
+    from stylometry.runs.decision import ACTIONS, REFUSE  # imported once the sweep composes (it imports torch)
+
+    counts = {action: sum(job.decision.action == action for job in jobs) for action in ACTIONS}
+    said = [f"{n} to {action}" for action, n in counts.items() if n or action != REFUSE]  # refusals, when any
+    return "\n".join([f"{len(jobs)} jobs: {', '.join(said)}", *map(_plan_line, jobs)])
+
+
+def _plan_line(job) -> str:
+    decision = job.decision
+    action = f"{decision.action:<7} ({decision.reason})" if decision.reason else decision.action
+    return f"{action:<36} {job.run_dir}"
+
+
+def states_text(args: list[str]) -> str:
+    """Each sweep dir's jobs and where they stand (args: sweep or run dirs; none: multirun/ and outputs/ here)."""
+    dirs = [Path(arg) for arg in args] or [Path(name) for name in DEFAULT_DIRS if Path(name).is_dir()]
+    if not dirs:
+        return (
+            f"no runs here: {Path.cwd()} has no {' or '.join(d + '/' for d in DEFAULT_DIRS)} "
+            "(python -m stylometry.train makes them); or name a sweep dir"
+        )
+    for sweep_dir in dirs:
+        if not sweep_dir.is_dir():
+            raise ConfigError(f"no such dir {sweep_dir}: name a sweep dir (multirun/<study>/<experiment>) or run dir")
+    return "\n".join(f"{sweep_dir}: " + format_table(sweep_states(sweep_dir)) for sweep_dir in dirs)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,32 +76,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     try:
-        if args.plan:
-            lines = plan(args.args)
-            counts = {
-                word: sum(line.startswith(word) for line in lines) for word in ("skip", "extend", "resume", "start")
-            }
-            print(
-                f"{len(lines)} jobs: {counts['skip']} to skip, {counts['extend']} to extend, {counts['resume']} to "
-                f"resume, {counts['start']} to start"
-            )
-            print("\n".join(lines))
-            return
-        dirs = [Path(arg) for arg in args.args] or [Path(name) for name in DEFAULT_DIRS if Path(name).is_dir()]
-        if not dirs:
-            print(
-                f"no runs here: {Path.cwd()} has no {' or '.join(d + '/' for d in DEFAULT_DIRS)} "
-                "(python -m stylometry.train makes them); or name a sweep dir"
-            )
-            return
-        for sweep_dir in dirs:
-            if not sweep_dir.is_dir():
-                raise ConfigError(
-                    f"no such dir {sweep_dir}: name a sweep dir (multirun/<study>/<experiment>) or run dir"
-                )
-            print(f"{sweep_dir}: " + format_table(sweep_states(sweep_dir)))
+        print(plan_text(args.args) if args.plan else states_text(args.args))
+        sys.stdout.flush()  # here, where a reader gone away (`| head`) is caught, not at exit
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        sys.exit(BROKEN_PIPE)
     except (ConfigError, OSError) as error:  # bad input: a command, a corpus, a tokenizer, a dir
         print(f"error: {first_line(error)}", file=sys.stderr)
         sys.exit(2)

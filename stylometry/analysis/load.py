@@ -17,10 +17,12 @@ A model is identified by MODEL; every statistic is computed within one GROUP (an
 experiment and a variant), so variants, studies and sweeps are never mixed. Runs of one study name
 that were trained on different corpora, or runs of one variant with different settings, are never
 pooled either: their `study` label gets the hash that tells them apart (`corpus 1a2b3c4d`,
-`config 5e6f7a8b`) and load_sweeps() names the difference among its problems. Runs written before
+`config 5e6f7a8b`) and load_sweeps() names the difference among its problems, in the words `attribute` refuses
+such a mix with (stylometry/runs/compatibility.py: the one rule of what runs make one study). Runs written before
 status.json held these hashes count as compatible with any.
 """
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from stylometry.runs.compatibility import FACET, first_mix, runs_text
 from stylometry.runs.layout import HYDRA_CONFIG, METRICS, STATUS
 from stylometry.runs.status import read_status
 
@@ -37,7 +40,6 @@ MODEL = GROUP + ["model_author", "seed"]
 LOSS_COLUMNS = MODEL + ["epoch", "eval_set", "loss"]
 RUN_COLUMNS = MODEL + ["state", "final_epoch", "corpus_sha256", "config_sha256", "path"]
 TRAIN = "train"  # the eval_set of the mean training loss; every other eval set is a held-out text
-COMPLETE = "complete"
 PUBLISHED = "published"  # the study released only finished models, but wrote no state
 STUDY_NAME = "llm-stylometry"  # the study name of the study's published logs
 STUDY_EXPERIMENT = "paper"  # and their experiment: the paper's settings, which our experiment=paper reproduces
@@ -171,10 +173,11 @@ def separate_incompatible(runs: pd.DataFrame, problems: list[str]) -> pd.DataFra
     """Gives every run its final `study` label, so that no group mixes runs that must not be compared.
 
     A run with no study name (older than the key) takes the one study name of its input and experiment,
-    if there is one. Within an input, study and experiment, runs trained on different corpora
-    (corpus_sha256) are told apart by `corpus <hash>`; within a variant, runs with different settings
-    (config_sha256) by `config <hash>`. A missing hash is compatible with any, unless the known ones
-    already differ: then it cannot be placed, and is kept apart as `corpus ?` or `config ?`."""
+    if there is one. The rest is the one-study rule (stylometry/runs/compatibility.py): study, experiment and
+    variant are GROUP columns, never pooled; within an input, study and experiment, runs trained on different
+    corpora (corpus_sha256) are told apart by `corpus <hash>`; within a variant, runs with different settings
+    (config_sha256) by `config <hash>`. A missing hash is compatible with any, unless the known ones already
+    differ: then it cannot be placed, and is kept apart as `corpus ?` or `config ?`."""
     if runs.empty:
         return runs
     runs = runs.copy()
@@ -188,25 +191,34 @@ def separate_incompatible(runs: pd.DataFrame, problems: list[str]) -> pd.DataFra
                 f"{', '.join(sorted(names))}; they are analysed apart as study {UNKNOWN_STUDY!r}"
             )
         runs.loc[index, "study"] = studies.fillna(names[0] if len(names) == 1 else UNKNOWN_STUDY)
-    for hash_key, within, word in (
-        ("corpus_sha256", ["sweep", "study", "experiment"], "corpus"),
-        ("config_sha256", ["sweep", "study", "experiment", "variant"], "config"),
+    for hash_key, within in (
+        ("corpus_sha256", ["sweep", "study", "experiment"]),
+        ("config_sha256", ["sweep", "study", "experiment", "variant"]),
     ):
         for key, index in list(runs.groupby(within, sort=False).groups.items()):
-            hashes = runs.loc[index, hash_key]
-            known = hashes.dropna().unique()
-            if len(known) < 2:
-                continue
-            short = hashes.map(lambda h: "?" if pd.isna(h) else str(h)[:8])
-            labels = runs.loc[index, "study"] + f" ({word} " + short + ")"
-            runs.loc[index, "study"] = labels
-            counts = ", ".join(f"{h}: {n} runs" for h, n in short.value_counts(sort=False).items())
             place = " · ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
-            problems.append(
-                f"{place}: runs differ in {hash_key} ({counts}); analysed as separate groups "
-                f"named by it, never pooled" + (' ("?": a run that recorded none)' if hashes.isna().any() else "")
-            )
+            _split_mix(runs, list(index), FACET[hash_key], place, problems)
     return runs
+
+
+def _split_mix(runs: pd.DataFrame, index: list, facet, place: str, problems: list[str]) -> None:
+    """Labels the runs at `index` by their value of `facet` (a hash) if they differ in it, and says so."""
+
+    def short(i):
+        value = runs.at[i, facet.key]
+        return None if pd.isna(value) else (str(value)[:8], value)
+
+    mix = first_mix(index, lambda i, _key: short(i), facets=(facet,))
+    if mix is None:
+        return
+    for i in index:
+        runs.at[i, "study"] = f"{runs.at[i, 'study']} ({facet.tag} {(short(i) or ('?',))[0]})"
+    groups = [*mix.groups, *([("?", mix.unrecorded)] if mix.unrecorded else [])]
+    sentence = dataclasses.replace(mix, groups=groups).sentence(place, lambda label, i: f"{label}: {runs_text(len(i))}")
+    problems.append(
+        f"{sentence}; analysed as separate groups named by it, never pooled"
+        + (' ("?": a run that recorded none)' if mix.unrecorded else "")
+    )
 
 
 def _drop_repeated_epochs(rows: pd.DataFrame) -> pd.DataFrame:

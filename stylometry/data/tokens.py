@@ -13,6 +13,7 @@ Books are tokenized once per (book content, variant, tokenizer) and cached as .n
 atomically, so every job of a sweep reads the same arrays and a crash never leaves half a file.
 """
 
+import dataclasses
 import glob
 import hashlib
 import zlib
@@ -21,10 +22,10 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
-import torch
 
-from stylometry.config.schema import ConfigError, DataConfig
+from stylometry.config.schema import ConfigError, DataConfig, TrainConfig
 from stylometry.data.corpus import author_folders, books, check_corpus, corpus_sha256
+from stylometry.data.windows import num_windows
 from stylometry.files.atomic import atomic_file
 
 # Seed streams: independent draws from one seed, so that changing one does not shift the others.
@@ -130,29 +131,51 @@ def held_out_book(books: List[Path], author: str, seed: int) -> Path:
 
 
 class BookReader:
-    """Reads books as token arrays through the on-disk cache; holds no state beyond one job."""
+    """Reads books as token arrays through the on-disk cache; holds no state beyond its user (one job).
 
-    def __init__(self, cfg: Union[DataConfig, Path], tokenizer, transform: Callable[[str], str], transform_key: str):
+    remember: keep every book read, each read and hashed once however many jobs' data it is part of (`status
+    --plan` checks every job of a sweep with one reader); a book changed meanwhile is not read again."""
+
+    def __init__(
+        self,
+        cfg: Union[DataConfig, Path],
+        tokenizer,
+        transform: Callable[[str], str],
+        transform_key: str,
+        remember: bool = False,
+    ):
         self.cache_dir = cfg if isinstance(cfg, Path) else Path(cfg.cache_dir).expanduser()
         self.tokenizer = tokenizer
         self.transform = transform
         self.cache = self.cache_dir / "tokens" / tokenizer_fingerprint(tokenizer) / transform_key
         self.dtype = np.uint16 if len(tokenizer) <= 2**16 else np.int32
+        self.remembered: Optional[Dict[Path, Book]] = {} if remember else None
+        self.baseline_reader: Optional["BookReader"] = None
 
     @classmethod
-    def of_run(cls, cfg, tokenizer) -> "BookReader":
+    def of_run(cls, cfg, tokenizer, remember: bool = False) -> "BookReader":
         """The reader of a run's books (cfg: a TrainConfig): its tokenizer, its variant's transform, its cache."""
         from stylometry.data.variants import build_transform, transform_key
 
-        return cls(cfg.data, tokenizer, build_transform(cfg.variant), transform_key(cfg.variant))
+        return cls(cfg.data, tokenizer, build_transform(cfg.variant), transform_key(cfg.variant), remember)
 
     def baseline(self) -> "BookReader":
         """A reader of the books as written (no variant transform), sharing this one's tokenizer and cache."""
         from stylometry.data.variants import IDENTITY_KEY
 
-        return BookReader(self.cache_dir, self.tokenizer, lambda text: text, IDENTITY_KEY)
+        if self.baseline_reader is None:
+            remember = self.remembered is not None
+            self.baseline_reader = BookReader(self.cache_dir, self.tokenizer, lambda text: text, IDENTITY_KEY, remember)
+        return self.baseline_reader
 
     def read(self, path: Path) -> Book:
+        if self.remembered is None:
+            return self._read(path)
+        if path not in self.remembered:
+            self.remembered[path] = self._read(path)
+        return self.remembered[path]
+
+    def _read(self, path: Path) -> Book:
         raw = path.read_bytes()
         sha = hashlib.sha256(raw).hexdigest()
         cached = self.cache / f"{sha[:32]}.npy"
@@ -242,7 +265,7 @@ def load_study_data(
                 f"data.n_train_tokens={n_train_tokens} exceeds the training books of author {author} "
                 f"for seed {seed}: the largest value every author's models hold is {largest}"
             )
-        n_train_tokens = largest
+        n_train_tokens = min(largest, cfg.max_train_tokens or largest)
     train_tokens = split_train_tokens(train_books, n_train_tokens, rng)
 
     digest = hashlib.sha256()
@@ -280,24 +303,7 @@ def load_text_data(cfg: DataConfig, seed: int, reader: BookReader, end_of_text: 
     files = _match(root, cfg.files, "data.files") if cfg.files else sorted(root.rglob("*.txt"))
     if not files:
         raise ConfigError(f"data.root={cfg.root} holds no .txt files: add some, or list them in data.files")
-    if cfg.val_split == "given":
-        val_paths = _match(root, cfg.val_files, "data.val_files")
-        train_paths = [path for path in files if path not in set(val_paths)]
-    elif cfg.val_split == "files":
-        if len(files) < 2:
-            raise ConfigError(
-                f"data.val_split=files needs at least two files, {root} has {len(files)}: use val_split=fraction"
-            )
-        n_val = min(len(files) - 1, max(1, round(cfg.val_fraction * len(files))))
-        rng = np.random.default_rng([seed, _VAL_FILES_STREAM])
-        chosen = set(rng.choice(len(files), size=n_val, replace=False).tolist())
-        val_paths = [path for i, path in enumerate(files) if i in chosen]
-        train_paths = [path for i, path in enumerate(files) if i not in chosen]
-    else:
-        val_paths, train_paths = files, files
-    if not train_paths:
-        raise ConfigError(f"data.val_split={cfg.val_split} leaves no training files: list fewer in data.val_files")
-
+    train_paths, val_paths = _split_files(cfg, root, files, seed)
     books = {path: reader.read(path) for path in dict.fromkeys([*train_paths, *val_paths])}
     train_parts, val_texts = [], []
     for path in train_paths:
@@ -339,11 +345,61 @@ def load_text_data(cfg: DataConfig, seed: int, reader: BookReader, end_of_text: 
     )
 
 
+def _split_files(cfg: DataConfig, root: Path, files: List[Path], seed: int):
+    """(training files, validation files) as data.val_split says: given, drawn by the seed, or every file (a
+    fraction of each)."""
+    if cfg.val_split == "given":
+        val_paths = _match(root, cfg.val_files, "data.val_files")
+        train_paths = [path for path in files if path not in set(val_paths)]
+    elif cfg.val_split == "files":
+        if len(files) < 2:
+            raise ConfigError(
+                f"data.val_split=files needs at least two files, {root} has {len(files)}: use val_split=fraction"
+            )
+        n_val = min(len(files) - 1, max(1, round(cfg.val_fraction * len(files))))
+        rng = np.random.default_rng([seed, _VAL_FILES_STREAM])
+        chosen = set(rng.choice(len(files), size=n_val, replace=False).tolist())
+        val_paths = [path for i, path in enumerate(files) if i in chosen]
+        train_paths = [path for i, path in enumerate(files) if i not in chosen]
+    else:
+        val_paths, train_paths = files, files
+    if not train_paths:
+        raise ConfigError(f"data.val_split={cfg.val_split} leaves no training files: list fewer in data.val_files")
+    return train_paths, val_paths
+
+
 def load_data(cfg: DataConfig, author, seed: int, reader: BookReader) -> Union[StudyData, TextData]:
     """The job's data: the study's for data=corpus (author: an AuthorConfig), or a text corpus's for data=text."""
     if cfg.kind == "text":
         return load_text_data(cfg, seed, reader, reader.tokenizer.eos_token_id)
     return load_study_data(cfg, author.name, author.extra_eval_sets, seed, reader)
+
+
+def load_job_data(cfg: TrainConfig, reader: BookReader, num_processes: int = 1) -> Union[StudyData, TextData]:
+    """A job's data, checked as training needs it: the tokenizer fits the model, the training text holds an epoch's
+    windows for each of the job's processes, and its batches split over them; else a ConfigError naming what to
+    change. The trainer reads its data here, and `status --plan` checks every job of a sweep with it."""
+    if len(reader.tokenizer) > cfg.model.vocab_size:
+        raise ConfigError(
+            f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {len(reader.tokenizer)} tokens"
+        )
+    data = load_data(cfg.data, cfg.author, cfg.seed, reader)
+    num_windows(len(data.train_tokens), cfg.model.n_positions, num_processes)
+    if cfg.data.batch_size % num_processes:
+        raise ConfigError(
+            f"data.batch_size={cfg.data.batch_size} must be a multiple of the job's {num_processes} processes"
+        )
+    return data
+
+
+def resolved_config(cfg: TrainConfig, data: Union[StudyData, TextData]) -> TrainConfig:
+    """The config with data.authors and data.n_train_tokens as the corpus resolved them (a study's data): what
+    the run's identity and its config.yaml hold."""
+    if cfg.data.kind != "corpus":
+        return cfg
+    return dataclasses.replace(
+        cfg, data=dataclasses.replace(cfg.data, authors=data.authors, n_train_tokens=data.n_train_tokens)
+    )
 
 
 def _match(root: Path, patterns: List[str], key: str) -> List[Path]:
@@ -378,63 +434,3 @@ def _cap(texts: List[np.ndarray], max_tokens) -> List[np.ndarray]:
         capped.append(tokens[:left])
         left -= len(capped[-1])
     return capped
-
-
-def sample_offsets(n_tokens: int, n_positions: int, rng: np.random.Generator, multiple_of: int = 1) -> torch.Tensor:
-    """One epoch: the start offsets of n_tokens // n_positions windows at random positions.
-
-    multiple_of: a data-parallel job drops the last few windows so that every process gets as many.
-    """
-    n_windows = n_tokens // n_positions
-    if n_windows < 1:
-        raise ConfigError(
-            f"data.n_train_tokens={n_tokens} is shorter than one window (model.n_positions={n_positions})"
-        )
-    if n_windows < multiple_of:
-        raise ConfigError(
-            f"data.n_train_tokens={n_tokens} holds {n_windows} windows, fewer than the job's {multiple_of} processes"
-        )
-    offsets = torch.from_numpy(rng.integers(0, n_tokens - n_positions + 1, size=n_windows))
-    return offsets[: n_windows - n_windows % multiple_of]
-
-
-def sample_windows(train_tokens: torch.Tensor, n_positions: int, rng: np.random.Generator) -> torch.Tensor:
-    """One epoch: len // n_positions windows at random offsets, as a (windows, n_positions) index tensor."""
-    return sample_offsets(len(train_tokens), n_positions, rng)[:, None] + torch.arange(n_positions)
-
-
-@dataclass
-class EvalBatches:
-    input_ids: torch.Tensor  # (windows, n_positions), padded with token 0 past each window's end
-    labels: torch.Tensor  # the same ids, -100 on padding, so padding is never counted
-    n_predicted: int  # tokens whose loss is averaged: each window predicts all but its first token
-
-
-def eval_windows(texts: List[np.ndarray], n_positions: int, stride: Optional[int] = None) -> EvalBatches:
-    """Windows over each book and the tokens each scores (labels; -100 elsewhere).
-
-    stride null (or n_positions): consecutive non-overlapping windows, the study's (each window's first
-    token is not scored: it has no context); a last window shorter than 2 tokens predicts nothing. A smaller
-    stride starts a window every `stride` tokens and
-    scores only the tokens no earlier window scored (HF's sliding-window perplexity), so each scored
-    token but the first window's sees at least n_positions - stride tokens of context.
-    """
-    stride = stride or n_positions
-    rows = []  # (window tokens, first scored position in the window)
-    for tokens in texts:
-        scored_until = 1  # the book's first token is never predicted
-        for start in range(0, len(tokens), stride):
-            window = tokens[start : start + n_positions]
-            first = max(1, scored_until - start)  # a window's first token has no context: never scored
-            if len(window) > first:
-                rows.append((torch.from_numpy(window.astype(np.int64)), first))
-            scored_until = start + len(window)
-            if scored_until == len(tokens):
-                break
-    input_ids = torch.zeros(len(rows), n_positions, dtype=torch.long)
-    labels = torch.full((len(rows), n_positions), -100, dtype=torch.long)
-    for i, (row, first) in enumerate(rows):
-        input_ids[i, : len(row)] = row
-        labels[i, first : len(row)] = row[first:]
-        labels[i, 0] = row[0]  # never a target (labels shift by one); kept as the study's layout had it
-    return EvalBatches(input_ids, labels, n_predicted=sum(len(row) - first for row, first in rows))

@@ -64,9 +64,10 @@ _LATER_KEYS = {
 
 
 def run_identity(cfg: TrainConfig, files_sha256: str) -> Dict:
-    """The identity of a run whose data.authors and data.n_train_tokens are resolved (trainer._resolved)."""
+    """The identity of a run whose data.authors and data.n_train_tokens are resolved (data.tokens.resolved_config)."""
     data = dataclasses.asdict(cfg.data)
-    for key in ("root", "tokenizer", "cache_dir", "eval_batch_size", "not_authors"):
+    # max_train_tokens: only a bound on n_train_tokens, which the identity holds as resolved.
+    for key in ("root", "tokenizer", "cache_dir", "eval_batch_size", "not_authors", "max_train_tokens"):
         data.pop(key, None)
     if cfg.data.kind == "corpus":
         # Before data=corpus and data=text had a schema each, the study's runs recorded the shared schema's
@@ -98,12 +99,15 @@ def config_sha256(identity: Dict) -> str:
     return hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()
 
 
-def read_training_state(path: Path) -> dict:
-    """A checkpoint's training state (identity, loop state, optimizer, RNG states), or a CheckpointError."""
+def read_training_state(path: Path, mmap: bool = False) -> dict:
+    """A checkpoint's training state (identity, loop state, optimizer, RNG states), or a CheckpointError.
+
+    mmap: the tensors (the optimizer's state, the bulk of the file) are mapped, not read, for a reader that wants
+    only the run's identity and where it stands (stylometry/runs/decision.py)."""
     state_file = path / TRAINING_STATE
     try:
         # weights_only: a training state holds tensors and plain data; never unpickle objects from disk.
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        state = torch.load(state_file, map_location="cpu", weights_only=True, mmap=mmap)
         state["identity"]
     except Exception as error:
         raise _unreadable(state_file, error) from None

@@ -18,12 +18,30 @@ from typing import Dict, List, Optional
 
 from stylometry.runs.layout import STATUS, host, read_json, write_json
 
+# The states status.json records, defined here alone; every command reads them by these names.
 RUNNING, COMPLETE, FAILED, PAUSED = "running", "complete", "failed", "paused"
+# And the two a reader infers: a run whose process is gone before it ended, and a job with nothing on disk yet.
+INTERRUPTED, NOT_STARTED = "interrupted", "not started"
 
 
 def read_status(run_dir: Path) -> Optional[Dict]:
     """The run's status.json, or None where there is none (or it cannot be read)."""
     return read_json(Path(run_dir) / STATUS)
+
+
+def job_record(cfg, corpus_sha256: str, config_sha256: str) -> Dict:
+    """Which job this is, in status.json: enough for a sweep's summary, and for `analyze` and `attribute` to keep
+    apart runs of other corpora (corpus_sha256) or other settings (config_sha256: the identity but author and seed;
+    stylometry/runs/checkpoint.py). cfg: the job's TrainConfig."""
+    return {
+        "study": cfg.study,
+        "experiment": cfg.experiment_name,
+        "variant": cfg.variant.name,
+        "author": cfg.run_name,  # the author, or data.name for a text run
+        "seed": cfg.seed,
+        "corpus_sha256": corpus_sha256,
+        "config_sha256": config_sha256,
+    }
 
 
 def write_status(

@@ -3,11 +3,11 @@
     python -m stylometry.attribute multirun/corpus/paper letter.txt --out attribution/letter    # load_study() first
 
 A study dir is a sweep, or any folder of run dirs (every dir below it that a job wrote into; the
-layout is not assumed). Its complete runs are its models, each with its final checkpoint; runs not
-complete (running, failed, paused, interrupted) are listed and left out, never used. The runs must
-be one study: one variant, tokenizer, corpus (status.json's corpus_sha256), experiment and set of
-settings (config_sha256; or, for runs older than it, one model shape and evaluation), and one run
-per author and seed. Anything else is refused with one line naming the difference.
+layout is not assumed). Its complete runs are its models, each with its final checkpoint: a run is one when
+the run dir decision (stylometry/runs/decision.py) has nothing left to train in it; runs not complete
+(running, failed, paused, interrupted) are listed and left out, never used. The runs must be one study
+(stylometry/runs/compatibility.py: one variant, tokenizer, corpus, experiment and set of settings), with one
+run per author and seed. Anything else is refused with one line naming the difference.
 """
 
 from dataclasses import asdict, dataclass
@@ -16,9 +16,14 @@ from pathlib import Path
 import pandas as pd
 
 from stylometry.config.schema import ConfigError, first_line
-from stylometry.runs.layout import MANIFEST, STATUS, read_json, read_run_config
+from stylometry.runs.compatibility import first_mix, runs_text
+from stylometry.runs.decision import SKIP, decide
+from stylometry.runs.layout import CHECKPOINT, MANIFEST, STATUS, read_json, read_run_config
+from stylometry.runs.loading import LoadError, choose_checkpoint
 from stylometry.runs.status import read_status
 from stylometry.runs.sweep import find_run_dirs, job_state
+
+RETRAIN = "train that model again, or move its run dir out of the study dir"
 
 
 class StudyError(ValueError):
@@ -64,9 +69,35 @@ def load_study(
     study_dir: Path, authors: list[str] | None = None, corpus: Path | None = None, tokenizer_override: str | None = None
 ) -> Study:
     """The study's complete models (of `authors`, or all), checked to be one study; the rest listed as left out."""
-    from stylometry.generate import GenerateError, choose_checkpoint
-    from stylometry.runs.layout import CHECKPOINT
+    runs, left_out = _complete_runs(study_dir)
+    _refuse_mixed(study_dir, runs, tokenizer_override)
+    if authors:
+        unknown = sorted(set(authors) - {run.cfg.author.name for run in runs})
+        if unknown:
+            raise StudyError(
+                f"--authors {','.join(unknown)}: no complete model of that author in {study_dir} "
+                f"(its authors: {', '.join(sorted({run.cfg.author.name for run in runs}))})"
+            )
+        runs = [run for run in runs if run.cfg.author.name in authors]
+    models = _models(study_dir, runs)
+    reference = runs[0]
+    root = corpus or Path(reference.manifest.get("corpus_root") or reference.cfg.data.root).expanduser()
+    if not root.is_dir():
+        raise StudyError(
+            f"the study's corpus {root} is not here: pass --corpus <dir> (its books tell which "
+            "texts a model trained on, and which books it held out)"
+        )
+    held_out, train_books = {}, {}
+    for run in runs:
+        if "held_out_books" not in run.manifest or "train_books" not in run.manifest:
+            raise StudyError(f"{run.run_dir}/{MANIFEST} does not say which books the run trained on: {RETRAIN}")
+        held_out.setdefault(run.cfg.seed, {}).update(run.manifest["held_out_books"])
+        train_books[run.cfg.author.name, run.cfg.seed] = list(run.manifest["train_books"])
+    return Study(study_dir, models, left_out, reference.cfg, root, held_out, train_books)
 
+
+def _complete_runs(study_dir: Path) -> tuple[list[_Run], list[str]]:
+    """The complete runs below study_dir (those with nothing left to train), and the others in words."""
     if not study_dir.is_dir():
         raise StudyError(f"no study dir {study_dir}: pass the dir a sweep wrote, e.g. multirun/<study>/<experiment>")
     run_dirs = find_run_dirs(study_dir)
@@ -75,11 +106,12 @@ def load_study(
             f"{study_dir} holds no run dirs (no {STATUS} below it): pass the dir a sweep wrote, "
             "e.g. multirun/<study>/<experiment>"
         )
-    runs, left_out = [], []
+    runs, left_out, states = [], [], []
     for run_dir in run_dirs:
-        job = job_state(run_dir)
-        if job.state != "complete":
+        if decide(run_dir).action != SKIP:  # not a complete model: where the run stands says why
+            job = job_state(run_dir)
             left_out.append(f"{run_dir}: {job.state}" + (f" ({job.detail})" if job.detail else ""))
+            states.append(job.state)
             continue
         try:
             cfg = read_run_config(run_dir)
@@ -92,20 +124,16 @@ def load_study(
             raise StudyError(f"{run_dir} is a data=text run, not a model of an author: pass a study's sweep dir")
         runs.append(_Run(run_dir, cfg, read_status(run_dir) or {}, read_json(run_dir / MANIFEST) or {}))
     if not runs:
+        counts = ", ".join(f"{states.count(state)} {state}" for state in sorted(set(states))) or "none"
         raise StudyError(
-            f"{study_dir} holds no complete model ({len(left_out)} runs: "
-            f"{_count_states(left_out)}): finish the sweep (run its command again), then attribute"
+            f"{study_dir} holds no complete model ({len(left_out)} runs: {counts}): finish the sweep (run its "
+            "command again), then attribute"
         )
-    _refuse_mixed(study_dir, runs, tokenizer_override)
-    if authors:
-        unknown = sorted(set(authors) - {run.cfg.author.name for run in runs})
-        if unknown:
-            raise StudyError(
-                f"--authors {','.join(unknown)}: no complete model of that author in {study_dir} "
-                f"(its authors: {', '.join(sorted({run.cfg.author.name for run in runs}))})"
-            )
-        runs = [run for run in runs if run.cfg.author.name in authors]
+    return runs, left_out
 
+
+def _models(study_dir: Path, runs: list[_Run]) -> list[Model]:
+    """Each run's model and final checkpoint, one per author and seed, of two authors or more."""
     models, seen = [], {}
     for run in runs:
         author, seed = run.cfg.author.name, run.cfg.seed
@@ -117,111 +145,74 @@ def load_study(
         seen[author, seed] = run.run_dir
         try:
             checkpoint = choose_checkpoint(run.run_dir, "latest")
-        except GenerateError as error:
-            raise StudyError(
-                f"{without_sampling_hint(error)}: train that model again, or move its run dir out of the study dir"
-            ) from None
+        except LoadError as error:
+            raise StudyError(f"{error}: {RETRAIN}") from None
         if checkpoint.name != CHECKPOINT:
-            raise StudyError(
-                f"{run.run_dir} has no final {CHECKPOINT}/ (only {checkpoint.name}/): "
-                "train that model again, or move its run dir out of the study dir"
-            )
+            raise StudyError(f"{run.run_dir} has no final {CHECKPOINT}/ (only {checkpoint.name}/): {RETRAIN}")
         models.append(Model(run.run_dir, author, seed, checkpoint))
     if len({model.author for model in models}) < 2:
         raise StudyError(
             f"{study_dir} has complete models of {len({m.author for m in models})} author(s) only: "
             "attribution needs models of two authors or more"
         )
-    reference = runs[0]
-    root = corpus or Path(reference.manifest.get("corpus_root") or reference.cfg.data.root).expanduser()
-    if not root.is_dir():
-        raise StudyError(
-            f"the study's corpus {root} is not here: pass --corpus <dir> (its books tell which "
-            "texts a model trained on, and which books it held out)"
-        )
-    held_out, train_books = {}, {}
-    for run in runs:
-        if "held_out_books" not in run.manifest or "train_books" not in run.manifest:
-            raise StudyError(
-                f"{run.run_dir}/{MANIFEST} does not say which books the run trained on: "
-                "train that model again, or move its run dir out of the study dir"
-            )
-        held_out.setdefault(run.cfg.seed, {}).update(run.manifest["held_out_books"])
-        train_books[run.cfg.author.name, run.cfg.seed] = list(run.manifest["train_books"])
-    return Study(
-        study_dir,
-        sorted(models, key=lambda m: (m.author, m.seed)),
-        left_out,
-        reference.cfg,
-        root,
-        held_out,
-        train_books,
-    )
+    return sorted(models, key=lambda m: (m.author, m.seed))
 
 
 def _refuse_mixed(study_dir: Path, runs: list[_Run], tokenizer_override: str | None) -> None:
-    """One study: one variant, tokenizer, corpus and set of settings; a mix is refused, naming the difference.
+    """One study (stylometry/runs/compatibility.py): a mix is refused, naming the facet and the first setting
+    that differs. Values a run does not record (runs older than the field) are not compared."""
+    mix = first_mix(runs, _facet_values(runs, tokenizer_override))
+    if mix is not None:
+        sentence = mix.sentence(
+            str(study_dir), lambda label, members: f"{label} ({runs_text(len(members))}, e.g. {members[0].run_dir})"
+        )
+        hint = _first_difference(mix.groups[0][1][0].cfg, mix.groups[1][1][0].cfg)
+        raise StudyError(f"{sentence}{hint}: pass a dir that holds one study")
 
-    Values a run does not record (runs older than the field) are not compared."""
+
+def _facet_values(runs: list[_Run], tokenizer_override: str | None):
+    """value_of(run, facet) for the one-study rule, from each run's config, manifest and status.json."""
     from stylometry.data.tokens import load_tokenizer, tokenizer_fingerprint
 
     fingerprints = {}
-    if tokenizer_override is None:
-        for name in sorted({run.cfg.data.tokenizer for run in runs}):
-            try:
-                fingerprints[name] = tokenizer_fingerprint(load_tokenizer(name))
-            except ConfigError:
-                raise StudyError(
-                    f"cannot load the study's tokenizer {name}: pass --tokenizer /path/to/tokenizer "
-                    "(a folder with vocab.json and merges.txt)"
-                ) from None
+    for name in sorted({run.cfg.data.tokenizer for run in runs}) if tokenizer_override is None else []:
+        try:
+            fingerprints[name] = tokenizer_fingerprint(load_tokenizer(name))
+        except ConfigError:
+            raise StudyError(
+                f"cannot load the study's tokenizer {name}: pass --tokenizer /path/to/tokenizer "
+                "(a folder with vocab.json and merges.txt)"
+            ) from None
 
-    def variant(run):
-        settings = asdict(run.cfg.variant)
-        settings.pop("nltk_data")
-        return run.cfg.variant.name, repr(sorted(settings.items()))
+    def value_of(run: _Run, key: str):
+        if key == "variant":
+            settings = asdict(run.cfg.variant)
+            settings.pop("nltk_data")
+            return run.cfg.variant.name, repr(sorted(settings.items()))
+        if key == "tokenizer":
+            return _tokenizer_value(run, fingerprints)
+        if key == "evaluation":
+            data = run.cfg.data
+            return (
+                f"model {run.cfg.model.n_positions}-token context, data.eval_stride={data.eval_stride}, "
+                f"data.eval_max_tokens={data.eval_max_tokens}"
+            ), (repr(asdict(run.cfg.model)), data.eval_stride, data.eval_max_tokens)
+        recorded = run.status.get(key)  # study, corpus_sha256, experiment, config_sha256
+        return (str(recorded)[:12], recorded) if recorded else None
 
-    def tokenizer(run):
-        recorded = run.manifest.get("tokenizer") or {}
-        sha = recorded.get("files_sha256") or recorded.get("sha256")
-        if sha:
-            return f"{recorded.get('path') or recorded.get('name')} (files {sha[:12]})", sha
-        if run.cfg.data.tokenizer in fingerprints:
-            fingerprint = fingerprints[run.cfg.data.tokenizer]
-            return f"{run.cfg.data.tokenizer} (vocabulary {fingerprint[:12]})", fingerprint
-        return None
+    return value_of
 
-    def recorded(key):
-        return lambda run: (str(run.status[key])[:12], run.status[key]) if run.status.get(key) else None
 
-    def evaluation(run):
-        data = run.cfg.data
-        return (
-            f"model {run.cfg.model.n_positions}-token context, data.eval_stride={data.eval_stride}, "
-            f"data.eval_max_tokens={data.eval_max_tokens}"
-        ), (repr(asdict(run.cfg.model)), data.eval_stride, data.eval_max_tokens)
-
-    checks = [
-        ("variants", variant),
-        ("tokenizers", tokenizer),
-        ("studies", recorded("study")),
-        ("corpora (corpus_sha256)", recorded("corpus_sha256")),
-        ("experiments", recorded("experiment")),
-        ("settings (config_sha256)", recorded("config_sha256")),
-        ("models or evaluation settings", evaluation),
-    ]
-    for what, key in checks:
-        groups: dict = {}
-        for run in runs:
-            value = key(run)
-            if value is not None:
-                groups.setdefault(value[1], (value[0], []))[1].append(run)
-        if len(groups) > 1:
-            kinds = "; ".join(
-                f"{label} ({_runs(len(members))}, e.g. {members[0].run_dir})" for label, members in groups.values()
-            )
-            hint = _first_difference(*[members[0].cfg for _, members in list(groups.values())[:2]])
-            raise StudyError(f"{study_dir} mixes {what}: {kinds}{hint}: pass a dir that holds one study")
+def _tokenizer_value(run: _Run, fingerprints: dict):
+    """The tokenizer's files as the run's manifest recorded them, else its vocabulary as loaded here."""
+    recorded = run.manifest.get("tokenizer") or {}
+    sha = recorded.get("files_sha256") or recorded.get("sha256")
+    if sha:
+        return f"{recorded.get('path') or recorded.get('name')} (files {sha[:12]})", sha
+    if run.cfg.data.tokenizer in fingerprints:
+        fingerprint = fingerprints[run.cfg.data.tokenizer]
+        return f"{run.cfg.data.tokenizer} (vocabulary {fingerprint[:12]})", fingerprint
+    return None
 
 
 def _first_difference(cfg_a, cfg_b) -> str:
@@ -240,17 +231,3 @@ def _first_difference(cfg_a, cfg_b) -> str:
         if repr(a.get(key)) != repr(b.get(key)):
             return f"; first difference: {key}={a.get(key)} vs {b.get(key)}"
     return ""
-
-
-def _runs(count: int) -> str:
-    return f"{count} run" if count == 1 else f"{count} runs"
-
-
-def _count_states(left_out: list[str]) -> str:
-    states = [line.split(": ", 1)[1].split(" (")[0] for line in left_out]
-    return ", ".join(f"{states.count(state)} {state}" for state in sorted(set(states))) or "none"
-
-
-def without_sampling_hint(error: BaseException) -> str:
-    """A checkpoint error of stylometry.generate without its closing hint, which is about sampling."""
-    return first_line(error).rsplit(": ", 1)[0]

@@ -1,10 +1,13 @@
-"""A sweep read from its run dirs alone: which jobs are complete, running, failed or unfinished.
+"""A sweep read from its run dirs alone: which jobs are complete, running, failed, unfinished or not started.
 
     python -m stylometry.status multirun/corpus/paper          # any time, no scheduler needed
     <sweep dir>/summary.csv                                    # written at the end of every sweep
 
 Every job writes `status.json` into its own dir (the heartbeat), so the state of a sweep of any
-launcher, on any machine that sees the dirs, is a walk over the tree. No torch: `status` answers at once.
+launcher, on any machine that sees the dirs, is a walk over the tree. The jobs that have not started have no
+dir yet: Hydra's `multirun.yaml` in the sweep dir records the sweep's command, which is expanded into its jobs
+(as `status --plan` expands one) to list them too. Without that record (or where its command does not compose
+here) the sweep's jobs are those found on disk. No torch: `status` answers in a second or two.
 """
 
 import csv
@@ -17,15 +20,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
+import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from stylometry.config.schema import ConfigError
 from stylometry.runs.layout import LOCK, METRICS, STATUS, host, latest_checkpoint
-from stylometry.runs.status import read_status
+from stylometry.runs.status import FAILED, INTERRUPTED, NOT_STARTED, RUNNING, read_status
 
 log = logging.getLogger(__name__)
 
 SUMMARY = "summary.csv"
+MULTIRUN = "multirun.yaml"  # Hydra's record of a sweep, in its sweep dir: hydra.overrides holds its command
 # A heartbeat older than this from another host (where the process cannot be asked) means the job died.
 STALE_SECONDS = 30 * 60
 
@@ -62,7 +68,7 @@ def job_state(run_dir: Path) -> JobState:
         checkpoint = latest_checkpoint(run_dir)
         return JobState(
             str(run_dir),
-            "interrupted" if checkpoint else "not started",
+            INTERRUPTED if checkpoint else NOT_STARTED,
             detail="checkpoint found: the same command resumes it" if checkpoint else "",
         )
     state = status.get("state", "unknown")
@@ -80,10 +86,10 @@ def job_state(run_dir: Path) -> JobState:
         device=str(status.get("device", "")),
         detail=status.get("reason") or "",
     )
-    if state == "failed":
+    if state == FAILED:
         job.detail = f"{job.detail} (log: {run_dir / 'train.log'}; traceback in {STATUS})"
-    elif state == "running" and not _alive(status):
-        job.state, job.detail = "interrupted", "its process is gone: the same command resumes it"
+    elif state == RUNNING and not _alive(status):
+        job.state, job.detail = INTERRUPTED, "its process is gone: the same command resumes it"
     return job
 
 
@@ -112,7 +118,52 @@ def _process_alive(pid: int) -> bool:
 
 
 def sweep_states(sweep_dir: Path) -> list[JobState]:
-    return [job_state(run_dir) for run_dir in find_run_dirs(sweep_dir)]
+    """Every job below sweep_dir: those found on disk, and those its sweeps' records name that have no dir yet."""
+    jobs = [job_state(run_dir) for run_dir in find_run_dirs(sweep_dir)]
+    found = {Path(job.run_dir).resolve() for job in jobs}
+    jobs += [job for job in planned_jobs(sweep_dir) if Path(job.run_dir).resolve() not in found]
+    return sorted(jobs, key=lambda job: Path(job.run_dir))
+
+
+def planned_jobs(sweep_dir: Path) -> list[JobState]:
+    """The jobs of every sweep below sweep_dir whose multirun.yaml records a command that composes here, each
+    `not started`; a record that does not compose here (e.g. authors of a corpus on another machine) adds none."""
+    jobs = []
+    for record in sorted(sweep_dir.rglob(MULTIRUN)):
+        try:
+            jobs += [
+                JobState(
+                    str(job.run_dir),
+                    NOT_STARTED,
+                    experiment=job.config.experiment_name,
+                    variant=job.config.variant.name,
+                    author=str(job.config.run_name),
+                    seed=str(job.config.seed),
+                )
+                for job in sweep_jobs(record)
+            ]
+        except (ConfigError, OSError, ValueError, AttributeError, yaml.YAMLError):
+            continue  # AttributeError: a YAML without hydra.overrides
+    return jobs
+
+
+def sweep_jobs(record: Path) -> list:
+    """The jobs (stylometry.config.compose.Job) of the sweep whose Hydra multirun.yaml is `record`, their run dirs
+    below the folder it is in now (the sweep dir as recorded may have been moved or named relatively)."""
+    from omegaconf import OmegaConf
+
+    from stylometry.config.compose import compose_jobs, override_key
+    from stylometry.data.authors import prepare_overrides
+
+    overrides = OmegaConf.load(record).hydra.overrides
+    kept = [
+        str(override)
+        for override in [*overrides.task, *overrides.hydra]
+        if not override_key(str(override)).startswith(("hydra.sweep.dir", "hydra/launcher", "hydra.launcher"))
+    ]
+    if "'" in str(record.parent):
+        raise ValueError(f"{record.parent}: a sweep dir with a quote is not expanded")
+    return compose_jobs(prepare_overrides([*kept, f"hydra.sweep.dir='{record.parent}'"]), multirun=True)
 
 
 def write_summary(sweep_dir: Path, jobs: list[JobState]) -> Path:
@@ -135,7 +186,7 @@ def format_table(jobs: list[JobState]) -> str:
         progress = f"epoch {job.epoch}" if job.epoch is not None else ""
         if job.train_loss is not None:
             progress += f", train loss {job.train_loss:.4f}"
-        if job.state == "running" and job.eta_s is not None:
+        if job.state == RUNNING and job.eta_s is not None:
             progress += f", ETA {job.eta_s / 60:.0f} min on {job.host} {job.device}"
         lines.append(f"  {job.state:<12} {job.run_dir}  {progress}  {job.detail}".rstrip())
     return "\n".join(lines)
@@ -165,7 +216,9 @@ class SweepSummary(Callback):
             if "%" in template.name and template.is_dir() and not any(template.iterdir()):
                 template.rmdir()
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = sweep_states(sweep_dir)
+        # The jobs found on disk: every job of the sweep has run by now, and expanding its command again would
+        # reset the Hydra state of the process this callback runs in.
+        jobs = [job_state(run_dir) for run_dir in find_run_dirs(sweep_dir)]
         path = write_summary(sweep_dir, jobs)
         log.info("sweep summary (%s):\n%s", path, format_table(jobs))
 

@@ -1,28 +1,20 @@
-"""When: the one place that decides, after every optimizer step, what is due (no torch).
+"""When: the one place that decides, after every optimizer step, what is due.
 
     python -m stylometry.train author=baum seed=0     # the trainer asks Schedule.after_step() after every step
 
 A run is a timeline of optimizer steps that rolls over epochs. After each step the trainer tells the
 schedule where the run stands (steps taken, epochs completed, whether this step ended an epoch and, if so,
 that epoch's mean training loss) and gets back a `Due`: log the training scalars, evaluate, checkpoint,
-pause (the wall-clock limit), stop (the stop criteria). `python -m stylometry.status --plan` asks
-`should_stop` of a complete run's status.json, to say whether a rerun with new criteria would extend it.
+pause (the wall-clock limit), stop (the stop criteria). The stop criteria themselves (`should_stop`) belong
+to the decision of what a run dir needs (stylometry/runs/decision.py), which `train`, `status --plan` and
+`attribute` share: a complete run whose criteria now ask for more is extended.
 """
 
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 from stylometry.config.schema import ScheduleConfig, StopCriteriaConfig
-
-
-def should_stop(stop: StopCriteriaConfig, epoch: int, train_loss: Optional[float], step: int = 0) -> bool:
-    """The stop criteria: max_epochs or max_steps reached, or the training loss at the threshold after min_epochs."""
-    if epoch >= stop.max_epochs or (stop.max_steps is not None and step >= stop.max_steps):
-        return True
-    converged = (
-        stop.train_loss_threshold is not None and train_loss is not None and train_loss <= stop.train_loss_threshold
-    )
-    return epoch >= stop.min_epochs and converged
+from stylometry.runs.decision import should_stop
 
 
 @dataclass(frozen=True)

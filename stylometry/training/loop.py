@@ -2,9 +2,10 @@
 
     python -m stylometry.train author=baum seed=0 experiment=smoke    # calls train() below
 
-`train(cfg, run_dir)` starts, resumes or skips the run in `run_dir`, from what it finds there: a
-checkpoint of another run -> refused, the dir untouched; `status.json` says complete and the stop
-criteria are met -> nothing to do; a checkpoint -> continue after its step (in the same epoch's windows
+`train(cfg, run_dir)` reads the job's inputs (stylometry/data/tokens.py: load_job_data), then does what the run
+dir needs, as stylometry/runs/decision.py decides it (the decision `status --plan` shows): a checkpoint of
+another run -> refused, the dir untouched; complete and the stop criteria met -> nothing to do; complete but
+the criteria now ask for more -> extended; a checkpoint -> continue after its step (in the same epoch's windows
 for a mid-epoch checkpoint); nothing -> start. So a killed, timed-out or requeued job is finished, and a
 finished one extended, by running the same command again.
 
@@ -26,31 +27,31 @@ import numpy as np
 import torch
 from transformers.utils import logging as transformers_logging
 
-from stylometry.config.schema import ConfigError, OptimizerConfig, TrainConfig
+from stylometry.config.schema import OptimizerConfig, TrainConfig
 from stylometry.data.tokens import (
     VALIDATION,
     WINDOW_STREAM,
     BookReader,
-    eval_windows,
-    load_data,
+    load_job_data,
     load_tokenizer,
-    sample_offsets,
+    resolved_config,
     tokenizer_record,
 )
+from stylometry.data.windows import eval_windows, sample_offsets
 from stylometry.hardware import distributed
 from stylometry.hardware.device import Placement, choose_placement, detect
 from stylometry.hardware.distributed import World, current_world
+from stylometry.model.evaluate import evaluate, loss_row
 from stylometry.model.gpt import build_model, maybe_compile, nll_sum, optimizer_options
 from stylometry.runs.checkpoint import (
-    check_same_run,
     config_sha256,
     load_checkpoint,
-    read_training_state,
     restore_best,
     run_identity,
     save_best,
     save_checkpoint,
 )
+from stylometry.runs.decision import EXTEND, REFUSE, RESUME, SKIP, START, Decision, decide
 from stylometry.runs.layout import (
     MANIFEST,
     append_metrics,
@@ -63,24 +64,21 @@ from stylometry.runs.layout import (
     write_json,
     write_run_config,
 )
-from stylometry.runs.status import COMPLETE, PAUSED, RUNNING, epoch_line, read_status, write_failed_status, write_status
-from stylometry.training.cadence import Schedule, eta_seconds, should_stop
+from stylometry.runs.status import (
+    COMPLETE,
+    PAUSED,
+    RUNNING,
+    epoch_line,
+    job_record,
+    write_failed_status,
+    write_status,
+)
+from stylometry.training.cadence import Schedule, eta_seconds
 from stylometry.training.scalars import ScalarLogger, eval_scalars
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "train",
-    "open_run",
-    "build_run",
-    "start_or_resume",
-    "epoch_batches",
-    "train_step",
-    "evaluate",
-    "learning_rate",
-    "should_stop",
-    "write_failed_status",
-]
+__all__ = ["train", "open_run", "build_run", "start_or_resume", "epoch_batches", "train_step", "learning_rate"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -161,10 +159,9 @@ class Run:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     window_rng: np.random.Generator
-    identity: Dict = dataclasses.field(
-        default_factory=dict
-    )  # what makes the run this run (stylometry/runs/checkpoint.py)
+    identity: Dict = dataclasses.field(default_factory=dict)  # what makes the run this run (runs/checkpoint.py)
     job: Dict = dataclasses.field(default_factory=dict)  # who the run is, for status.json
+    decision: Decision = Decision(START)  # what its run dir needed (stylometry/runs/decision.py)
     logger: Optional[ScalarLogger] = None
     started: float = dataclasses.field(default_factory=time.time)
 
@@ -212,8 +209,7 @@ def train(
         return COMPLETE
     try:
         state, rows = start_or_resume(run, record)
-        schedule = Schedule(run.cfg.stop_criteria, run.cfg.schedule, run.cfg.logger.every_steps)
-        batches = None
+        schedule, batches = Schedule(run.cfg.stop_criteria, run.cfg.schedule, run.cfg.logger.every_steps), None
         while not schedule.done(state.epoch, state.train_loss, state.step):
             if state.position is None:  # a new epoch: its windows are drawn from the RNG's state now
                 state.position = WindowPosition(run.window_rng.bit_generator.state)
@@ -235,6 +231,7 @@ def train(
             if not ended and (due.evaluate or due.checkpoint):
                 stopwatch.lap(state)  # evaluations and checkpoints are not training time
             evaluated = _evaluate(run, state, epoch) if due.evaluate else []
+            _keep_best(run, state, epoch, evaluated)
             if ended:
                 rows = _close_epoch(run, state, epoch, position, evaluated, due.checkpoint, stopwatch)
             elif due.checkpoint:
@@ -270,7 +267,7 @@ def _close_epoch(
 ) -> List[Dict]:
     """The epoch's rows (its mean training loss, then its evaluations): checkpointed if due, then appended to
     metrics.csv (after the checkpoint: a resume never finds rows it writes again), and its progress line."""
-    rows = [_row(epoch, "train", state.train_loss, position.tokens, state.train_seconds), *evaluated]
+    rows = [loss_row(epoch, "train", state.train_loss, position.tokens, state.train_seconds), *evaluated]
     if checkpoint:
         _checkpoint(run, state, rows, metrics_from=epoch)
     if run.world.is_main:
@@ -281,23 +278,23 @@ def _close_epoch(
 
 
 def open_run(cfg: TrainConfig, run_dir: Path, placement: Placement, world: World) -> Optional[Run]:
-    """Reads the inputs and checks the run dir, changing nothing in it: a ConfigError for bad input or a run of
-    another identity (RunMismatch); None for a complete run with nothing left to train; else the built run."""
+    """Reads the inputs (a ConfigError for bad ones) and decides what the run dir needs (decide), changing nothing
+    in it: the refusal's error for a run of another identity (RunMismatch) or an unreadable checkpoint; None for a
+    complete run with nothing left to train; else the built run, to extend, resume or start."""
     inputs = _load_inputs(cfg, placement, world)
-    cfg = _resolved(cfg, inputs.data)
+    cfg = resolved_config(cfg, inputs.data)
     identity = run_identity(cfg, inputs.data.files_sha256)
-    checkpoint = latest_checkpoint(run_dir)
-    saved = read_training_state(checkpoint) if checkpoint else None
-    if saved is not None:
-        check_same_run(saved["identity"], identity, run_dir)
-    status = read_status(run_dir) or {}
-    if status.get("state") == COMPLETE:
-        if saved is None or should_stop(cfg.stop_criteria, saved["epoch"], saved["train_loss"], saved["step"]):
-            log.info("%s is complete (epoch %s): nothing to train", run_dir, status.get("epoch"))
-            return None
-        log.info("%s is complete at epoch %s; the stop criteria now ask for more: training on", run_dir, saved["epoch"])
+    decision = decide(run_dir, cfg.stop_criteria, identity)
+    if decision.action == REFUSE:
+        raise decision.error
+    if decision.action == SKIP:
+        log.info("%s is %s: nothing to train", run_dir, decision.reason)
+        return None
+    if decision.action == EXTEND:
+        log.info("%s is %s; the stop criteria now ask for more: training on", run_dir, decision.reason)
     run = build_run(cfg, run_dir, placement, world, inputs)
-    run.identity, run.job = identity, _job(cfg, inputs.data.corpus_sha256, identity)
+    run.identity, run.decision = identity, decision
+    run.job = job_record(cfg, inputs.data.corpus_sha256, config_sha256(identity))
     return run
 
 
@@ -382,66 +379,79 @@ def _out_of_time(run: Run) -> bool:
 
 
 def start_or_resume(run: Run, record: Optional[Dict]):
-    """Loads the run dir's checkpoint, or evaluates the untrained model and writes the first checkpoint.
-
-    Returns (progress, the latest metric rows); the files are trimmed to the checkpoint.
-    """
-    cfg, world, run_dir = run.cfg, run.world, run.run_dir
+    """Loads the run dir's checkpoint (the decision was to resume or extend), or starts the run: evaluates the
+    untrained model and writes the first checkpoint. Returns (progress, the latest metric rows); the files are
+    trimmed to the checkpoint."""
+    world, run_dir = run.world, run.run_dir
     if world.is_main:
-        write_run_config(run_dir, cfg)
+        write_run_config(run_dir, run.cfg)
         if record:
             write_hydra_files(run_dir, record)
-    state = Progress()
-    checkpoint = latest_checkpoint(run_dir)
-    distributed.barrier(world)  # every process has looked for a checkpoint before rank 0 writes one
+    distributed.barrier(world)  # every process has read the run dir (open_run) before rank 0 writes a checkpoint
     if world.is_main:
         restore_best(run_dir)
-    if checkpoint:
-        saved = load_checkpoint(checkpoint, run.model, run.optimizer, run.identity)
-        state = Progress.from_checkpoint(saved)
-        run.window_rng.bit_generator.state = saved["window_rng"]
-        _restore_rng(saved, cfg.seed, world, run.device)
-        run.scaler.load_state_dict(saved["scaler"])
-        run.logger = ScalarLogger(run_dir, cfg.logger, resume_step=state.step, enabled=world.is_main)
-        rows = saved["metric_rows"]
-        if world.is_main:
-            # Rows written after this checkpoint go; its own epoch's rows come back from the checkpoint.
-            keep_metrics_before(run_dir, saved.get("metrics_from", state.epoch))
-            append_metrics(run_dir, rows)
-        log.info("resuming %s from %s (epoch %d, step %d)", run_dir, checkpoint.name, state.epoch, state.step)
-    else:
-        run.logger = ScalarLogger(run_dir, cfg.logger, resume_step=None, enabled=world.is_main)
-        if world.is_main:
-            keep_metrics_before(run_dir, 0)
-        due = Schedule(cfg.stop_criteria, cfg.schedule, cfg.logger.every_steps).at_start()
-        rows = _evaluate(run, state, 0) if due.evaluate else []
-        _checkpoint(run, state, rows, metrics_from=0)
-        if world.is_main:
-            append_metrics(run_dir, rows)
-        log.info(_epoch_line(run, 0, None, rows, 0.0, None))
+    state, rows = _resume(run) if run.decision.action in (RESUME, EXTEND) else _start(run)
     if world.is_main:
         _write_status(run, RUNNING, state, rows, None)
-        write_json(
-            run_dir / MANIFEST,
-            manifest(
-                _device_name(run.device),
-                run.inputs.data.corpus_sha256,
-                {
-                    **run.inputs.data.manifest(),
-                    "files_sha256": run.inputs.data.files_sha256,
-                    "corpus_root": str(Path(cfg.data.root).expanduser().resolve()),
-                    "tokenizer": tokenizer_record(cfg.data.tokenizer),
-                    "precision": run.placement.precision,
-                    "processes": world.size,
-                },
-            ),
-        )
+        write_json(run_dir / MANIFEST, _manifest(run))
     return state, rows
 
 
+def _resume(run: Run):
+    """The loop state, weights, optimizer and RNG states of the latest checkpoint; metrics.csv trimmed to it."""
+    cfg, world, run_dir = run.cfg, run.world, run.run_dir
+    checkpoint = latest_checkpoint(run_dir)
+    saved = load_checkpoint(checkpoint, run.model, run.optimizer, run.identity)
+    state = Progress.from_checkpoint(saved)
+    run.window_rng.bit_generator.state = saved["window_rng"]
+    _restore_rng(saved, cfg.seed, world, run.device)
+    run.scaler.load_state_dict(saved["scaler"])
+    run.logger = ScalarLogger(run_dir, cfg.logger, resume_step=state.step, enabled=world.is_main)
+    rows = saved["metric_rows"]
+    if world.is_main:
+        # Rows written after this checkpoint go; its own epoch's rows come back from the checkpoint.
+        keep_metrics_before(run_dir, saved.get("metrics_from", state.epoch))
+        append_metrics(run_dir, rows)
+    log.info("resuming %s from %s (epoch %d, step %d)", run_dir, checkpoint.name, state.epoch, state.step)
+    return state, rows
+
+
+def _start(run: Run):
+    """A new run: the untrained model's evaluation (schedule.eval_at_start) and the first checkpoint."""
+    cfg, world, run_dir = run.cfg, run.world, run.run_dir
+    state = Progress()
+    run.logger = ScalarLogger(run_dir, cfg.logger, resume_step=None, enabled=world.is_main)
+    if world.is_main:
+        keep_metrics_before(run_dir, 0)
+    due = Schedule(cfg.stop_criteria, cfg.schedule, cfg.logger.every_steps).at_start()
+    rows = _evaluate(run, state, 0) if due.evaluate else []
+    _keep_best(run, state, 0, rows)
+    _checkpoint(run, state, rows, metrics_from=0)
+    if world.is_main:
+        append_metrics(run_dir, rows)
+    log.info(_epoch_line(run, 0, None, rows, 0.0, None))
+    return state, rows
+
+
+def _manifest(run: Run) -> Dict:
+    """manifest.json: versions, device, the corpus and the files read, the tokenizer, precision and processes."""
+    cfg = run.cfg
+    return manifest(
+        _device_name(run.device),
+        run.inputs.data.corpus_sha256,
+        {
+            **run.inputs.data.manifest(),
+            "files_sha256": run.inputs.data.files_sha256,
+            "corpus_root": str(Path(cfg.data.root).expanduser().resolve()),
+            "tokenizer": tokenizer_record(cfg.data.tokenizer),
+            "precision": run.placement.precision,
+            "processes": run.world.size,
+        },
+    )
+
+
 def _evaluate(run: Run, state: Progress, epoch: int) -> List[Dict]:
-    """Evaluates every set, logs <set>/loss and <set>/perplexity, and keeps checkpoint.best/ if the loss is the
-    lowest yet."""
+    """Every evaluation set's loss (stylometry/model/evaluate.py), logged as <set>/loss and <set>/perplexity."""
     rows = evaluate(
         run.model,
         run.inputs.eval_sets,
@@ -452,14 +462,17 @@ def _evaluate(run: Run, state: Progress, epoch: int) -> List[Dict]:
         run.world,
     )
     run.logger.log(state.step, epoch, eval_scalars(rows))
-    loss = next((float(row["loss"]) for row in rows if row["dataset"] == run.best_set), None)
-    if run.cfg.schedule.keep_best and loss is not None and (state.best_loss is None or loss < state.best_loss):
-        state.best_loss = loss
-        if run.world.is_main:  # before the checkpoint: a resume from an earlier one replays (and rewrites) it
-            save_best(
-                run.run_dir, run.model, {"step": state.step, "epoch": epoch, "dataset": run.best_set, "loss": loss}
-            )
     return rows
+
+
+def _keep_best(run: Run, state: Progress, epoch: int, rows: List[Dict]) -> None:
+    """With schedule.keep_best, saves the model as checkpoint.best/ if its loss on the best set is the lowest yet."""
+    loss = next((float(row["loss"]) for row in rows if row["dataset"] == run.best_set), None)
+    if not run.cfg.schedule.keep_best or loss is None or (state.best_loss is not None and loss >= state.best_loss):
+        return
+    state.best_loss = loss
+    if run.world.is_main:  # before the checkpoint: a resume from an earlier one replays (and rewrites) it
+        save_best(run.run_dir, run.model, {"step": state.step, "epoch": epoch, "dataset": run.best_set, "loss": loss})
 
 
 def _checkpoint(run: Run, state: Progress, rows: List[Dict], metrics_from: int) -> None:
@@ -488,20 +501,6 @@ def _checkpoint(run: Run, state: Progress, rows: List[Dict], metrics_from: int) 
             "rank_rng": rng_states if run.world.size > 1 else None,  # each process's dropout stream
         },
     )
-
-
-def _job(cfg: TrainConfig, corpus_sha256: str, identity: Dict) -> Dict:
-    """Which job this is, in status.json: enough for a sweep's summary, and for `analyze` to keep apart runs
-    of other corpora (corpus_sha256) or other settings (config_sha256: the identity but author and seed)."""
-    return {
-        "study": cfg.study,
-        "experiment": cfg.experiment_name,
-        "variant": cfg.variant.name,
-        "author": cfg.run_name,  # the author, or data.name for a text run
-        "seed": cfg.seed,
-        "corpus_sha256": corpus_sha256,
-        "config_sha256": config_sha256(identity),
-    }
 
 
 def _write_status(
@@ -570,10 +569,6 @@ def _epoch_line(
     )
 
 
-def _rank_seed(seed: int, rank: int, step: int) -> int:
-    return int(np.random.default_rng([seed, rank, step]).integers(2**62))
-
-
 def learning_rate(opt: OptimizerConfig, step: int) -> float:
     """Linear warmup over warmup_steps, then constant, or cosine decay to min_lr over decay_steps."""
     if step < opt.warmup_steps:
@@ -602,41 +597,6 @@ def _optimizer_step(model, optimizer, scaler, opt: OptimizerConfig, step: int, w
     return lr, grad_norm
 
 
-@torch.no_grad()
-def evaluate(
-    model, eval_sets, batch_size: int, placement: Placement, epoch: int, seconds: float, world: World = World()
-) -> List[Dict]:
-    """The loss on each evaluation set: total NLL over its predicted tokens / their number.
-
-    In a data-parallel job each process evaluates a share of the windows and the sums are added.
-    """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    rows = []
-    for name, windows in eval_sets.items():
-        total = 0.0
-        input_ids, labels = windows.input_ids, windows.labels
-        if world.size > 1:
-            input_ids, labels = (
-                input_ids.tensor_split(world.size)[world.rank],
-                labels.tensor_split(world.size)[world.rank],
-            )
-        for batch_ids, batch_labels in zip(input_ids.split(batch_size), labels.split(batch_size)):
-            with placement.autocast():
-                nll, _ = nll_sum(model, batch_ids.to(device), batch_labels.to(device))
-            total += float(nll)
-        if world.size > 1:
-            total = float(distributed.all_sum(torch.tensor(total, dtype=torch.float64, device=device), world))
-        rows.append(_row(epoch, name, total / windows.n_predicted, windows.n_predicted, seconds))
-    model.train(was_training)
-    return rows
-
-
-def _row(epoch: int, dataset: str, loss: float, tokens: int, seconds: float) -> Dict:
-    return {"epoch": epoch, "dataset": dataset, "loss": f"{loss:.6f}", "tokens": tokens, "seconds": f"{seconds:.1f}"}
-
-
 def _restore_rng(saved: Dict, seed: int, world: World, device) -> None:
     ranks = saved.get("rank_rng") or []
     if world.rank < len(ranks):
@@ -652,39 +612,19 @@ def _restore_rng(saved: Dict, seed: int, world: World, device) -> None:
 
 
 def _rank_seed(seed: int, rank: int, step: int) -> int:
+    """A seed of this process's own dropout stream (ranks > 0), independent of the others'."""
     return int(np.random.default_rng([seed, rank, step]).integers(2**62))
 
 
 def _load_inputs(cfg: TrainConfig, placement: Placement, world: World) -> Inputs:
-    """The job's data, tokens on the device and evaluation windows, or a ConfigError naming what to fix."""
-    tokenizer = load_tokenizer(cfg.data.tokenizer)
-    if len(tokenizer) > cfg.model.vocab_size:
-        raise ConfigError(
-            f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens"
-        )
-    reader = BookReader.of_run(cfg, tokenizer)
-    data = load_data(cfg.data, cfg.author, cfg.seed, reader)
-    n_positions = cfg.model.n_positions
+    """The job's data, checked (stylometry/data/tokens.py: load_job_data; a ConfigError naming what to fix), its
+    training tokens on the device and its evaluation windows."""
+    data = load_job_data(cfg, BookReader.of_run(cfg, load_tokenizer(cfg.data.tokenizer)), world.size)
     # int32: half the memory of int64 for a big corpus; a batch's ids become int64 when it is cut out.
     train_tokens = torch.from_numpy(data.train_tokens.astype(np.int32)).to(placement.device)
-    eval_sets = {
-        name: eval_windows(texts, n_positions, cfg.data.eval_stride) for name, texts in data.eval_texts.items()
-    }
-    sample_offsets(len(train_tokens), n_positions, np.random.default_rng(0), world.size)  # fails now if too short
-    if cfg.data.batch_size % world.size:
-        raise ConfigError(
-            f"data.batch_size={cfg.data.batch_size} must be a multiple of the job's {world.size} processes"
-        )
+    n_positions, stride = cfg.model.n_positions, cfg.data.eval_stride
+    eval_sets = {name: eval_windows(texts, n_positions, stride) for name, texts in data.eval_texts.items()}
     return Inputs(data, train_tokens, eval_sets)
-
-
-def _resolved(cfg: TrainConfig, data) -> TrainConfig:
-    """The config with data.authors and data.n_train_tokens as the corpus resolved them (a study's data)."""
-    if cfg.data.kind != "corpus":
-        return cfg
-    return dataclasses.replace(
-        cfg, data=dataclasses.replace(cfg.data, authors=data.authors, n_train_tokens=data.n_train_tokens)
-    )
 
 
 def _device_name(device: torch.device) -> str:

@@ -1,0 +1,51 @@
+"""A model's loss on texts: the one scoring that training, attribution, the benchmark and the analysis share.
+
+    python -m stylometry.attribute multirun/corpus/paper letter.txt --out attribution/letter   # evaluate() per model
+
+Each text comes as windows (stylometry/data/windows.py: eval_windows); its loss is the total NLL over its
+scored tokens divided by their number, in the row format of a run's metrics.csv (epoch, dataset, loss, tokens,
+seconds). A data-parallel job's processes each score a share of the windows, and the sums are added.
+"""
+
+from typing import Dict, List
+
+import torch
+
+from stylometry.hardware import distributed
+from stylometry.hardware.device import Placement
+from stylometry.hardware.distributed import World
+from stylometry.model.gpt import nll_sum
+
+
+@torch.no_grad()
+def evaluate(
+    model, eval_sets, batch_size: int, placement: Placement, epoch: int, seconds: float, world: World = World()
+) -> List[Dict]:
+    """The loss on each evaluation set (name -> EvalBatches), one row each: total NLL over its predicted tokens /
+    their number. `epoch` and `seconds` are copied into the rows (where the run stands; 0 outside training)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    rows = []
+    for name, windows in eval_sets.items():
+        total = 0.0
+        input_ids, labels = windows.input_ids, windows.labels
+        if world.size > 1:
+            input_ids, labels = (
+                input_ids.tensor_split(world.size)[world.rank],
+                labels.tensor_split(world.size)[world.rank],
+            )
+        for batch_ids, batch_labels in zip(input_ids.split(batch_size), labels.split(batch_size)):
+            with placement.autocast():
+                nll, _ = nll_sum(model, batch_ids.to(device), batch_labels.to(device))
+            total += float(nll)
+        if world.size > 1:
+            total = float(distributed.all_sum(torch.tensor(total, dtype=torch.float64, device=device), world))
+        rows.append(loss_row(epoch, name, total / windows.n_predicted, windows.n_predicted, seconds))
+    model.train(was_training)
+    return rows
+
+
+def loss_row(epoch: int, dataset: str, loss: float, tokens: int, seconds: float) -> Dict:
+    """One row of losses, as metrics.csv holds it: the loss on `dataset` over `tokens` predicted tokens."""
+    return {"epoch": epoch, "dataset": dataset, "loss": f"{loss:.6f}", "tokens": tokens, "seconds": f"{seconds:.1f}"}
