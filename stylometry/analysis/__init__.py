@@ -11,4 +11,5 @@ tables.py     every table of an analysis, in one call
 baselines.py  naive Bayes and Burrows' Delta on each model's own training text and the seed's books
 figures.py    the study's figures, drawn with matplotlib's object API (no pyplot state)
 report.py     report.md: the tables above in words, readable on its own
+outputs.py    one analysis from the inputs to its files: the CSVs, the figures, report.md
 """

@@ -17,7 +17,7 @@ import pandas as pd
 from stylometry.analysis import stats
 from stylometry.analysis.ablation import CAPPED, FAIR_CUT, STUDY, variant_order
 from stylometry.analysis.load import GROUP, STUDY_NAME
-from stylometry.analysis.tables import Tables
+from stylometry.analysis.tables import Tables, rows_of
 
 MISSING = "–"
 FIGURE_FILES = dict[str, list[str]]  # figure name -> its files, relative to the report
@@ -33,9 +33,15 @@ def group_label(key: tuple, keys: Sequence[tuple]) -> str:
     return " · ".join(parts)
 
 
+def slug(label: str) -> str:
+    """A file or folder name for a label (a group's, a text's): each run of characters other than letters, digits
+    and `_.=-` becomes one `_`, none at either end."""
+    return re.sub(r"[^\w.=-]+", "_", label).strip("_")
+
+
 def group_slug(key: tuple, keys: Sequence[tuple]) -> str:
     """A directory name for a group's figures."""
-    return _slug(group_label(key, keys))
+    return slug(group_label(key, keys).replace(" · ", "__"))
 
 
 def study_label(study: tuple, studies: Sequence[tuple]) -> str:
@@ -45,11 +51,11 @@ def study_label(study: tuple, studies: Sequence[tuple]) -> str:
 
 
 def study_slug(study: tuple, studies: Sequence[tuple]) -> str:
-    return _slug(study_label(study, studies))
+    return slug(study_label(study, studies).replace(" · ", "__"))
 
 
-def write_report(tables: Tables, command: str, figures: dict[tuple, FIGURE_FILES], captions: dict[str, str]) -> str:
-    """The report's markdown; `figures` maps a group key (or a study key, for the variants drawn together) to
+def report_markdown(tables: Tables, command: str, figures: dict[tuple, FIGURE_FILES], captions: dict[str, str]) -> str:
+    """report.md's text; `figures` maps a group key (or a study key, for the variants drawn together) to
     its figure files; `captions` maps a figure name to its caption."""
     keys = [tuple(k) for k in tables.coverage[GROUP].itertuples(index=False)] if len(tables.coverage) else []
     inputs = list(dict.fromkeys(k[0] for k in keys))  # in the order given
@@ -126,7 +132,7 @@ def _comparison(tables: Tables, keys: Sequence[tuple]) -> list[str]:
     headline.index = [group_label(tuple(k), keys) for k in headline[GROUP].itertuples(index=False)]
     shown = headline.drop(columns=GROUP).T
     shown = shown.map(lambda v: _number(v, "{:.3g}"))
-    ttests = _rows(tables.author_ttests, None, stats.OWN_FINAL)
+    ttests = rows_of(tables.author_ttests, None, stats.OWN_FINAL)
     ttests = ttests.assign(group=[group_label(tuple(k), keys) for k in ttests[GROUP].itertuples(index=False)])
     side_by_side = ttests.pivot_table(index="model_author", columns="group", values="t")
     side_by_side = side_by_side[[c for c in headline.index if c in side_by_side.columns]]  # the inputs' order
@@ -170,15 +176,11 @@ def _ablation_section(tables: Tables, study: tuple, studies: Sequence[tuple], ke
     return lines
 
 
-def _of_study(frame: pd.DataFrame, study: tuple) -> pd.DataFrame:
-    return frame[(frame[STUDY] == pd.Series(study, index=STUDY)).all(axis=1)]
-
-
 def _mean_t_tests(tables: Tables, study: tuple, variants: list, at_shown: list) -> list[str]:
     rows = []
     for at in at_shown:
         for variant in variants:
-            test = _rows(tables.mean_t_tests, study + (variant,), at)
+            test = rows_of(tables.mean_t_tests, study + (variant,), at)
             if len(test):
                 row = test.iloc[0]
                 incomplete = row["num_incomplete_seeds"]
@@ -205,7 +207,7 @@ def _mean_t_tests(tables: Tables, study: tuple, variants: list, at_shown: list) 
 
 
 def _mean_t_onsets(tables: Tables, study: tuple, variants: list, at_shown: list) -> list[str]:
-    onset = pd.concat([_rows(tables.mean_t_onset, study + (v,)) for v in variants]) if variants else pd.DataFrame()
+    onset = pd.concat([rows_of(tables.mean_t_onset, study + (v,)) for v in variants]) if variants else pd.DataFrame()
     if not len(onset):
         return []
     table = pd.DataFrame(
@@ -230,7 +232,7 @@ def _mean_t_onsets(tables: Tables, study: tuple, variants: list, at_shown: list)
 
 
 def _per_author_t(tables: Tables, study: tuple, variants: list, at_shown: list) -> list[str]:
-    ttests = _of_study(_rows(tables.author_ttests, None, CAPPED), study)
+    ttests = rows_of(tables.author_ttests, study, CAPPED, columns=STUDY)
     if not len(ttests):
         return []
     # reindex: a variant whose t is undefined everywhere (one seed) keeps its column, empty.
@@ -248,7 +250,7 @@ def _per_author_t(tables: Tables, study: tuple, variants: list, at_shown: list) 
 def _variant_comparisons(tables: Tables, study: tuple, variants: list, at_shown: list) -> list[str]:
     comparisons = tables.variant_comparisons
     if len(comparisons):
-        comparisons = _of_study(comparisons, study)
+        comparisons = rows_of(comparisons, study, columns=STUDY)
         comparisons = comparisons[comparisons["at"].isin(at_shown)]
     if not len(comparisons):
         return []
@@ -278,7 +280,7 @@ def _variant_comparisons(tables: Tables, study: tuple, variants: list, at_shown:
 def _fairness_cut(tables: Tables, study: tuple, variants: list, at_shown: list) -> list[str]:
     if not len(tables.fairness):
         return []
-    cut = _of_study(tables.fairness, study)
+    cut = rows_of(tables.fairness, study, columns=STUDY)
     summary = [
         {
             "variant": variant,
@@ -333,10 +335,10 @@ def _baseline_section(tables: Tables, keys: Sequence[tuple]) -> list[str]:
 
 def _baseline_books(tables: Tables, key: tuple, keys: Sequence[tuple]) -> list[str]:
     """One group's held-out books per seed for each method, and its extra books' verdicts."""
-    rows = _rows(tables.baselines.accuracy, key)
+    rows = rows_of(tables.baselines.accuracy, key)
     if rows.empty:
         return []
-    lm = _rows(tables.accuracy, key, stats.OWN_FINAL).assign(method="language models")
+    lm = rows_of(tables.accuracy, key, stats.OWN_FINAL).assign(method="language models")
     shown = pd.concat([lm, rows], ignore_index=True)
     shown["seed"] = shown["seed"].map(lambda s: "all" if pd.isna(s) else str(int(s)))
     shown["cell"] = [f"{c}/{n}" for c, n in zip(shown["num_correct"], shown["num_books"])]
@@ -348,10 +350,10 @@ def _baseline_books(tables: Tables, key: tuple, keys: Sequence[tuple]) -> list[s
         "",
         _markdown(table.reset_index()),
     ]
-    extra = _rows(tables.baselines.extra_sets, key)
+    extra = rows_of(tables.baselines.extra_sets, key)
     if not len(extra):
         return lines
-    lm_extra = _rows(tables.extra_sets, key, stats.OWN_FINAL)
+    lm_extra = rows_of(tables.extra_sets, key, stats.OWN_FINAL)
     lm_extra = lm_extra[lm_extra["eval_set"].isin(set(extra["eval_set"]))]
     verdicts = [
         f"{row.eval_set}: language models → {row.attributed_to} (lower loss in {row.seeds_won} of "
@@ -385,7 +387,7 @@ def _baseline_excerpts(tables: Tables, keys: Sequence[tuple]) -> list[str]:
         "",
     ]
     for key in keys:
-        sub = _rows(overall, key)
+        sub = rows_of(overall, key)
         if sub.empty:
             continue
         sub = sub.assign(
@@ -409,7 +411,7 @@ def _group_section(
     tables: Tables, key: tuple, keys: Sequence[tuple], figure_files: FIGURE_FILES, captions: dict[str, str]
 ) -> list[str]:
     sweep, study, experiment, variant = key
-    coverage = _rows(tables.coverage, key).iloc[0]
+    coverage = rows_of(tables.coverage, key).iloc[0]
     lines = [
         f"## {group_label(key, keys)}",
         "",
@@ -427,7 +429,7 @@ def _group_section(
         ),
         "",
     ]
-    lines += [_confusion_markdown(_rows(tables.confusion, key, stats.OWN_FINAL))]
+    lines += [_confusion_markdown(rows_of(tables.confusion, key, stats.OWN_FINAL))]
     lines += [
         "",
         "### Own author's book vs other authors' books",
@@ -441,8 +443,8 @@ def _group_section(
         ),
         "",
     ]
-    lines += [_ttest_markdown(_rows(tables.author_ttests, key, stats.OWN_FINAL), _rows(tables.onset, key))]
-    extra = _rows(tables.extra_sets, key, stats.OWN_FINAL)
+    lines += [_ttest_markdown(rows_of(tables.author_ttests, key, stats.OWN_FINAL), rows_of(tables.onset, key))]
+    extra = rows_of(tables.extra_sets, key, stats.OWN_FINAL)
     if len(extra):
         lines += ["", "### The contested book and the other extra books", ""]
         lines += _extra_lines(extra)
@@ -496,7 +498,7 @@ def _coverage_lines(coverage: pd.Series) -> list[str]:
 
 
 def _attribution_lines(tables: Tables, key: tuple, at: str) -> list[str]:
-    accuracy = _rows(tables.accuracy, key, at)
+    accuracy = rows_of(tables.accuracy, key, at)
     if accuracy.empty:
         return ["No book could be attributed."]
     overall = accuracy[accuracy["seed"].isna()].iloc[0]
@@ -514,7 +516,7 @@ def _attribution_lines(tables: Tables, key: tuple, at: str) -> list[str]:
         **{str(s): f"{c}/{n}" for s, c, n in zip(per_seed["seed"], per_seed["num_correct"], per_seed["num_books"])},
     }
     lines.append(_markdown(pd.DataFrame([correct])))
-    attribution = _rows(tables.attribution, key, at)
+    attribution = rows_of(tables.attribution, key, at)
     scored = attribution["own_model"].astype(bool)
     wrong = attribution[scored & ~attribution["correct"].astype(bool)]
     lines.append("")
@@ -614,7 +616,7 @@ def _common_epoch_lines(tables: Tables, key: tuple, coverage: pd.Series) -> list
 
 
 def _fair_cut_lines(tables: Tables, key: tuple) -> list[str]:
-    cut = _rows(tables.fairness, key)
+    cut = rows_of(tables.fairness, key)
     if cut.empty:
         return ["### At the fairness cut", "", "No training losses were logged: no cut."]
     reached = int(cut["reached"].sum())
@@ -637,7 +639,7 @@ def _fair_cut_lines(tables: Tables, key: tuple) -> list[str]:
 
 def _at_lines(tables: Tables, key: tuple, at: str) -> list[str]:
     lines = _attribution_lines(tables, key, at)
-    ttests = _rows(tables.author_ttests, key, at)
+    ttests = rows_of(tables.author_ttests, key, at)
     lines += [
         "",
         _markdown(
@@ -651,24 +653,13 @@ def _at_lines(tables: Tables, key: tuple, at: str) -> list[str]:
             )
         ),
     ]
-    extra = _rows(tables.extra_sets, key, at)
+    extra = rows_of(tables.extra_sets, key, at)
     if len(extra):
         lines += ["", *_extra_lines(extra)[2:]]
     return lines
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-
-def _rows(table: pd.DataFrame, key, at: str | None = None) -> pd.DataFrame:
-    if table.empty:
-        return table
-    mask = pd.Series(True, index=table.index)
-    if key is not None:
-        mask &= (table[GROUP] == pd.Series(key, index=GROUP)).all(axis=1)
-    if at is not None:
-        mask &= table["at"] == at
-    return table[mask]
 
 
 def _count(number, noun: str) -> str:
@@ -691,10 +682,6 @@ def _number(value, fmt: str) -> str:
 
 def _epoch(value) -> str:
     return MISSING if pd.isna(value) else str(int(value))
-
-
-def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label.replace(" · ", "__")).strip("_")
 
 
 def _markdown(table: pd.DataFrame) -> str:

@@ -94,7 +94,7 @@ def up_to(losses: pd.DataFrame, limit) -> pd.DataFrame:
 # ---- attribution --------------------------------------------------------------------------------
 
 
-def attribute(book_rows: pd.DataFrame) -> pd.DataFrame:
+def lowest_loss_author(book_rows: pd.DataFrame) -> pd.DataFrame:
     """For each seed and held-out book: the model author whose model has the lowest loss on it.
 
     Columns GROUP + seed, book, attributed_to, loss, own_author_loss (the book author's model; NaN if
@@ -150,10 +150,10 @@ def accuracy(attribution: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFram
 def accuracy_by_epoch(losses: pd.DataFrame) -> pd.DataFrame:
     """Attribution accuracy at every epoch, over the seeds whose models were all evaluated then."""
     book_rows = where_all_models(books(losses), GROUP + ["seed"])
-    return accuracy(attribute_by_epoch(book_rows), by=("epoch",))
+    return accuracy(lowest_loss_author_by_epoch(book_rows), by=("epoch",))
 
 
-def attribute_by_epoch(book_rows: pd.DataFrame) -> pd.DataFrame:
+def lowest_loss_author_by_epoch(book_rows: pd.DataFrame) -> pd.DataFrame:
     keys = GROUP + ["epoch", "seed", "eval_set"]
     if book_rows.empty:
         return pd.DataFrame(columns=keys + ["attributed_to", "own_model", "correct"])

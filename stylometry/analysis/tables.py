@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, fields
 import pandas as pd
 
 from stylometry.analysis import ablation, stats
-from stylometry.analysis.load import COMPLETE, GROUP, PUBLISHED, Sweeps
+from stylometry.analysis.load import GROUP, PUBLISHED, Sweeps
+from stylometry.runs.status import COMPLETE
 
 AT_EPOCH = (stats.OWN_FINAL, stats.COMMON, ablation.CAPPED)  # ablation.FAIR_CUT is added when asked for
 
@@ -76,7 +77,7 @@ def compute_tables(
         parts = [_with_at(compute(rows), at) for at, rows in judged.items()]
         return pd.concat(parts, ignore_index=True)
 
-    attribution = each_at(lambda rows: stats.attribute(stats.books(rows)))
+    attribution = each_at(lambda rows: stats.lowest_loss_author(stats.books(rows)))
     author_ttests = each_at(lambda rows: stats.author_ttests(stats.books(rows)))
     seed_mean_t = each_at(lambda rows: ablation.seed_mean_t(stats.books(rows)))
     extra = each_at(lambda rows: stats.extra_set_verdicts(stats.extra_sets(rows)))
@@ -186,23 +187,23 @@ def compute_headline(tables: Tables) -> pd.DataFrame:
             "common_epoch": coverage["common_epoch"].iloc[0],
         }
         for at in tables.at_epochs:
-            overall = _select(tables.accuracy, key, at)
+            overall = rows_of(tables.accuracy, key, at)
             overall = overall[overall["seed"].isna()]
             if len(overall):
                 row[f"accuracy_{at}"] = f"{int(overall['num_correct'].iloc[0])}/{int(overall['num_books'].iloc[0])}"
-        ttests = _select(tables.author_ttests, key, stats.OWN_FINAL)
+        ttests = rows_of(tables.author_ttests, key, stats.OWN_FINAL)
         row["authors_significant"] = f"{int((ttests['p'] < tables.alpha).sum())}/{len(ttests)}"
         row["min_t"] = ttests["t"].min()
         row["mean_t"] = ttests["t"].mean()
-        mean_t_test = _select(tables.mean_t_tests, key, ablation.CAPPED)
+        mean_t_test = rows_of(tables.mean_t_tests, key, ablation.CAPPED)
         if len(mean_t_test) and pd.notna(mean_t_test["t"].iloc[0]):
             test = mean_t_test.iloc[0]
             row[f"mean_t_test_{ablation.CAPPED}"] = f"t({test['df']:.0f}) = {test['t']:.3f}, p = {test['p']:.3g}"
-        onset = tables.onset[(tables.onset[GROUP] == pd.Series(key, index=GROUP)).all(axis=1)]
+        onset = rows_of(tables.onset, key)
         row["latest_onset_epoch"] = (
             onset["stays_below_from"].max() if onset["stays_below_from"].notna().any() else pd.NA
         )
-        for verdict in _select(tables.extra_sets, key, stats.OWN_FINAL).itertuples():
+        for verdict in rows_of(tables.extra_sets, key, stats.OWN_FINAL).itertuples():
             row[f"{verdict.eval_set}_attributed_to"] = verdict.attributed_to
             row[f"{verdict.eval_set}_welch_p"] = verdict.welch_p
         rows.append(row)
@@ -215,8 +216,14 @@ def _with_at(table: pd.DataFrame, at: str) -> pd.DataFrame:
     return table
 
 
-def _select(table: pd.DataFrame, key, at: str) -> pd.DataFrame:
+def rows_of(table: pd.DataFrame, key: tuple | None, at: str | None = None, columns: list[str] = GROUP) -> pd.DataFrame:
+    """The rows of one group (`key`: its values of GROUP; or of one study, with columns=ablation.STUDY) judged `at`
+    one epoch (a table with a column `at`); key None: every group. An empty table is returned as it is."""
     if table.empty:
         return table
-    mask = (table[GROUP] == pd.Series(key, index=GROUP)).all(axis=1) & (table["at"] == at)
+    mask = pd.Series(True, index=table.index)
+    if key is not None:
+        mask &= (table[columns] == pd.Series(key, index=columns)).all(axis=1)
+    if at is not None:
+        mask &= table["at"] == at
     return table[mask]

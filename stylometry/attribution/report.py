@@ -7,12 +7,14 @@ Nothing is written until every model has scored every text; then each file is wr
 (stylometry.files.atomic), so a failed or interrupted command leaves no half-written file.
 """
 
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from stylometry.attribute import MIN_BOOKS_TO_RESAMPLE, NO_VERDICT, Attribution
+from stylometry.analysis.report import slug
+from stylometry.attribution.held_out import MIN_BOOKS_TO_RESAMPLE
+from stylometry.attribution.result import Attribution
+from stylometry.attribution.verdicts import NO_VERDICT
 from stylometry.files.atomic import atomic_file
 
 WHOLE = "whole"  # how a whole text (excerpt_tokens <NA> in the CSVs) is named in the report
@@ -30,14 +32,14 @@ def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures
             if rows.empty:
                 continue
             verdict = result.verdicts[(result.verdicts["text"] == text.name) & result.verdicts["excerpt_tokens"].isna()]
-            figures[f"figures/{_slug(text.name)}.png"] = text_losses(rows, verdict.iloc[0], result.alpha)
+            figures[f"figures/{slug(text.name)}.png"] = text_losses(rows, verdict.iloc[0], result.alpha)
             if result.excerpt_lengths and (result.excerpts["text"] == text.name).any():
-                figures[f"figures/{_slug(text.name)}_excerpts.png"] = text_excerpts(
+                figures[f"figures/{slug(text.name)}_excerpts.png"] = text_excerpts(
                     result.excerpts[result.excerpts["text"] == text.name], text.name
                 )
     elif draw_figures:
         figures["figures/held_out_accuracy.png"] = held_out_curve(result.held_out_accuracy)
-    report = write_report(result, command, list(figures))
+    report = report_markdown(result, command, list(figures))
     written = []
     for name, table in outputs.items():
         with atomic_file(out_dir / name) as f:
@@ -52,11 +54,8 @@ def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures
     return written + [out_dir / "report.md"]
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name).strip("_")
-
-
-def write_report(result: Attribution, command: str, figures: list[str]) -> str:
+def report_markdown(result: Attribution, command: str, figures: list[str]) -> str:
+    """report.md's text: the study, how the texts were scored, the verdicts (or the held-out accuracy), the figures."""
     study, scored = result.study, result.scored
     cfg = study.cfg
     lines = [

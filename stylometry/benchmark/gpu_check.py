@@ -8,7 +8,7 @@ process holding a slot of `device.jobs_per_gpu` as a sweep's job does; the large
 and from these and the token counts of every model of the grid, the GPU-hours of the 80 models of one
 variant at the study's stop criteria. Each phase has a time limit inside `--budget` seconds; the last
 line is one JSON object. Where torch sees no GPU it says so in one JSON line, in seconds, and exits 0.
-The measurements are stylometry.bench's workers, each in its own process.
+The measurements are the benchmark's workers (workers.py), each in its own process.
 """
 
 import json
@@ -25,22 +25,15 @@ from xml.etree import ElementTree
 
 import torch
 
-from stylometry.bench import (
-    REPO,
-    WorkerFailed,
-    compose,
-    finish_worker,
-    run_worker,
-    say,
-    start_worker,
-    with_override,
-)
+from stylometry.benchmark.driver import WorkerFailed, finish_worker, run_worker, say, start_worker
+from stylometry.benchmark.overrides import compose, with_override
 from stylometry.config.compose import override_key
 from stylometry.config.schema import ScheduleConfig, StopCriteriaConfig
 from stylometry.hardware.device import choose_placement, detect
 from stylometry.model.gpt import flops_per_token
 from stylometry.training.cadence import Schedule
 
+REPO = Path(__file__).resolve().parents[2]  # tests/test_cuda.py is run from the repository's clone
 DEFAULTS = {"author": "baum", "device": "cuda", "data.batch_size": "16"}  # the study's batch, on a GPU
 JOBS_PER_GPU = (1, 2, 4)  # jobs sharing one GPU, each its own process (the sweep's device.jobs_per_gpu)
 # Seconds each phase may take at most, with the default --budget (a larger budget scales them all, e.g.
@@ -324,28 +317,7 @@ def gpu_report(cfg, placement, overrides, tests, peak, jobs, largest, grid, phas
             "mfu": mfu(largest["tokens_per_s"]),
             "peak_gpu_mem_mb": largest.get("peak_gpu_mem_mb"),
         }
-    projection = None
-    if grid and measured:
-        models = grid["models"]
-        epochs = minimum_epochs(cfg.stop_criteria)
-        windows = models[0]["train_tokens_per_epoch"] // cfg.model.n_positions
-        steps_per_epoch = math.ceil(math.ceil(windows / cfg.data.batch_size) / cfg.accumulation_steps)
-        n_evaluations = evaluations(cfg.stop_criteria, cfg.schedule, epochs, steps_per_epoch)
-        hours = {
-            n: grid_gpu_hours(models, epochs, n_evaluations, job["train_tokens_per_s"], job["eval_tokens_per_s"])
-            for n, job in measured.items()
-        }
-        best = min(hours, key=hours.get)
-        projection = {
-            "models": len(models),
-            "epochs": epochs,
-            "evaluations": n_evaluations,
-            "train_tokens_per_epoch": statistics.mean(m["train_tokens_per_epoch"] for m in models),
-            "eval_tokens_per_model": statistics.mean(m["eval_tokens"] for m in models),
-            "gpu_hours_by_jobs_per_gpu": hours,
-            "best_jobs_per_gpu": best,
-            "gpu_hours": hours[best],
-        }
+    projection = grid_projection(cfg, grid["models"], measured) if grid and measured else None
     failed = bool(tests and tests["failed"]) or any("error" in phase for phase in phases.values())
     ran_everything = tests is not None and tests["passed"] > 0 and all("skipped" not in p for p in phases.values())
     return {
@@ -367,6 +339,29 @@ def gpu_report(cfg, placement, overrides, tests, peak, jobs, largest, grid, phas
         "jobs": list(measured.values()),
         "grid": projection,
         "phases": phases,
+    }
+
+
+def grid_projection(cfg, models: list[dict], measured: dict) -> dict:
+    """The grid's GPU-hours at the study's stop criteria, at each measured number of jobs per GPU, and the best."""
+    epochs = minimum_epochs(cfg.stop_criteria)
+    windows = models[0]["train_tokens_per_epoch"] // cfg.model.n_positions
+    steps_per_epoch = math.ceil(math.ceil(windows / cfg.data.batch_size) / cfg.accumulation_steps)
+    n_evaluations = evaluations(cfg.stop_criteria, cfg.schedule, epochs, steps_per_epoch)
+    hours = {
+        n: grid_gpu_hours(models, epochs, n_evaluations, job["train_tokens_per_s"], job["eval_tokens_per_s"])
+        for n, job in measured.items()
+    }
+    best = min(hours, key=hours.get)
+    return {
+        "models": len(models),
+        "epochs": epochs,
+        "evaluations": n_evaluations,
+        "train_tokens_per_epoch": statistics.mean(m["train_tokens_per_epoch"] for m in models),
+        "eval_tokens_per_model": statistics.mean(m["eval_tokens"] for m in models),
+        "gpu_hours_by_jobs_per_gpu": hours,
+        "best_jobs_per_gpu": best,
+        "gpu_hours": hours[best],
     }
 
 

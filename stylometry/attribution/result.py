@@ -1,0 +1,44 @@
+"""An attribution's result: the study, the texts, every score, and the tables made from them.
+
+    python -m stylometry.attribute multirun/corpus/paper letter.txt --out attribution/a    # written by report.py
+
+Made by pipeline.attribute, written by report.write_outputs.
+"""
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from stylometry.attribution.texts import Text
+from stylometry.runs.study import Study
+
+
+@dataclass
+class Attribution:
+    study: Study
+    texts: list[Text]
+    excerpt_lengths: list[int]
+    alpha: float
+    max_tokens: int | None
+    scored: dict  # scoring.score_all's result: the scores table, the time, where the models ran
+    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    excerpts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    held_out: pd.DataFrame = field(default_factory=pd.DataFrame)
+    held_out_accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unscored: list[Text] = field(default_factory=list)  # texts every seed's models trained on
+
+    @property
+    def scores(self) -> pd.DataFrame:
+        return self.scored["scores"]
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The CSVs to write: file stem -> table."""
+        tables = {"scores": self.scores}
+        if self.held_out.empty:
+            tables["verdicts"] = self.verdicts
+            if self.excerpt_lengths:
+                tables["excerpts"] = self.excerpts
+        else:
+            tables["held_out"] = self.held_out
+            tables["held_out_accuracy"] = self.held_out_accuracy
+        return tables

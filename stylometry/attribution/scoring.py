@@ -1,0 +1,222 @@
+"""Every complete model of a study scores every text it may: its loss on the whole text and on each excerpt.
+
+    python -m stylometry.attribute multirun/corpus/paper letter.txt --jobs 2 --out attribution/a
+
+Each model is loaded once, with its final checkpoint, and scores its texts exactly as training evaluates
+(consecutive windows, total NLL over the predicted tokens divided by their number, no padding counted).
+Models are scored one after another, or in parallel in fresh processes (`parallel_jobs`), each placed as a
+sweep's job is (a slot of a GPU, or its share of the CPU's cores).
+"""
+
+import logging
+import multiprocessing
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from stylometry.attribution.texts import AttributionError, Text
+from stylometry.config.schema import DeviceConfig, first_line
+from stylometry.data.excerpts import excerpts
+from stylometry.runs.study import Model, Study
+
+log = logging.getLogger("stylometry.attribute")  # the command's progress, wherever it is logged from
+
+SCORE_COLUMNS = ["text", "excerpt_tokens", "excerpt", "model_author", "seed", "loss", "tokens"]
+
+
+@dataclass
+class Unit:
+    """What one score is of: a whole text (excerpt_tokens None), or one excerpt of it."""
+
+    text: str
+    excerpt_tokens: int | None
+    excerpt: int | None
+    tokens: np.ndarray
+
+
+@dataclass
+class ScoreSettings:
+    n_positions: int
+    eval_stride: int | None
+    batch_size: int
+    device: DeviceConfig
+    parallel_jobs: int
+
+
+Work = list[tuple[str, list[Unit]]]  # a model's texts: text name -> its units
+
+
+def units_of(text: Text, excerpt_lengths: Sequence[int]) -> list[Unit]:
+    """The whole text and, for each excerpt length, its consecutive excerpts (stylometry.data.excerpts)."""
+    units = [Unit(text.name, None, None, text.tokens)]
+    for length in excerpt_lengths:
+        units += [Unit(text.name, length, i, piece) for i, piece in enumerate(excerpts(text.tokens, length))]
+    return units
+
+
+def score_model(model: Model, work: Work, settings: ScoreSettings, position: str) -> dict:
+    """One model's loss on every unit of `work`, as training evaluates (stylometry.model.evaluate)."""
+    from stylometry.hardware.device import place_job
+    from stylometry.runs.loading import LoadError, load_model
+
+    _quiet_transformers()
+    started = time.time()
+    rows = []
+    with place_job(settings.device, settings.parallel_jobs) as placement:
+        try:
+            net = load_model(model.checkpoint, placement.device)
+        except LoadError as error:
+            raise AttributionError(
+                f"{first_line(error)}: train that model again, or move its run dir out of the study dir"
+            ) from None
+        for i, (text, units) in enumerate(work, 1):
+            tokens = sum(len(unit.tokens) for unit in units)
+            log.info(
+                "%s %s seed=%d: text %d/%d %s (%s units, %s tokens)",
+                position,
+                model.author,
+                model.seed,
+                i,
+                len(work),
+                text,
+                f"{len(units):,}",
+                f"{tokens:,}",
+            )
+            rows += _unit_rows(net, model, units, settings, placement)
+    return {
+        "rows": rows,
+        "seconds": time.time() - started,
+        "device": placement.device,
+        "precision": placement.precision,
+    }
+
+
+def _unit_rows(net, model: Model, units: list[Unit], settings: ScoreSettings, placement) -> list[dict]:
+    """The model's loss on each unit: one scores.csv row each."""
+    import torch
+
+    from stylometry.data.windows import eval_windows
+    from stylometry.model.evaluate import evaluate
+
+    sets = {
+        str(j): _trimmed(eval_windows([unit.tokens], settings.n_positions, settings.eval_stride), torch)
+        for j, unit in enumerate(units)
+    }
+    return [
+        {
+            "text": unit.text,
+            "excerpt_tokens": unit.excerpt_tokens,
+            "excerpt": unit.excerpt,
+            "model_author": model.author,
+            "seed": model.seed,
+            "loss": float(row["loss"]),
+            "tokens": int(row["tokens"]),
+        }
+        for unit, row in zip(units, evaluate(net, sets, settings.batch_size, placement, epoch=0, seconds=0.0))
+    ]
+
+
+def _trimmed(windows, torch):
+    """The windows without the padding columns past the longest one: a 256-token excerpt of a 1,024-token
+    model is not run as 1,024 positions. Causal attention makes the kept positions' losses the same."""
+    scored = (windows.labels != -100).any(dim=0).nonzero()
+    width = int(scored.max()) + 1 if len(scored) else windows.input_ids.shape[1]
+    if width == windows.input_ids.shape[1]:
+        return windows
+    return type(windows)(
+        windows.input_ids[:, :width].contiguous(), windows.labels[:, :width].contiguous(), windows.n_predicted
+    )
+
+
+def score_all(study: Study, texts: list[Text], excerpt_lengths: Sequence[int], settings: ScoreSettings) -> dict:
+    """Every model's loss on every unit of every text it may score; each model is loaded once."""
+    units = {text.name: units_of(text, excerpt_lengths) for text in texts}
+    plan = []
+    for model in study.models:
+        work = [(text.name, units[text.name]) for text in texts if text.seeds is None or model.seed in text.seeds]
+        if work:
+            plan.append((model, work))
+    progress = _Progress(plan)
+    positions = {model: f"[model {i}/{len(plan)}]" for i, (model, _) in enumerate(plan, 1)}
+    if settings.parallel_jobs == 1:
+        for count, (model, work) in enumerate(plan, 1):
+            progress.finished(model, work, score_model(model, work, settings, positions[model]), count)
+    else:
+        _score_in_processes(plan, settings, positions, progress)
+    seconds = time.time() - progress.started
+    scores = pd.DataFrame(progress.rows, columns=SCORE_COLUMNS)
+    scores["excerpt_tokens"] = scores["excerpt_tokens"].astype("Int64")
+    scores["excerpt"] = scores["excerpt"].astype("Int64")
+    scores = scores.sort_values(
+        ["text", "excerpt_tokens", "excerpt", "model_author", "seed"], na_position="first", kind="stable"
+    ).reset_index(drop=True)
+    return {
+        "scores": scores,
+        "seconds": seconds,
+        "tokens_per_s": int(scores["tokens"].sum()) / max(seconds, 1e-9),
+        "placement": ", ".join(sorted(progress.placements)),
+        "num_models": len(plan),
+    }
+
+
+@dataclass
+class _Progress:
+    """The models scored so far: their rows, where they ran, and a log line for each with the time left."""
+
+    plan: list[tuple[Model, Work]]
+    rows: list[dict] = field(default_factory=list)
+    placements: set[str] = field(default_factory=set)
+    done_tokens: int = 0
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self):
+        self.total_tokens = sum(len(u.tokens) for _, work in self.plan for _, us in work for u in us)
+
+    def finished(self, model: Model, work: Work, result: dict, count: int) -> None:
+        self.rows.extend(result["rows"])
+        self.placements.add(f"{result['device']} ({result['precision']})")
+        tokens = sum(len(u.tokens) for _, us in work for u in us)
+        self.done_tokens += tokens
+        rate = self.done_tokens / max(time.time() - self.started, 1e-9)
+        log.info(
+            "scored %d/%d models (%s seed=%d: %s tokens in %.1f s); %d left, about %.0f s",
+            count,
+            len(self.plan),
+            model.author,
+            model.seed,
+            f"{tokens:,}",
+            result["seconds"],
+            len(self.plan) - count,
+            (self.total_tokens - self.done_tokens) / max(rate, 1e-9),
+        )
+
+
+def _score_in_processes(plan, settings: ScoreSettings, positions: dict, progress: _Progress) -> None:
+    context = multiprocessing.get_context("spawn")  # a fresh process: no torch threads inherited from a fork
+    with ProcessPoolExecutor(settings.parallel_jobs, mp_context=context, initializer=_init_worker) as pool:
+        futures = {
+            pool.submit(score_model, model, work, settings, positions[model]): (model, work) for model, work in plan
+        }
+        try:
+            for count, future in enumerate(as_completed(futures), 1):
+                model, work = futures[future]
+                progress.finished(model, work, future.result(), count)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _init_worker() -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
