@@ -1,13 +1,27 @@
-"""Fixtures: the shared corpus and tokenizer, a token cache shared by the session, composed configs."""
+"""What the test files share: the corpus and tokenizer beside the repo, one token cache and one trained study for the
+whole session (built once, however many xdist workers ask), a small corpus of your own, composed configs, one way to
+run a command as a user runs it, and the hand-built sweep whose answers are worked out by hand.
 
+No test file imports another: what two of them need lives here.
+"""
+
+import csv
+import fcntl
+import json
+import math
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from scipy import stats as scipy_stats
 
 from stylometry.config.schema import register_configs, to_run_config
 
@@ -29,12 +43,51 @@ TINY = [
     "device=cpu",
 ]
 
+# The study every test that needs trained models reads (the `study` fixture): 3 authors x 2 seeds of the tiny model,
+# trained once per session. A model learns from 2 steps only (what it learns does not matter here), but its training
+# text is 131,072 tokens long, which is what the classical baselines learn from (tests/test_baselines.py: naive Bayes
+# names all 6 held-out books, Burrows' Delta 5; with 65,536 tokens each named 5), and each text is scored on its
+# first STUDY_EVAL_TOKENS tokens. Scoring is what costs, in training and in every `attribute` run (0.25-0.5 ms a token
+# on one core: the 50,257-wide output layer), so each 512 tokens more would cost seconds per test.
+# Its sweep dir is named as the docs' (multirun/corpus/paper, experiment_name=paper) so tests/test_docs.py runs the
+# docs' commands on a copy of it.
+STUDY_AUTHORS = ("austen", "baum", "thompson")
+STUDY_SEEDS = (0, 1)
+STUDY_EVAL_TOKENS = 512
+STUDY = [
+    "experiment=smoke",
+    "experiment_name=paper",
+    "model.n_positions=32",
+    "data.n_train_tokens=131072",
+    f"data.eval_max_tokens={STUDY_EVAL_TOKENS}",
+    f"data.authors=[{','.join(STUDY_AUTHORS)}]",
+    "stop_criteria.max_steps=2",
+    "schedule.eval_at_start=false",
+    "device=cpu",
+]
+STUDY_GRID = [f"author={','.join(STUDY_AUTHORS)}", f"seed={','.join(map(str, STUDY_SEEDS))}"]
+# The study's settings for a content-only variant of the Oz authors (tests/test_attribute.py and test_docs.py train
+# one each): the masked books are tokenized once for the session, as each is cached.
+CONTENT_STUDY = ["variant=content", "data.authors=[baum,thompson]"]
 
-def pytest_collection_modifyitems(items):
-    """The files with end-to-end runs (`slow`) first, each file's tests in their order: with CI's two workers
-    (`-n 2 --dist loadfile`) the long files start at once and the short ones fill in around them."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)  # a stable sort: no file is split
+# The small corpus of your own (small_corpus): three authors of three real books each (their first 12 kB), under
+# names no test of the study uses. Every job on it trains in seconds.
+SMALL_CORPUS = {
+    "alice": ["austen/105.txt", "austen/121.txt", "austen/141.txt"],
+    "bob": ["twain/74.txt", "twain/76.txt", "twain/86.txt"],
+    "carol": ["wells/35.txt", "wells/36.txt", "wells/5230.txt"],
+}
+SMALL_BOOK_BYTES = 12_000
+
+# Fixtures that start training processes: a test that uses one is marked slow (checked at collection).
+TRAINING_FIXTURES = {"study"}
+
+
+def pytest_configure(config):
+    # pytest-xdist (3.6 and later) hands out the files in order of their number of tests unless told not to: the
+    # order below (pytest_collection_modifyitems) is the one that keeps both workers busy to the end.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_sessionstart(session):
@@ -44,9 +97,242 @@ def pytest_sessionstart(session):
     register_configs()
 
 
+# The longest files (measured on 2 cores), longest first: with CI's two workers (`-n 2 --dist loadfile`, a file whole
+# on one worker, the next file to whichever is free) the long ones start at once and the short ones fill in at the
+# end. test_attribute.py trains the study (the `study` fixture) while test_faults.py runs on the other worker; the
+# other files that read the study come after, and find it trained.
+LONGEST_FIRST = (
+    "test_attribute.py",
+    "test_faults.py",
+    "test_docs.py",
+    "test_bench.py",
+    "test_cli.py",
+    "test_text_training.py",
+    "test_laptop.py",
+    "test_corpus.py",
+    "test_sweep.py",
+    "test_slurm.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """The files in LONGEST_FIRST's order, then the other files with `slow` tests, then the rest, each file's tests
+    in their order. A test that uses a fixture that trains (TRAINING_FIXTURES) and is not marked slow is a collection
+    error: the laptop suite (`-m "not slow and not slurm"`) starts no training process."""
+    for item in items:
+        trains = sorted(TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if trains and not item.get_closest_marker("slow"):
+            raise pytest.UsageError(f"{item.nodeid} uses {', '.join(trains)}, which trains: mark it slow")
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+
+    def rank(item):
+        if item.path.name in LONGEST_FIRST:
+            return LONGEST_FIRST.index(item.path.name)
+        return len(LONGEST_FIRST) + (item.path not in slow_files)
+
+    items.sort(key=rank)  # a stable sort: no file is split
+
+
+# ---- running a command as a user does ---------------------------------------------------------------
+
+
+def command_env(env: dict | None = None) -> dict:
+    """The environment the README has a user set (the corpus and tokenizer in STYLOMETRY_DATA and
+    STYLOMETRY_TOKENIZER), with this checkout's package first (PYTHONPATH), whichever copy an editable install points
+    at; then `env`'s changes, where None removes a variable."""
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "STYLOMETRY_DATA": str(CORPUS),
+        "STYLOMETRY_TOKENIZER": str(TOKENIZER),
+    }
+    for name, value in (env or {}).items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = str(value)
+    return environment
+
+
+def start_command(
+    command, *args, cwd=REPO, env: dict | None = None, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen
+):
+    """Starts `python -m <command> <args>` (command: a module, e.g. "stylometry.train"; or a list, run as it is,
+    e.g. ["bash", ".ci/gpu-check"]) in `cwd` with command_env(env); stdout and stderr piped, or as given (stderr
+    subprocess.STDOUT: into stdout; a file), text. Returns the Popen."""
+    argv = [sys.executable, "-m", command] if isinstance(command, str) else list(command)
+    return subprocess.Popen(
+        [*argv, *map(str, args)], cwd=cwd, env=command_env(env), stdout=stdout, stderr=stderr, text=True, **popen
+    )
+
+
+def run_command(command, *args, timeout: float = 600, **options) -> subprocess.CompletedProcess:
+    """start_command(command, *args, **options), waited for: exit code, stdout and stderr. Killed at `timeout`."""
+    process = start_command(command, *args, **options)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise AssertionError(
+            f"{command} {' '.join(map(str, args))} ran over {timeout} s:\n{stdout}\n{stderr}"
+        ) from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def kill_when(process: subprocess.Popen, condition, timeout: float = 300) -> None:
+    """SIGKILL the process once condition() holds (polled every 2 ms); it must still be running then."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert process.poll() is None, f"finished before the kill point:\n{process.stdout.read()}"
+        assert time.time() < deadline, "kill point never reached"
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def metrics_has_epoch(run_dir: Path, epoch: int) -> bool:
+    path = run_dir / "metrics.csv"
+    return path.exists() and any(line.startswith(f"{epoch},") for line in path.read_text().splitlines())
+
+
+def losses(run_dir: Path) -> list:
+    """metrics.csv's rows as (epoch, dataset, loss), all three as written."""
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [(r["epoch"], r["dataset"], r["loss"]) for r in csv.DictReader(f)]
+
+
+# ---- data-parallel training (tests/test_ddp.py on gloo, tests/test_cuda.py on nccl) ------------------
+# Two books of Baum's, the gpt2_smoke path; no dropout, so both runs draw nothing at random but the windows.
+DDP_RUN = [
+    "experiment=gpt2_smoke",
+    f"data.root={CORPUS / 'baum'}",
+    "data.files=[22566.txt,26624.txt]",
+    "data.name=baum",
+    "device=cpu",
+    "stop_criteria.max_steps=4",
+    "schedule.eval_every_steps=2",
+    "schedule.checkpoint_every_steps=2",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ddp_worker(rank, world_size, port, cfg, run_dir):
+    """One process of a data-parallel job (torch.multiprocessing.spawn's target), as torchrun would start it."""
+    from stylometry.hardware.distributed import World, process_group, world_from_env
+    from stylometry.training.loop import train
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE=str(world_size),
+    )
+    world = world_from_env()
+    assert world == World(rank=rank, size=world_size, local_rank=rank, local_size=world_size)
+    with process_group(cfg.device, world) as placement:
+        assert train(cfg, run_dir, placement, world) == "complete"
+
+
+def scalars_by_step(run_dir: Path) -> dict:
+    """scalars.csv as {(step, name): value}."""
+    with open(run_dir / "scalars.csv", newline="") as f:
+        return {(int(r["step"]), r["name"]): float(r["value"]) for r in csv.DictReader(f)}
+
+
+# ---- what the session shares ------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="session")
-def token_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("token_cache")
+def session_dir(tmp_path_factory) -> Path:
+    """A folder of this session that every xdist worker shares: the parent of the workers' own base temp dirs
+    (pytest-<n>/), or pytest's base temp dir without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def build_once(root: Path, name: str, build) -> Path:
+    """root/name, made by build(path) once per session: the first worker to ask builds it under a file lock while
+    the others wait; after a build that failed, the next to ask tries again."""
+    path, built = root / name, root / f"{name}.built"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not built.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            build(path)
+            built.touch()
+    return path
+
+
+@pytest.fixture(scope="session")
+def token_cache(session_dir) -> Path:
+    """Tokenized books, shared by every test and worker of the session: each entry is written whole (a temporary
+    file renamed), so jobs that build the same one at once are safe, as on a machine's shared cache."""
+    path = session_dir / "token_cache"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def train_study(sweep_dir: Path, token_cache: Path, *overrides: str) -> Path:
+    """`python -m stylometry.train -m <STUDY> <overrides>` into sweep_dir, the jobs in turn (Hydra's basic
+    launcher), corpus and tokenizer from the environment as a user sets them."""
+    result = run_command(
+        "stylometry.train",
+        "-m",
+        *STUDY,
+        *overrides,
+        f"hydra.sweep.dir={sweep_dir}",
+        f"data.cache_dir={token_cache}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return sweep_dir
+
+
+@pytest.fixture(scope="session")
+def study(session_dir, token_cache) -> Path:
+    """The sweep dir of the trained study (STUDY: STUDY_AUTHORS x STUDY_SEEDS, complete), trained once per session.
+    Read it, never write into it: copy_study gives a copy to change."""
+    return build_once(session_dir, "study", lambda path: train_study(path, token_cache, *STUDY_GRID))
+
+
+def copy_study(study: Path, to: Path) -> Path:
+    """A copy of a study (or of one run dir) to change, without the trainer's lock files."""
+    shutil.copytree(study, to, ignore=shutil.ignore_patterns("*.lock", ".lock"))
+    return to
+
+
+def run_dirs(study: Path) -> dict:
+    """(author, seed) -> run dir of each run below `study`, found from its status.json (the layout is not assumed)."""
+    found = {}
+    for status in study.rglob("status.json"):
+        content = json.loads(status.read_text())
+        found[content["author"], content["seed"]] = status.parent
+    return found
+
+
+def build_small_corpus(root: Path) -> Path:
+    """SMALL_CORPUS at root: root/<author>/book<i>.txt, each the first SMALL_BOOK_BYTES of a real book."""
+    for author, books in SMALL_CORPUS.items():
+        (root / author).mkdir(parents=True)
+        for i, book in enumerate(books):
+            (root / author / f"book{i}.txt").write_bytes((CORPUS / book).read_bytes()[:SMALL_BOOK_BYTES])
+    return root
+
+
+@pytest.fixture
+def small_corpus(tmp_path) -> Path:
+    """A corpus of your own, the test's to change: three authors (alice, bob, carol) of three short real books."""
+    return build_small_corpus(tmp_path / "mycorpus")
+
+
+# ---- composed configs -------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -73,17 +359,111 @@ def make_config(token_cache):
 
 @pytest.fixture
 def run_train(token_cache):
-    """Runs `python -m stylometry.train <args>` as a user would, corpus and tokenizer from the environment."""
+    """Runs `python -m stylometry.train <args>` as a user would (run_command), with the session's token cache."""
 
     def run(*args, timeout=300):
-        env = {**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
-        return subprocess.run(
-            [sys.executable, "-m", "stylometry.train", *args, f"data.cache_dir={token_cache}"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return run_command("stylometry.train", *args, f"data.cache_dir={token_cache}", timeout=timeout)
 
     return run
+
+
+# ---- a hand-built sweep, and statistics by hand -------------------------------------------------------
+# Three authors x three seeds, evaluated at epochs 0, 1 and 2 (the final epoch). FINAL[author][seed]
+# is that model's final loss on each author's book; the Oz authors' models also see three extra sets.
+FINAL = {
+    "austen": [
+        {"austen": 2, "baum": 5, "thompson": 5},
+        {"austen": 3, "baum": 6, "thompson": 6},
+        {"austen": 4, "baum": 7, "thompson": 7},
+    ],
+    "baum": [{"austen": 6, "baum": 1, "thompson": 2}] * 3,
+    # seed 2's Thompson model predicts Thompson's book worse (8) than the Baum model does (2):
+    # the one misattributed book.
+    "thompson": [
+        {"austen": 7, "baum": 3, "thompson": 1.5},
+        {"austen": 7, "baum": 3, "thompson": 1.5},
+        {"austen": 7, "baum": 3, "thompson": 8},
+    ],
+}
+EXTRA = {  # final losses per seed on the extra sets
+    "baum": {"contested": [6.0, 6.2, 6.4], "non_oz_baum": [4.0, 4.2, 4.4], "non_oz_thompson": [7.0, 7.0, 7.1]},
+    "thompson": {"contested": [5.0, 5.1, 5.2], "non_oz_baum": [4.5, 4.6, 4.7], "non_oz_thompson": [6.0, 6.1, 6.3]},
+}
+UNTRAINED = 10.0  # every loss at epoch 0
+
+
+def final_losses(author: str, seed: int) -> dict[str, float]:
+    """Seeds past 2 repeat seeds 0-2 (seed % 3)."""
+    losses = dict(FINAL[author][seed % 3])
+    losses.update({name: values[seed % 3] for name, values in EXTRA.get(author, {}).items()})
+    return losses
+
+
+def write_job(
+    root: Path,
+    author: str,
+    seed: int,
+    epochs=(0, 1, 2),
+    variant="baseline",
+    experiment="paper",
+    state="complete",
+    offset=0.0,
+    status=True,
+    recorded: dict | None = None,
+) -> Path:
+    """A run dir as the trainer writes it: epoch 0 untrained, epoch 1 = final + 1, then the final losses."""
+    job = root / experiment / variant / author / f"seed={seed}"
+    job.mkdir(parents=True)
+    rows = []
+    for epoch in epochs:
+        if epoch > 0:
+            rows.append((epoch, "train", 3.0 + 2.0 / epoch))
+        for name, loss in final_losses(author, seed).items():
+            value = UNTRAINED if epoch == 0 else loss + offset + (1.0 if epoch == 1 else 0.0)
+            rows.append((epoch, name, value))
+    lines = ["epoch,dataset,loss,tokens,seconds"] + [f"{e},{d},{v:.6f},1000,{e * 1.5}" for e, d, v in rows]
+    (job / "metrics.csv").write_text("\n".join(lines) + "\n")
+    if status:
+        (job / "status.json").write_text(
+            json.dumps(
+                {
+                    "experiment": experiment,
+                    "variant": variant,
+                    "author": author,
+                    "seed": seed,
+                    "state": state,
+                    "epoch": max(epochs),
+                    **(recorded or {}),
+                }
+            )
+        )
+    return job
+
+
+def hand_sweep(root: Path, **kwargs) -> Path:
+    for author in FINAL:
+        for seed in range(3):
+            write_job(root, author, seed, **kwargs)
+    return root
+
+
+def by_hand_welch(a, b):
+    """Welch's t-test from its textbook formulas (a vs b), to check the scipy-based code against."""
+    n_a, n_b = len(a), len(b)
+    mean_a, mean_b = sum(a) / n_a, sum(b) / n_b
+    var_a = sum((x - mean_a) ** 2 for x in a) / (n_a - 1)
+    var_b = sum((x - mean_b) ** 2 for x in b) / (n_b - 1)
+    se2 = var_a / n_a + var_b / n_b
+    t = (mean_a - mean_b) / math.sqrt(se2)
+    df = se2**2 / ((var_a / n_a) ** 2 / (n_a - 1) + (var_b / n_b) ** 2 / (n_b - 1))
+    return t, df, 2 * scipy_stats.t.sf(abs(t), df)
+
+
+def by_hand_paired_t(a, b):
+    """The paired t-test from its textbook formulas (a vs b, pairs in order): t and its two-sided p."""
+    differences = [x - y for x, y in zip(a, b)]
+    n = len(differences)
+    mean = sum(differences) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
+    t = mean / (sd / math.sqrt(n))
+    return t, 2 * scipy_stats.t.sf(abs(t), n - 1)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import by_hand_welch, hand_sweep
 from scipy import stats as scipy_stats
-from test_analyze import by_hand_welch
 
 from stylometry.analysis import ablation, stats
 from stylometry.analysis.load import GROUP, load_sweeps
@@ -298,8 +298,6 @@ def test_the_docs_commands_on_the_study_logs_run(tmp_path):
     """docs/analysis.md's two commands on the study's published logs, on some of its models at epoch 500, without
     figures (drawing some fifty takes most of a minute here; the other tests draw every kind). tests/test_docs.py
     runs the page's other commands."""
-    from test_analyze import hand_sweep
-
     from stylometry.analyze import main
 
     logs = write_study_models(

@@ -6,113 +6,25 @@ and on the study's published final losses, which must give back its Table 1.
 
 import contextlib
 import dataclasses
-import json
 import math
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import FINAL, UNTRAINED, by_hand_welch, hand_sweep, write_job
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from scipy import stats as scipy_stats
 
 from stylometry.analysis import figures, stats
 from stylometry.analysis.load import GROUP, load_sweeps, parse_study_name
+from stylometry.analysis.outputs import _group_data, analyze
 from stylometry.analysis.tables import compute_tables
-from stylometry.analyze import _group_data, analyze, main
+from stylometry.analyze import main
 
 DATA = Path(__file__).parent / "data"
 
-# ---- a hand-built sweep ---------------------------------------------------------------------------
-# Three authors x three seeds, evaluated at epochs 0, 1 and 2 (the final epoch). FINAL[author][seed]
-# is that model's final loss on each author's book; the Oz authors' models also see three extra sets.
-FINAL = {
-    "austen": [
-        {"austen": 2, "baum": 5, "thompson": 5},
-        {"austen": 3, "baum": 6, "thompson": 6},
-        {"austen": 4, "baum": 7, "thompson": 7},
-    ],
-    "baum": [{"austen": 6, "baum": 1, "thompson": 2}] * 3,
-    # seed 2's Thompson model predicts Thompson's book worse (8) than the Baum model does (2):
-    # the one misattributed book.
-    "thompson": [
-        {"austen": 7, "baum": 3, "thompson": 1.5},
-        {"austen": 7, "baum": 3, "thompson": 1.5},
-        {"austen": 7, "baum": 3, "thompson": 8},
-    ],
-}
-EXTRA = {  # final losses per seed on the extra sets
-    "baum": {"contested": [6.0, 6.2, 6.4], "non_oz_baum": [4.0, 4.2, 4.4], "non_oz_thompson": [7.0, 7.0, 7.1]},
-    "thompson": {"contested": [5.0, 5.1, 5.2], "non_oz_baum": [4.5, 4.6, 4.7], "non_oz_thompson": [6.0, 6.1, 6.3]},
-}
-UNTRAINED = 10.0  # every loss at epoch 0
-
-
-def final_losses(author: str, seed: int) -> dict[str, float]:
-    """Seeds past 2 repeat seeds 0-2 (seed % 3)."""
-    losses = dict(FINAL[author][seed % 3])
-    losses.update({name: values[seed % 3] for name, values in EXTRA.get(author, {}).items()})
-    return losses
-
-
-def write_job(
-    root: Path,
-    author: str,
-    seed: int,
-    epochs=(0, 1, 2),
-    variant="baseline",
-    experiment="paper",
-    state="complete",
-    offset=0.0,
-    status=True,
-    recorded: dict | None = None,
-) -> Path:
-    """A run dir as the trainer writes it: epoch 0 untrained, epoch 1 = final + 1, then the final losses."""
-    job = root / experiment / variant / author / f"seed={seed}"
-    job.mkdir(parents=True)
-    rows = []
-    for epoch in epochs:
-        if epoch > 0:
-            rows.append((epoch, "train", 3.0 + 2.0 / epoch))
-        for name, loss in final_losses(author, seed).items():
-            value = UNTRAINED if epoch == 0 else loss + offset + (1.0 if epoch == 1 else 0.0)
-            rows.append((epoch, name, value))
-    lines = ["epoch,dataset,loss,tokens,seconds"] + [f"{e},{d},{v:.6f},1000,{e * 1.5}" for e, d, v in rows]
-    (job / "metrics.csv").write_text("\n".join(lines) + "\n")
-    if status:
-        (job / "status.json").write_text(
-            json.dumps(
-                {
-                    "experiment": experiment,
-                    "variant": variant,
-                    "author": author,
-                    "seed": seed,
-                    "state": state,
-                    "epoch": max(epochs),
-                    **(recorded or {}),
-                }
-            )
-        )
-    return job
-
-
-def hand_sweep(root: Path, **kwargs) -> Path:
-    for author in FINAL:
-        for seed in range(3):
-            write_job(root, author, seed, **kwargs)
-    return root
-
-
-def by_hand_welch(a, b):
-    """Welch's t-test from its textbook formulas (a vs b), to check the scipy-based code against."""
-    n_a, n_b = len(a), len(b)
-    mean_a, mean_b = sum(a) / n_a, sum(b) / n_b
-    var_a = sum((x - mean_a) ** 2 for x in a) / (n_a - 1)
-    var_b = sum((x - mean_b) ** 2 for x in b) / (n_b - 1)
-    se2 = var_a / n_a + var_b / n_b
-    t = (mean_a - mean_b) / math.sqrt(se2)
-    df = se2**2 / ((var_a / n_a) ** 2 / (n_a - 1) + (var_b / n_b) ** 2 / (n_b - 1))
-    return t, df, 2 * scipy_stats.t.sf(abs(t), df)
+# ---- a hand-built sweep (conftest: FINAL, EXTRA, write_job, hand_sweep) ------------------------------
 
 
 def one(table: pd.DataFrame, **where) -> pd.Series:

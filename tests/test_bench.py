@@ -5,24 +5,14 @@ Speed is reported by `python -m stylometry.bench`, never asserted here.
 """
 
 import json
-import os
-import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
 import torch
-from conftest import CORPUS, REPO, TOKENIZER
+from conftest import REPO, run_command
 
-from stylometry.bench import (
-    baseline_batches,
-    baseline_model,
-    baseline_step,
-    largest_fitting_batch,
-    with_defaults,
-    with_override,
-)
 from stylometry.benchmark.gpu_check import (
     evaluations,
     grid_gpu_hours,
@@ -30,6 +20,9 @@ from stylometry.benchmark.gpu_check import (
     minimum_epochs,
     precision_mismatches,
 )
+from stylometry.benchmark.loops import baseline_batches, baseline_model, baseline_step
+from stylometry.benchmark.overrides import with_defaults, with_override
+from stylometry.benchmark.workers import largest_fitting_batch
 from stylometry.config.schema import ModelConfig, ScheduleConfig, StopCriteriaConfig
 from stylometry.model import kernels
 from stylometry.model.gpt import (
@@ -174,31 +167,16 @@ def test_bench_defaults_yield_to_overrides():
 
 @pytest.mark.slow  # seven fresh processes (one per measurement, for honest peak memory): ~40 s
 def test_bench_cli_runs_a_tiny_config_and_ends_with_json(token_cache):
-    env = {**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stylometry.bench",
-            "model=tiny",
-            "model.n_positions=32",
-            "data.n_train_tokens=1024",
-            "data.eval_max_tokens=256",
-            "data.eval_batch_size=4",
-            f"data.cache_dir={token_cache}",
-            "--repeats",
-            "1",
-            "--warmup",
-            "0",
-            "--steps",
-            "1",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
+    done = run_command(
+        "stylometry.bench",
+        "model=tiny",
+        "model.n_positions=32",
+        "data.n_train_tokens=1024",
+        "data.eval_max_tokens=256",
+        "data.eval_batch_size=4",
+        f"data.cache_dir={token_cache}",
+        *("--repeats", "1", "--warmup", "0", "--steps", "1"),
         timeout=300,
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -290,13 +268,7 @@ def test_the_cuda_tests_report_is_read_from_pytests_junit_xml(tmp_path):
     """)
     )
     report = tmp_path / "report.xml"
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "test_sample.py", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"],
-        cwd=tmp_path,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    run_command("pytest", "test_sample.py", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", cwd=tmp_path)
     summary = junit_summary(report)
     assert summary["passed"] == 1
     assert summary["skipped"] == {"test_skipped": "needs CUDA (no GPU on this machine)"}
@@ -307,14 +279,7 @@ def test_the_cuda_tests_report_is_read_from_pytests_junit_xml(tmp_path):
 
 def run_check(command, timeout=600, **env):
     """`command` (docs/gpu.md) as a user runs it, where torch sees no GPU (CUDA_VISIBLE_DEVICES empty)."""
-    env = {
-        **os.environ,
-        "CUDA_VISIBLE_DEVICES": "",
-        "STYLOMETRY_DATA": str(CORPUS),
-        "STYLOMETRY_TOKENIZER": str(TOKENIZER),
-        **env,
-    }
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return run_command(command, timeout=timeout, env={"CUDA_VISIBLE_DEVICES": "", **env})
 
 
 def test_the_gpu_check_without_a_gpu_says_so_in_seconds():
@@ -348,15 +313,7 @@ def test_the_gpu_check_is_prepared_for_a_machine_without_a_registry(tmp_path):
     repo = tmp_path / "repo"
     (repo / ".ci").mkdir(parents=True)
     (repo / ".ci" / "gpu-check").write_bytes((REPO / ".ci" / "gpu-check").read_bytes())
-    done = subprocess.run(
-        ["bash", ".ci/gpu-check", "--prepare"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={**os.environ, "STYLOMETRY_DATA": str(CORPUS), "STYLOMETRY_TOKENIZER": str(TOKENIZER)},
-    )
+    done = run_command(["bash", ".ci/gpu-check", "--prepare"], cwd=repo)
     assert done.returncode == 0, done.stderr
     wheels = sorted(path.name.split("-")[0] for path in (repo / "wheels").glob("*-py*-none-any.whl"))
     assert wheels == [

@@ -1,51 +1,34 @@
 """Your own corpus: authors are its folders, one study per corpus, a complete run checked like any other.
 
-The corpora here are built from real books under other folder names (alice/, bob/, carol/), cut short so
-that every job trains in seconds.
+The corpora here are conftest's small corpus: real books under other folder names (alice/, bob/, carol/), cut
+short so that every job trains in seconds.
 """
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPUS, REPO, TINY, TOKENIZER
+from conftest import CORPUS, SMALL_CORPUS, TINY, TOKENIZER, build_small_corpus, run_command
 from safetensors.torch import load_file
 
 from stylometry.config.schema import STUDY_NOT_AUTHORS, ConfigError
-from stylometry.data.corpus import author_folders, prepare_overrides
+from stylometry.data.authors import prepare_overrides
+from stylometry.data.corpus import author_folders
 from stylometry.data.tokens import BookReader, largest_train_tokens, load_study_data, load_tokenizer
 from stylometry.runs.layout import read_run_config
 from stylometry.training.loop import train
 
-# Three authors of three real books each (the first 12 kB of each), under names no test of the study uses.
-SOURCES = {
-    "alice": ["austen/105.txt", "austen/121.txt", "austen/141.txt"],
-    "bob": ["twain/74.txt", "twain/76.txt", "twain/86.txt"],
-    "carol": ["wells/35.txt", "wells/36.txt", "wells/5230.txt"],
-}
-BOOK_BYTES = 12_000
-
-
-def build_corpus(root: Path, sources=SOURCES) -> Path:
-    for author, books in sources.items():
-        (root / author).mkdir(parents=True)
-        for i, book in enumerate(books):
-            (root / author / f"book{i}.txt").write_bytes((CORPUS / book).read_bytes()[:BOOK_BYTES])
-    return root
-
 
 @pytest.fixture
-def corpus(tmp_path):
-    root = build_corpus(tmp_path / "mycorpus")
+def corpus(small_corpus):
+    """The small corpus, with what a corpus of your own may hold besides its authors' books."""
+    root = small_corpus
     (root / "disputed").mkdir()  # extra texts, declared with data.not_authors
-    (root / "disputed" / "letter.txt").write_bytes((CORPUS / "contested" / "30537.txt").read_bytes()[:BOOK_BYTES])
+    (root / "disputed" / "letter.txt").write_bytes((CORPUS / "contested" / "30537.txt").read_bytes()[:12_000])
     (root / ".git").mkdir()  # hidden folders and files, and files that are not .txt, are ignored
     (root / "alice" / ".notes.txt").write_text("not a book")
     (root / "alice" / "cover.jpg").write_bytes(b"\xff\xd8\xff")
@@ -61,16 +44,6 @@ def corpus_overrides(root, cache, *more):
         *TINY,
         *more,
     ]
-
-
-def run_cli(module, *args, env_root=None, timeout=300):
-    env = {**os.environ, "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
-    env.pop("STYLOMETRY_DATA", None)
-    if env_root is not None:
-        env["STYLOMETRY_DATA"] = str(env_root)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def test_authors_are_the_corpus_folders(corpus):
@@ -97,7 +70,7 @@ def test_data_authors_default_to_every_folder_and_train_tokens_to_the_studys_rul
     assert data.authors == ["alice", "bob", "carol"] and set(data.held_out_books) == {"alice", "bob", "carol"}
     # By hand: each author's tokens minus its longest book; the smallest of those.
     counts = {
-        author: [len(reader.read(corpus / author / f"book{i}.txt").tokens) for i in range(3)] for author in SOURCES
+        author: [len(reader.read(corpus / author / f"book{i}.txt").tokens) for i in range(3)] for author in SMALL_CORPUS
     }
     expected = min(sum(lengths) - max(lengths) for lengths in counts.values())
     assert data.n_train_tokens == expected == len(data.train_tokens)
@@ -131,7 +104,7 @@ def test_the_studys_corpus_keeps_643041_training_tokens(token_cache):
     ],
 )
 def test_a_corpus_no_study_can_use_fails_in_one_line(tmp_path, make_config, token_cache, damage, message):
-    root = build_corpus(tmp_path / "bad")
+    root = build_small_corpus(tmp_path / "bad")
     damage(root)
     prepare_overrides([f"data.root={root}"])
     cfg = make_config(*corpus_overrides(root, token_cache, "author=alice"))
@@ -152,7 +125,8 @@ def test_the_command_line_trains_exactly_the_corpus_authors_apart_from_the_study
         f"data.cache_dir={token_cache}",
         "data.not_authors=[disputed]",
     ]
-    plan = run_cli("stylometry.status", "--plan", "-m", "author=glob(*)", "seed=range(2)", *overrides, env_root=corpus)
+    env = {"STYLOMETRY_DATA": corpus}
+    plan = run_command("stylometry.status", "--plan", "-m", "author=glob(*)", "seed=range(2)", *overrides, env=env)
     assert plan.returncode == 0, plan.stderr
     assert plan.stdout.splitlines()[0] == "6 jobs: 0 to skip, 0 to extend, 0 to resume, 6 to start"
     planned = sorted(line.split()[-1] for line in plan.stdout.splitlines()[1:])
@@ -161,14 +135,14 @@ def test_the_command_line_trains_exactly_the_corpus_authors_apart_from_the_study
     ]
 
     sweep = tmp_path / "sweeps"
-    result = run_cli(
+    result = run_command(
         "stylometry.train",
         "-m",
         "author=glob(*)",
         "seed=range(2)",
         *overrides,
         f"hydra.sweep.dir={sweep}/${{study}}/${{experiment_name}}",
-        env_root=corpus,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     runs = sorted(str(path.parent.relative_to(sweep)) for path in sweep.rglob("status.json"))
@@ -176,13 +150,14 @@ def test_the_command_line_trains_exactly_the_corpus_authors_apart_from_the_study
     status = json.loads((sweep / "mycorpus/smoke/baseline/bob/seed=1/status.json").read_text())
     assert (status["state"], status["study"], status["author"]) == ("complete", "mycorpus", "bob")
 
-    alone = run_cli(
+    alone = run_command(
         "stylometry.train",
         "author=alice",
         *overrides,
         "study=letters",
         f"data.root={corpus}",
         f"hydra.run.dir={tmp_path}/one/${{study}}",
+        env={"STYLOMETRY_DATA": None},
     )
     assert alone.returncode == 0, alone.stderr
     assert yaml.safe_load((tmp_path / "one/letters/config.yaml").read_text())["study"] == "letters"
@@ -197,6 +172,7 @@ def run_dir_files(run_dir: Path):
     }
 
 
+@pytest.mark.slow  # three runs of the trainer (2 and 3 epochs), four refused
 def test_a_complete_run_refuses_another_identity_and_extends_when_asked_for_more(
     corpus, make_config, token_cache, tmp_path
 ):
@@ -238,14 +214,15 @@ def metric_rows(run_dir):
     return [line.split(",")[:4] for line in lines]  # seconds differ
 
 
+@pytest.mark.slow
 def test_a_refused_run_keeps_its_state_on_the_command_line(corpus, token_cache, tmp_path):
     overrides = [
         *corpus_overrides(corpus, token_cache, "author=alice", "stop_criteria.max_epochs=1"),
         f"hydra.run.dir={tmp_path / 'run'}",
     ]
-    assert run_cli("stylometry.train", *overrides).returncode == 0
+    assert run_command("stylometry.train", *overrides).returncode == 0
     status = (tmp_path / "run" / "status.json").read_text()
-    refused = run_cli("stylometry.train", *overrides, "model.n_layer=3")
+    refused = run_command("stylometry.train", *overrides, "model.n_layer=3")
     assert refused.returncode == 2 and "holds a run with model.n_layer=2, not 3" in refused.stdout + refused.stderr
     assert (tmp_path / "run" / "status.json").read_text() == status
     assert yaml.safe_load((tmp_path / "run" / ".hydra" / "config.yaml").read_text())["model"]["n_layer"] == 2

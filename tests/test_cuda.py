@@ -18,10 +18,20 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import CORPUS, REPO, TINY, TOKENIZER
+from conftest import (
+    CORPUS,
+    DDP_RUN,
+    TINY,
+    TOKENIZER,
+    ddp_worker,
+    free_port,
+    kill_when,
+    losses,
+    metrics_has_epoch,
+    scalars_by_step,
+    start_command,
+)
 from safetensors.torch import load_file
-from test_ddp import DDP_RUN, _free_port, _worker, scalars
-from test_faults import kill_when, losses, metrics_has_epoch
 from transformers import GPT2LMHeadModel
 
 from stylometry.benchmark.gpu_check import precision_mismatches
@@ -165,28 +175,15 @@ TRAIN_DETERMINISTIC = (
 
 
 def start_cuda_training(run_dir, token_cache, strict: bool):
-    env = {
-        **os.environ,
-        "STYLOMETRY_DATA": str(CORPUS),
-        "STYLOMETRY_TOKENIZER": str(TOKENIZER),
-        "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            TRAIN_DETERMINISTIC,
-            "strict" if strict else "warn",
-            *CUDA_TINY,
-            "stop_criteria.max_epochs=20",
-            f"hydra.run.dir={run_dir}",
-            f"data.cache_dir={token_cache}",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
+    return start_command(
+        [sys.executable, "-c", TRAIN_DETERMINISTIC],
+        "strict" if strict else "warn",
+        *CUDA_TINY,
+        "stop_criteria.max_epochs=20",
+        f"hydra.run.dir={run_dir}",
+        f"data.cache_dir={token_cache}",
+        env={"CUBLAS_WORKSPACE_CONFIG": ":4096:8"},
         stderr=subprocess.STDOUT,
-        text=True,
     )
 
 
@@ -268,10 +265,7 @@ def kill_sweep(process, sweep_dir) -> None:
 
 def test_a_joblib_sweep_runs_two_jobs_at_a_time_on_one_gpu_and_a_kill_frees_the_leases(tmp_path, token_cache):
     sweep_dir, lease_dir = tmp_path / "sweep", tmp_path / "leases"
-    command = [
-        sys.executable,
-        "-m",
-        "stylometry.train",
+    args = [
         "-m",
         *(o for o in CUDA_TINY if not o.startswith("author=")),
         "author=baum,austen",
@@ -284,16 +278,11 @@ def test_a_joblib_sweep_runs_two_jobs_at_a_time_on_one_gpu_and_a_kill_frees_the_
         f"hydra.sweep.dir={sweep_dir}",
         f"data.cache_dir={token_cache}",
     ]
-    env = {
-        **os.environ,
-        "STYLOMETRY_DATA": str(CORPUS),
-        "STYLOMETRY_TOKENIZER": str(TOKENIZER),
-        "CUDA_VISIBLE_DEVICES": first_visible_gpu(),
-    }  # four jobs, one GPU, two slots on it
+    env = {"CUDA_VISIBLE_DEVICES": first_visible_gpu()}  # four jobs, one GPU, two slots on it
 
     with open(tmp_path / "first.log", "w") as log:
-        first = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        first = start_command(
+            "stylometry.train", *args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         most_first = watch_sweep(
@@ -317,8 +306,8 @@ def test_a_joblib_sweep_runs_two_jobs_at_a_time_on_one_gpu_and_a_kill_frees_the_
     assert interrupted, "the kill came too late to test resumption"
 
     with open(tmp_path / "again.log", "w") as log:
-        again = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        again = start_command(
+            "stylometry.train", *args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         most_again = watch_sweep(sweep_dir, again, timeout=400)
@@ -343,9 +332,9 @@ def test_two_nccl_processes_match_one_process(make_config, tmp_path):
     cfg = make_config(*(item for item in DDP_RUN if item != "device=cpu"), "device=cuda", "device.precision=fp32")
     single, parallel = tmp_path / "single", tmp_path / "ddp"
     assert train(cfg, single) == "complete"
-    mp.spawn(_worker, args=(2, _free_port(), cfg, parallel), nprocs=2, join=True)  # nccl, a GPU per process
+    mp.spawn(ddp_worker, args=(2, free_port(), cfg, parallel), nprocs=2, join=True)  # nccl, a GPU per process
 
-    one, two = scalars(single), scalars(parallel)
+    one, two = scalars_by_step(single), scalars_by_step(parallel)
     assert one.keys() == two.keys()
     for key, value in one.items():
         assert two[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key

@@ -11,15 +11,14 @@ from stylometry.config.schema import ConfigError
 from stylometry.data.tokens import (
     Book,
     BookReader,
-    eval_windows,
     held_out_book,
     list_books,
     load_study_data,
     load_tokenizer,
-    sample_windows,
     split_train_tokens,
 )
 from stylometry.data.variants import build_transform, transform_key
+from stylometry.data.windows import eval_windows, sample_windows
 
 
 @pytest.fixture

@@ -1,65 +1,25 @@
 """Data-parallel training (DDP) on the CPU: 2 gloo processes match one process on the same global batch."""
 
-import csv
 import json
-import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import CORPUS
+from conftest import DDP_RUN, ddp_worker, free_port, scalars_by_step
 from safetensors.torch import load_file
 
-from stylometry.hardware.distributed import World, process_group, world_from_env
+from stylometry.hardware.distributed import World, world_from_env
 from stylometry.training.loop import train
 
-# Two books of Baum's, the gpt2_smoke path; no dropout, so both runs draw nothing at random but the windows.
-DDP_RUN = [
-    "experiment=gpt2_smoke",
-    f"data.root={CORPUS / 'baum'}",
-    "data.files=[22566.txt,26624.txt]",
-    "data.name=baum",
-    "device=cpu",
-    "stop_criteria.max_steps=4",
-    "schedule.eval_every_steps=2",
-    "schedule.checkpoint_every_steps=2",
-]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(rank, world_size, port, cfg, run_dir):
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(world_size),
-        LOCAL_RANK=str(rank),
-        LOCAL_WORLD_SIZE=str(world_size),
-    )
-    world = world_from_env()
-    assert world == World(rank=rank, size=world_size, local_rank=rank, local_size=world_size)
-    with process_group(cfg.device, world) as placement:
-        assert train(cfg, run_dir, placement, world) == "complete"
-
-
-def scalars(run_dir):
-    with open(run_dir / "scalars.csv", newline="") as f:
-        return {(int(r["step"]), r["name"]): float(r["value"]) for r in csv.DictReader(f)}
-
-
+@pytest.mark.slow  # two training processes
 def test_two_gloo_processes_match_one_process(make_config, tmp_path):
-    cfg = make_config(*DDP_RUN)
+    cfg = make_config(*DDP_RUN)  # conftest: the gpt2_smoke path on two of Baum's books, no dropout
     single, parallel = tmp_path / "single", tmp_path / "ddp"
     assert train(cfg, single) == "complete"
-    mp.spawn(_worker, args=(2, _free_port(), cfg, parallel), nprocs=2, join=True)
+    mp.spawn(ddp_worker, args=(2, free_port(), cfg, parallel), nprocs=2, join=True)
 
-    one, two = scalars(single), scalars(parallel)
+    one, two = scalars_by_step(single), scalars_by_step(parallel)
     assert one.keys() == two.keys()  # rank 0 alone wrote: every scalar once
     assert {name for _, name in one} >= {"train/loss", "train/lr", "train/grad_norm", "val/loss", "val/perplexity"}
     for key, value in one.items():

@@ -4,8 +4,9 @@ runs it at a smaller scale, where one does), so that no command in the docs drif
     python -m pytest tests/test_docs.py
 
 The commands run in a scratch folder beside a link to ../shared, with STYLOMETRY_DATA and STYLOMETRY_TOKENIZER set
-as the README has the user set them. Training commands get a tiny model and budget (TINY), the grid commands a
-grid of 2 authors x 2 seeds, and all of them share one small trained sweep (multirun/corpus/paper).
+as the README has the user set them. Training commands get a tiny model and budget (TINY); the grid commands are
+the tests' trained study (conftest's STUDY: 3 authors x 2 seeds), which the scratch folder holds a copy of as
+multirun/corpus/paper: they find it complete, and every command after them reads it.
 """
 
 import os
@@ -16,22 +17,39 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SHARED, TINY
-from test_corpus import build_corpus
+from conftest import (
+    CONTENT_STUDY,
+    REPO,
+    SHARED,
+    STUDY,
+    STUDY_AUTHORS,
+    STUDY_SEEDS,
+    TINY,
+    build_small_corpus,
+    copy_study,
+    run_command,
+)
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TINY_BUDGET = [o for o in TINY if not o.startswith("experiment=")]  # for a command that names its experiment
-GRID = {"'author=glob(*)'": "author=baum,thompson", "'seed=range(10)'": "seed=0,1"}
-GRID_TINY = (*TINY, "experiment_name=paper", "data.authors=[baum,thompson]")  # the grid, in multirun/corpus/paper
+# The single runs of Baum's on the study's corpus: TINY's budget, evaluated on two authors' books (not all eight).
+SINGLE = [*TINY_BUDGET, "data.authors=[baum,thompson]"]
+# The grid: the study's authors and seeds, with its settings (its sweep dir is multirun/corpus/paper).
+GRID = {
+    "'author=glob(*)'": f"author={','.join(STUDY_AUTHORS)}",
+    "'seed=range(10)'": f"seed={','.join(map(str, STUDY_SEEDS))}",
+}
+GRID_JOBS = len(STUDY_AUTHORS) * len(STUDY_SEEDS)
 
 
 @dataclass(frozen=True)
 class Run:
-    """Run here: the command with these replacements (old -> new) and these overrides appended."""
+    """Run here: the command with these replacements (old -> new) and these overrides appended; `expect`: a piece
+    of its stdout that shows it did its work (every command has one: an exit code alone says little)."""
 
+    expect: str
     replace: tuple = ()
     append: tuple = ()
-    expect: str = ""  # a piece of its stdout
     slow: bool = True  # trains, or reads what training wrote
 
 
@@ -49,7 +67,9 @@ ENVIRONMENT = NotRun(
     "sets the environment: every command here runs with STYLOMETRY_DATA and STYLOMETRY_TOKENIZER pointing at ../shared"
 )
 SUITE = NotRun("the test suite itself")
-ATTRIBUTION = NotRun("run on a tiny study by tests/test_attribute.py", "tests/test_attribute.py", "attribution.md")
+ATTRIBUTION = NotRun(
+    "run on the tests' tiny study by tests/test_attribute.py", "tests/test_attribute.py", "attribution.md"
+)
 STUDY_LOGS = NotRun(
     "needs the study's published loss logs (its repository's models/): tests/test_analyze.py reads "
     "logs in their format",
@@ -61,6 +81,16 @@ GPU_CHECK = NotRun(
 )
 
 SPEED_TEXTS = "../shared/corpus/contested/30537.txt ../shared/corpus/non_oz_baum ../shared/corpus/non_oz_thompson"
+# docs/attribution.md's commands that train nothing: tests/test_attribute.py runs each on the tests' study.
+ATTRIBUTION_PAGE = {
+    f"python -m stylometry.attribute multirun/corpus/paper {texts} --max-tokens all {options} "
+    f"--out attribution/{out}": ATTRIBUTION
+    for texts, options, out in [
+        (SPEED_TEXTS, "--no-figures", "speed"),
+        (SPEED_TEXTS, "--no-figures --jobs 2", "speed_jobs"),
+        ("../shared/corpus/contested/30537.txt", "--excerpt-tokens 256 --no-figures", "speed_excerpts"),
+    ]
+}
 
 # In the order they run: the sweep first, then what reads it.
 COMMANDS = {
@@ -74,51 +104,55 @@ COMMANDS = {
         replace=(("/path/to/mycorpus", "{mycorpus}"),), expect="9 jobs:", slow=False
     ),
     "python -m stylometry.variants variant=content out=variants/content": Run(expect="variant content", slow=False),
-    # The grid, shared by every command after it.
-    "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)'": Run(tuple(GRID.items()), GRID_TINY),
+    # The grid: the tests' study, copied here as multirun/corpus/paper, found complete (as the same command run
+    # again finds it: "nothing to train"); every command after it reads it.
+    "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)'": Run(
+        f"{GRID_JOBS} jobs: {GRID_JOBS} complete", tuple(GRID.items()), STUDY
+    ),
     "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)' hydra/launcher=joblib hydra.launcher.n_jobs=8 "
-    "device.jobs_per_gpu=2": Run((*GRID.items(), ("n_jobs=8", "n_jobs=2")), GRID_TINY, expect="4 jobs: 4 complete"),
-    "python -m stylometry.status": Run(expect="multirun: 4 jobs: 4 complete"),
-    "python -m stylometry.status multirun/corpus/paper": Run(expect="multirun/corpus/paper: 4 jobs: 4 complete"),
-    "cat multirun/corpus/paper/summary.csv": Run(expect="run_dir,state,"),
-    "python -m stylometry.analyze multirun/corpus/paper --out analysis/paper": Run(),
-    "python -m stylometry.analyze multirun/corpus/paper --out analysis/baselines --baselines": Run(),
+    "device.jobs_per_gpu=2": Run(
+        f"{GRID_JOBS} jobs: {GRID_JOBS} complete", (*GRID.items(), ("n_jobs=8", "n_jobs=2")), STUDY
+    ),
+    "python -m stylometry.status": Run(f"multirun: {GRID_JOBS} jobs: {GRID_JOBS} complete"),
+    "python -m stylometry.status multirun/corpus/paper": Run(
+        f"multirun/corpus/paper: {GRID_JOBS} jobs: {GRID_JOBS} complete"
+    ),
+    "cat multirun/corpus/paper/summary.csv": Run("run_dir,state,"),
+    "python -m stylometry.analyze multirun/corpus/paper --out analysis/paper": Run(
+        f"{GRID_JOBS} models analysed; report: analysis/paper/report.md"
+    ),
+    "python -m stylometry.analyze multirun/corpus/paper --out analysis/baselines --baselines": Run(
+        f"{GRID_JOBS} models analysed; report: analysis/baselines/report.md"
+    ),
     "python -m stylometry.attribute multirun/corpus/paper --held-out --excerpt-tokens 256,1024,4096 "
-    "--out attribution/held_out": Run(),
+    "--out attribution/held_out": Run("held-out books, 256-token excerpts: "),
     "python -m stylometry.analyze multirun/corpus/paper --out analysis/excerpts --baselines --attribution "
-    "attribution/held_out": Run(),
-    # docs/attribution.md's speed commands, on the grid's tiny models and the texts' first 512 tokens.
-    **{
-        f"python -m stylometry.attribute multirun/corpus/paper {texts} --max-tokens all {options} "
-        f"--out attribution/{out}": Run(
-            (("--max-tokens all", "--max-tokens 512"),), expect=f"report: attribution/{out}"
-        )
-        for texts, options, out in [
-            (SPEED_TEXTS, "--no-figures", "speed"),
-            (SPEED_TEXTS, "--no-figures --jobs 2", "speed_jobs"),
-            ("../shared/corpus/contested/30537.txt", "--excerpt-tokens 256 --no-figures", "speed_excerpts"),
-        ]
-    },
+    "attribution/held_out": Run(f"{GRID_JOBS} models analysed; report: analysis/excerpts/report.md"),
     "python -m stylometry.attribute multirun/corpus/paper corpus/contested/30537.txt --authors baum,thompson "
     "--out attribution/contested": Run(
-        (("corpus/contested", "../shared/corpus/contested"),), expect="report: attribution/contested/report.md"
+        "report: attribution/contested/report.md", (("corpus/contested", "../shared/corpus/contested"),)
     ),
-    # After the analysis: it compares the variants, and one model of a variant is too few for its t-tests.
+    # After the analysis: it compares the variants, and one model of a variant is too few for its t-tests. It
+    # trains: a content model of Baum's, beside the study in multirun/corpus/paper (CONTENT_STUDY's data.authors).
     "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)' variant=content": Run(
-        (("'author=glob(*)'", "author=baum"), ("'seed=range(10)'", "seed=0")), GRID_TINY
+        "complete at epoch 1 (step 2): ",
+        (("'author=glob(*)'", "author=baum"), ("'seed=range(10)'", "seed=0")),
+        (*STUDY, *(o for o in CONTENT_STUDY if o != "variant=content")),
     ),
     # Single runs.
-    "python -m stylometry.train experiment=smoke author=baum": Run(append=TINY_BUDGET, expect="complete at epoch 2"),
-    "python -m stylometry.train author=baum seed=0": Run(append=TINY, expect="nothing to train"),  # the run above
+    "python -m stylometry.train experiment=smoke author=baum": Run("complete at epoch 2", append=SINGLE),
+    "python -m stylometry.train author=baum seed=0": Run(  # the run above
+        "nothing to train", append=("experiment=smoke", *SINGLE)
+    ),
     "python -m stylometry.train -m author=baum,thompson seed=0,1 experiment=smoke hydra/launcher=local": Run(
-        (("seed=0,1", "seed=0"), ("author=baum,thompson", "author=baum")), TINY_BUDGET, expect="epoch 2/2"
+        "epoch 2/2", (("seed=0,1", "seed=0"), ("author=baum,thompson", "author=baum")), SINGLE
     ),
     # Your own corpus.
     "python -m stylometry.train -m 'author=glob(*)' 'seed=range(3)' data.root=/path/to/mycorpus": Run(
-        (("/path/to/mycorpus", "{mycorpus}"), ("'seed=range(3)'", "seed=0")), TINY, expect="3 jobs: 3 complete"
+        "3 jobs: 3 complete", (("/path/to/mycorpus", "{mycorpus}"), ("'seed=range(3)'", "seed=0")), TINY
     ),
     "python -m stylometry.train author=alice seed=0 data.root=/path/to/mycorpus": Run(
-        (("/path/to/mycorpus", "{mycorpus}"),), TINY, expect="complete at epoch 2"
+        "complete at epoch 2", (("/path/to/mycorpus", "{mycorpus}"),), TINY
     ),
     # Any text, and sampling from it.
     "python -m stylometry.train experiment=gpt2_smoke data.root=../shared/corpus/baum data.name=baum": Run(
@@ -208,9 +242,15 @@ COMMANDS = {
     "64,256,1024 --out attribution/excerpts": ATTRIBUTION,
     "python -m stylometry.attribute multirun/corpus/laptop --held-out --excerpt-tokens 64,256,1024,4096 "
     "--out attribution/held_out": ATTRIBUTION,
+    **ATTRIBUTION_PAGE,
     "python -m stylometry.train -m experiment=laptop author=baum,thompson seed=0,1,2 stop_criteria.max_epochs=1 "
     "data.n_train_tokens=131072 'data.authors=[baum,thompson]' hydra/launcher=joblib "
-    "hydra.launcher.n_jobs=2": ATTRIBUTION,
+    "hydra.launcher.n_jobs=2": NotRun(
+        "6 laptop models, 16 minutes: tests/test_attribute.py plans it (status --plan) and runs the page's other "
+        "commands on the tests' study, a tiny sweep of the same kind",
+        "tests/test_attribute.py",
+        "test_the_docs_training_command_plans_the_sweep_it_describes",
+    ),
     "python -m stylometry.analyze multirun/corpus/paper path/to/llm-stylometry/models "
     "--out analysis/ours_vs_study": STUDY_LOGS,
     "python -m stylometry.analyze path/to/llm-stylometry/models --out analysis/study "
@@ -244,45 +284,35 @@ def test_every_command_of_the_docs_is_run_or_says_why_not():
         if isinstance(how, NotRun) and how.test:
             assert how.mentions in (REPO / how.test).read_text(), f"{how.test} runs {command!r} no more"
         if isinstance(how, Run):
+            assert how.expect.strip(), f"{command}: say what its output shows"
             for old, _ in how.replace:
                 assert old in command, f"{command}: nothing to replace for {old!r}"
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, token_cache):
     """A scratch folder beside `shared` (a link to ../shared), as the repo is, with a corpus of three authors for
-    the pages' /path/to/mycorpus, and the environment the README sets up."""
+    the pages' /path/to/mycorpus (conftest's small corpus), and the environment the README sets up."""
     root = tmp_path_factory.mktemp("docs")
     (root / "shared").symlink_to(SHARED)
     cwd = root / "repo"
     cwd.mkdir()
-    mycorpus = build_corpus(root / "mycorpus")
-    cache = root / "token_cache"
+    mycorpus = build_small_corpus(root / "mycorpus")
     env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),  # this checkout's package, whichever copy an editable install points at
-        "STYLOMETRY_DATA": str(root / "shared" / "corpus"),
-        "STYLOMETRY_TOKENIZER": str(root / "shared" / "tokenizers" / "gpt2"),
+        "STYLOMETRY_DATA": root / "shared" / "corpus",
+        "STYLOMETRY_TOKENIZER": root / "shared" / "tokenizers" / "gpt2",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    return cwd, env, {"mycorpus": str(mycorpus)}, cache
+    return cwd, env, {"mycorpus": str(mycorpus)}, token_cache
 
 
-def run_command(workspace, command: str, how: Run) -> subprocess.CompletedProcess:
+def run_docs_command(workspace, command: str, how: Run) -> subprocess.CompletedProcess:
     cwd, env, names, cache = workspace
     for old, new in how.replace:
         command = command.replace(old, new.format(**names))
     trains = command.startswith("python -m stylometry.train") and not re.search(r" --(cfg|help)\b", command)
     extra = [*how.append, f"data.cache_dir={cache}"] if trains else []
-    result = subprocess.run(
-        ["bash", "-c", " ".join([command, *extra])],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_command(["bash", "-c", " ".join([command, *extra])], cwd=cwd, env=env)
     assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
     assert how.expect in result.stdout, f"{command}: {how.expect!r} not in\n{result.stdout[-3000:]}"
@@ -292,15 +322,17 @@ def run_command(workspace, command: str, how: Run) -> subprocess.CompletedProces
 def test_the_commands_that_train_nothing_run(workspace):
     for command, how in COMMANDS.items():
         if isinstance(how, Run) and not how.slow:
-            run_command(workspace, command, how)
+            run_docs_command(workspace, command, how)
 
 
 @pytest.mark.slow
-def test_the_commands_that_train_run_with_a_tiny_model(workspace):
-    """In the table's order: the grid first, then the commands that read it."""
+def test_the_commands_that_train_run_with_a_tiny_model(workspace, study):
+    """In the table's order: the grid first (the tests' study, copied where the docs' sweep writes it), then the
+    commands that read it."""
+    copy_study(study, workspace[0] / "multirun" / "corpus" / "paper")
     for command, how in COMMANDS.items():
         if isinstance(how, Run) and how.slow:
-            run_command(workspace, command, how)
+            run_docs_command(workspace, command, how)
     cwd = workspace[0]
     assert (cwd / "analysis" / "paper" / "report.md").is_file()
     assert not (cwd / "multirun" / "corpus" / "smoke" / ".submitit" / "%j").exists()

@@ -1,4 +1,5 @@
-"""`python -m stylometry.generate` as a user runs it, on a run dir made by the real trainer.
+"""`python -m stylometry.generate` as a user runs it, on a run dir made by the real trainer (a copy of one of the
+tests' study, conftest's `study`).
 
 The processes start at once and the tests read their results: a sampling process spends most of
 its few seconds importing torch, and two cores run them side by side. Input errors are found
@@ -6,17 +7,15 @@ before torch is imported, in well under a second each.
 """
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 
 import pytest
-from conftest import CORPUS, REPO, TOKENIZER
+from conftest import TOKENIZER, copy_study, run_dirs, start_command
 
 from stylometry.generate import compose_config
 
-# Longer than the tiny model's context leaves room for (32 - MAX_NEW_TOKENS tokens), and full of what
+# Longer than the study's tiny model's context leaves room for (32 - MAX_NEW_TOKENS tokens), and full of what
 # Hydra's override grammar would otherwise parse: commas, quotes, `=`, `${...}`, parentheses.
 PROMPT = (
     "Dorothy said, 'Hello=${x}' (to Toto), and the Scarecrow, who had been listening, "
@@ -24,49 +23,14 @@ PROMPT = (
 )
 MAX_NEW_TOKENS = 12
 
-# The real trainer, as small as it goes: one author with two 30 kB books (and a second author, as a corpus
-# needs), evaluated on its own book only, no extra sets, one epoch of 256 tokens. It leaves checkpoint/ (epoch 1)
-# and checkpoint.prev/ (epoch 0: the initial weights).
-TRAIN = [
-    "experiment=smoke",
-    "author=baum",
-    "seed=0",
-    "model.n_positions=32",
-    "data.n_train_tokens=256",
-    "data.eval_max_tokens=64",
-    "data.authors=[baum]",
-    "author.extra_eval_sets=[]",
-    "stop_criteria.max_epochs=1",
-    "schedule.eval_at_start=false",
-    "device=cpu",
-]
-BOOK_BYTES = 30_000
-
-
-def small_corpus(root):
-    """The first lines of two of Baum's books (and of Thompson's): real text, tokenized in a blink."""
-    for author in ("baum", "thompson"):
-        (root / author).mkdir(parents=True)
-        for book in sorted((CORPUS / author).glob("*.txt"))[:2]:
-            head = book.read_bytes()[:BOOK_BYTES]
-            (root / author / book.name).write_bytes(head[: head.rindex(b"\n") + 1])  # whole lines: valid UTF-8
-    return root
-
 
 def start(*args, tokenizer_env=True, hf_home=None):
-    env = {key: value for key, value in os.environ.items() if key not in ("STYLOMETRY_TOKENIZER", "HF_HUB_OFFLINE")}
-    if tokenizer_env:  # as in training: the run's data.tokenizer is ${oc.env:STYLOMETRY_TOKENIZER,gpt2}
-        env["STYLOMETRY_TOKENIZER"] = str(TOKENIZER)
+    env = {"HF_HUB_OFFLINE": None}
+    # As in training: the run's data.tokenizer is ${oc.env:STYLOMETRY_TOKENIZER,gpt2}.
+    env["STYLOMETRY_TOKENIZER"] = TOKENIZER if tokenizer_env else None
     if hf_home:  # an empty hub cache: `gpt2` is not there, even on a machine that has it
-        env["HF_HOME"] = str(hf_home)
-    return subprocess.Popen(
-        [sys.executable, "-m", "stylometry.generate", *map(str, args)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+        env["HF_HOME"] = hf_home
+    return start_command("stylometry.generate", *args, env=env)
 
 
 def finish(process):
@@ -75,12 +39,12 @@ def finish(process):
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, token_cache):
-    root = tmp_path_factory.mktemp("generate")
-    run_dir, with_best, untrained = root / "run", root / "with_best", root / "untrained"
+def input_errors(tmp_path_factory):
+    """Commands whose input is wrong, answered before any model is read: no trained run needed."""
+    root = tmp_path_factory.mktemp("generate_input")
+    untrained = root / "untrained"
     untrained.mkdir()
     sample = ["prompt=Once upon a time"]
-    # Input errors need no trained run: they run while it trains.
     processes = {
         "no run dir": start(root / "nope", *sample),
         "no checkpoint": start(untrained, *sample),
@@ -90,17 +54,17 @@ def results(tmp_path_factory, token_cache):
         "bad value": start(untrained, *sample, "top_p=0"),
         "prompt first": start(*sample, untrained),
     }
-    env = {**os.environ, "STYLOMETRY_DATA": str(small_corpus(root / "corpus")), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
-    trained = subprocess.run(
-        [sys.executable, "-m", "stylometry.train", *TRAIN, f"data.cache_dir={token_cache}", f"hydra.run.dir={run_dir}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
+    return {name: finish(process) for name, process in processes.items()}
 
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, study):
+    """Sampling from copies of a trained run: as it is, with a best checkpoint, and with its weights cut short."""
+    root = tmp_path_factory.mktemp("generate")
+    run_dir, with_best = root / "run", root / "with_best"
+    # A run of the study, trained with the corpus and tokenizer from the environment (its data.tokenizer is the
+    # environment's): checkpoint/ (2 steps) and checkpoint.prev/ (the initial weights).
+    copy_study(run_dirs(study)["baum", 0], run_dir)
     shutil.rmtree(run_dir / "checkpoint.best", ignore_errors=True)  # should the trainer keep one: this run has none
     shutil.copytree(run_dir, with_best)
     shutil.copytree(run_dir / "checkpoint.prev", with_best / "checkpoint.best")  # the best: an earlier model
@@ -110,22 +74,21 @@ def results(tmp_path_factory, token_cache):
     weights.write_bytes(weights.read_bytes()[:1000])  # a write cut short
 
     knobs = [f"prompt={PROMPT}", f"max_new_tokens={MAX_NEW_TOKENS}", "seed=1", "device.num_threads=1"]
-    processes.update(
-        {
-            # Without STYLOMETRY_TOKENIZER the run's data.tokenizer would be `gpt2`: tokenizer= names the folder.
-            "latest": start(run_dir, *knobs, f"tokenizer={TOKENIZER}", tokenizer_env=False),
-            "latest, 2 samples": start(with_best, *knobs, "checkpoint=latest", "num_samples=2", "format=jsonl"),
-            "best": start(with_best, *knobs),
-            # Its data.tokenizer falls back to the hub name `gpt2`, which is not downloaded.
-            "no tokenizer": start(run_dir, *knobs, tokenizer_env=False, hf_home=root / "hf_home"),
-            "unreadable checkpoint": start(unreadable, *knobs),
-        }
-    )
+    processes = {
+        # Without STYLOMETRY_TOKENIZER the run's data.tokenizer would be `gpt2`: tokenizer= names the folder.
+        "latest": start(run_dir, *knobs, f"tokenizer={TOKENIZER}", tokenizer_env=False),
+        "latest, 2 samples": start(with_best, *knobs, "checkpoint=latest", "num_samples=2", "format=jsonl"),
+        "best": start(with_best, *knobs),
+        # Its data.tokenizer falls back to the hub name `gpt2`, which is not downloaded.
+        "no tokenizer": start(run_dir, *knobs, tokenizer_env=False, hf_home=root / "hf_home"),
+        "unreadable checkpoint": start(unreadable, *knobs),
+    }
     results = {name: finish(process) for name, process in processes.items()}
     results["dirs"] = {"run": run_dir, "with_best": with_best}
     return results
 
 
+@pytest.mark.slow
 def test_prints_the_prompt_and_its_continuation(results):
     result = results["latest"]
     assert result.returncode == 0, result.stderr
@@ -136,6 +99,7 @@ def test_prints_the_prompt_and_its_continuation(results):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_same_seed_same_text_other_seed_other_text(results):
     result = results["latest, 2 samples"]
     assert result.returncode == 0, result.stderr
@@ -146,6 +110,7 @@ def test_same_seed_same_text_other_seed_other_text(results):
     assert all(sample["text"].startswith(PROMPT) for sample in samples)
 
 
+@pytest.mark.slow
 def test_best_when_the_run_has_one_else_latest(results):
     run_dir, with_best = results["dirs"]["run"], results["dirs"]["with_best"]
     latest, explicit_latest, best = results["latest"], results["latest, 2 samples"], results["best"]
@@ -166,12 +131,25 @@ def test_best_when_the_run_has_one_else_latest(results):
         ("wrong type", "top_k=many: Value 'many' of type 'str' could not be converted to Integer"),
         ("bad value", "top_p=0.0 must be in (0, 1]"),
         ("prompt first", "the first argument is the run dir"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(input_errors, name, expected):
+    assert_one_error_line(input_errors[name], expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name,expected",
+    [
         ("no tokenizer", "cannot load the tokenizer 'gpt2' (the run's data.tokenizer"),
         ("unreadable checkpoint", "checkpoint is unreadable ("),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(results, name, expected):
-    result = results[name]
+def test_a_run_that_cannot_be_read_is_one_line_and_exit_2(results, name, expected):
+    assert_one_error_line(results[name], expected)
+
+
+def assert_one_error_line(result, expected):
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]

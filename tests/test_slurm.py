@@ -14,17 +14,14 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import SHARED, run_command, start_command
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 SLURM_RECIPE = SHARED / "slurm"
-ENV = {"STYLOMETRY_DATA": str(SHARED / "corpus"), "STYLOMETRY_TOKENIZER": str(SHARED / "tokenizers" / "gpt2")}
 
 # About 1.5 s an epoch on one core; two authors' held-out books instead of eight keep tokenizing short.
 TINY = [
@@ -92,11 +89,9 @@ def slurm_launcher(num_gpus: int):
     return overrides
 
 
-def sweep_command(sweep_dir: Path, token_cache: Path, num_gpus: int, *overrides):
+def sweep_args(sweep_dir: Path, token_cache: Path, num_gpus: int, *overrides):
+    """The arguments of `python -m stylometry.train -m` for a tiny sweep on the cluster."""
     return [
-        sys.executable,
-        "-m",
-        "stylometry.train",
         "-m",
         *TINY,
         *slurm_launcher(num_gpus),
@@ -162,13 +157,9 @@ def wait_for(what: str, condition, process: subprocess.Popen, timeout: float, po
 
 def test_the_grid_runs_as_one_array_and_every_job_completes_in_its_own_dir(slurm, token_cache, tmp_path):
     sweep_dir = tmp_path / "sweep"
-    command = sweep_command(
-        sweep_dir, token_cache, slurm, "author=baum,thompson", "seed=0,1", "stop_criteria.max_epochs=2"
-    )
+    args = sweep_args(sweep_dir, token_cache, slurm, "author=baum,thompson", "seed=0,1", "stop_criteria.max_epochs=2")
     try:
-        result = subprocess.run(
-            command, cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=240
-        )
+        result = run_command("stylometry.train", *args, timeout=240)
     finally:
         cancel(sweep_dir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -206,12 +197,8 @@ def test_a_requeued_job_resumes_from_its_checkpoint_even_when_killed_mid_save(sl
     max_epochs = 10
     sweep_dir = tmp_path / "sweep"
     run_dir = sweep_dir / "baseline" / "baum" / "seed=0"
-    command = sweep_command(
-        sweep_dir, token_cache, slurm, "author=baum", "seed=0", f"stop_criteria.max_epochs={max_epochs}"
-    )
-    process = subprocess.Popen(
-        command, cwd=REPO, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    args = sweep_args(sweep_dir, token_cache, slurm, "author=baum", "seed=0", f"stop_criteria.max_epochs={max_epochs}")
+    process = start_command("stylometry.train", *args, stderr=subprocess.STDOUT)
     try:
         # 1. Preempted: USR2 to the job's step (not the batch shell: pitfall 5); submitit requeues it.
         first = wait_for(

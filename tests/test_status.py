@@ -2,30 +2,13 @@
 a bad command, and `--plan` answering a config error before anything heavy is imported."""
 
 import json
-import os
-import subprocess
-import sys
 
-from conftest import CORPUS, REPO, TOKENIZER
+from conftest import run_command
 
 
 def status(cwd, *args):
-    # This checkout's package, from any folder (PYTHONPATH): an editable install may point at another copy.
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "STYLOMETRY_DATA": str(CORPUS),
-        "STYLOMETRY_TOKENIZER": str(TOKENIZER),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "stylometry.status", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    """`python -m stylometry.status <args>` run in cwd (this checkout's package, from any folder)."""
+    return run_command("stylometry.status", *args, cwd=cwd, timeout=300)
 
 
 def fake_run(run_dir, **state):

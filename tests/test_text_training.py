@@ -3,25 +3,25 @@
 import csv
 import json
 import math
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import torch
-from conftest import CORPUS, REPO, TOKENIZER
+from conftest import CORPUS, REPO, TOKENIZER, run_command, start_command
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from safetensors.torch import load_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from stylometry.config.schema import ConfigError
-from stylometry.data.tokens import BookReader, eval_windows, load_text_data, load_tokenizer
+from stylometry.data.tokens import BookReader, load_text_data, load_tokenizer
 from stylometry.data.variants import build_transform, transform_key
-from stylometry.training.loop import evaluate, learning_rate, train
+from stylometry.data.windows import eval_windows
+from stylometry.model.evaluate import evaluate
+from stylometry.training.loop import learning_rate, train
 
 BOOKS = ["22566.txt", "26624.txt", "30852.txt"]
 # gpt2_smoke: tiny model, batches of 4 x 64 tokens, 2 per step, cosine schedule, 12 steps, evaluation and
@@ -126,6 +126,7 @@ def test_tensorboard_events_hold_the_same_scalars(text_run):
         ]
 
 
+@pytest.mark.slow  # a second run, up to the best step
 def test_the_best_checkpoint_holds_the_lowest_validation_loss(text_run, make_config, tmp_path):
     cfg, run_dir = text_run
     best = json.loads((run_dir / "checkpoint.best" / "best.json").read_text())
@@ -168,6 +169,7 @@ def test_a_worse_evaluation_keeps_the_earlier_best(make_config, tmp_path):
     assert not same_weights(weights(run_dir / "checkpoint.best"), weights(run_dir / "checkpoint"))
 
 
+@pytest.mark.slow  # 13 runs of the trainer: one straight, twelve paused after a step each
 def test_paused_after_every_step_then_resumed_equals_uninterrupted(make_config, tmp_path):
     straight, paused = tmp_path / "straight", tmp_path / "paused"
     run = [*TEXT_RUN, *SHORT_EPOCHS, "model.dropout=0.1", "logger=tensorboard"]  # dropout: the RNG states resume too
@@ -201,25 +203,9 @@ def test_rows_written_after_the_checkpoint_are_dropped_on_resume(make_config, tm
 
 
 def start_cli(run_dir, token_cache, *overrides):
-    env = {**os.environ, "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stylometry.train",
-            *TEXT_RUN,
-            *SHORT_EPOCHS,
-            "stop_criteria.max_steps=16",
-            *overrides,
-            f"hydra.run.dir={run_dir}",
-            f"data.cache_dir={token_cache}",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    """`python -m stylometry.train` on the text run with short epochs, 16 steps, started; stderr into stdout."""
+    args = [*TEXT_RUN, *SHORT_EPOCHS, "stop_criteria.max_steps=16", *overrides, f"hydra.run.dir={run_dir}"]
+    return start_command("stylometry.train", *args, f"data.cache_dir={token_cache}", stderr=subprocess.STDOUT)
 
 
 @pytest.mark.slow
@@ -388,39 +374,18 @@ def test_a_study_run_still_needs_its_author(make_config):
     assert make_config("author=baum", "data.n_train_tokens=null").data.n_train_tokens is None
 
 
+@pytest.mark.slow
 def test_a_smoke_run_from_the_command_line_then_generate_samples_from_its_best_checkpoint(tmp_path, token_cache):
     """The issue's check as a user runs it: train with a validation split, then sample from checkpoint.best/."""
-    env = {**os.environ, "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
     run_dir = tmp_path / "run"
-    trained = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stylometry.train",
-            *TEXT_RUN,
-            "logger=tensorboard",
-            f"data.cache_dir={token_cache}",
-            f"hydra.run.dir={run_dir}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    args = [*TEXT_RUN, "logger=tensorboard", f"data.cache_dir={token_cache}", f"hydra.run.dir={run_dir}"]
+    trained = run_command("stylometry.train", *args, timeout=300)
     assert trained.returncode == 0, trained.stderr[-2000:]
     names = {name for _, _, name, _ in scalars(run_dir)}
     assert {"val/loss", "val/perplexity", "train/lr", "train/grad_norm"} <= names
     assert (run_dir / "checkpoint.best" / "model.safetensors").is_file() and list(run_dir.glob("events.out.tfevents.*"))
 
-    sampled = subprocess.run(
-        [sys.executable, "-m", "stylometry.generate", str(run_dir), "prompt=Dorothy said", "max_new_tokens=20"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    sampled = run_command("stylometry.generate", run_dir, "prompt=Dorothy said", "max_new_tokens=20", timeout=120)
     assert sampled.returncode == 0, sampled.stderr
     assert sampled.stdout.startswith("Dorothy said") and len(sampled.stdout.strip()) > len("Dorothy said")
     assert "checkpoint.best" in sampled.stderr  # it said which checkpoint it sampled from

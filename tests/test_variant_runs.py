@@ -1,24 +1,14 @@
 """Variants end to end: content and pos runs train on CPU in their own dirs and share a cached corpus."""
 
 import pytest
-from conftest import CORPUS, REPO, SHARED, TINY
+from conftest import REPO, SHARED, TINY
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from stylometry.data.authors import prepare_overrides
 from stylometry.training.loop import train
 
 NLTK_DATA = SHARED / "nltk_data"
-
-
-@pytest.fixture(scope="module")
-def small_corpus(tmp_path_factory):
-    """Three real books per author: enough for a held-out book and training text, quick to POS-tag."""
-    root = tmp_path_factory.mktemp("corpus")
-    for author in ["baum", "thompson"]:
-        (root / author).mkdir()
-        for book in sorted((CORPUS / author).glob("*.txt"))[:3]:
-            (root / author / book.name).symlink_to(book)
-    return root
 
 
 def test_variant_runs_are_placed_apart():
@@ -38,15 +28,16 @@ def test_variant_runs_are_placed_apart():
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["content", "pos"])
 def test_a_variant_trains_and_its_corpus_is_built_once(variant, small_corpus, make_config, tmp_path):
+    """On the small corpus (three short real books per author: a held-out book and training text, quick to tag)."""
     cache = tmp_path / "cache"
+    prepare_overrides([f"data.root={small_corpus}"])  # its folders are the `author` options
     overrides = [
         *TINY,
-        "author=baum",
+        "author=alice",
         f"variant={variant}",
         f"variant.nltk_data={NLTK_DATA}",
         f"data.root={small_corpus}",
-        "data.authors=[baum,thompson]",
-        "author.extra_eval_sets=[]",
+        "data.authors=[alice,bob]",
         f"data.cache_dir={cache}",
     ]
     assert train(make_config(*overrides), tmp_path / "seed0") == "complete"
