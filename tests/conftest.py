@@ -62,7 +62,7 @@ STUDY = [
     f"data.eval_max_tokens={STUDY_EVAL_TOKENS}",
     f"data.authors=[{','.join(STUDY_AUTHORS)}]",
     "stop_criteria.max_steps=2",
-    "schedule.eval_at_start=false",
+    "cadence.eval_at_start=false",
     "device=cpu",
 ]
 STUDY_GRID = [f"author={','.join(STUDY_AUTHORS)}", f"seed={','.join(map(str, STUDY_SEEDS))}"]
@@ -211,8 +211,8 @@ DDP_RUN = [
     "data.name=baum",
     "device=cpu",
     "stop_criteria.max_steps=4",
-    "schedule.eval_every_steps=2",
-    "schedule.checkpoint_every_steps=2",
+    "cadence.eval_every_steps=2",
+    "cadence.checkpoint_every_steps=2",
 ]
 
 

@@ -23,7 +23,7 @@ from stylometry.benchmark.gpu_check import (
 from stylometry.benchmark.loops import baseline_batches, baseline_model, baseline_step
 from stylometry.benchmark.overrides import with_defaults, with_override
 from stylometry.benchmark.workers import largest_fitting_batch
-from stylometry.config.schema import ModelConfig, ScheduleConfig, StopCriteriaConfig
+from stylometry.config.schema import CadenceConfig, ModelConfig, StopCriteriaConfig
 from stylometry.model import kernels
 from stylometry.model.gpt import (
     build_model,
@@ -225,11 +225,11 @@ def test_the_grid_costs_its_training_and_every_evaluation():
 @pytest.mark.parametrize(
     "cadence,epochs,steps_per_epoch,expected",
     [
-        (ScheduleConfig(), 500, 40, 501),  # the study's: before training and after every epoch
-        (ScheduleConfig(eval_at_start=False), 500, 40, 500),
-        (ScheduleConfig(eval_every=3), 10, 1, 5),  # 0, 3, 6, 9 and the last
-        (ScheduleConfig(eval_every=4, eval_at_start=False), 8, 1, 2),
-        (ScheduleConfig(eval_every=100, eval_every_steps=3), 2, 4, 4),  # 0, steps 3 and 6 (mid-epoch), the last
+        (CadenceConfig(), 500, 40, 501),  # the study's: before training and after every epoch
+        (CadenceConfig(eval_at_start=False), 500, 40, 500),
+        (CadenceConfig(eval_every=3), 10, 1, 5),  # 0, 3, 6, 9 and the last
+        (CadenceConfig(eval_every=4, eval_at_start=False), 8, 1, 2),
+        (CadenceConfig(eval_every=100, eval_every_steps=3), 2, 4, 4),  # 0, steps 3 and 6 (mid-epoch), the last
     ],
 )
 def test_evaluations_are_the_trainers_schedule(cadence, epochs, steps_per_epoch, expected):

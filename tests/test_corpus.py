@@ -4,6 +4,7 @@ The corpora here are conftest's small corpus: real books under other folder name
 short so that every job trains in seconds.
 """
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -244,6 +245,14 @@ def test_a_run_records_what_it_was_trained_on(corpus, make_config, token_cache, 
     assert saved.data.authors == ["alice", "bob", "carol"] and saved.data.n_train_tokens == 1024
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["corpus_sha256"] == manifest["corpus_sha256"] and len(status["config_sha256"]) == 64
+    # A run written while the cadence group was named `schedule` reads back the same, and resumes (the same train).
+    config_yaml = tmp_path / "run" / "config.yaml"
+    config_yaml.write_text(resolved.replace("\ncadence:", "\nschedule:"))
+    assert "\nschedule:" in config_yaml.read_text() and read_run_config(tmp_path / "run") == saved
+    train(
+        dataclasses.replace(cfg, stop_criteria=dataclasses.replace(cfg.stop_criteria, max_epochs=2)), tmp_path / "run"
+    )
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["epoch"] == 2
 
 
 @pytest.mark.parametrize("added", ["+model.n_embdd=64", "++model.n_embdd=64", "+optimizer.lrr=0.1", "+colour=red"])

@@ -33,7 +33,7 @@ TINY = [
     "data.n_train_tokens=256",
     "data.eval_max_tokens=64",
     "author.extra_eval_sets=[]",
-    "schedule.eval_at_start=false",
+    "cadence.eval_at_start=false",
     "device=cpu",
 ]
 # Baum's books are longer than Thompson's: 4,096 training tokens fit Baum's training book, not Thompson's.

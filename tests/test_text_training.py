@@ -34,7 +34,7 @@ TEXT_RUN = [
     "device=cpu",
 ]
 # Epochs of 25 windows (4 steps, the last of one batch), checkpoints every 3 steps: some mid-epoch, some not.
-SHORT_EPOCHS = ["data.n_train_tokens=1600", "schedule.checkpoint_every_steps=3", "schedule.eval_every_steps=5"]
+SHORT_EPOCHS = ["data.n_train_tokens=1600", "cadence.checkpoint_every_steps=3", "cadence.eval_every_steps=5"]
 
 
 def scalars(run_dir):
@@ -157,8 +157,8 @@ def test_a_worse_evaluation_keeps_the_earlier_best(make_config, tmp_path):
             "optimizer.lr=0.3",
             "optimizer.grad_clip=null",
             "stop_criteria.max_steps=4",
-            "schedule.eval_every_steps=2",
-            "schedule.checkpoint_every_steps=2",
+            "cadence.eval_every_steps=2",
+            "cadence.checkpoint_every_steps=2",
         ),
         run_dir,
     )
@@ -354,8 +354,8 @@ def test_an_empty_folder_is_named(make_config, tmp_path):
         (["optimizer.batch_tokens=500"], "optimizer.batch_tokens"),
         (["optimizer.grad_accum_steps=2"], "optimizer.batch_tokens and optimizer.grad_accum_steps"),
         (["stop_criteria.max_steps=0"], "stop_criteria.max_steps"),
-        (["schedule.eval_every_steps=0"], "schedule.eval_every_steps"),
-        (["schedule.checkpoint_every_steps=-1"], "schedule.checkpoint_every_steps"),
+        (["cadence.eval_every_steps=0"], "cadence.eval_every_steps"),
+        (["cadence.checkpoint_every_steps=-1"], "cadence.checkpoint_every_steps"),
         (["logger.every_steps=0"], "logger.every_steps"),
         (["logger.name=wandb"], "logger.name"),
         (["author=baum"], "author=baum is for data=corpus"),

@@ -28,10 +28,10 @@ import torch
 from stylometry.benchmark.driver import WorkerFailed, finish_worker, run_worker, say, start_worker
 from stylometry.benchmark.overrides import compose, with_override
 from stylometry.config.compose import override_key
-from stylometry.config.schema import ScheduleConfig, StopCriteriaConfig
+from stylometry.config.schema import CadenceConfig, StopCriteriaConfig
 from stylometry.hardware.device import choose_placement, detect
 from stylometry.model.gpt import flops_per_token
-from stylometry.training.cadence import Schedule
+from stylometry.training.cadence import Cadence
 
 REPO = Path(__file__).resolve().parents[2]  # tests/test_cuda.py is run from the repository's clone
 DEFAULTS = {"author": "baum", "device": "cuda", "data.batch_size": "16"}  # the study's batch, on a GPU
@@ -92,18 +92,18 @@ def minimum_epochs(stop: StopCriteriaConfig) -> int:
     return stop.min_epochs if stop.train_loss_threshold is not None else stop.max_epochs
 
 
-def evaluations(stop: StopCriteriaConfig, cadence: ScheduleConfig, epochs: int, steps_per_epoch: int) -> int:
+def evaluations(stop: StopCriteriaConfig, cadence: CadenceConfig, epochs: int, steps_per_epoch: int) -> int:
     """How often a model that trains `epochs` epochs of `steps_per_epoch` optimizer steps is evaluated, as the
-    trainer's Schedule decides: at the start, then after the steps it says (the last one's included)."""
-    schedule = Schedule(stop, cadence, log_every_steps=1)
-    count, step = int(schedule.at_start().evaluate), 0
+    trainer's Cadence decides: at the start, then after the steps it says (the last one's included)."""
+    due_at = Cadence(stop, cadence, log_every_steps=1)
+    count, step = int(due_at.at_start().evaluate), 0
     for epoch in range(1, epochs + 1):
         for batch in range(1, steps_per_epoch + 1):
             step += 1
             ended = batch == steps_per_epoch
             # The training loss meets the threshold at the last epoch: the model stops there.
             loss = stop.train_loss_threshold if ended and epoch == epochs else None
-            count += schedule.after_step(step, epoch, ended, loss, lambda: False).evaluate
+            count += due_at.after_step(step, epoch, ended, loss, lambda: False).evaluate
     return count
 
 
@@ -347,7 +347,7 @@ def grid_projection(cfg, models: list[dict], measured: dict) -> dict:
     epochs = minimum_epochs(cfg.stop_criteria)
     windows = models[0]["train_tokens_per_epoch"] // cfg.model.n_positions
     steps_per_epoch = math.ceil(math.ceil(windows / cfg.data.batch_size) / cfg.accumulation_steps)
-    n_evaluations = evaluations(cfg.stop_criteria, cfg.schedule, epochs, steps_per_epoch)
+    n_evaluations = evaluations(cfg.stop_criteria, cfg.cadence, epochs, steps_per_epoch)
     hours = {
         n: grid_gpu_hours(models, epochs, n_evaluations, job["train_tokens_per_s"], job["eval_tokens_per_s"])
         for n, job in measured.items()

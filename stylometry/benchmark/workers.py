@@ -203,7 +203,7 @@ def worker_startup(cfg, args) -> dict:
     as in a job: run-dir checks, tokenizer, data (token cache warm), model, optimizer, the epoch-0 checkpoint
     and manifest, the first epoch's windows.
     """
-    cfg = dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, eval_at_start=False))
+    cfg = dataclasses.replace(cfg, cadence=dataclasses.replace(cfg.cadence, eval_at_start=False))
     with place_job(cfg.device, 1) as placement, tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
         run = trainer.open_run(cfg, Path(run_dir), placement, World())

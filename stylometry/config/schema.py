@@ -213,7 +213,7 @@ class StopCriteriaConfig:
 
 
 @dataclass
-class ScheduleConfig:
+class CadenceConfig:
     # When to evaluate and checkpoint (training/cadence.py). The study: every epoch, from the untrained model.
     eval_every: int = 1  # evaluate every N epochs (and always at the last epoch)
     eval_at_start: bool = True  # evaluate the untrained model too (epoch 0): the curves' starting point
@@ -228,10 +228,10 @@ class ScheduleConfig:
 
     def __post_init__(self):
         if self.eval_every < 1 or self.checkpoint_every < 1:
-            raise ConfigError("schedule.eval_every and schedule.checkpoint_every must be at least 1")
+            raise ConfigError("cadence.eval_every and cadence.checkpoint_every must be at least 1")
         for key in ("eval_every_steps", "checkpoint_every_steps"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ConfigError(f"schedule.{key}={getattr(self, key)} must be at least 1, or null")
+                raise ConfigError(f"cadence.{key}={getattr(self, key)} must be at least 1, or null")
 
 
 @dataclass
@@ -286,7 +286,7 @@ class TrainConfig:
     data: DataConfig = MISSING
     optimizer: OptimizerConfig = MISSING
     stop_criteria: StopCriteriaConfig = MISSING
-    schedule: ScheduleConfig = MISSING
+    cadence: CadenceConfig = MISSING
     variant: VariantConfig = MISSING
     device: DeviceConfig = MISSING
     logger: LoggerConfig = MISSING
@@ -354,7 +354,7 @@ def register_configs() -> None:
         ("data_text", TextDataConfig),
         ("optimizer", OptimizerConfig),
         ("stop_criteria", StopCriteriaConfig),
-        ("schedule", ScheduleConfig),
+        ("cadence", CadenceConfig),
         ("variant", VariantConfig),
         ("device", DeviceConfig),
         ("logger", LoggerConfig),

@@ -3,7 +3,7 @@
     <run dir>/checkpoint/        config.json, model.safetensors (GPT2LMHeadModel.from_pretrained loads it),
                                  training_state.pt (optimizer, loop state, RNG states; tensors and plain data only)
     <run dir>/checkpoint.prev/   the one before it, so one bad write costs one epoch, not the run
-    <run dir>/checkpoint.best/   with schedule.keep_best: config.json, model.safetensors and best.json
+    <run dir>/checkpoint.best/   with cadence.keep_best: config.json, model.safetensors and best.json
                                  (step, epoch, evaluation set, loss) of the lowest validation loss so far
 
 A save writes `checkpoint.tmp/` whole, then renames: the previous checkpoint becomes `.prev`, the

@@ -143,15 +143,18 @@ def read_run_config(run_dir: Path):
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} holds no {RUN_CONFIG} or {HYDRA_CONFIG}: it is not a run dir")
     saved = OmegaConf.to_container(OmegaConf.load(path))
-    # Runs from before the schedule group kept the cadence of evaluations and checkpoints in stop_criteria.
-    stop, cadence = saved.get("stop_criteria") or {}, saved.setdefault("schedule", {})
+    # The cadence group was named `schedule` (a word the learning rate's shape, optimizer.schedule, also uses);
+    # runs from before that group kept the cadence of evaluations and checkpoints in stop_criteria.
+    if "schedule" in saved and "cadence" not in saved:
+        saved["cadence"] = saved.pop("schedule")
+    stop, cadence = saved.get("stop_criteria") or {}, saved.setdefault("cadence", {})
     saved.setdefault("study", "${folder_name:${data.root}}")  # runs from before the study level of the run dirs
     # The data's own schema (corpus or text); runs from before it had one schema for both, whose other keys go.
     schema = CorpusDataConfig if (saved.get("data") or {}).get("kind", "corpus") == "corpus" else TextDataConfig
     saved["data"] = {
         key: value for key, value in (saved.get("data") or {}).items() if key in schema.__dataclass_fields__
     }
-    for key in SCHEDULE_KEYS_BEFORE:
+    for key in CADENCE_KEYS_BEFORE:
         if key in stop:
             cadence.setdefault(key, stop.pop(key))
     base = OmegaConf.structured(TrainConfig)
@@ -159,7 +162,7 @@ def read_run_config(run_dir: Path):
     return to_run_config(OmegaConf.merge(base, saved))
 
 
-SCHEDULE_KEYS_BEFORE = (
+CADENCE_KEYS_BEFORE = (
     "eval_every",
     "eval_at_start",
     "checkpoint_every",

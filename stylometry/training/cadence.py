@@ -1,9 +1,9 @@
 """When: the one place that decides, after every optimizer step, what is due.
 
-    python -m stylometry.train author=baum seed=0     # the trainer asks Schedule.after_step() after every step
+    python -m stylometry.train author=baum seed=0     # the trainer asks Cadence.after_step() after every step
 
 A run is a timeline of optimizer steps that rolls over epochs. After each step the trainer tells the
-schedule where the run stands (steps taken, epochs completed, whether this step ended an epoch and, if so,
+cadence where the run stands (steps taken, epochs completed, whether this step ended an epoch and, if so,
 that epoch's mean training loss) and gets back a `Due`: log the training scalars, evaluate, checkpoint,
 pause (the wall-clock limit), stop (the stop criteria). The stop criteria themselves (`should_stop`) belong
 to the decision of what a run dir needs (stylometry/runs/decision.py), which `train`, `status --plan` and
@@ -13,7 +13,7 @@ to the decision of what a run dir needs (stylometry/runs/decision.py), which `tr
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from stylometry.config.schema import ScheduleConfig, StopCriteriaConfig
+from stylometry.config.schema import CadenceConfig, StopCriteriaConfig
 from stylometry.runs.decision import should_stop
 
 
@@ -32,10 +32,10 @@ def _every(interval: Optional[int], count: int) -> bool:
     return interval is not None and count % interval == 0
 
 
-class Schedule:
+class Cadence:
     """Decides what is due from the stop criteria, the cadence of evaluations and checkpoints, and the clock."""
 
-    def __init__(self, stop: StopCriteriaConfig, cadence: ScheduleConfig, log_every_steps: int):
+    def __init__(self, stop: StopCriteriaConfig, cadence: CadenceConfig, log_every_steps: int):
         self.stop, self.cadence, self.log_every_steps = stop, cadence, log_every_steps
 
     def at_start(self) -> Due:

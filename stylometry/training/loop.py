@@ -11,7 +11,7 @@ finished one extended, by running the same command again.
 
 A run is a timeline of optimizer steps that rolls over epochs. An epoch is len(training text) //
 n_positions windows at random offsets, in batches of `data.batch_size` windows; a step takes
-`cfg.accumulation_steps` batches (`train_step`). After every step the schedule (stylometry/training/cadence.py)
+`cfg.accumulation_steps` batches (`train_step`). After every step the cadence (stylometry/training/cadence.py)
 says what is due: log, evaluate, checkpoint, pause, stop. `scalars.csv` (stylometry/training/scalars.py) holds the
 per-step scalars, `metrics.csv` the per-epoch rows, `status.json` (stylometry/runs/status.py) the heartbeat.
 """
@@ -73,7 +73,7 @@ from stylometry.runs.status import (
     write_failed_status,
     write_status,
 )
-from stylometry.training.cadence import Schedule, eta_seconds
+from stylometry.training.cadence import Cadence, eta_seconds
 from stylometry.training.scalars import ScalarLogger, eval_scalars
 
 log = logging.getLogger(__name__)
@@ -209,23 +209,23 @@ def train(
         return COMPLETE
     try:
         state, rows = start_or_resume(run, record)
-        schedule, batches = Schedule(run.cfg.stop_criteria, run.cfg.schedule, run.cfg.logger.every_steps), None
-        while not schedule.done(state.epoch, state.train_loss, state.step):
+        cadence, batches = Cadence(run.cfg.stop_criteria, run.cfg.cadence, run.cfg.logger.every_steps), None
+        while not cadence.done(state.epoch, state.train_loss, state.step):
             if state.position is None:  # a new epoch: its windows are drawn from the RNG's state now
                 state.position = WindowPosition(run.window_rng.bit_generator.state)
             if batches is None:  # the epoch's windows, as first drawn (again, after a mid-epoch resume)
                 batches, epoch_nll, stopwatch = epoch_batches(run, state.position)
             epoch, position = state.epoch + 1, state.position
             group = batches[position.batches_done : position.batches_done + run.cfg.accumulation_steps]
-            step_nll, step_tokens, lr, grad_norm = train_step(run, group, state.step, schedule.logs(state.step + 1))
+            step_nll, step_tokens, lr, grad_norm = train_step(run, group, state.step, cadence.logs(state.step + 1))
             state.step, position.batches_done = state.step + 1, position.batches_done + len(group)
             epoch_nll, position.tokens = epoch_nll + step_nll, position.tokens + step_tokens
-            ended = schedule.epoch_ends(state.step, position.batches_done, len(batches))
+            ended = cadence.epoch_ends(state.step, position.batches_done, len(batches))
             if ended:
                 stopwatch.lap(state)
                 loss = _epoch_loss(run, epoch, epoch_nll, position)
                 state.epoch, state.train_loss, state.position = epoch, loss, None
-            due = schedule.after_step(state.step, epoch, ended, state.train_loss, lambda: _out_of_time(run))
+            due = cadence.after_step(state.step, epoch, ended, state.train_loss, lambda: _out_of_time(run))
             if due.log:
                 _log_step(run, state.step, epoch, step_nll, step_tokens, lr, grad_norm)
             if not ended and (due.evaluate or due.checkpoint):
@@ -417,13 +417,13 @@ def _resume(run: Run):
 
 
 def _start(run: Run):
-    """A new run: the untrained model's evaluation (schedule.eval_at_start) and the first checkpoint."""
+    """A new run: the untrained model's evaluation (cadence.eval_at_start) and the first checkpoint."""
     cfg, world, run_dir = run.cfg, run.world, run.run_dir
     state = Progress()
     run.logger = ScalarLogger(run_dir, cfg.logger, resume_step=None, enabled=world.is_main)
     if world.is_main:
         keep_metrics_before(run_dir, 0)
-    due = Schedule(cfg.stop_criteria, cfg.schedule, cfg.logger.every_steps).at_start()
+    due = Cadence(cfg.stop_criteria, cfg.cadence, cfg.logger.every_steps).at_start()
     rows = _evaluate(run, state, 0) if due.evaluate else []
     _keep_best(run, state, 0, rows)
     _checkpoint(run, state, rows, metrics_from=0)
@@ -466,9 +466,9 @@ def _evaluate(run: Run, state: Progress, epoch: int) -> List[Dict]:
 
 
 def _keep_best(run: Run, state: Progress, epoch: int, rows: List[Dict]) -> None:
-    """With schedule.keep_best, saves the model as checkpoint.best/ if its loss on the best set is the lowest yet."""
+    """With cadence.keep_best, saves the model as checkpoint.best/ if its loss on the best set is the lowest yet."""
     loss = next((float(row["loss"]) for row in rows if row["dataset"] == run.best_set), None)
-    if not run.cfg.schedule.keep_best or loss is None or (state.best_loss is not None and loss >= state.best_loss):
+    if not run.cfg.cadence.keep_best or loss is None or (state.best_loss is not None and loss >= state.best_loss):
         return
     state.best_loss = loss
     if run.world.is_main:  # before the checkpoint: a resume from an earlier one replays (and rewrites) it

@@ -2,16 +2,16 @@
 
 import pytest
 
-from stylometry.config.schema import ScheduleConfig, StopCriteriaConfig
-from stylometry.training.cadence import Due, Schedule, eta_seconds
+from stylometry.config.schema import CadenceConfig, StopCriteriaConfig
+from stylometry.training.cadence import Cadence, Due, eta_seconds
 
 PAPER = StopCriteriaConfig()  # >= 500 epochs, then stop once the training loss <= 3.0
 EPOCHS3 = StopCriteriaConfig(min_epochs=0, max_epochs=3, train_loss_threshold=None)
 STEPS12 = StopCriteriaConfig(min_epochs=0, max_epochs=10000, train_loss_threshold=None, max_steps=12)
 TIMED = StopCriteriaConfig(min_epochs=0, max_epochs=3, train_loss_threshold=None, max_seconds=60)
-EVERY_EPOCH = ScheduleConfig()
-EVERY_4_STEPS = ScheduleConfig(eval_every_steps=4, checkpoint_every_steps=4)
-SPARSE = ScheduleConfig(eval_every=2, checkpoint_every=3)
+EVERY_EPOCH = CadenceConfig()
+EVERY_4_STEPS = CadenceConfig(eval_every_steps=4, checkpoint_every_steps=4)
+SPARSE = CadenceConfig(eval_every=2, checkpoint_every=3)
 
 
 def never():
@@ -58,19 +58,19 @@ def always():
     ],
 )
 def test_what_is_due_after_a_step(stop, cadence, step, epoch, ended, loss, clock, expected):
-    schedule = Schedule(stop, cadence, log_every_steps=10**6)  # logging has its own test below
+    schedule = Cadence(stop, cadence, log_every_steps=10**6)  # logging has its own test below
     assert schedule.after_step(step, epoch, ended, loss, clock) == expected
 
 
 def test_the_clock_is_read_only_where_it_can_matter():
     asked = []
-    Schedule(TIMED, EVERY_EPOCH, 10).after_step(3, 1, False, None, lambda: asked.append(1) or True)
+    Cadence(TIMED, EVERY_EPOCH, 10).after_step(3, 1, False, None, lambda: asked.append(1) or True)
     assert asked == []  # mid-epoch without step checkpoints: no collective call in a data-parallel job
 
 
 @pytest.mark.parametrize("step,expected", [(9, False), (10, True), (20, True), (21, False)])
 def test_training_scalars_every_n_steps(step, expected):
-    schedule = Schedule(EPOCHS3, EVERY_EPOCH, log_every_steps=10)
+    schedule = Cadence(EPOCHS3, EVERY_EPOCH, log_every_steps=10)
     assert schedule.logs(step) is expected and schedule.after_step(step, 1, False, None, never).log is expected
 
 
@@ -78,17 +78,17 @@ def test_training_scalars_every_n_steps(step, expected):
     "step,batches_done,num_batches,expected", [(3, 6, 8, False), (4, 8, 8, True), (12, 2, 8, True)]
 )
 def test_an_epoch_ends_with_its_batches_or_at_max_steps(step, batches_done, num_batches, expected):
-    assert Schedule(STEPS12, EVERY_4_STEPS, 10).epoch_ends(step, batches_done, num_batches) is expected
+    assert Cadence(STEPS12, EVERY_4_STEPS, 10).epoch_ends(step, batches_done, num_batches) is expected
 
 
 def test_a_new_run_evaluates_the_untrained_model_unless_told_not_to():
-    assert Schedule(EPOCHS3, EVERY_EPOCH, 10).at_start() == Due(evaluate=True, checkpoint=True)
-    assert Schedule(EPOCHS3, ScheduleConfig(eval_at_start=False), 10).at_start() == Due(checkpoint=True)
+    assert Cadence(EPOCHS3, EVERY_EPOCH, 10).at_start() == Due(evaluate=True, checkpoint=True)
+    assert Cadence(EPOCHS3, CadenceConfig(eval_at_start=False), 10).at_start() == Due(checkpoint=True)
 
 
 def test_a_resumed_run_may_have_nothing_left():
-    assert Schedule(EPOCHS3, EVERY_EPOCH, 10).done(3, 9.0, 24)
-    assert not Schedule(EPOCHS3, EVERY_EPOCH, 10).done(2, 9.0, 16)
+    assert Cadence(EPOCHS3, EVERY_EPOCH, 10).done(3, 9.0, 24)
+    assert not Cadence(EPOCHS3, EVERY_EPOCH, 10).done(2, 9.0, 16)
 
 
 @pytest.mark.parametrize(
