@@ -33,11 +33,13 @@ TOKENIZER = SHARED / "tokenizers" / "gpt2"
 AUTHORS = ("austen", "baum", "dickens", "fitzgerald", "melville", "thompson", "twain", "wells")
 EXTRA_SETS = ("contested", "non_oz_baum", "non_oz_thompson")
 
-# A model and budget that train in about a second per epoch on a CPU, on real text.
+# A model and budget that train in about a second per epoch on a CPU, on real text: 16 windows of 32 tokens, 2 steps
+# of 8 an epoch (a step costs about 0.2 s on one core: the 50,257-wide output layer).
+TINY_TRAIN_TOKENS = 512
 TINY = [
     "experiment=smoke",
     "model.n_positions=32",
-    "data.n_train_tokens=1024",
+    f"data.n_train_tokens={TINY_TRAIN_TOKENS}",
     "data.eval_max_tokens=256",
     "stop_criteria.max_epochs=2",
     "device=cpu",
@@ -88,6 +90,24 @@ def pytest_configure(config):
     # order below (pytest_collection_modifyitems) is the one that keeps both workers busy to the end.
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+    pin_to_a_share_of_the_cores()
+
+
+def pin_to_a_share_of_the_cores() -> None:
+    """An xdist worker keeps to its share of the cores (CI: 2 workers on 2 cores, one each), and so does every
+    process it starts: a job's torch takes the cores it may use (stylometry.hardware.device.usable_cores), so two
+    workers' jobs never run 2 x 2 threads on 2 cores, where oversubscribed BLAS threads crawl. Without xdist, or
+    with more workers than cores, nothing changes."""
+    worker, workers = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if workers > len(cores):
+        return
+    share = cores[int(worker.removeprefix("gw")) :: workers]
+    os.sched_setaffinity(0, share)
+    if "torch" in sys.modules:  # torch sized its thread pool when it was imported
+        sys.modules["torch"].set_num_threads(len(share))
 
 
 def pytest_sessionstart(session):
@@ -97,21 +117,22 @@ def pytest_sessionstart(session):
     register_configs()
 
 
-# The longest files (measured on 2 cores), longest first: with CI's two workers (`-n 2 --dist loadfile`, a file whole
-# on one worker, the next file to whichever is free) the long ones start at once and the short ones fill in at the
-# end. test_attribute.py trains the study (the `study` fixture) while test_faults.py runs on the other worker; the
-# other files that read the study come after, and find it trained.
+# The longest files, longest first (measured with --durations on 2 cores: 1-3 minutes each; test_bench.py's dry run
+# of the GPU check on the CPU alone takes minutes): with CI's two workers (`-n 2 --dist loadfile`, a file whole on one
+# worker, the next file to whichever is free) the long ones start at once and the short ones fill in at the end.
+# test_attribute.py trains the study (the `study` fixture) while test_bench.py runs on the other worker; the other
+# files that read the study come after, and find it trained.
 LONGEST_FIRST = (
     "test_attribute.py",
-    "test_faults.py",
-    "test_docs.py",
     "test_bench.py",
-    "test_cli.py",
-    "test_text_training.py",
-    "test_laptop.py",
-    "test_corpus.py",
-    "test_sweep.py",
+    "test_docs.py",
+    "test_faults.py",
     "test_slurm.py",
+    "test_text_training.py",
+    "test_corpus.py",
+    "test_cli.py",
+    "test_laptop.py",
+    "test_sweep.py",
 )
 
 

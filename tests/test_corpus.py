@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPUS, SMALL_CORPUS, TINY, TOKENIZER, build_small_corpus, run_command
+from conftest import CORPUS, SMALL_CORPUS, TINY, TINY_TRAIN_TOKENS, TOKENIZER, build_small_corpus, run_command
 from safetensors.torch import load_file
 
 from stylometry.config.schema import STUDY_NOT_AUTHORS, ConfigError
@@ -242,7 +242,7 @@ def test_a_run_records_what_it_was_trained_on(corpus, make_config, token_cache, 
     resolved = (tmp_path / "run" / "config.yaml").read_text()
     assert "${" not in resolved
     saved = read_run_config(tmp_path / "run")
-    assert saved.data.authors == ["alice", "bob", "carol"] and saved.data.n_train_tokens == 1024
+    assert saved.data.authors == ["alice", "bob", "carol"] and saved.data.n_train_tokens == TINY_TRAIN_TOKENS
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["corpus_sha256"] == manifest["corpus_sha256"] and len(status["config_sha256"]) == 64
     # A run written while the cadence group was named `schedule` reads back the same, and resumes (the same train).

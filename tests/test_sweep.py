@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, TINY, TOKENIZER, start_command
+from conftest import CORPUS, TINY, TINY_TRAIN_TOKENS, TOKENIZER, start_command
 
-from stylometry.config.schema import DeviceConfig
+from stylometry.config.schema import ConfigError, DeviceConfig
 from stylometry.hardware.device import GpuLease, Hardware, cpu_threads, place_job
 from stylometry.runs.sweep import format_table, sweep_states
 from stylometry.status import plan
@@ -175,11 +175,12 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path, token_cache):
     assert "is not UTF-8" in (sweep_dir / "summary.csv").read_text()
 
 
-def test_plan_expands_validates_and_says_what_would_happen(tmp_path, token_cache, monkeypatch):
-    monkeypatch.setenv("STYLOMETRY_DATA", str(CORPUS))
+def test_plan_expands_validates_and_says_what_would_happen(small_corpus, tmp_path, token_cache, monkeypatch):
+    """On the small corpus (the plan reads every job's data, as the job would: 6 jobs' worth here)."""
+    monkeypatch.setenv("STYLOMETRY_DATA", str(small_corpus))
     monkeypatch.setenv("STYLOMETRY_TOKENIZER", str(TOKENIZER))
     sweep_dir = tmp_path / "sweep"
-    done = sweep_dir / "baseline" / "baum" / "seed=0"
+    done = sweep_dir / "baseline" / "bob" / "seed=0"
     done.mkdir(parents=True)
     (done / "status.json").write_text(json.dumps({"state": "complete", "epoch": 3}))
     lines = plan(
@@ -187,18 +188,19 @@ def test_plan_expands_validates_and_says_what_would_happen(tmp_path, token_cache
             "experiment=smoke",
             "author=glob(*)",
             "seed=range(2)",
+            f"data.n_train_tokens={TINY_TRAIN_TOKENS}",
             "hydra/launcher=joblib",
             f"hydra.sweep.dir={sweep_dir}",
             f"data.cache_dir={token_cache}",
         ]
     )
-    assert len(lines) == 16
+    assert len(lines) == 6  # alice, bob, carol x 2 seeds
     assert [line.split()[0] for line in lines].count("skip") == 1 and lines[2].startswith("skip")
-    assert not (sweep_dir / "baseline" / "austen").exists()  # planning launches and writes nothing
-    with pytest.raises(Exception, match="data.root=/no/such/dir"):
-        plan(["experiment=smoke", "author=baum,austen", "data.root=/no/such/dir", f"hydra.sweep.dir={sweep_dir}"])
-    with pytest.raises(Exception, match="model.n_embd=33"):
-        plan(["experiment=smoke", "author=baum", "model.n_embd=33", f"hydra.sweep.dir={sweep_dir}"])
+    assert not (sweep_dir / "baseline" / "alice").exists()  # planning launches and writes nothing
+    with pytest.raises(ConfigError, match="data.root=/no/such/dir"):
+        plan(["experiment=smoke", "author=bob,alice", "data.root=/no/such/dir", f"hydra.sweep.dir={sweep_dir}"])
+    with pytest.raises(ConfigError, match="model.n_embd=33"):
+        plan(["experiment=smoke", "author=bob", "model.n_embd=33", f"hydra.sweep.dir={sweep_dir}"])
 
 
 def test_status_reads_every_state_from_disk(tmp_path):
