@@ -4,6 +4,7 @@
     python -m stylometry.analyze multirun/paper path/to/llm-stylometry/models out=analysis/ours_vs_study
     python -m stylometry.analyze multirun/corpus --out analysis/corpus --fairness-cut --bands ci95 --baselines
     python -m stylometry.analyze multirun/corpus --out analysis/corpus --baselines --attribution attribution/held_out
+    python -m stylometry.analyze multirun/corpus --out analysis/normalized --score normalized
 
 Each input is a dir searched to any depth for our job dirs (metrics.csv + status.json) and for the
 study's published models/<name>/loss_logs.csv. Results are computed per input, study, experiment and
@@ -19,6 +20,8 @@ mean_t_tests.csv, variant_comparisons.csv, mean_t_by_epoch.csv, mean_t_onset.csv
 ablation statistics); headline.csv; with --baselines baselines.csv, baseline_accuracy.csv,
 baseline_confusion.csv, baseline_extra_sets.csv (and with excerpts accuracy_by_length.csv);
 figures/<group>/*.png|pdf, figures/variants[__<study>]/*.png|pdf.
+With --score normalized every statistic compares each model's loss minus its own mean loss, at that epoch, on
+its seed's held-out books (stylometry.analysis.stats.normalized); results.csv keeps the logged loss too.
 Every file is written whole or not at all.
 
 The work is stylometry.analysis's (outputs.analyze: load, tables, baselines, figures, report); this module
@@ -34,7 +37,7 @@ from stylometry.analysis import figures
 from stylometry.analysis.ablation import COMPARE_EPOCH
 from stylometry.analysis.baselines import BaselineError
 from stylometry.analysis.outputs import analyze
-from stylometry.analysis.stats import ALPHA
+from stylometry.analysis.stats import ALPHA, LOSS, NORMALIZED
 from stylometry.config.arguments import CommandParser, excerpt_lengths
 from stylometry.config.schema import ConfigError
 
@@ -78,6 +81,13 @@ def parser() -> CommandParser:
         choices=figures.BANDS,
         default=figures.MIN_MAX,
         help="band around a mean over seeds: min..max (default) or the bootstrap 95%% CI (the study's)",
+    )
+    parser.add_argument(
+        "--score",
+        choices=(LOSS, NORMALIZED),
+        default=LOSS,
+        help="what the statistics compare: each model's loss (the study's), or its loss minus its own mean loss on "
+        "its seed's held-out books (normalized: a model better at English in general gains nothing)",
     )
     parser.add_argument(
         "--baselines",
@@ -143,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             args.baselines,
             args.excerpt_tokens,
             args.attribution,
+            args.score,
         )
     except (ConfigError, BaselineError) as error:  # a corpus, tokenizer or checkpoint the baselines cannot read
         print(f"error: {error}", file=sys.stderr)

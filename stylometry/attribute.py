@@ -3,6 +3,7 @@
     python -m stylometry.attribute multirun/corpus/paper letter.txt chapters/ 'essays/*.txt' --out attribution/a
     python -m stylometry.attribute multirun/corpus/paper letter.txt --excerpt-tokens 256,1024,4096 --out attribution/b
     python -m stylometry.attribute multirun/corpus/paper --held-out --excerpt-tokens 256,1024,4096 --out attribution/c
+    python -m stylometry.attribute multirun/corpus/paper letter.txt --score normalized --out attribution/d
 
 The study dir is a sweep, or any folder of run dirs (stylometry.runs.study: unfinished and failed runs
 are listed and left out; a study that mixes variants, tokenizers, corpora or settings is refused).
@@ -19,11 +20,19 @@ the study's books is scored only by the seeds whose models did not train on that
 that held it out), by every author's model of those seeds, so that the book's own author is never
 the one left out.
 
+With --score normalized the verdicts compare each model's loss minus its own mean loss on its seed's held-out
+books of every candidate (stylometry.attribution.normalized): a model that learned English better than its
+rivals gains nothing from it. Each model then also scores those books.
+
 Outputs in --out (each file written whole, after every model has scored every text):
-    scores.csv       text, excerpt_tokens, excerpt, model_author, seed, loss, tokens (one row per model and text)
+    scores.csv       text, excerpt_tokens, excerpt, model_author, seed, loss, tokens (one row per model and text);
+                     with --score normalized also reference_loss and normalized (loss - reference_loss)
+    reference.csv    with --score normalized: each model's mean loss on its reference books, and how many
     verdicts.csv     per text (and excerpt): the author with the lowest mean loss over seeds, the runner-up,
                      the paired t-test over the seeds they share (Welch's where the seeds differ), p, the
-                     seeds won, and the verdict: the author, or "no verdict" where p > --alpha.
+                     seeds won, in how many seeds each author's model was lowest (lowest_in_seeds), and the
+                     verdict: the author, or "no verdict" where p > --alpha. With --score normalized the
+                     mean_loss columns hold the mean normalized score.
                      The same numbers as `analyze`'s extra-set verdicts (stylometry.analysis.stats).
     excerpts.csv     with --excerpt-tokens: per text and excerpt length, how many excerpts went to each author
     held_out.csv, held_out_accuracy.csv
@@ -44,6 +53,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stylometry.analysis.stats import ALPHA
+from stylometry.attribution.normalized import LOSS, SCORES
 from stylometry.attribution.pipeline import Request, attribute
 from stylometry.attribution.texts import AttributionError
 from stylometry.config.arguments import CommandParser, excerpt_lengths
@@ -83,6 +93,13 @@ def parser() -> CommandParser:
         "--max-tokens",
         default=None,
         help="score each text's first N tokens, or `all` (default: the study's data.eval_max_tokens)",
+    )
+    parser.add_argument(
+        "--score",
+        choices=SCORES,
+        default=LOSS,
+        help="what the verdicts compare: each model's loss (the study's), or its loss minus its own mean loss on "
+        "its seed's held-out books (normalized: a model better at English in general gains nothing)",
     )
     parser.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda or mps")
     parser.add_argument(

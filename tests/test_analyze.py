@@ -394,6 +394,23 @@ def test_the_study_logs_attribute_every_book_and_the_contested_one_to_thompson(s
     assert extra.loc["contested", "seeds_won"] == 10 and extra.loc["contested", "welch_p"] < 1e-10
 
 
+def test_the_normalized_score_keeps_the_studys_answers_and_is_each_loss_minus_its_models_mean_book_loss(study_models):
+    """analyze --score normalized on the study's own logs: every loss minus its model's mean over the 8 held-out books
+    of its seed (checked by hand for one model); the study's answers hold: 80 of 80 books, the contested book to
+    Thompson in all 10 seeds, every author's Table 1 test far below 0.001."""
+    sweeps = load_sweeps([study_models])
+    losses = stats.normalized(sweeps.losses)
+    model = losses[(losses["model_author"] == "baum") & (losses["seed"] == 3)].set_index("eval_set")
+    books = model.loc[list(PAPER_TABLE_1), "logged_loss"]
+    assert model.loc["contested", "loss"] == pytest.approx(model.loc["contested", "logged_loss"] - books.mean())
+    tables = compute_tables(dataclasses.replace(sweeps, losses=losses))
+    overall = tables.accuracy[(tables.accuracy["at"] == stats.OWN_FINAL) & tables.accuracy["seed"].isna()].iloc[0]
+    assert (overall["num_correct"], overall["num_books"]) == (80, 80)
+    extra = tables.extra_sets[tables.extra_sets["at"] == stats.OWN_FINAL].set_index("eval_set")
+    assert extra.loc["contested", "attributed_to"] == "thompson" and extra.loc["contested", "seeds_won"] == 10
+    assert (tables.author_ttests[tables.author_ttests["at"] == stats.OWN_FINAL]["p"] < 1e-10).all()
+
+
 # Twain's models at epochs 76 and 77 (same files and commit): losses on STUDY_SETS[1:9] per seed.
 # The paper: "For Twain, this threshold [p < 0.001] is crossed at epoch 77".
 STUDY_TWAIN_76_77 = """
@@ -505,6 +522,20 @@ def test_the_command_takes_out_as_an_option_and_can_skip_figures(tmp_path):
     assert (tmp_path / "again" / "report.md").exists()
     (tmp_path / "empty").mkdir()
     assert main([str(tmp_path / "empty"), "--out", str(tmp_path / "none"), "--no-figures"]) == 2
+
+
+def test_the_command_compares_the_normalized_score_when_asked(tmp_path, capsys):
+    ours = hand_sweep(tmp_path / "multirun")
+    assert main([str(ours), "--out", str(tmp_path / "normalized"), "--no-figures", "--score", "normalized"]) == 0
+    results = pd.read_csv(tmp_path / "normalized" / "results.csv")
+    books = results[results["eval_set"].isin(results["model_author"].unique())]
+    reference = books.groupby(["model_author", "seed", "epoch"])["logged_loss"].mean().rename("reference")
+    rows = results[results["eval_set"] != "train"].join(reference, on=["model_author", "seed", "epoch"])
+    assert (rows["loss"] - (rows["logged_loss"] - rows["reference"])).abs().max() < 1e-12
+    assert "**Score: normalized.**" in (tmp_path / "normalized" / "report.md").read_text()
+    with pytest.raises(SystemExit) as exit:
+        main([str(ours), "--out", str(tmp_path / "x"), "--score", "z"])
+    assert exit.value.code == 2 and "invalid choice: 'z'" in capsys.readouterr().err
 
 
 # ---- runs that must not be pooled (study, corpus, settings) ---------------------------------------

@@ -34,8 +34,9 @@ from scipy import stats as scipy_stats
 
 from stylometry.attribute import main
 from stylometry.attribution.held_out import _interval
+from stylometry.attribution.normalized import judged, normalized_scores, reference_losses
 from stylometry.attribution.scoring import _trimmed
-from stylometry.attribution.verdicts import NO_VERDICT, verdicts
+from stylometry.attribution.verdicts import NO_VERDICT, lowest_in_seeds, verdicts
 from stylometry.config.schema import ModelConfig
 from stylometry.data.overlap import book_runs, shares_in_books, shingle_hashes
 from stylometry.data.windows import eval_windows
@@ -215,6 +216,74 @@ def test_an_excerpt_is_scored_like_a_text_evaluated_alone():
     placement = Placement("cpu", "fp32")
     full, short = (evaluate(model, {"text": w}, 16, placement, 0, 0.0)[0] for w in (windows, trimmed))
     assert full["loss"] == short["loss"] and full["tokens"] == short["tokens"] == 39
+
+
+# ---- the normalized score: each model measured against itself ----------------------------------------
+
+
+def test_the_normalized_score_takes_away_a_models_edge_at_english_in_general():
+    """By hand: bob's model is lower on the text by raw loss, but only as much lower as it is on everything (its
+    seed's held-out books); measured against itself, alice's model finds the text the less surprising."""
+    reference = pd.DataFrame(
+        {
+            "text": ["alice/a.txt", "bob/b.txt"] * 2,
+            "excerpt_tokens": pd.array([pd.NA] * 4, dtype="Int64"),
+            "model_author": ["alice", "alice", "bob", "bob"],
+            "seed": [0] * 4,
+            "loss": [4.0, 4.4, 3.5, 3.7],
+        }
+    )
+    scores = pd.DataFrame(
+        {
+            "text": ["letter.txt"] * 2,
+            "excerpt_tokens": pd.array([pd.NA] * 2, dtype="Int64"),
+            "excerpt": pd.array([pd.NA] * 2, dtype="Int64"),
+            "model_author": ["alice", "bob"],
+            "seed": [0, 0],
+            "loss": [4.5, 4.3],
+            "tokens": [100, 100],
+        }
+    )
+    references = reference_losses(reference)
+    assert references.set_index("model_author")["reference_loss"].to_dict() == pytest.approx({"alice": 4.2, "bob": 3.6})
+    normalized = normalized_scores(scores, references)
+    assert list(normalized["normalized"]) == pytest.approx([4.5 - 4.2, 4.3 - 3.6])
+    assert lowest_in_seeds(scores)["lowest_in_seeds"].tolist() == ["bob in 1 of 1 seeds"]
+    assert lowest_in_seeds(judged(normalized, "normalized"))["lowest_in_seeds"].tolist() == ["alice in 1 of 1 seeds"]
+
+
+@pytest.mark.slow
+def test_the_normalized_score_is_each_models_loss_minus_its_mean_on_its_seeds_held_out_books(study, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, stderr = attribute(study, CONTESTED, "--score", "normalized", "--out", out, capsys=capsys)
+    assert code == 0, stderr
+    # Each model's reference: its losses on its seed's held-out books of the three authors, as training logged them.
+    logged = final_metrics(study)
+    books = logged[logged["dataset"].isin(AUTHORS)].groupby(["model_author", "seed"])["loss"].mean()
+    reference = pd.read_csv(out / "reference.csv").set_index(["model_author", "seed"])
+    assert (reference["num_reference_books"] == len(AUTHORS)).all()
+    assert np.allclose(reference["reference_loss"], books.loc[reference.index], atol=2e-6)
+    scores = pd.read_csv(out / "scores.csv")
+    assert set(scores["text"]) == {"30537.txt"}  # the reference books are not texts of the attribution
+    assert np.allclose(scores["normalized"], scores["loss"] - scores["reference_loss"])
+    by_seed = scores.pivot(index="seed", columns="model_author", values="normalized")
+    means = by_seed.mean().sort_values()
+    row = pd.read_csv(out / "verdicts.csv").iloc[0]
+    assert row.attributed_to == means.index[0] and row.mean_loss == pytest.approx(means.iloc[0])
+    lowest = sorted(by_seed.idxmin(axis=1).value_counts().items(), key=lambda count: (-count[1], count[0]))
+    assert row.lowest_in_seeds == ", ".join(f"{name} in {n} of {len(SEEDS)} seeds" for name, n in lowest)
+    assert f"30537.txt: {row.verdict} (lowest mean normalized: {row.attributed_to} {row.mean_loss:.4f}" in stdout
+    assert "normalized score (each model's loss minus its own mean loss" in (out / "report.md").read_text()
+
+    # The held-out books are their own reference: attributed by the normalized score of their seed's models.
+    out = tmp_path / "held_out"
+    code, _, stderr = attribute(study, "--held-out", "--score", "normalized", "--out", out, capsys=capsys)
+    assert code == 0, stderr
+    scores = pd.read_csv(out / "scores.csv")
+    ordered = scores.sort_values("model_author", kind="stable")
+    best = scores.loc[ordered.groupby(["text", "seed"])["normalized"].idxmin()]
+    attribution = pd.read_csv(out / "held_out.csv").merge(best, on=["text", "seed"])
+    assert (attribution["attributed_to"] == attribution["model_author"]).all()
 
 
 # ---- the study's own held-out books: how long must a text be? ---------------------------------------
@@ -617,7 +686,7 @@ def test_the_docs_commands_run_on_the_tiny_study(study, tmp_path, capsys, monkey
     """Each `python -m stylometry.attribute` command of docs/attribution.md, on this study instead of the page's,
     and on the first 256 tokens of each text (--max-tokens: what is checked is that each command runs)."""
     commands = docs_commands("python -m stylometry.attribute")
-    assert len(commands) == 7
+    assert len(commands) == 8
     monkeypatch.chdir(REPO)  # the docs' paths are relative to the repo (../shared/corpus)
     for command in commands:
         args = shlex.split(command)[3:]

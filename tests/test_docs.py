@@ -242,6 +242,8 @@ COMMANDS = {
     "64,256,1024 --out attribution/excerpts": ATTRIBUTION,
     "python -m stylometry.attribute multirun/corpus/laptop --held-out --excerpt-tokens 64,256,1024,4096 "
     "--out attribution/held_out": ATTRIBUTION,
+    "python -m stylometry.attribute multirun/corpus/laptop ../shared/corpus/contested/30537.txt --score normalized "
+    "--out attribution/normalized": ATTRIBUTION,
     **ATTRIBUTION_PAGE,
     "python -m stylometry.train -m experiment=laptop author=baum,thompson seed=0,1,2 stop_criteria.max_epochs=1 "
     "data.n_train_tokens=131072 'data.authors=[baum,thompson]' hydra/launcher=joblib "

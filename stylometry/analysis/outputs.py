@@ -34,9 +34,15 @@ def analyze(
     baselines: bool = False,
     excerpt_tokens: Sequence[int] = (),
     attribution: Path | None = None,
+    score: str = stats.LOSS,
 ) -> Tables:
-    """Reads the inputs, writes every output into out_dir, and returns the tables it wrote."""
-    tables = compute_tables(load_sweeps(inputs), alpha, compare_epoch, fairness_cut)
+    """Reads the inputs, writes every output into out_dir, and returns the tables it wrote; score: what the
+    statistics compare, the loss or the normalized score (stats.normalized)."""
+    sweeps = load_sweeps(inputs)
+    if score == stats.NORMALIZED:
+        sweeps = dataclasses.replace(sweeps, losses=stats.normalized(sweeps.losses))
+    tables = compute_tables(sweeps, alpha, compare_epoch, fairness_cut)
+    tables.score = score
     if baselines or excerpt_tokens or attribution is not None:
         tables.baselines = compare_baselines(tables, excerpt_tokens, attribution)
         tables.problems += tables.baselines.problems

@@ -86,6 +86,7 @@ def report_markdown(tables: Tables, command: str, figures: dict[tuple, FIGURE_FI
         "",
         "Models are judged at " + "; at ".join(at_words) + ". A *book* is an author's held-out book for the seed.",
         "",
+        *_score_lines(tables),
         *_definitions(tables),
     ]
     if tables.problems:
@@ -103,6 +104,20 @@ def report_markdown(tables: Tables, command: str, figures: dict[tuple, FIGURE_FI
     for key in keys:
         lines += ["", *_group_section(tables, key, keys, figures.get(key, {}), captions)]
     return "\n".join(lines) + "\n"
+
+
+def _score_lines(tables: Tables) -> list[str]:
+    if tables.score != stats.NORMALIZED:
+        return []
+    return [
+        (
+            "**Score: normalized.** Every loss in these tables (but the training loss) is the model's loss minus its "
+            "own mean loss, at that epoch, on its seed's held-out books of every author (`--score normalized`): a "
+            "model that learned English better than its rivals gains nothing from it. `results.csv` keeps the "
+            "loss as logged in `logged_loss`."
+        ),
+        "",
+    ]
 
 
 def _definitions(tables: Tables) -> list[str]:

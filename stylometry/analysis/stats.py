@@ -91,6 +91,23 @@ def up_to(losses: pd.DataFrame, limit) -> pd.DataFrame:
     return evals[evals["epoch"] == evals.groupby(MODEL)["epoch"].transform("max")]
 
 
+# ---- the score compared --------------------------------------------------------------------------
+
+LOSS, NORMALIZED = "loss", "normalized"  # what the statistics compare (analyze --score)
+
+
+def normalized(losses: pd.DataFrame) -> pd.DataFrame:
+    """Each evaluation loss minus its model's mean loss at that epoch on the group's held-out books (one weight per
+    book: the texts every model of the seed is scored on alike, none trained on by any of them), in `loss`; the
+    loss as logged in `logged_loss`; training rows as logged. A model that learned English better than its rivals
+    gains nothing from it (stylometry.attribution.normalized is the same score for new texts)."""
+    reference = books(losses).groupby(MODEL + ["epoch"])["loss"].mean().rename("reference_loss").reset_index()
+    evals = evaluations(losses).merge(reference, on=MODEL + ["epoch"], how="left")
+    evals = evals.assign(logged_loss=evals["loss"], loss=evals["loss"] - evals["reference_loss"])
+    train = losses[losses["eval_set"] == TRAIN].assign(logged_loss=lambda rows: rows["loss"])
+    return pd.concat([train, evals.drop(columns="reference_loss")], ignore_index=True)
+
+
 # ---- attribution --------------------------------------------------------------------------------
 
 

@@ -46,6 +46,7 @@ class Tables:
     compare_epoch: int = ablation.COMPARE_EPOCH
     problems: list[str] = field(default_factory=list)
     baselines: object | None = None  # baselines.BaselineTables, when they were run
+    score: str = stats.LOSS  # what the statistics compare: the loss, or the normalized score (stats.normalized)
 
     @property
     def at_epochs(self) -> list[str]:

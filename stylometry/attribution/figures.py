@@ -16,8 +16,9 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 
-def text_losses(rows: pd.DataFrame, verdict: pd.Series, alpha: float) -> Figure:
-    """rows: one text's scores (model_author, seed, loss); verdict: its row of verdicts.csv."""
+def text_losses(rows: pd.DataFrame, verdict: pd.Series, alpha: float, score: str = "loss") -> Figure:
+    """rows: one text's scores (model_author, seed, loss: the score the verdict compares, named by `score`);
+    verdict: its row of verdicts.csv."""
     means = rows.groupby("model_author")["loss"].mean().sort_values()
     authors = list(means.index)
     x = {author: i for i, author in enumerate(authors)}
@@ -32,8 +33,8 @@ def text_losses(rows: pd.DataFrame, verdict: pd.Series, alpha: float) -> Figure:
         ax.scatter(np.full(len(losses), x[author]), losses, s=14, color=colors[author], zorder=2)
         ax.hlines(means[author], x[author] - 0.3, x[author] + 0.3, color="black", lw=1.2, zorder=3)
     ax.set_xticks(range(len(authors)), authors, rotation=30, fontsize=8)
-    ax.set_xlabel("model author (lowest mean loss first)")
-    ax.set_ylabel("loss on the text")
+    ax.set_xlabel(f"model author (lowest mean {score} first)")
+    ax.set_ylabel(f"{score} on the text" if score == "loss" else f"{score} score on the text")
     p = "" if pd.isna(verdict["p"]) else f", {verdict['test']} p = {verdict['p']:.2g} (alpha {alpha:g})"
     ax.set_title(f"{verdict['text']}: {verdict['verdict']}{p}", fontsize=7)
     return fig

@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylometry.attribution.held_out import held_out_accuracy, held_out_attribution
+from stylometry.attribution.normalized import (
+    LOSS,
+    NORMALIZED,
+    REFERENCE_PREFIX,
+    judged,
+    normalized_scores,
+    reference_losses,
+)
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.scoring import ScoreSettings, score_all
 from stylometry.attribution.texts import (
@@ -47,6 +55,7 @@ class Request:
     batch_size: int | None = None  # windows per batch; None: the study's data.eval_batch_size
     corpus: Path | None = None  # the study's corpus, if it has moved
     tokenizer: str | None = None  # the study's tokenizer folder, if it has moved
+    score: str = LOSS  # what the verdicts compare: the loss, or the normalized score (attribution/normalized.py)
 
 
 def attribute(request: Request) -> Attribution:
@@ -55,18 +64,52 @@ def attribute(request: Request) -> Attribution:
     for line in study.left_out:
         log.warning("left out: %s", line)
     max_tokens = _max_tokens(request.max_tokens, study)
-    texts, unscored = _texts(request, study, max_tokens)
+    reader = _reader(request, study)
+    texts, unscored = _texts(request, study, reader, max_tokens)
     _check_excerpt_lengths(request.excerpt_tokens, texts, study.cfg.model.n_positions)
-    scored = score_all(study, texts, request.excerpt_tokens, _settings(request, study))
-    result = Attribution(study, texts, request.excerpt_tokens, request.alpha, max_tokens, scored, unscored=unscored)
+    references = _reference_books(request, study, reader, max_tokens)
+    scored = score_all(study, texts, request.excerpt_tokens, _settings(request, study), references)
+    result = Attribution(
+        study, texts, request.excerpt_tokens, request.alpha, max_tokens, scored, unscored=unscored, score=request.score
+    )
+    if request.score == NORMALIZED:
+        _normalize(result, {text.name for text in references})
+    scores = judged(result.scores, request.score)
     if request.held_out:
-        result.held_out = held_out_attribution(result.scores, texts)
+        result.held_out = held_out_attribution(scores, texts)
         result.held_out_accuracy = held_out_accuracy(result.held_out)
     else:
-        result.verdicts = verdicts(result.scores, request.alpha, study_group(study))
+        result.verdicts = verdicts(scores, request.alpha, study_group(study))
         if request.excerpt_tokens:
             result.excerpts = excerpt_summary(result.verdicts)
     return result
+
+
+def _reference_books(request: Request, study: Study, reader, max_tokens: int | None) -> list[Text]:
+    """The normalized score's reference set, to be scored beside the texts: each seed's held-out book of every
+    candidate, by that seed's models (with --held-out these are the texts themselves: nothing more to score)."""
+    if request.score != NORMALIZED or request.held_out:
+        return []
+    try:
+        books = held_out_texts(study, reader, max_tokens)
+    except AttributionError as error:
+        raise AttributionError(f"--score normalized scores every model on its seed's held-out books: {error}") from None
+    for book in books:
+        book.name = REFERENCE_PREFIX + book.name
+    return books
+
+
+def _normalize(result: Attribution, reference_names: set[str]) -> None:
+    """Splits the reference books' rows from the texts' and adds each model's reference loss and normalized score."""
+    scores = result.scores
+    if reference_names:
+        reference = scores[scores["text"].isin(reference_names)]
+        scores = scores[~scores["text"].isin(reference_names)].reset_index(drop=True)
+        reference = reference.assign(text=reference["text"].str.removeprefix(REFERENCE_PREFIX))
+    else:  # --held-out: the held-out books are the reference
+        reference = scores
+    result.references = reference_losses(reference)
+    result.scored["scores"] = normalized_scores(scores, result.references)
 
 
 def _max_tokens(value: str | None, study: Study) -> int | None:
@@ -79,16 +122,19 @@ def _max_tokens(value: str | None, study: Study) -> int | None:
     return int(value)
 
 
-def _texts(request: Request, study: Study, max_tokens: int | None) -> tuple[list[Text], list[Text]]:
-    """(the texts to score, each with the seeds that may score it; those every seed's models trained on)."""
+def _reader(request: Request, study: Study):
+    """The study's book reader: its tokenizer (or --tokenizer), its variant's transform, its token cache."""
     from stylometry.data.tokens import BookReader, load_tokenizer
 
-    cfg = study.cfg
     try:
-        tokenizer = load_tokenizer(request.tokenizer or cfg.data.tokenizer)
-        reader = BookReader.of_run(cfg, tokenizer)
+        return BookReader.of_run(study.cfg, load_tokenizer(request.tokenizer or study.cfg.data.tokenizer))
     except ConfigError as error:
         raise AttributionError(f"{error} (--tokenizer names the study's tokenizer if it has moved)") from None
+
+
+def _texts(request: Request, study: Study, reader, max_tokens: int | None) -> tuple[list[Text], list[Text]]:
+    """(the texts to score, each with the seeds that may score it; those every seed's models trained on)."""
+    cfg = study.cfg
     if request.held_out:
         texts = held_out_texts(study, reader, max_tokens)
     else:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from stylometry.analysis.report import slug
 from stylometry.attribution.held_out import MIN_BOOKS_TO_RESAMPLE
+from stylometry.attribution.normalized import LOSS, judged
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.verdicts import NO_VERDICT
 from stylometry.files.atomic import atomic_file
@@ -27,12 +28,13 @@ def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures
     outputs: dict[str, object] = {f"{name}.csv": table for name, table in result.tables().items()}
     figures: dict[str, object] = {}
     if draw_figures and result.held_out.empty:
+        scores = judged(result.scores, result.score)
         for text in result.texts:
-            rows = result.scores[(result.scores["text"] == text.name) & result.scores["excerpt_tokens"].isna()]
+            rows = scores[(scores["text"] == text.name) & scores["excerpt_tokens"].isna()]
             if rows.empty:
                 continue
             verdict = result.verdicts[(result.verdicts["text"] == text.name) & result.verdicts["excerpt_tokens"].isna()]
-            figures[f"figures/{slug(text.name)}.png"] = text_losses(rows, verdict.iloc[0], result.alpha)
+            figures[f"figures/{slug(text.name)}.png"] = text_losses(rows, verdict.iloc[0], result.alpha, result.score)
             if result.excerpt_lengths and (result.excerpts["text"] == text.name).any():
                 figures[f"figures/{slug(text.name)}_excerpts.png"] = text_excerpts(
                     result.excerpts[result.excerpts["text"] == text.name], text.name
@@ -103,13 +105,13 @@ def _verdict_lines(result: Attribution) -> list[str]:
         "## Verdicts",
         "",
         (
-            f"Attributed to the author whose models have the lowest mean loss over seeds; the verdict names "
-            f"that author where the test against the runner-up gives p <= {result.alpha:g} (paired t over shared "
-            f'seeds, else Welch\'s t), and is "{NO_VERDICT}" otherwise.'
+            f"Attributed to the author whose models have the lowest mean {_score_words(result)} over seeds; the "
+            f"verdict names that author where the test against the runner-up gives p <= {result.alpha:g} (paired t "
+            f'over shared seeds, else Welch\'s t), and is "{NO_VERDICT}" otherwise.'
         ),
         "",
-        "| text | tokens scored | verdict | lowest mean loss | runner-up | test | p | seeds won |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| text | tokens scored | verdict | lowest mean {result.score} | runner-up | test | p | seeds won | lowest |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     texts = {text.name: text for text in result.texts}
     for row in whole.itertuples():
@@ -118,10 +120,10 @@ def _verdict_lines(result: Attribution) -> list[str]:
         lines.append(
             f"| {row.text} | {len(text.tokens):,} of {text.num_tokens:,} | **{row.verdict}** | "
             f"{row.attributed_to} {row.mean_loss:.4f} | {runner_up} | {row.test} | {_p(row.p)} | "
-            f"{_seeds_won(row)} |"
+            f"{_seeds_won(row)} | {row.lowest_in_seeds} |"
         )
     for text in result.unscored:
-        lines.append(f"| {text.name} | {text.num_tokens:,} | not scored: every seed's models trained on it | | | | | |")
+        lines.append(f"| {text.name} | {text.num_tokens:,} | not scored: every seed's models trained on it" + " |" * 7)
     lines.append("")
     if result.excerpt_lengths:
         lines += [
@@ -177,6 +179,15 @@ def _held_out_lines(result: Attribution) -> list[str]:
     return lines + [""]
 
 
+def _score_words(result: Attribution) -> str:
+    if result.score == LOSS:
+        return "loss"
+    return (
+        "normalized score (each model's loss minus its own mean loss on its seed's held-out books of every "
+        "candidate, reference.csv: a model better at English in general gains nothing)"
+    )
+
+
 def _p(p: float) -> str:
     return "-" if pd.isna(p) else f"{p:.2e}"
 
@@ -198,12 +209,14 @@ def summary_lines(result: Attribution) -> list[str]:
     lines = []
     for row in result.verdicts[result.verdicts["excerpt_tokens"].isna()].itertuples():
         if not isinstance(row.runner_up, str):
-            lines.append(f"{row.text}: {row.attributed_to} (mean loss {row.mean_loss:.4f}); no other author to compare")
+            lines.append(
+                f"{row.text}: {row.attributed_to} (mean {result.score} {row.mean_loss:.4f}); no other author to compare"
+            )
             continue
         test = row.test if pd.isna(row.p) else f"{row.test} p = {_p(row.p)}"
         lines.append(
-            f"{row.text}: {row.verdict} (lowest mean loss: {row.attributed_to} {row.mean_loss:.4f} vs "
-            f"{row.runner_up} {row.runner_up_mean_loss:.4f}; {test}; lower in {_seeds_won(row)} seeds)"
+            f"{row.text}: {row.verdict} (lowest mean {result.score}: {row.attributed_to} {row.mean_loss:.4f} vs "
+            f"{row.runner_up} {row.runner_up_mean_loss:.4f}; {test}; lowest: {row.lowest_in_seeds})"
         )
     for text in result.unscored:
         lines.append(f"{text.name}: not scored ({text.note})")

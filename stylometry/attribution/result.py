@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from stylometry.attribution.normalized import LOSS
 from stylometry.attribution.texts import Text
 from stylometry.runs.study import Study
 
@@ -26,6 +27,9 @@ class Attribution:
     held_out: pd.DataFrame = field(default_factory=pd.DataFrame)
     held_out_accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
     unscored: list[Text] = field(default_factory=list)  # texts every seed's models trained on
+    score: str = LOSS  # what the verdicts compare (attribution/normalized.py)
+    # With the normalized score: each model's mean loss on its seed's reference books (reference.csv).
+    references: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def scores(self) -> pd.DataFrame:
@@ -34,6 +38,8 @@ class Attribution:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The CSVs to write: file stem -> table."""
         tables = {"scores": self.scores}
+        if not self.references.empty:
+            tables["reference"] = self.references
         if self.held_out.empty:
             tables["verdicts"] = self.verdicts
             if self.excerpt_lengths:

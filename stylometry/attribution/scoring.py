@@ -133,12 +133,24 @@ def _trimmed(windows, torch):
     )
 
 
-def score_all(study: Study, texts: list[Text], excerpt_lengths: Sequence[int], settings: ScoreSettings) -> dict:
-    """Every model's loss on every unit of every text it may score; each model is loaded once."""
+def score_all(
+    study: Study,
+    texts: list[Text],
+    excerpt_lengths: Sequence[int],
+    settings: ScoreSettings,
+    whole_only: Sequence[Text] = (),
+) -> dict:
+    """Every model's loss on every unit of every text it may score, and on each of `whole_only` (the normalized
+    score's reference books) as a whole; each model is loaded once."""
     units = {text.name: units_of(text, excerpt_lengths) for text in texts}
+    units.update({text.name: units_of(text, ()) for text in whole_only})
     plan = []
     for model in study.models:
-        work = [(text.name, units[text.name]) for text in texts if text.seeds is None or model.seed in text.seeds]
+        work = [
+            (text.name, units[text.name])
+            for text in [*texts, *whole_only]
+            if text.seeds is None or model.seed in text.seeds
+        ]
         if work:
             plan.append((model, work))
     progress = _Progress(plan)

@@ -27,6 +27,7 @@ VERDICT_COLUMNS = UNIT + [
     "p",
     "seeds_won",
     "num_paired_seeds",
+    "lowest_in_seeds",
     "num_seeds",
     "runner_up_num_seeds",
     "welch_t",
@@ -60,6 +61,8 @@ def verdicts(scores: pd.DataFrame, alpha: float, group: dict[str, str]) -> pd.Da
     unit_ids = scores.merge(keys.reset_index().rename(columns={"index": "eval_set"}), on=UNIT, how="left")["eval_set"]
     rows = scores.assign(eval_set=unit_ids.to_numpy(), **group)
     table = stats.extra_set_verdicts(rows[GROUP + ["eval_set", "model_author", "seed", "loss"]])
+    lowest = lowest_in_seeds(rows, ["eval_set"]).set_index("eval_set")["lowest_in_seeds"]
+    lowest = lowest.loc[table["eval_set"]].reset_index(drop=True)  # per unit, by its number: no NA keys to match
     table = pd.concat(
         [keys.loc[table["eval_set"]].reset_index(drop=True), table.drop(columns=GROUP + ["eval_set"])], axis=1
     )
@@ -77,7 +80,29 @@ def verdicts(scores: pd.DataFrame, alpha: float, group: dict[str, str]) -> pd.Da
     )
     table["margin"] = table["runner_up_mean_loss"] - table["mean_loss"]
     table["verdict"] = np.where(table["p"] <= alpha, table["attributed_to"], NO_VERDICT)
+    table["lowest_in_seeds"] = lowest
     return table[VERDICT_COLUMNS]
+
+
+def lowest_in_seeds(scores: pd.DataFrame, unit: list[str] = UNIT) -> pd.DataFrame:
+    """Per text (and excerpt; or per `unit`): in how many seeds each candidate's model had the lowest score, most
+    first ("alice in 3 of 5 seeds, bob in 2 of 5 seeds"): a mean over seeds can hide one seed's outlier, a count
+    cannot."""
+    keys = unit + ["seed"]
+    rows = scores.sort_values("model_author", kind="stable")  # ties: the first by name, as elsewhere
+    best = rows.loc[rows.groupby(keys, dropna=False, sort=False)["loss"].idxmin(), keys + ["model_author"]]
+    counts = best.groupby(unit + ["model_author"], dropna=False).size().rename("num_lowest").reset_index()
+    counts = counts.merge(best.groupby(unit, dropna=False).size().rename("num_seeds").reset_index(), on=unit)
+    counts = counts.sort_values(unit + ["num_lowest", "model_author"], ascending=[True] * len(unit) + [False, True])
+    counts["part"] = (
+        counts["model_author"]
+        + " in "
+        + counts["num_lowest"].astype(str)
+        + " of "
+        + counts["num_seeds"].astype(str)
+        + " seeds"
+    )
+    return counts.groupby(unit, dropna=False, sort=False)["part"].agg(", ".join).rename("lowest_in_seeds").reset_index()
 
 
 def excerpt_summary(table: pd.DataFrame) -> pd.DataFrame:
