@@ -26,11 +26,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stylometry.config.compose import CONF_DIR, compose_jobs, hydra_args
-from stylometry.config.schema import STUDY_NOT_AUTHORS, ConfigError, first_line, register_configs
+from stylometry.config.schema import BACKGROUND, STUDY_NOT_AUTHORS, ConfigError, first_line, register_configs
 from stylometry.data.authors import prepare_argv
 from stylometry.data.corpus import author_folders
 from stylometry.runs.layout import LOCK
-from stylometry.runs.status import FAILED, read_status
+from stylometry.runs.status import COMPLETE, FAILED, read_status
 
 log = logging.getLogger("stylometry.train")
 
@@ -108,6 +108,8 @@ def _train(dict_cfg: DictConfig, hydra_cfg, run_dir: Path) -> str:
     }
     cfg = to_run_config(dict_cfg)
     world = distributed.world_from_env()  # torchrun's or submitit's processes of one data-parallel job
+    if world.size > 1 and cfg.init.name == BACKGROUND:
+        raise ConfigError("init=background trains each job in one process: run it without torchrun or tasks_per_node")
     if world.size > 1:
         if not world.is_main:
             logging.getLogger("stylometry").setLevel(logging.WARNING)  # one progress line per epoch, rank 0's
@@ -116,6 +118,13 @@ def _train(dict_cfg: DictConfig, hydra_cfg, run_dir: Path) -> str:
     n_jobs = hydra_cfg.launcher.get("n_jobs") if hydra_cfg.mode == RunMode.MULTIRUN else None
     parallel_jobs = 1 if not n_jobs else n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)  # joblib's -1
     with place_job(cfg.device, parallel_jobs) as placement:
+        if cfg.init.name == BACKGROUND:  # its seed's background model first: trained here, or by another job
+            from stylometry.training.background import train_background
+
+            state, background = train_background(cfg, run_dir, placement)
+            if state != COMPLETE:
+                log.info("the background model %s is %s: the same command goes on with it", background, state)
+                return state
         return train(cfg, run_dir, placement, record=record)
 
 

@@ -1,5 +1,6 @@
 """Every option of every group composes into a valid typed config; every validation rule fires."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,11 @@ GROUPS = [
     "variant",
     "device",
     "logger",
+    "init",
     "experiment",
 ]
+# Options with a value to give: init=pretrained names its folder (read when a run starts, not when composed).
+REQUIRED = {("init", "pretrained"): ["init.path=/models/distilgpt2"]}
 # Options that train on any text (data=text): they take no author.
 TEXT_OPTIONS = {("data", "text"), ("experiment", "gpt2_small"), ("experiment", "gpt2_smoke")}
 
@@ -34,12 +38,25 @@ def options(group):
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes(make_config, group, option):
     base = ["author=baum"] if group != "author" and (group, option) not in TEXT_OPTIONS else []
-    cfg = make_config(*base, f"{group}={option}")
+    cfg = make_config(*base, f"{group}={option}", *REQUIRED.get((group, option), []))
     assert isinstance(cfg, TrainConfig)
     if group == "author":
         assert cfg.author.name == option
     if (group, option) in TEXT_OPTIONS:
         assert cfg.data.kind == "text" and cfg.author is None and cfg.run_name == cfg.data.name
+
+
+def test_how_weights_start_is_checked_when_composed(make_config):
+    assert make_config("author=baum").init.name == "scratch"
+    assert make_config("author=baum", "init=pretrained", "init.path=/models/gpt2").init.path == "/models/gpt2"
+    for overrides, says in [
+        (["init=pretrained"], "init=pretrained needs init.path="),
+        (["init.path=/models/gpt2"], "init.path=/models/gpt2 is for init=pretrained (now init=scratch)"),
+        (["init=background", "init.background_epochs=0"], "init.background_epochs=0 must be at least 1"),
+        (["init.name=warm"], "init.name=warm: choose init=scratch, init=pretrained or init=background"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(says)):
+            make_config("author=baum", *overrides)
 
 
 def test_paper_defaults_are_the_studys(make_config):

@@ -191,6 +191,31 @@ def test_the_grid_runs_as_one_array_and_every_job_completes_in_its_own_dir(slurm
         assert "Job completed successfully" in submitit_log(sweep_dir, job_id)
 
 
+def test_authors_on_the_cluster_start_from_their_seeds_background_trained_once(slurm, token_cache, tmp_path):
+    """init=background as an array of two author tasks of one seed: one trains the background, the other waits for
+    it; both start from its final weights (their untrained evaluation is its last one)."""
+    sweep_dir = tmp_path / "sweep"
+    grid = ["init=background", "author=baum,thompson", "seed=0", "data.authors=[baum,thompson]"]
+    args = sweep_args(sweep_dir, token_cache, slurm, *grid)
+    try:
+        result = run_command("stylometry.train", *args, timeout=240)
+    finally:
+        cancel(sweep_dir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    background = sweep_dir / "baseline" / "_background" / "seed=0"
+    assert read_json(background / "status.json")["state"] == "complete"
+    with open(background / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["epoch"] for row in rows if row["dataset"] == "train"] == ["1"]  # trained once
+    final = {row["dataset"]: row["loss"] for row in rows if row["epoch"] == "1" and row["dataset"] != "train"}
+    for author in ("baum", "thompson"):
+        run_dir = sweep_dir / "baseline" / author / "seed=0"
+        assert read_json(run_dir / "status.json")["state"] == "complete"
+        with open(run_dir / "metrics.csv", newline="") as f:
+            first = {r["dataset"]: r["loss"] for r in csv.DictReader(f) if r["epoch"] == "0"}
+        assert {name: first[name] for name in final} == final
+
+
 def test_a_requeued_job_resumes_from_its_checkpoint_even_when_killed_mid_save(slurm, token_cache, tmp_path):
     """Two interruptions of one job: a USR2 (preemption; submitit requeues it), then `scontrol requeue`
     while the job is writing a checkpoint (a hard kill). Each time it continues from its checkpoint."""

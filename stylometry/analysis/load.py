@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from stylometry.config.schema import BACKGROUND_RUN
 from stylometry.runs.compatibility import FACET, first_mix, runs_text
 from stylometry.runs.layout import HYDRA_CONFIG, METRICS, STATUS
 from stylometry.runs.status import read_status
@@ -77,6 +78,8 @@ def load_sweeps(inputs: Sequence) -> Sweeps:
                 model_losses, run = read(path.parent, label)
             except (OSError, ValueError, KeyError) as e:
                 problems.append(f"{path.parent}: skipped, {e}")
+                continue
+            if run["model_author"] == BACKGROUND_RUN:  # what its seed's authors started from, not a candidate
                 continue
             if model_losses.empty:
                 problems.append(f"{path.parent}: skipped, no losses logged yet")

@@ -36,6 +36,12 @@ def check_name(key: str, value: str) -> None:
         raise ConfigError(f"{key}={value!r}: use letters, digits, '_', '-' or '.' only (it names a folder)")
 
 
+SCRATCH, PRETRAINED, BACKGROUND = "scratch", "pretrained", "background"  # how a model's weights start (init.name)
+# The background model's run name (its `author`, and its run dir's folder beside the authors'): check_name refuses
+# a leading "_" for every author folder, so no author can be named so.
+BACKGROUND_RUN = "_background"
+
+
 @dataclass
 class AuthorConfig:
     name: str = MISSING  # the author's folder under data.root, and the run's identity
@@ -43,7 +49,8 @@ class AuthorConfig:
     extra_eval_sets: List[str] = field(default_factory=list)
 
     def __post_init__(self):
-        check_name("author.name", self.name)
+        if self.name != BACKGROUND_RUN:  # the one name no author folder can have
+            check_name("author.name", self.name)
         for folder in self.extra_eval_sets:
             check_name("author.extra_eval_sets", folder)
 
@@ -192,6 +199,30 @@ class OptimizerConfig:
 
 
 @dataclass
+class InitConfig:
+    # How a model's weights start (conf/init/). scratch: random, seeded (the study's). pretrained: a local Hugging
+    # Face GPT-2 folder (its architecture and its tokenizer are the run's; nothing is downloaded). background: the
+    # final weights of its seed's background model, one model per seed and variant trained first on the pooled
+    # training text of every author (each author's held-out book of that seed left out), so that what differs
+    # between the authors' models is what each learned of its author. The authors' own optimizer, stop_criteria
+    # and cadence are the fine-tuning's.
+    name: str = SCRATCH
+    path: Optional[str] = None  # pretrained: a folder saved with save_pretrained (config.json, weights, tokenizer)
+    background_epochs: int = 1  # background: epochs over the pooled text (each author's n_train_tokens, joined)
+    background_lr: Optional[float] = None  # background: its learning rate; null: optimizer.lr
+
+    def __post_init__(self):
+        if self.name not in (SCRATCH, PRETRAINED, BACKGROUND):
+            raise ConfigError(f"init.name={self.name}: choose init=scratch, init=pretrained or init=background")
+        if self.name == PRETRAINED and not self.path:
+            raise ConfigError("init=pretrained needs init.path=<a local Hugging Face GPT-2 folder>")
+        if self.name != PRETRAINED and self.path:
+            raise ConfigError(f"init.path={self.path} is for init=pretrained (now init={self.name}): drop it")
+        if self.background_epochs < 1:
+            raise ConfigError(f"init.background_epochs={self.background_epochs} must be at least 1")
+
+
+@dataclass
 class StopCriteriaConfig:
     # When a run is complete. The study: after the first epoch whose mean training loss is <= 3.0, once 500
     # epochs are done.
@@ -290,6 +321,7 @@ class TrainConfig:
     variant: VariantConfig = MISSING
     device: DeviceConfig = MISSING
     logger: LoggerConfig = MISSING
+    init: InitConfig = field(default_factory=InitConfig)  # how the weights start (conf/init/)
     study: str = MISSING  # first level of the run dir: conf/train.yaml names it after the corpus folder
     experiment_name: str = "paper"  # second level of the run dir; set by the experiment preset
     run_name: Optional[str] = MISSING  # fourth level of the run dir: the author (data=corpus), or data.name (data=text)
@@ -300,15 +332,19 @@ class TrainConfig:
             raise ConfigError(
                 "author is not set: choose one with author=<name> (conf/author/), or train on any text with data=text"
             )
+        if self.init.name == BACKGROUND and self.data.kind != "corpus":
+            raise ConfigError("init=background pools the authors of a corpus: use it with data=corpus")
         if self.data.kind == "text" and self.author is not None:
             raise ConfigError(
                 f"author={self.author.name} is for data=corpus: a data=text run has no author (name it with data.name)"
             )
         check_name("study", self.study)
         check_name("experiment_name", self.experiment_name)
-        check_name("run_name", str(self.run_name))
+        if self.run_name != BACKGROUND_RUN:
+            check_name("run_name", str(self.run_name))
         if (
             self.author is not None
+            and self.author.name != BACKGROUND_RUN
             and getattr(self.data, "authors", None)
             and self.author.name not in self.data.authors
         ):
@@ -358,6 +394,7 @@ def register_configs() -> None:
         ("variant", VariantConfig),
         ("device", DeviceConfig),
         ("logger", LoggerConfig),
+        ("init", InitConfig),
     ]:
         # Not in the group itself, where `author=glob(*)` would sweep over the schema too.
         cs.store(group="schema", name=group, node=node)

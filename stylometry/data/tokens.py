@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 
-from stylometry.config.schema import ConfigError, DataConfig, TrainConfig
+from stylometry.config.schema import BACKGROUND_RUN, ConfigError, DataConfig, TrainConfig
 from stylometry.data.corpus import author_folders, books, check_corpus, corpus_sha256
 from stylometry.data.windows import num_windows
 from stylometry.files.atomic import atomic_file
@@ -369,10 +369,33 @@ def _split_files(cfg: DataConfig, root: Path, files: List[Path], seed: int):
 
 
 def load_data(cfg: DataConfig, author, seed: int, reader: BookReader) -> Union[StudyData, TextData]:
-    """The job's data: the study's for data=corpus (author: an AuthorConfig), or a text corpus's for data=text."""
+    """The job's data: the study's for data=corpus (author: an AuthorConfig; the background model's pools every
+    author's), or a text corpus's for data=text."""
     if cfg.kind == "text":
         return load_text_data(cfg, seed, reader, reader.tokenizer.eos_token_id)
+    if author.name == BACKGROUND_RUN:
+        return load_background_data(cfg, seed, reader)
     return load_study_data(cfg, author.name, author.extra_eval_sets, seed, reader)
+
+
+def load_background_data(cfg: DataConfig, seed: int, reader: BookReader) -> StudyData:
+    """The background model's data for a seed (init=background): every author's training text of that seed, exactly
+    as that author's own model gets it (its held-out book left out, data.n_train_tokens of it), joined; evaluated
+    on every author's held-out book, as the authors' models are. No book any model of the seed holds out is in it."""
+    root = corpus_root(cfg)
+    authors = list(cfg.authors) or author_folders(root, cfg.not_authors)
+    parts = [load_study_data(cfg, author, [], seed, reader) for author in authors]
+    digest = hashlib.sha256("".join(part.files_sha256 for part in parts).encode())
+    return StudyData(
+        train_tokens=np.concatenate([part.train_tokens for part in parts]),
+        train_books=[f"{author}/{book}" for author, part in zip(authors, parts) for book in part.train_books],
+        held_out_books=parts[0].held_out_books,
+        eval_texts=parts[0].eval_texts,
+        files_sha256=digest.hexdigest(),
+        corpus_sha256=parts[0].corpus_sha256,
+        authors=authors,
+        n_train_tokens=parts[0].n_train_tokens,
+    )
 
 
 def load_job_data(cfg: TrainConfig, reader: BookReader, num_processes: int = 1) -> Union[StudyData, TextData]:

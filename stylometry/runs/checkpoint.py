@@ -18,12 +18,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from safetensors.torch import load_file
 
-from stylometry.config.schema import ConfigError, TrainConfig
+from stylometry.config.schema import BACKGROUND, ConfigError, TrainConfig
+from stylometry.config.schema import SCRATCH as FROM_SCRATCH  # layout's SCRATCH is the checkpoint being written
 from stylometry.runs.layout import (
     BEST,
     BEST_INFO,
@@ -63,8 +64,10 @@ _LATER_KEYS = {
 }
 
 
-def run_identity(cfg: TrainConfig, files_sha256: str) -> Dict:
-    """The identity of a run whose data.authors and data.n_train_tokens are resolved (data.tokens.resolved_config)."""
+def run_identity(cfg: TrainConfig, files_sha256: str, start_sha256: Optional[str] = None) -> Dict:
+    """The identity of a run whose data.authors and data.n_train_tokens are resolved (data.tokens.resolved_config);
+    start_sha256: the hash of the weights it starts from (init=pretrained or background; None: from scratch), so a
+    retrained background makes the runs that started from the old one refuse."""
     data = dataclasses.asdict(cfg.data)
     # max_train_tokens: only a bound on n_train_tokens, which the identity holds as resolved.
     for key in ("root", "tokenizer", "cache_dir", "eval_batch_size", "not_authors", "max_train_tokens"):
@@ -86,6 +89,8 @@ def run_identity(cfg: TrainConfig, files_sha256: str) -> Dict:
         "variant": variant,
         "corpus": files_sha256,
     }
+    if start_sha256 is not None:  # runs from scratch (all runs before init existed) keep the identity they had
+        identity["init"] = {"name": cfg.init.name, "weights_sha256": start_sha256}
     for group, defaults in _LATER_KEYS.items():
         for key, default in defaults.items():
             if key in identity[group] and identity[group][key] == default:
@@ -94,8 +99,11 @@ def run_identity(cfg: TrainConfig, files_sha256: str) -> Dict:
 
 
 def config_sha256(identity: Dict) -> str:
-    """A hash of what every run of one study shares: the identity but its seed, author and files."""
+    """A hash of what every run of one study shares: the identity but its seed, author and files (and, with
+    init=background, which background: each seed has its own)."""
     shared = {key: value for key, value in identity.items() if key not in ("seed", "author", "corpus")}
+    if shared.get("init", {}).get("name") == BACKGROUND:
+        shared["init"] = {"name": BACKGROUND}
     return hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()
 
 
@@ -183,12 +191,19 @@ def load_checkpoint(path: Path, model, optimizer, identity: dict) -> dict:
 def check_same_run(saved: dict, current: dict, run_dir: Path) -> None:
     """Raises RunMismatch naming the first setting that differs. A group the saved identity lacks is one added
     after that run began (e.g. `corpus`), so it is not compared."""
+    saved = {"init": {"name": FROM_SCRATCH}, **saved} if "init" in current else saved  # no init saved: from scratch
     for group, values in current.items():
         if group not in saved:
             continue
         old = saved[group]
         if old == values:
             continue
+        if group == "init":
+            raise RunMismatch(
+                f"{run_dir} holds a run that started from other weights ({_start_words(old)}, not "
+                f"{_start_words(values)}): its background model or pretrained folder has changed; delete that dir to "
+                "train it from the new one, or use another hydra.run.dir"
+            )
         if isinstance(values, dict) and isinstance(old, dict):
             key = next(k for k in values if values.get(k) != old.get(k))
             group, old, values = f"{group}.{key}", old.get(key), values[key]
@@ -198,6 +213,11 @@ def check_same_run(saved: dict, current: dict, run_dir: Path) -> None:
             f"{run_dir} holds a run with {group}={old}, not {values}: use another hydra.run.dir, "
             "or delete that dir to start over"
         )
+
+
+def _start_words(init: dict) -> str:
+    sha = init.get("weights_sha256")
+    return f"init={init['name']}" + (f", weights {sha[:12]}" if sha else "")
 
 
 def _unreadable(file: Path, error: Exception) -> CheckpointError:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Set, Tuple
 
 from stylometry.config.compose import compose_jobs, override_key
-from stylometry.config.schema import ConfigError
+from stylometry.config.schema import BACKGROUND, ConfigError
 from stylometry.data.authors import prepare_overrides
+from stylometry.runs.background import background_config, background_dir
 
 if TYPE_CHECKING:
     from stylometry.runs.decision import Decision
@@ -37,21 +38,30 @@ def plan_sweep(overrides: List[str]) -> List[PlannedJob]:
     # Imported here: the tokenizer's loading imports transformers and torch (seconds), which a config error
     # never waits for.
     from stylometry.data.tokens import load_job_data, resolved_config
+    from stylometry.model.starting_weights import with_starting_model
     from stylometry.runs.checkpoint import run_identity
     from stylometry.runs.decision import decide, refused
 
     shared = _SharedInputs()
-    planned = []
+    planned: List[PlannedJob] = []
     for job in jobs:
         reader = shared.reader(job.config)
-        try:
-            data = load_job_data(job.config, reader)  # the checks the job makes before it trains
-        except ConfigError as error:  # this job's own inputs, e.g. an author with too few tokens for n_train_tokens
-            planned.append(PlannedJob(job.run_dir, refused(error)))
-            continue
-        cfg = resolved_config(job.config, data)
-        identity = run_identity(cfg, data.files_sha256)
-        planned.append(PlannedJob(job.run_dir, decide(job.run_dir, cfg.stop_criteria, identity)))
+        runs = [(job.config, job.run_dir)]
+        if job.config.init.name == BACKGROUND:  # its seed's background first, once (stylometry/runs/background.py)
+            background = background_dir(job.run_dir)
+            if all(p.run_dir != background for p in planned):
+                runs.insert(0, (background_config(job.config), background))
+        for config, run_dir in runs:
+            try:
+                config = with_starting_model(config)  # init=pretrained: the folder's architecture
+                data = load_job_data(config, reader)  # the checks the job makes before it trains
+            except ConfigError as error:  # the job's own inputs, e.g. an author with too few tokens for n_train_tokens
+                planned.append(PlannedJob(run_dir, refused(error)))
+                continue
+            cfg = resolved_config(config, data)
+            # An author's starting weights are not known before its background is trained: not compared here.
+            identity = run_identity(cfg, data.files_sha256)
+            planned.append(PlannedJob(run_dir, decide(run_dir, cfg.stop_criteria, identity)))
     return planned
 
 

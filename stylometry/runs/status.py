@@ -121,9 +121,12 @@ def epoch_line(
     elif losses:
         own = losses.get(own_author)
         others = [loss for name, loss in losses.items() if name in authors and name != own_author]
-        parts.append(
-            f"eval own {own:.4f} others {min(others):.4f}..{max(others):.4f}" if others else f"eval own {own:.4f}"
-        )
+        if own is None:  # a background model (init=background): every author's book is another's
+            parts.append(f"eval {min(others):.4f}..{max(others):.4f}")
+        else:
+            parts.append(
+                f"eval own {own:.4f} others {min(others):.4f}..{max(others):.4f}" if others else f"eval own {own:.4f}"
+            )
     if tokens_per_s:
         parts.append(f"{tokens_per_s:,.0f} tok/s")
     if eta_s is not None:

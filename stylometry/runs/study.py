@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from stylometry.config.schema import ConfigError, first_line
+from stylometry.runs.background import is_background
 from stylometry.runs.compatibility import first_mix, runs_text
 from stylometry.runs.decision import SKIP, decide
 from stylometry.runs.layout import CHECKPOINT, MANIFEST, STATUS, read_json, read_run_config
@@ -108,6 +109,8 @@ def _complete_runs(study_dir: Path) -> tuple[list[_Run], list[str]]:
         )
     runs, left_out, states = [], [], []
     for run_dir in run_dirs:
+        if is_background(run_dir):  # what its seed's authors started from (init=background), not a candidate
+            continue
         if decide(run_dir).action != SKIP:  # not a complete model: where the run stands says why
             job = job_state(run_dir)
             left_out.append(f"{run_dir}: {job.state}" + (f" ({job.detail})" if job.detail else ""))

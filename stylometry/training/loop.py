@@ -21,13 +21,13 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from transformers.utils import logging as transformers_logging
 
-from stylometry.config.schema import OptimizerConfig, TrainConfig
+from stylometry.config.schema import BACKGROUND, PRETRAINED, ConfigError, OptimizerConfig, TrainConfig
 from stylometry.data.tokens import (
     VALIDATION,
     WINDOW_STREAM,
@@ -43,6 +43,8 @@ from stylometry.hardware.device import Placement, choose_placement, detect
 from stylometry.hardware.distributed import World, current_world
 from stylometry.model.evaluate import evaluate, loss_row
 from stylometry.model.gpt import build_model, maybe_compile, nll_sum, optimizer_options
+from stylometry.model.starting_weights import load_starting_weights, weights_sha256, with_starting_model
+from stylometry.runs.background import background_dir
 from stylometry.runs.checkpoint import (
     config_sha256,
     load_checkpoint,
@@ -53,6 +55,7 @@ from stylometry.runs.checkpoint import (
 )
 from stylometry.runs.decision import EXTEND, REFUSE, RESUME, SKIP, START, Decision, decide
 from stylometry.runs.layout import (
+    CHECKPOINT,
     MANIFEST,
     append_metrics,
     keep_metrics_before,
@@ -70,6 +73,7 @@ from stylometry.runs.status import (
     RUNNING,
     epoch_line,
     job_record,
+    read_status,
     write_failed_status,
     write_status,
 )
@@ -281,9 +285,10 @@ def open_run(cfg: TrainConfig, run_dir: Path, placement: Placement, world: World
     """Reads the inputs (a ConfigError for bad ones) and decides what the run dir needs (decide), changing nothing
     in it: the refusal's error for a run of another identity (RunMismatch) or an unreadable checkpoint; None for a
     complete run with nothing left to train; else the built run, to extend, resume or start."""
+    cfg, start = starting_weights(cfg, run_dir)
     inputs = _load_inputs(cfg, placement, world)
     cfg = resolved_config(cfg, inputs.data)
-    identity = run_identity(cfg, inputs.data.files_sha256)
+    identity = run_identity(cfg, inputs.data.files_sha256, weights_sha256(start) if start else None)
     decision = decide(run_dir, cfg.stop_criteria, identity)
     if decision.action == REFUSE:
         raise decision.error
@@ -292,18 +297,42 @@ def open_run(cfg: TrainConfig, run_dir: Path, placement: Placement, world: World
         return None
     if decision.action == EXTEND:
         log.info("%s is %s; the stop criteria now ask for more: training on", run_dir, decision.reason)
-    run = build_run(cfg, run_dir, placement, world, inputs)
+    run = build_run(cfg, run_dir, placement, world, inputs, start)
     run.identity, run.decision = identity, decision
     run.job = job_record(cfg, inputs.data.corpus_sha256, config_sha256(identity))
     return run
 
 
-def build_run(cfg: TrainConfig, run_dir: Path, placement: Placement, world: World, inputs: Inputs) -> Run:
-    """The model (seeded), AdamW, the loss module DDP runs, the gradient scaler and the window RNG (the benchmark
-    builds one too, to time `train_step`)."""
+def starting_weights(cfg: TrainConfig, run_dir: Path) -> Tuple[TrainConfig, Optional[Path]]:
+    """The config with the model it starts from (init=pretrained: the folder's architecture), and the folder of the
+    weights it starts from (None: from scratch). init=background: its seed's background run, complete, else a
+    ConfigError naming it (the command that trains the authors trains it first: stylometry/training/background.py)."""
+    if cfg.init.name == PRETRAINED:
+        return with_starting_model(cfg), Path(cfg.init.path).expanduser()
+    if cfg.init.name == BACKGROUND:
+        background = background_dir(run_dir)
+        decision = decide(background)
+        if decision.action != SKIP:
+            state = (read_status(background) or {}).get("state", "not started")
+            raise ConfigError(
+                f"the background run {background} is {state}: run the same command (with init=background) to "
+                f"train it, then its authors"
+            )
+        return cfg, background / CHECKPOINT
+    return cfg, None
+
+
+def build_run(
+    cfg: TrainConfig, run_dir: Path, placement: Placement, world: World, inputs: Inputs, start: Optional[Path] = None
+) -> Run:
+    """The model (seeded, or from the weights in `start`), AdamW, the loss module DDP runs, the gradient scaler and
+    the window RNG (the benchmark builds one too, to time `train_step`)."""
     device = torch.device(placement.device)
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model).to(device)
+    model = build_model(cfg.model)
+    if start is not None:
+        load_starting_weights(model, start)
+    model = model.to(device)
     opt = cfg.optimizer
     optimizer = torch.optim.AdamW(
         model.parameters(),

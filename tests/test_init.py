@@ -1,0 +1,201 @@
+"""How a model's weights start (the `init` group): a background model per seed that its authors are fine-tuned from,
+and a pretrained GPT-2 folder; each end to end with the real trainer on the small corpus, and each bad input's line.
+
+    python -m pytest tests/test_init.py -q
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY, TOKENIZER, losses, run_command
+from safetensors.torch import load_file
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from stylometry.config.schema import ModelConfig
+from stylometry.model.gpt import build_model
+from stylometry.model.starting_weights import load_starting_weights, weights_sha256
+from stylometry.runs.checkpoint import read_training_state
+
+BACKGROUND = ["init=background", "init.background_epochs=2"]
+
+
+def train(*args, cwd=None):
+    return run_command("stylometry.train", *args, cwd=cwd)
+
+
+def final_rows(run_dir: Path) -> dict:
+    """The last epoch's evaluation losses: dataset -> loss, as metrics.csv wrote them."""
+    rows = losses(run_dir)
+    last = max(int(epoch) for epoch, _, _ in rows)
+    return {name: loss for epoch, name, loss in rows if int(epoch) == last and name != "train"}
+
+
+def first_rows(run_dir: Path) -> dict:
+    return {name: loss for epoch, name, loss in losses(run_dir) if epoch == "0"}
+
+
+# ---- init=background ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def background_sweep(small_corpus, tmp_path, token_cache):
+    """The command a user types for two authors of one seed, two jobs at a time: its arguments and its sweep dir."""
+    sweep = tmp_path / "sweep"
+    args = [
+        "-m",
+        *TINY,
+        *BACKGROUND,
+        "author=alice,bob",
+        "seed=0",
+        f"data.root={small_corpus}",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep}",
+        f"data.cache_dir={token_cache}",
+    ]
+    return args, sweep
+
+
+@pytest.mark.slow
+def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(background_sweep):
+    args, sweep = background_sweep
+    result = train(*args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    background = sweep / "baseline" / "_background" / "seed=0"
+    status = json.loads((background / "status.json").read_text())
+    assert status["state"] == "complete" and status["epoch"] == 2
+    # Trained once: each epoch's rows once (a second training would have found it complete, or written them again).
+    epochs = [epoch for epoch, name, _ in losses(background) if name == "train"]
+    assert epochs == ["1", "2"]
+    # Pooled: every author's training text of the seed (TINY's 512 tokens each), none of their held-out books.
+    manifest = json.loads((background / "manifest.json").read_text())
+    assert {book.split("/")[0] for book in manifest["train_books"]} == {"alice", "bob", "carol"}
+    for author, held_out in manifest["held_out_books"].items():
+        assert f"{author}/{held_out}" not in manifest["train_books"]
+    # Each author's model starts from the background's final weights: its untrained evaluation (epoch 0) is the
+    # background's last one, loss for loss, on every author's held-out book.
+    for author in ("alice", "bob"):
+        run_dir = sweep / "baseline" / author / "seed=0"
+        assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+        assert first_rows(run_dir) == final_rows(background)
+        identity = read_training_state(run_dir / "checkpoint", mmap=True)["identity"]
+        assert identity["init"] == {"name": "background", "weights_sha256": weights_sha256(background / "checkpoint")}
+
+    # The same command again: nothing to train, the background included.
+    again = train(*args)
+    assert again.returncode == 0 and "3 jobs: 3 complete" in again.stdout, again.stdout + again.stderr
+    # A background trained further is other starting weights: the authors that started from it refuse.
+    # A background trained further is other starting weights: the authors that started from it refuse, and keep
+    # the run they hold.
+    extended = train(*[a for a in args if a != "init.background_epochs=2"], "init.background_epochs=3")
+    assert json.loads((background / "status.json").read_text())["epoch"] == 3
+    output = extended.stdout + extended.stderr
+    assert output.count("holds a run that started from other weights (init=background, weights") == 2, output
+    for author in ("alice", "bob"):
+        kept = read_training_state(sweep / "baseline" / author / "seed=0" / "checkpoint", mmap=True)["identity"]
+        assert kept["init"]["weights_sha256"] != weights_sha256(background / "checkpoint")
+
+
+@pytest.mark.slow
+def test_a_background_paused_at_its_time_limit_is_resumed_then_its_authors_train(background_sweep):
+    args, sweep = background_sweep
+    args = [a if a != "author=alice,bob" else "author=alice" for a in args]  # one job: nobody else takes it on
+    paused = train(*args, "stop_criteria.max_seconds=0")
+    assert paused.returncode == 0, paused.stdout[-3000:] + paused.stderr[-3000:]
+    background = sweep / "baseline" / "_background" / "seed=0"
+    assert json.loads((background / "status.json").read_text())["state"] == "paused"
+    assert not (sweep / "baseline" / "alice" / "seed=0" / "checkpoint").exists()  # no author before its background
+    result = train(*args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert json.loads((background / "status.json").read_text())["state"] == "complete"
+    assert first_rows(sweep / "baseline" / "alice" / "seed=0") == final_rows(background)
+
+
+def test_background_needs_a_corpus(tmp_path):
+    result = train("init=background", "data=text", f"data.root={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2 and result.stderr.startswith("error: init=background pools the authors")
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+# ---- init=pretrained ----------------------------------------------------------------------------------
+
+
+def save_gpt2(folder: Path, vocab_size: int = 50257, model_type: str = "gpt2") -> Path:
+    """A tiny GPT-2 saved as a user saves one (save_pretrained, and the tokenizer's files beside it)."""
+    torch.manual_seed(0)
+    config = GPT2Config(n_positions=64, n_embd=32, n_layer=1, n_head=2, vocab_size=vocab_size)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    for path in TOKENIZER.iterdir():
+        if path.is_file() and path.name != "config.json":
+            shutil.copy(path, folder / path.name)
+    if model_type != "gpt2":
+        saved = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**saved, "model_type": model_type}))
+    return folder
+
+
+def test_starting_weights_are_the_folders_bit_for_bit(tmp_path):
+    folder = save_gpt2(tmp_path / "gpt2")
+    model = build_model(ModelConfig(n_positions=32, n_embd=32, n_layer=1, n_head=2))
+    load_starting_weights(model, folder)
+    saved = load_file(folder / "model.safetensors")
+    for name, parameter in model.named_parameters():
+        expected = saved[name]
+        if name.endswith("wpe.weight"):
+            expected = expected[:32]  # the first positions: the model's windows are 32 long
+        assert torch.equal(parameter, expected), name
+
+
+@pytest.mark.slow
+def test_a_pretrained_folder_is_the_model_and_tokenizer_of_its_runs(small_corpus, tmp_path, token_cache):
+    folder = save_gpt2(tmp_path / "gpt2")
+    run_dir = tmp_path / "run"
+    common = [*TINY, "author=alice", f"data.root={small_corpus}", f"data.cache_dir={token_cache}"]
+    result = train(*common, "init=pretrained", f"init.path={folder}", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    config = (run_dir / "config.yaml").read_text()
+    assert "n_embd: 32" in config and f"tokenizer: {folder}" in config
+    identity = read_training_state(run_dir / "checkpoint", mmap=True)["identity"]
+    assert identity["init"] == {"name": "pretrained", "weights_sha256": weights_sha256(folder)}
+
+    # Bad folders: one line each, exit 2, no run dir.
+    (tmp_path / "bert").mkdir()
+    save_gpt2(tmp_path / "bert", model_type="bert")
+    small_vocab = save_gpt2(tmp_path / "small_vocab", vocab_size=1000)
+    for path, says in [
+        (tmp_path / "missing", "no config.json there"),
+        (tmp_path / "bert", "holds a bert model: init=pretrained takes a GPT-2"),
+        (small_vocab, "its model's vocabulary (1,000) is smaller than its tokenizer's (50,257)"),
+    ]:
+        bad = tmp_path / f"run_{path.name}"
+        result = train(*common, "init=pretrained", f"init.path={path}", f"hydra.run.dir={bad}")
+        assert result.returncode == 2 and says in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and not bad.exists(), result.stderr
+
+
+def test_the_plan_lists_each_seeds_background_once_before_its_authors(small_corpus, tmp_path, token_cache, monkeypatch):
+    from stylometry.status import plan
+
+    monkeypatch.setenv("STYLOMETRY_TOKENIZER", str(TOKENIZER))
+    sweep = tmp_path / "sweep"
+    lines = plan(
+        [
+            *TINY,
+            "init=background",
+            "author=alice,bob",
+            "seed=0,1",
+            f"data.root={small_corpus}",
+            f"hydra.sweep.dir={sweep}",
+            f"data.cache_dir={token_cache}",
+        ]
+    )
+    runs = [line.split()[-1] for line in lines]
+    assert [line.split()[0] for line in lines] == ["start"] * 6
+    assert runs.count(str(sweep / "baseline" / "_background" / "seed=0")) == 1
+    assert runs.index(str(sweep / "baseline" / "_background" / "seed=1")) < runs.index(
+        str(sweep / "baseline" / "alice" / "seed=1")
+    )
+    assert not sweep.exists()  # planning writes nothing
