@@ -28,6 +28,9 @@ Outputs in --out (each file written whole, after every model has scored every te
     scores.csv       text, excerpt_tokens, excerpt, model_author, seed, loss, tokens (one row per model and text);
                      with --score normalized also reference_loss and normalized (loss - reference_loss)
     reference.csv    with --score normalized: each model's mean loss on its reference books, and how many
+    baselines.csv    with --baselines: each seed's naive Bayes and Burrows' Delta verdict on each text; verdicts.csv
+                     then also holds each method's verdict (the author most seeds name), its seeds, and whether
+                     both agree with the language models (methods_agree)
     verdicts.csv     per text (and excerpt): the author with the lowest mean loss over seeds, the runner-up,
                      the paired t-test over the seeds they share (Welch's where the seeds differ), p, the
                      seeds won, in how many seeds each author's model was lowest (lowest_in_seeds), and the
@@ -52,6 +55,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from stylometry.analysis.baselines import BaselineError
 from stylometry.analysis.stats import ALPHA
 from stylometry.attribution.normalized import LOSS, SCORES
 from stylometry.attribution.pipeline import Request, attribute
@@ -101,6 +105,12 @@ def parser() -> CommandParser:
         help="what the verdicts compare: each model's loss (the study's), or its loss minus its own mean loss on "
         "its seed's held-out books (normalized: a model better at English in general gains nothing)",
     )
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also attribute every text with naive Bayes and Burrows' Delta, fitted per seed on each candidate "
+        "model's training text",
+    )
     parser.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda or mps")
     parser.add_argument(
         "--jobs",
@@ -131,6 +141,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         raise AttributionError(
             "--held-out attributes the study's own held-out books: give it no texts (or drop --held-out)"
         )
+    if args.held_out and args.baselines:
+        raise AttributionError(
+            "--baselines with --held-out: the held-out books' baselines are the analysis's "
+            "(python -m stylometry.analyze <study> --baselines --attribution <this --out>)"
+        )
     if not args.held_out and not args.texts:
         raise AttributionError(
             f"no texts: pass .txt files, folders or globs after the study dir, or --held-out ({USAGE})"
@@ -159,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit.code
     except KeyboardInterrupt:
         return 130
-    except (AttributionError, StudyError, ConfigError) as error:
+    except (AttributionError, StudyError, ConfigError, BaselineError) as error:
         print(f"error: {first_line(error)}", file=sys.stderr)
         return 2
     from stylometry.attribution.report import summary_lines, write_outputs

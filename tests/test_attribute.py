@@ -32,6 +32,7 @@ from conftest import (
 )
 from scipy import stats as scipy_stats
 
+from stylometry.analysis.baselines import classify_seed, seed_texts
 from stylometry.attribute import main
 from stylometry.attribution.held_out import _interval
 from stylometry.attribution.normalized import judged, normalized_scores, reference_losses
@@ -284,6 +285,34 @@ def test_the_normalized_score_is_each_models_loss_minus_its_mean_on_its_seeds_he
     best = scores.loc[ordered.groupby(["text", "seed"])["normalized"].idxmin()]
     attribution = pd.read_csv(out / "held_out.csv").merge(best, on=["text", "seed"])
     assert (attribution["attributed_to"] == attribution["model_author"]).all()
+
+
+@pytest.mark.slow
+def test_the_classical_methods_give_their_verdicts_beside_the_models(study, tmp_path, capsys):
+    """--baselines: each seed's naive Bayes and Delta, fitted on its models' training texts, on each text; on a
+    held-out book the same verdicts as the analysis's baselines give that seed's book (a separate path to them)."""
+    runs = run_dirs(study)
+    held_out = json.loads((runs["baum", 0] / "manifest.json").read_text())["held_out_books"]["baum"]
+    book, out = CORPUS / "baum" / held_out, tmp_path / "out"
+    code, stdout, stderr = attribute(study, book, CONTESTED, "--baselines", "--out", out, capsys=capsys)
+    assert code == 0, stderr
+    votes = pd.read_csv(out / "baselines.csv")
+    seed_runs = pd.DataFrame({"path": [str(runs[a, 0]) for a in AUTHORS], "model_author": AUTHORS})
+    analysis = classify_seed(seed_texts(seed_runs, (), 0))
+    expected = analysis[(analysis["kind"] == "book") & (analysis["book"] == "baum")]
+    ours = votes[(votes["text"] == held_out) & (votes["seed"] == 0)]
+    assert ours.set_index("method")["author"].to_dict() == expected.set_index("method")["attributed_to"].to_dict()
+    table = pd.read_csv(out / "verdicts.csv").set_index("text")
+    for text in (held_out, CONTESTED.name):
+        for column, method in (("naive_bayes", "naive Bayes"), ("burrows_delta", "Burrows' Delta")):
+            named = votes[(votes["text"] == text) & (votes["method"] == method)]["author"].value_counts()
+            assert table.loc[text, column] == sorted(named.items(), key=lambda c: (-c[1], c[0]))[0][0]
+        row = table.loc[text]
+        agree = row.naive_bayes == row.attributed_to and row.burrows_delta == row.attributed_to
+        assert bool(row.methods_agree) == agree
+    assert "naive Bayes: " in stdout and "## The classical methods" in (out / "report.md").read_text()
+    code, _, stderr = attribute(study, "--held-out", "--baselines", "--out", tmp_path / "no", capsys=capsys)
+    assert code == 2 and stderr.startswith("error: --baselines with --held-out") and not (tmp_path / "no").exists()
 
 
 # ---- the study's own held-out books: how long must a text be? ---------------------------------------

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stylometry.attribution.baselines import baseline_columns, baseline_votes
 from stylometry.attribution.held_out import held_out_accuracy, held_out_attribution
 from stylometry.attribution.normalized import (
     LOSS,
@@ -56,6 +57,7 @@ class Request:
     corpus: Path | None = None  # the study's corpus, if it has moved
     tokenizer: str | None = None  # the study's tokenizer folder, if it has moved
     score: str = LOSS  # what the verdicts compare: the loss, or the normalized score (attribution/normalized.py)
+    baselines: bool = False  # also naive Bayes and Burrows' Delta on every text (attribution/baselines.py)
 
 
 def attribute(request: Request) -> Attribution:
@@ -82,6 +84,9 @@ def attribute(request: Request) -> Attribution:
         result.verdicts = verdicts(scores, request.alpha, study_group(study))
         if request.excerpt_tokens:
             result.excerpts = excerpt_summary(result.verdicts)
+        if request.baselines:
+            result.baseline_votes = baseline_votes(study, texts)
+            result.verdicts = baseline_columns(result.baseline_votes, result.verdicts)
     return result
 
 

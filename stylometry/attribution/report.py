@@ -125,6 +125,7 @@ def _verdict_lines(result: Attribution) -> list[str]:
     for text in result.unscored:
         lines.append(f"| {text.name} | {text.num_tokens:,} | not scored: every seed's models trained on it" + " |" * 7)
     lines.append("")
+    lines += _baseline_lines(whole)
     if result.excerpt_lengths:
         lines += [
             "## Excerpts",
@@ -154,6 +155,30 @@ def _verdict_lines(result: Attribution) -> list[str]:
     return lines
 
 
+def _baseline_lines(whole: pd.DataFrame) -> list[str]:
+    """With --baselines: each text's naive Bayes and Burrows' Delta verdicts beside the language models'."""
+    if "naive_bayes" not in whole.columns:
+        return []
+    lines = [
+        "## The classical methods",
+        "",
+        (
+            "Naive Bayes and Burrows' Delta (the analysis's, `--baselines`), fitted for each seed on exactly the "
+            "training text of each candidate's model of that seed: the author most seeds name, and each "
+            "author's seeds (`baselines.csv` has every seed's)."
+        ),
+        "",
+        "| text | language models | naive Bayes | Burrows' Delta | all agree |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {row.text} | {row.attributed_to} | {row.naive_bayes_seeds} | {row.burrows_delta_seeds} | "
+        f"{'yes' if row.methods_agree else 'no'} |"
+        for row in whole.itertuples()
+    ]
+    return lines + [""]
+
+
 def _held_out_lines(result: Attribution) -> list[str]:
     lines = [
         "## Held-out books: attribution accuracy against excerpt length",
@@ -177,6 +202,14 @@ def _held_out_lines(result: Attribution) -> list[str]:
             f"{row.ci_low:.2f}–{row.ci_high:.2f} | {row.ci_method} |"
         )
     return lines + [""]
+
+
+def _baseline_words(row) -> str:
+    """With --baselines: what naive Bayes and Burrows' Delta say, and whether all three agree."""
+    if not isinstance(getattr(row, "naive_bayes", None), str):
+        return ""
+    agree = "all three agree" if row.methods_agree else "they do not all agree"
+    return f"; naive Bayes: {row.naive_bayes_seeds}; Burrows' Delta: {row.burrows_delta_seeds}; {agree}"
 
 
 def _score_words(result: Attribution) -> str:
@@ -217,6 +250,7 @@ def summary_lines(result: Attribution) -> list[str]:
         lines.append(
             f"{row.text}: {row.verdict} (lowest mean {result.score}: {row.attributed_to} {row.mean_loss:.4f} vs "
             f"{row.runner_up} {row.runner_up_mean_loss:.4f}; {test}; lowest: {row.lowest_in_seeds})"
+            + _baseline_words(row)
         )
     for text in result.unscored:
         lines.append(f"{text.name}: not scored ({text.note})")

@@ -30,6 +30,8 @@ class Attribution:
     score: str = LOSS  # what the verdicts compare (attribution/normalized.py)
     # With the normalized score: each model's mean loss on its seed's reference books (reference.csv).
     references: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # With --baselines: each seed's naive Bayes and Burrows' Delta verdict on each text (baselines.csv).
+    baseline_votes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def scores(self) -> pd.DataFrame:
@@ -40,6 +42,8 @@ class Attribution:
         tables = {"scores": self.scores}
         if not self.references.empty:
             tables["reference"] = self.references
+        if not self.baseline_votes.empty:
+            tables["baselines"] = self.baseline_votes
         if self.held_out.empty:
             tables["verdicts"] = self.verdicts
             if self.excerpt_lengths:
