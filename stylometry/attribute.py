@@ -20,6 +20,10 @@ the study's books is scored only by the seeds whose models did not train on that
 that held it out), by every author's model of those seeds, so that the book's own author is never
 the one left out.
 
+Beside each verdict: how well the study attributes its own held-out books cut to the text's length
+(stylometry.attribution.trust; computed once per study and kept in its token cache); where that accuracy's 95%
+interval reaches chance, the verdict names no author. --no-trust skips it.
+
 With --score normalized the verdicts compare each model's loss minus its own mean loss on its seed's held-out
 books of every candidate (stylometry.attribution.normalized): a model that learned English better than its
 rivals gains nothing from it. Each model then also scores those books.
@@ -104,6 +108,12 @@ def parser() -> CommandParser:
         default=LOSS,
         help="what the verdicts compare: each model's loss (the study's), or its loss minus its own mean loss on "
         "its seed's held-out books (normalized: a model better at English in general gains nothing)",
+    )
+    parser.add_argument(
+        "--no-trust",
+        dest="trust",
+        action="store_false",
+        help="skip the study's held-out accuracy at each text's length (computed once per study, then kept)",
     )
     parser.add_argument(
         "--baselines",

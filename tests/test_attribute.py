@@ -37,6 +37,8 @@ from stylometry.attribute import main
 from stylometry.attribution.held_out import _interval
 from stylometry.attribution.normalized import judged, normalized_scores, reference_losses
 from stylometry.attribution.scoring import _trimmed
+from stylometry.attribution.texts import Text
+from stylometry.attribution.trust import NOT_ABOVE_CHANCE, trust_columns
 from stylometry.attribution.verdicts import NO_VERDICT, lowest_in_seeds, verdicts
 from stylometry.config.schema import ModelConfig
 from stylometry.data.overlap import book_runs, shares_in_books, shingle_hashes
@@ -44,6 +46,7 @@ from stylometry.data.windows import eval_windows
 from stylometry.hardware.device import Placement
 from stylometry.model.evaluate import evaluate
 from stylometry.model.gpt import build_model
+from stylometry.runs.layout import read_run_config
 
 AUTHORS, SEEDS = list(STUDY_AUTHORS), list(STUDY_SEEDS)
 N_POSITIONS, EVAL_MAX_TOKENS = 32, STUDY_EVAL_TOKENS  # the study's: every text is scored on its first 512 tokens
@@ -85,7 +88,14 @@ def test_texts_get_each_models_loss_as_training_logged_it_and_a_verdict(study, t
     out = tmp_path / "out"
     caplog.set_level("INFO", logger="stylometry.attribute")
     code, stdout, _ = attribute(
-        study, CONTESTED, CORPUS / "non_oz_baum", str(CORPUS / "non_oz_thompson" / "*.txt"), "--out", out, capsys=capsys
+        study,
+        CONTESTED,
+        CORPUS / "non_oz_baum",
+        str(CORPUS / "non_oz_thompson" / "*.txt"),
+        "--no-trust",  # the texts only: no held-out book scored beside them
+        "--out",
+        out,
+        capsys=capsys,
     )
     assert code == 0
     # Progress: which model and text, then after each model what is left.
@@ -123,7 +133,7 @@ def test_texts_get_each_models_loss_as_training_logged_it_and_a_verdict(study, t
         paired = scipy_stats.ttest_rel(losses[row.runner_up], losses[row.attributed_to])
         assert row.test == "paired t" and row.p == pytest.approx(paired.pvalue)
         assert row.seeds_won == (losses[row.attributed_to] < losses[row.runner_up]).sum()
-        assert row.verdict == (row.attributed_to if row.p <= 0.001 else NO_VERDICT)
+        assert row.verdict == (row.attributed_to if row.p <= 0.001 else NO_VERDICT)  # --no-trust: the test's own
         assert f"{row.text}: {row.verdict} (lowest mean loss: {row.attributed_to} {row.mean_loss:.4f}" in stdout
     assert (out / "figures" / "30537.txt.png").stat().st_size > 0
     report = (out / "report.md").read_text()
@@ -160,7 +170,10 @@ def test_the_verdict_on_the_contested_book_is_the_t_tests_worked_out_by_hand(stu
     }
     for column, value in expected.items():
         assert ours[column] == pytest.approx(value, rel=1e-6), column
-    assert ours["verdict"] == (best if paired_p <= 0.5 else NO_VERDICT)
+    # The test's verdict, unless the study's held-out accuracy at this length is not above chance (the tiny study's
+    # is not: trust.py names no author then).
+    tested = best if paired_p <= 0.5 else NO_VERDICT
+    assert ours["verdict"] == (NOT_ABOVE_CHANCE if ours["held_out_ci_low"] <= ours["chance"] else tested)
 
 
 @pytest.mark.slow
@@ -313,6 +326,54 @@ def test_the_classical_methods_give_their_verdicts_beside_the_models(study, tmp_
     assert "naive Bayes: " in stdout and "## The classical methods" in (out / "report.md").read_text()
     code, _, stderr = attribute(study, "--held-out", "--baselines", "--out", tmp_path / "no", capsys=capsys)
     assert code == 2 and stderr.startswith("error: --baselines with --held-out") and not (tmp_path / "no").exists()
+
+
+def test_a_verdict_is_judged_by_the_held_out_accuracy_at_its_length():
+    """By hand: a 3,000-token text is judged at 1,024 tokens (the longest length at most its own); an interval that
+    reaches chance names no author, one above it keeps the verdict."""
+    curve = pd.DataFrame(
+        {
+            "excerpt_tokens": pd.array([256, 1024, 4096, pd.NA], dtype="Int64"),
+            "accuracy": [0.5, 0.8, 0.9, 1.0],
+            "ci_low": [0.3, 0.6, 0.7, 0.7],
+            "ci_high": [0.7, 0.9, 1.0, 1.0],
+            "tokens": [256, 1024, 4096, 8192],
+        }
+    )
+    texts = [Text(name, Path(name), np.zeros(n), n) for name, n in (("long.txt", 3000), ("short.txt", 100))]
+    table = pd.DataFrame(
+        {"text": ["long.txt", "short.txt"], "excerpt_tokens": pd.array([pd.NA] * 2, dtype="Int64")}
+    ).assign(verdict="alice", attributed_to="alice")
+    trusted = trust_columns(table, texts, curve, num_candidates=2).set_index("text")
+    assert trusted.loc["long.txt", "held_out_tokens"] == 1024 and trusted.loc["long.txt", "verdict"] == "alice"
+    assert trusted.loc["short.txt", "held_out_tokens"] == 256  # shorter than all: the shortest, a flattering bound
+    assert trusted.loc["short.txt", "verdict"] == NOT_ABOVE_CHANCE  # 0.3 <= chance 0.5
+
+
+@pytest.mark.slow
+def test_each_verdict_comes_with_the_studys_held_out_accuracy_at_its_length(study, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, stderr = attribute(study, CONTESTED, "--out", out, capsys=capsys)
+    assert code == 0, stderr
+    row = pd.read_csv(out / "verdicts.csv").iloc[0]
+    # The same curve as --held-out at the curve's lengths gives: the contested book is scored on its first 512 tokens,
+    # as long as the held-out books are scored: judged by whole books.
+    held_out = tmp_path / "held_out"
+    lengths = "256,1024,4096"
+    code, _, stderr = attribute(study, "--held-out", "--excerpt-tokens", lengths, "--out", held_out, capsys=capsys)
+    assert code == 0, stderr
+    accuracy = pd.read_csv(held_out / "held_out_accuracy.csv")
+    whole = accuracy[(accuracy["author"] == "all") & accuracy["excerpt_tokens"].isna()].iloc[0]
+    assert row.held_out_tokens == EVAL_MAX_TOKENS and row.held_out_accuracy == pytest.approx(whole.accuracy)
+    assert (row.held_out_ci_low, row.chance) == (pytest.approx(whole.ci_low), pytest.approx(1 / len(AUTHORS)))
+    assert row.verdict == (NOT_ABOVE_CHANCE if whole.ci_low <= 1 / len(AUTHORS) else row.verdict)
+    assert f"this study attributes its own held-out texts of {EVAL_MAX_TOKENS} tokens at" in stdout
+    # Kept in the study's token cache: the next attribution reads it and scores no held-out book.
+    curves = list((Path(read_run_config(run_dirs(study)["baum", 0]).data.cache_dir) / "held_out_curves").glob("*.csv"))
+    assert curves
+    again = tmp_path / "again"
+    code, _, stderr = attribute(study, CONTESTED, "--out", again, capsys=capsys)
+    assert code == 0 and pd.read_csv(again / "verdicts.csv").iloc[0].held_out_accuracy == row.held_out_accuracy
 
 
 # ---- the study's own held-out books: how long must a text be? ---------------------------------------

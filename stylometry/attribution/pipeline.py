@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from stylometry.attribution.baselines import baseline_columns, baseline_votes
 from stylometry.attribution.held_out import held_out_accuracy, held_out_attribution
 from stylometry.attribution.normalized import (
@@ -31,6 +33,14 @@ from stylometry.attribution.texts import (
     held_out_texts,
     leave_out_trained_seeds,
     read_texts,
+)
+from stylometry.attribution.trust import (
+    CURVE_LENGTHS,
+    curve_path,
+    read_curve,
+    trust_columns,
+    with_book_tokens,
+    write_curve,
 )
 from stylometry.attribution.verdicts import excerpt_summary, study_group, verdicts
 from stylometry.config.schema import ConfigError, DeviceConfig
@@ -58,6 +68,7 @@ class Request:
     tokenizer: str | None = None  # the study's tokenizer folder, if it has moved
     score: str = LOSS  # what the verdicts compare: the loss, or the normalized score (attribution/normalized.py)
     baselines: bool = False  # also naive Bayes and Burrows' Delta on every text (attribution/baselines.py)
+    trust: bool = True  # the study's held-out accuracy at each text's length beside its verdict (attribution/trust.py)
 
 
 def attribute(request: Request) -> Attribution:
@@ -69,52 +80,74 @@ def attribute(request: Request) -> Attribution:
     reader = _reader(request, study)
     texts, unscored = _texts(request, study, reader, max_tokens)
     _check_excerpt_lengths(request.excerpt_tokens, texts, study.cfg.model.n_positions)
-    references = _reference_books(request, study, reader, max_tokens)
-    scored = score_all(study, texts, request.excerpt_tokens, _settings(request, study), references)
+    curve_file = curve_path(study, request.score, max_tokens) if request.trust and not request.held_out else None
+    curve = read_curve(curve_file) if curve_file else None
+    books = _held_out_books(request, study, reader, max_tokens, curve_file is not None and curve is None)
+    scored = score_all(study, texts, request.excerpt_tokens, _settings(request, study), books)
     result = Attribution(
         study, texts, request.excerpt_tokens, request.alpha, max_tokens, scored, unscored=unscored, score=request.score
     )
+    book_scores = _split_off(result, {book.name for book, _ in books})
     if request.score == NORMALIZED:
-        _normalize(result, {text.name for text in references})
+        book_scores = _normalize(result, book_scores)
     scores = judged(result.scores, request.score)
     if request.held_out:
         result.held_out = held_out_attribution(scores, texts)
         result.held_out_accuracy = held_out_accuracy(result.held_out)
-    else:
-        result.verdicts = verdicts(scores, request.alpha, study_group(study))
-        if request.excerpt_tokens:
-            result.excerpts = excerpt_summary(result.verdicts)
-        if request.baselines:
-            result.baseline_votes = baseline_votes(study, texts)
-            result.verdicts = baseline_columns(result.baseline_votes, result.verdicts)
+        return result
+    result.verdicts = verdicts(scores, request.alpha, study_group(study))
+    if request.excerpt_tokens:
+        result.excerpts = excerpt_summary(result.verdicts)
+    if request.baselines:
+        result.baseline_votes = baseline_votes(study, texts)
+        result.verdicts = baseline_columns(result.baseline_votes, result.verdicts)
+    if curve_file is not None:
+        if curve is None:
+            curve = _curve(judged(book_scores, request.score), [book for book, _ in books])
+            write_curve(curve, curve_file)
+        result.verdicts = trust_columns(result.verdicts, texts, curve, len(study.authors))
     return result
 
 
-def _reference_books(request: Request, study: Study, reader, max_tokens: int | None) -> list[Text]:
-    """The normalized score's reference set, to be scored beside the texts: each seed's held-out book of every
-    candidate, by that seed's models (with --held-out these are the texts themselves: nothing more to score)."""
-    if request.score != NORMALIZED or request.held_out:
+def _held_out_books(
+    request: Request, study: Study, reader, max_tokens: int | None, for_curve: bool
+) -> list[tuple[Text, tuple[int, ...]]]:
+    """The study's held-out books to score beside the texts, each by its seed's models, with the excerpt lengths
+    wanted of it: whole, for the normalized score's reference; cut at CURVE_LENGTHS too, for the held-out curve.
+    None with --held-out (the texts are those books) or where neither is wanted."""
+    if request.held_out or not (for_curve or request.score == NORMALIZED):
         return []
     try:
         books = held_out_texts(study, reader, max_tokens)
     except AttributionError as error:
-        raise AttributionError(f"--score normalized scores every model on its seed's held-out books: {error}") from None
+        raise AttributionError(f"attribute scores every model on its seed's held-out books: {error}") from None
     for book in books:
         book.name = REFERENCE_PREFIX + book.name
-    return books
+    return [(book, CURVE_LENGTHS if for_curve else ()) for book in books]
 
 
-def _normalize(result: Attribution, reference_names: set[str]) -> None:
-    """Splits the reference books' rows from the texts' and adds each model's reference loss and normalized score."""
+def _split_off(result: Attribution, names: set[str]) -> pd.DataFrame:
+    """Takes the held-out books' rows out of the result's scores; returns them, named as the books are."""
     scores = result.scores
-    if reference_names:
-        reference = scores[scores["text"].isin(reference_names)]
-        scores = scores[~scores["text"].isin(reference_names)].reset_index(drop=True)
-        reference = reference.assign(text=reference["text"].str.removeprefix(REFERENCE_PREFIX))
-    else:  # --held-out: the held-out books are the reference
-        reference = scores
+    books = scores[scores["text"].isin(names)]
+    result.scored["scores"] = scores[~scores["text"].isin(names)].reset_index(drop=True)
+    return books.assign(text=books["text"].str.removeprefix(REFERENCE_PREFIX)).reset_index(drop=True)
+
+
+def _normalize(result: Attribution, book_scores: pd.DataFrame) -> pd.DataFrame:
+    """Each model's reference loss (its mean on its seed's held-out books, whole) and every score normalized by it;
+    returns the books' scores normalized too."""
+    reference = book_scores if len(book_scores) else result.scores  # --held-out: the texts are the books
     result.references = reference_losses(reference)
-    result.scored["scores"] = normalized_scores(scores, result.references)
+    result.scored["scores"] = normalized_scores(result.scores, result.references)
+    return normalized_scores(book_scores, result.references) if len(book_scores) else book_scores
+
+
+def _curve(book_scores: pd.DataFrame, books: list[Text]) -> pd.DataFrame:
+    """The study's held-out accuracy at each CURVE_LENGTHS length and whole, over all candidates."""
+    for book in books:
+        book.name = book.name.removeprefix(REFERENCE_PREFIX)
+    return with_book_tokens(held_out_accuracy(held_out_attribution(book_scores, books)), books)
 
 
 def _max_tokens(value: str | None, study: Study) -> int | None:

@@ -15,6 +15,7 @@ from stylometry.analysis.report import slug
 from stylometry.attribution.held_out import MIN_BOOKS_TO_RESAMPLE
 from stylometry.attribution.normalized import LOSS, judged
 from stylometry.attribution.result import Attribution
+from stylometry.attribution.trust import trust_words
 from stylometry.attribution.verdicts import NO_VERDICT
 from stylometry.files.atomic import atomic_file
 
@@ -125,6 +126,7 @@ def _verdict_lines(result: Attribution) -> list[str]:
     for text in result.unscored:
         lines.append(f"| {text.name} | {text.num_tokens:,} | not scored: every seed's models trained on it" + " |" * 7)
     lines.append("")
+    lines += _trust_lines(whole)
     lines += _baseline_lines(whole)
     if result.excerpt_lengths:
         lines += [
@@ -153,6 +155,18 @@ def _verdict_lines(result: Attribution) -> list[str]:
             lines += ["", f"Shorter than some excerpt length (no excerpt of that length): {', '.join(too_short)}."]
         lines.append("")
     return lines
+
+
+def _trust_lines(whole: pd.DataFrame) -> list[str]:
+    """How far to trust each verdict: the study's held-out accuracy at the text's length."""
+    if "held_out_accuracy" not in whole.columns:
+        return []
+    lines = [
+        "How far to trust each verdict: the study's own held-out books cut to about the text's length, attributed "
+        "on the same score (a verdict whose accuracy's 95% interval reaches chance names no author):",
+        "",
+    ]
+    return lines + [f"- {row.text}{trust_words(row)}" for row in whole.itertuples()] + [""]
 
 
 def _baseline_lines(whole: pd.DataFrame) -> list[str]:
@@ -249,8 +263,10 @@ def summary_lines(result: Attribution) -> list[str]:
         test = row.test if pd.isna(row.p) else f"{row.test} p = {_p(row.p)}"
         lines.append(
             f"{row.text}: {row.verdict} (lowest mean {result.score}: {row.attributed_to} {row.mean_loss:.4f} vs "
-            f"{row.runner_up} {row.runner_up_mean_loss:.4f}; {test}; lowest: {row.lowest_in_seeds})"
+            f"{row.runner_up} {row.runner_up_mean_loss:.4f}; {test}; lowest: {row.lowest_in_seeds}"
+            + trust_words(row)
             + _baseline_words(row)
+            + ")"
         )
     for text in result.unscored:
         lines.append(f"{text.name}: not scored ({text.note})")

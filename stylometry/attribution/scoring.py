@@ -138,17 +138,18 @@ def score_all(
     texts: list[Text],
     excerpt_lengths: Sequence[int],
     settings: ScoreSettings,
-    whole_only: Sequence[Text] = (),
+    books: Sequence[tuple[Text, Sequence[int]]] = (),
 ) -> dict:
-    """Every model's loss on every unit of every text it may score, and on each of `whole_only` (the normalized
-    score's reference books) as a whole; each model is loaded once."""
+    """Every model's loss on every unit of every text it may score, and of each of `books` (the study's held-out
+    books, for the normalized score's reference and the held-out curve) with its own excerpt lengths; each model is
+    loaded once."""
     units = {text.name: units_of(text, excerpt_lengths) for text in texts}
-    units.update({text.name: units_of(text, ()) for text in whole_only})
+    units.update({book.name: units_of(book, lengths) for book, lengths in books})
     plan = []
     for model in study.models:
         work = [
             (text.name, units[text.name])
-            for text in [*texts, *whole_only]
+            for text in [*texts, *(book for book, _ in books)]
             if text.seeds is None or model.seed in text.seeds
         ]
         if work:
