@@ -104,6 +104,19 @@ COMMANDS = {
         replace=(("/path/to/mycorpus", "{mycorpus}"),), expect="9 jobs:", slow=False
     ),
     "python -m stylometry.variants variant=content out=variants/content": Run(expect="variant content", slow=False),
+    # docs/small-corpora.md: the corpus's report and the plan of a small-corpus sweep (3 authors x 5 seeds, and each
+    # seed's background before its authors).
+    "python -m stylometry.corpus /path/to/mycorpus": Run(
+        replace=(("/path/to/mycorpus", "{mycorpus} --cache-dir {mycorpus}/../token_cache"),),
+        expect="n_train_tokens: ",
+        slow=False,
+    ),
+    "python -m stylometry.status --plan -m experiment=small 'author=glob(*)' 'seed=range(5)' "
+    "data.root=/path/to/mycorpus": Run(
+        replace=(("/path/to/mycorpus", "{mycorpus}"),),
+        expect="20 jobs: 0 to skip, 0 to extend, 0 to resume, 20 to start",
+        slow=False,
+    ),
     # The grid: the tests' study, copied here as multirun/corpus/paper, found complete (as the same command run
     # again finds it: "nothing to train"); every command after it reads it.
     "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)'": Run(
@@ -234,6 +247,27 @@ COMMANDS = {
         "needs a CUDA GPU: the GPU check (docs/gpu.md) measures this on one"
     ),
     # Other pages whose commands their own tests run.
+    "python -m stylometry.train -m experiment=small 'author=glob(*)' 'seed=range(5)' data.root=/path/to/mycorpus "
+    "hydra/launcher=joblib hydra.launcher.n_jobs=2": NotRun(
+        "15 models and 5 backgrounds, minutes: tests/test_init.py trains init=background on the small corpus, two jobs "
+        "side by side",
+        "tests/test_init.py",
+        "init=background",
+    ),
+    "python -m stylometry.train -m init=pretrained init.path=/models/distilgpt2 'author=glob(*)' 'seed=range(3)' "
+    "data.root=/path/to/mycorpus model.n_positions=256": NotRun(
+        "needs a saved GPT-2 folder: tests/test_init.py saves a tiny one and trains from it",
+        "tests/test_init.py",
+        "init=pretrained",
+    ),
+    "python -m stylometry.attribute multirun/mycorpus/small disputed/ --score normalized --baselines "
+    "--out attribution/disputed": (
+        NotRun(
+            "needs a study of your corpus: tests/test_attribute.py runs --score normalized on the tests' study",
+            "tests/test_attribute.py",
+            "--score",
+        )
+    ),
     "python -m stylometry.attribute multirun/corpus/laptop ../shared/corpus/contested/30537.txt --authors "
     "baum,thompson --out attribution/contested": ATTRIBUTION,
     "python -m stylometry.attribute multirun/corpus/laptop ../shared/corpus/contested ../shared/corpus/non_oz_baum "
