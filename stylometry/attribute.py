@@ -121,6 +121,13 @@ def parser() -> CommandParser:
         help="also attribute every text with naive Bayes and Burrows' Delta, fitted per seed on each candidate "
         "model's training text",
     )
+    parser.add_argument("--no-figures", action="store_true", help="tables and report only")
+    add_running_options(parser)
+    return parser
+
+
+def add_running_options(parser: CommandParser) -> None:
+    """Where and how the models run, and where the study's inputs are if they have moved."""
     parser.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda or mps")
     parser.add_argument(
         "--jobs",
@@ -134,8 +141,6 @@ def parser() -> CommandParser:
     )
     parser.add_argument("--corpus", type=Path, default=None, help="the study's corpus, if it has moved")
     parser.add_argument("--tokenizer", default=None, help="the study's tokenizer folder, if it has moved")
-    parser.add_argument("--no-figures", action="store_true", help="tables and report only")
-    return parser
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
