@@ -35,6 +35,9 @@ def train_command(cwd: Path, *args, data: bool = True, timeout: int = 300, env: 
         environment["STYLOMETRY_DATA"] = str(CORPUS)
     command = [sys.executable, "-m", "stylometry.train", *args]
     if popen:
+        # Ctrl-C as at a terminal: a suite started in the background by a non-interactive shell (`nohup ... &`) has
+        # SIGINT ignored, every process it starts inherits that, and Python then never raises KeyboardInterrupt.
+        popen.setdefault("preexec_fn", lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         return subprocess.Popen(command, cwd=cwd, env=environment, text=True, **popen)
     return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
 
