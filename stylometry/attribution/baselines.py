@@ -14,10 +14,10 @@ import pandas as pd
 
 from stylometry.analysis.baselines import DELTA, NAIVE_BAYES, burrows_delta, decode, naive_bayes, seed_texts
 from stylometry.attribution.texts import Text
+from stylometry.attribution.verdicts import seed_counts
 from stylometry.runs.study import Study
 
 METHODS = {NAIVE_BAYES: ("naive_bayes", naive_bayes), DELTA: ("burrows_delta", burrows_delta)}  # method: column, build
-BASELINE_COLUMNS = ["naive_bayes", "naive_bayes_seeds", "burrows_delta", "burrows_delta_seeds", "methods_agree"]
 
 
 def baseline_votes(study: Study, texts: list[Text]) -> pd.DataFrame:
@@ -47,14 +47,10 @@ def baseline_columns(votes: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFram
     whole = table["excerpt_tokens"].isna()
     agree = pd.Series(whole, index=table.index)
     for method, (column, _) in METHODS.items():
-        named, seeds = {}, {}
-        for text, rows in votes[votes["method"] == method].groupby("text"):
-            counts = rows["author"].value_counts()
-            counts = counts.sort_index().sort_values(ascending=False, kind="stable")  # most seeds, then by name
-            named[text] = counts.index[0]
-            seeds[text] = ", ".join(f"{author} in {n} of {len(rows)} seeds" for author, n in counts.items())
-        table[column] = table["text"].map(named).where(whole)
-        table[f"{column}_seeds"] = table["text"].map(seeds).where(whole)
+        named = votes[votes["method"] == method].rename(columns={"author": "model_author"})
+        counts = seed_counts(named, ["text"]).set_index("text")
+        table[column] = table["text"].map(counts["most_seeds"]).where(whole)
+        table[f"{column}_seeds"] = table["text"].map(counts["seed_counts"]).where(whole)
         agree &= table[column] == table["attributed_to"]
     table["methods_agree"] = agree.where(whole)
     return table

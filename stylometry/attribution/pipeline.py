@@ -8,6 +8,7 @@ the training's token cache) and cut to the first `data.eval_max_tokens` tokens, 
 own texts (max_tokens "all": the whole text).
 """
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,8 +146,7 @@ def _normalize(result: Attribution, book_scores: pd.DataFrame) -> pd.DataFrame:
 
 def _curve(book_scores: pd.DataFrame, books: list[Text]) -> pd.DataFrame:
     """The study's held-out accuracy at each CURVE_LENGTHS length and whole, over all candidates."""
-    for book in books:
-        book.name = book.name.removeprefix(REFERENCE_PREFIX)
+    books = [dataclasses.replace(book, name=book.name.removeprefix(REFERENCE_PREFIX)) for book in books]
     return with_book_tokens(held_out_accuracy(held_out_attribution(book_scores, books)), books)
 
 

@@ -91,18 +91,30 @@ def lowest_in_seeds(scores: pd.DataFrame, unit: list[str] = UNIT) -> pd.DataFram
     keys = unit + ["seed"]
     rows = scores.sort_values("model_author", kind="stable")  # ties: the first by name, as elsewhere
     best = rows.loc[rows.groupby(keys, dropna=False, sort=False)["loss"].idxmin(), keys + ["model_author"]]
-    counts = best.groupby(unit + ["model_author"], dropna=False).size().rename("num_lowest").reset_index()
-    counts = counts.merge(best.groupby(unit, dropna=False).size().rename("num_seeds").reset_index(), on=unit)
-    counts = counts.sort_values(unit + ["num_lowest", "model_author"], ascending=[True] * len(unit) + [False, True])
+    counts = seed_counts(best, unit)
+    return counts[unit + ["seed_counts"]].rename(columns={"seed_counts": "lowest_in_seeds"})
+
+
+def seed_counts(named: pd.DataFrame, unit: list[str]) -> pd.DataFrame:
+    """named: the author each seed names per unit (unit + seed + model_author). Per unit: the author named in most
+    seeds (ties: the first by name), and every author's count, most first ("alice in 3 of 5 seeds, bob in 2 of 5
+    seeds"). The language models' lowest-in-seeds and the baselines' votes are both counted here."""
+    counts = named.groupby(unit + ["model_author"], dropna=False).size().rename("num_named").reset_index()
+    counts = counts.merge(named.groupby(unit, dropna=False).size().rename("num_seeds").reset_index(), on=unit)
+    counts = counts.sort_values(unit + ["num_named", "model_author"], ascending=[True] * len(unit) + [False, True])
     counts["part"] = (
         counts["model_author"]
         + " in "
-        + counts["num_lowest"].astype(str)
+        + counts["num_named"].astype(str)
         + " of "
         + counts["num_seeds"].astype(str)
         + " seeds"
     )
-    return counts.groupby(unit, dropna=False, sort=False)["part"].agg(", ".join).rename("lowest_in_seeds").reset_index()
+    grouped = counts.groupby(unit, dropna=False, sort=False)
+    return pd.concat(
+        [grouped["model_author"].first().rename("most_seeds"), grouped["part"].agg(", ".join).rename("seed_counts")],
+        axis=1,
+    ).reset_index()
 
 
 def excerpt_summary(table: pd.DataFrame) -> pd.DataFrame:
