@@ -60,7 +60,8 @@ def background_sweep(small_corpus, tmp_path, token_cache):
 
 
 @pytest.mark.slow
-def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(background_sweep):
+def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(background_sweep, monkeypatch):
+    monkeypatch.setenv("STYLOMETRY_TOKENIZER", str(TOKENIZER))
     args, sweep = background_sweep
     result = train(*args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -97,6 +98,11 @@ def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(back
     for author in ("alice", "bob"):
         kept = read_training_state(sweep / "baseline" / author / "seed=0" / "checkpoint", mmap=True)["identity"]
         assert kept["init"]["weights_sha256"] != weights_sha256(background / "checkpoint")
+    # status --plan says so before anything runs: the trainer's own reading of the starting weights.
+    from stylometry.status import plan
+
+    lines = plan([a for a in args if a not in ("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")])
+    assert [line.split()[0] for line in lines] == ["skip", "refuse", "refuse"], lines
 
 
 @pytest.mark.slow

@@ -11,8 +11,21 @@ metrics, status) in <variant>/_background/seed=<seed>, but not a candidate autho
 
 import dataclasses
 from pathlib import Path
+from typing import Optional
 
-from stylometry.config.schema import BACKGROUND_RUN, SCRATCH, AuthorConfig, InitConfig, TrainConfig
+from stylometry.config.schema import (
+    BACKGROUND,
+    BACKGROUND_RUN,
+    PRETRAINED,
+    SCRATCH,
+    AuthorConfig,
+    ConfigError,
+    InitConfig,
+    TrainConfig,
+)
+from stylometry.model.starting_weights import with_starting_model
+from stylometry.runs.decision import SKIP, decide
+from stylometry.runs.layout import CHECKPOINT
 from stylometry.runs.status import read_status
 
 
@@ -48,3 +61,24 @@ def background_dir(run_dir: Path) -> Path:
 def is_background(run_dir: Path) -> bool:
     """The run is a background model, which its seed's authors start from: not a candidate author."""
     return (read_status(run_dir) or {}).get("author") == BACKGROUND_RUN
+
+
+def starting_weights(cfg: TrainConfig, run_dir: Path, required: bool = True) -> tuple[TrainConfig, Optional[Path]]:
+    """The config with the model it starts from (init=pretrained: the folder's architecture), and the folder of the
+    weights it starts from (None: from scratch). init=background: its seed's background run, complete; else a
+    ConfigError naming it (the command that trains the authors trains it first: stylometry/training/background.py),
+    or, not `required` (`status --plan`, before anything is trained), None."""
+    if cfg.init.name == PRETRAINED:
+        return with_starting_model(cfg), Path(cfg.init.path).expanduser()
+    if cfg.init.name == BACKGROUND:
+        background = background_dir(run_dir)
+        if decide(background).action == SKIP:
+            return cfg, background / CHECKPOINT
+        if not required:
+            return cfg, None
+        state = (read_status(background) or {}).get("state", "not started")
+        raise ConfigError(
+            f"the background run {background} is {state}: run the same command (with init=background) to train it, "
+            "then its authors"
+        )
+    return cfg, None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Dict, List, Set, Tuple
 from stylometry.config.compose import compose_jobs, override_key
 from stylometry.config.schema import BACKGROUND, ConfigError
 from stylometry.data.authors import prepare_overrides
-from stylometry.runs.background import background_config, background_dir
+from stylometry.runs.background import background_config, background_dir, starting_weights
 
 if TYPE_CHECKING:
     from stylometry.runs.decision import Decision
@@ -38,7 +38,7 @@ def plan_sweep(overrides: List[str]) -> List[PlannedJob]:
     # Imported here: the tokenizer's loading imports transformers and torch (seconds), which a config error
     # never waits for.
     from stylometry.data.tokens import load_job_data, resolved_config
-    from stylometry.model.starting_weights import with_starting_model
+    from stylometry.model.starting_weights import weights_sha256
     from stylometry.runs.checkpoint import run_identity
     from stylometry.runs.decision import decide, refused
 
@@ -53,14 +53,15 @@ def plan_sweep(overrides: List[str]) -> List[PlannedJob]:
                 runs.insert(0, (background_config(job.config), background))
         for config, run_dir in runs:
             try:
-                config = with_starting_model(config)  # init=pretrained: the folder's architecture
+                # As the trainer reads them: the weights it starts from, where they are there yet (a background not
+                # trained yet is not: its authors' starting weights are then not compared).
+                config, start = starting_weights(config, run_dir, required=False)
                 data = load_job_data(config, reader)  # the checks the job makes before it trains
             except ConfigError as error:  # the job's own inputs, e.g. an author with too few tokens for n_train_tokens
                 planned.append(PlannedJob(run_dir, refused(error)))
                 continue
             cfg = resolved_config(config, data)
-            # An author's starting weights are not known before its background is trained: not compared here.
-            identity = run_identity(cfg, data.files_sha256)
+            identity = run_identity(cfg, data.files_sha256, weights_sha256(start) if start else None)
             planned.append(PlannedJob(run_dir, decide(run_dir, cfg.stop_criteria, identity)))
     return planned
 

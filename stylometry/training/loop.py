@@ -21,13 +21,13 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 from transformers.utils import logging as transformers_logging
 
-from stylometry.config.schema import BACKGROUND, PRETRAINED, ConfigError, OptimizerConfig, TrainConfig
+from stylometry.config.schema import OptimizerConfig, TrainConfig
 from stylometry.data.tokens import (
     VALIDATION,
     WINDOW_STREAM,
@@ -43,8 +43,8 @@ from stylometry.hardware.device import Placement, choose_placement, detect
 from stylometry.hardware.distributed import World, current_world
 from stylometry.model.evaluate import evaluate, loss_row
 from stylometry.model.gpt import build_model, maybe_compile, nll_sum, optimizer_options
-from stylometry.model.starting_weights import load_starting_weights, weights_sha256, with_starting_model
-from stylometry.runs.background import background_dir
+from stylometry.model.starting_weights import load_starting_weights, weights_sha256
+from stylometry.runs.background import starting_weights
 from stylometry.runs.checkpoint import (
     config_sha256,
     load_checkpoint,
@@ -55,7 +55,6 @@ from stylometry.runs.checkpoint import (
 )
 from stylometry.runs.decision import EXTEND, REFUSE, RESUME, SKIP, START, Decision, decide
 from stylometry.runs.layout import (
-    CHECKPOINT,
     MANIFEST,
     append_metrics,
     keep_metrics_before,
@@ -73,7 +72,6 @@ from stylometry.runs.status import (
     RUNNING,
     epoch_line,
     job_record,
-    read_status,
     write_failed_status,
     write_status,
 )
@@ -285,7 +283,7 @@ def open_run(cfg: TrainConfig, run_dir: Path, placement: Placement, world: World
     """Reads the inputs (a ConfigError for bad ones) and decides what the run dir needs (decide), changing nothing
     in it: the refusal's error for a run of another identity (RunMismatch) or an unreadable checkpoint; None for a
     complete run with nothing left to train; else the built run, to extend, resume or start."""
-    cfg, start = starting_weights(cfg, run_dir)
+    cfg, start = starting_weights(cfg, run_dir)  # stylometry/runs/background.py
     inputs = _load_inputs(cfg, placement, world)
     cfg = resolved_config(cfg, inputs.data)
     identity = run_identity(cfg, inputs.data.files_sha256, weights_sha256(start) if start else None)
@@ -301,25 +299,6 @@ def open_run(cfg: TrainConfig, run_dir: Path, placement: Placement, world: World
     run.identity, run.decision = identity, decision
     run.job = job_record(cfg, inputs.data.corpus_sha256, config_sha256(identity))
     return run
-
-
-def starting_weights(cfg: TrainConfig, run_dir: Path) -> Tuple[TrainConfig, Optional[Path]]:
-    """The config with the model it starts from (init=pretrained: the folder's architecture), and the folder of the
-    weights it starts from (None: from scratch). init=background: its seed's background run, complete, else a
-    ConfigError naming it (the command that trains the authors trains it first: stylometry/training/background.py)."""
-    if cfg.init.name == PRETRAINED:
-        return with_starting_model(cfg), Path(cfg.init.path).expanduser()
-    if cfg.init.name == BACKGROUND:
-        background = background_dir(run_dir)
-        decision = decide(background)
-        if decision.action != SKIP:
-            state = (read_status(background) or {}).get("state", "not started")
-            raise ConfigError(
-                f"the background run {background} is {state}: run the same command (with init=background) to "
-                f"train it, then its authors"
-            )
-        return cfg, background / CHECKPOINT
-    return cfg, None
 
 
 def build_run(
