@@ -23,8 +23,6 @@ from stylometry.config.schema import (
     InitConfig,
     TrainConfig,
 )
-from stylometry.model.starting_weights import with_starting_model
-from stylometry.runs.decision import SKIP, decide
 from stylometry.runs.layout import CHECKPOINT
 from stylometry.runs.status import read_status
 
@@ -68,6 +66,10 @@ def starting_weights(cfg: TrainConfig, run_dir: Path, required: bool = True) -> 
     weights it starts from (None: from scratch). init=background: its seed's background run, complete; else a
     ConfigError naming it (the command that trains the authors trains it first: stylometry/training/background.py),
     or, not `required` (`status --plan`, before anything is trained), None."""
+    # Imported here: both import torch, which a command that trains nothing never waits for (tests/test_cli.py).
+    from stylometry.model.starting_weights import with_starting_model
+    from stylometry.runs.decision import SKIP, decide
+
     if cfg.init.name == PRETRAINED:
         return with_starting_model(cfg), Path(cfg.init.path).expanduser()
     if cfg.init.name == BACKGROUND:
