@@ -4,6 +4,7 @@
     python -m stylometry.attribute multirun/corpus/paper letter.txt --excerpt-tokens 256,1024,4096 --out attribution/b
     python -m stylometry.attribute multirun/corpus/paper --held-out --excerpt-tokens 256,1024,4096 --out attribution/c
     python -m stylometry.attribute multirun/corpus/paper letter.txt --score normalized --out attribution/d
+    python -m stylometry.attribute multirun/corpus/paper chapter.txt --rolling --window 256 --stride 64 --out a/e
 
 The study dir is a sweep, or any folder of run dirs (stylometry.runs.study: unfinished and failed runs
 are listed and left out; a study that mixes variants, tokenizers, corpora or settings is refused).
@@ -41,6 +42,11 @@ Outputs in --out (each file written whole, after every model has scored every te
                      verdict: the author, or "no verdict" where p > --alpha. With --score normalized the
                      mean_loss columns hold the mean normalized score.
                      The same numbers as `analyze`'s extra-set verdicts (stylometry.analysis.stats).
+    rolling.csv, change_points.csv, passages.csv
+                     with --rolling (stylometry.attribution.rolling): along each text, a row per window (each
+                     candidate's mean loss over seeds and its seeds' band, the leader, the margin over the
+                     runner-up), where the leader changes and stays changed for a window's length, and the text cut
+                     into passages by leader; every model scores each text once, keeping its loss at every token
     excerpts.csv     with --excerpt-tokens: per text and excerpt length, how many excerpts went to each author
     held_out.csv, held_out_accuracy.csv
                      with --held-out: each held-out book (of each seed, attributed by that seed's models
@@ -63,6 +69,7 @@ from stylometry.analysis.baselines import BaselineError
 from stylometry.analysis.stats import ALPHA
 from stylometry.attribution.normalized import LOSS, SCORES
 from stylometry.attribution.pipeline import Request, attribute
+from stylometry.attribution.rolling import STRIDE, WINDOW, check_window
 from stylometry.attribution.texts import AttributionError
 from stylometry.config.arguments import CommandParser, excerpt_lengths
 from stylometry.config.schema import ConfigError, first_line
@@ -121,6 +128,15 @@ def parser() -> CommandParser:
         help="also attribute every text with naive Bayes and Burrows' Delta, fitted per seed on each candidate "
         "model's training text",
     )
+    parser.add_argument(
+        "--rolling",
+        action="store_true",
+        help="also along each text: which candidate's models predict each window of it best, and where that changes",
+    )
+    parser.add_argument("--window", type=int, default=WINDOW, help=f"--rolling's window, in tokens (default {WINDOW})")
+    parser.add_argument(
+        "--stride", type=int, default=STRIDE, help=f"--rolling's step between windows, in tokens (default {STRIDE})"
+    )
     parser.add_argument("--no-figures", action="store_true", help="tables and report only")
     add_running_options(parser)
     return parser
@@ -161,6 +177,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             "--baselines with --held-out: the held-out books' baselines are the analysis's "
             "(python -m stylometry.analyze <study> --baselines --attribution <this --out>)"
         )
+    if args.held_out and args.rolling:
+        raise AttributionError("--rolling attributes along the texts you pass: give it texts (or drop --held-out)")
+    if args.rolling:
+        check_window(args.window, args.stride)
     if not args.held_out and not args.texts:
         raise AttributionError(
             f"no texts: pass .txt files, folders or globs after the study dir, or --held-out ({USAGE})"

@@ -6,6 +6,8 @@ text_losses      one text: each author's models' losses, one dot per seed, a lin
                  models (the pairs the paired test compares), the mean as a bar
 text_excerpts    one text cut into excerpts: the share of excerpts attributed to each author against
                  excerpt length
+rolling          one text along its length (--rolling): each candidate's mean loss per window with its seeds' band,
+                 and the margin of the leader over the runner-up with its band, the passages each leads shaded
 held_out_curve   the study's held-out books: attribution accuracy against excerpt length, overall
                  with its 95% interval, and per author
 """
@@ -53,6 +55,36 @@ def text_excerpts(summary: pd.DataFrame, text: str) -> Figure:
     ax.set_ylabel("share of excerpts attributed")
     ax.set_title(text, fontsize=8)
     ax.legend(fontsize=7)
+    return fig
+
+
+def rolling(table: pd.DataFrame, points: pd.DataFrame, score: str = "loss") -> Figure:
+    """table: one text's rows of rolling.csv; points: its rows of change_points.csv (dashed lines)."""
+    authors = sorted(column.removesuffix("_loss") for column in table.columns if column.endswith("_loss"))
+    authors = [author for author in authors if table[f"{author}_loss"].notna().any()]
+    colors = {author: colormaps["tab10"](i % 10) for i, author in enumerate(authors)}
+    centre = (table["start_token"] + table["end_token"]).to_numpy() / 2
+    fig = Figure(figsize=(7.0, 4.2), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    for author in authors:
+        top.fill_between(centre, table[f"{author}_low"], table[f"{author}_high"], color=colors[author], alpha=0.2, lw=0)
+        top.plot(centre, table[f"{author}_loss"], color=colors[author], lw=1, label=author)
+    bottom.fill_between(centre, table["margin_low"], table["margin_high"], color="0.6", alpha=0.4, lw=0, label="seeds")
+    bottom.plot(centre, table["margin"], color="black", lw=1, label="mean")
+    leaders = table["leader"].to_numpy()
+    edges = np.concatenate([[centre[0]], (centre[1:] + centre[:-1]) / 2, [centre[-1]]])
+    for ax in (top, bottom):
+        for w, leader in enumerate(leaders):  # each window's stretch in its leader's colour
+            ax.axvspan(edges[w], edges[w + 1], color=colors[leader], alpha=0.08, lw=0)
+        for token in points["token"]:
+            ax.axvline(token, color="black", ls="--", lw=0.8)
+    window = int(table["end_token"].iloc[0] - table["start_token"].iloc[0])
+    top.set_ylabel(f"mean {score} per window")
+    top.set_title(f"{table['text'].iloc[0]}: windows of {window:,} tokens (dashed: change points)", fontsize=8)
+    top.legend(fontsize=7, loc="upper right")
+    bottom.axhline(0, color="0.5", lw=0.5)
+    bottom.set_ylabel("runner-up minus leader", fontsize=8)
+    bottom.set_xlabel("token (window centre)")
     return fig
 
 

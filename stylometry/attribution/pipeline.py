@@ -26,6 +26,7 @@ from stylometry.attribution.normalized import (
     reference_losses,
 )
 from stylometry.attribution.result import Attribution
+from stylometry.attribution.rolling import STRIDE, WINDOW, change_points, check_texts, passages, rolling_table
 from stylometry.attribution.scoring import ScoreSettings, score_all
 from stylometry.attribution.texts import (
     AttributionError,
@@ -70,6 +71,9 @@ class Request:
     score: str = LOSS  # what the verdicts compare: the loss, or the normalized score (attribution/normalized.py)
     baselines: bool = False  # also naive Bayes and Burrows' Delta on every text (attribution/baselines.py)
     trust: bool = True  # the study's held-out accuracy at each text's length beside its verdict (attribution/trust.py)
+    rolling: bool = False  # along each text: windows of `window` tokens every `stride` (attribution/rolling.py)
+    window: int = WINDOW
+    stride: int = STRIDE
 
 
 def attribute(request: Request) -> Attribution:
@@ -81,6 +85,8 @@ def attribute(request: Request) -> Attribution:
     reader = _reader(request, study)
     texts, unscored = _texts(request, study, reader, max_tokens)
     _check_excerpt_lengths(request.excerpt_tokens, texts, study.cfg.model.n_positions)
+    if request.rolling:
+        check_texts(request.window, texts)
     curve_file = curve_path(study, request.score, max_tokens) if request.trust and not request.held_out else None
     curve = read_curve(curve_file) if curve_file else None
     books = _held_out_books(request, study, reader, max_tokens, curve_file is not None and curve is None)
@@ -97,6 +103,8 @@ def attribute(request: Request) -> Attribution:
         result.held_out_accuracy = held_out_accuracy(result.held_out)
         return result
     result.verdicts = verdicts(scores, request.alpha, study_group(study))
+    if request.rolling:
+        _roll(result, request, reader.tokenizer)
     if request.excerpt_tokens:
         result.excerpts = excerpt_summary(result.verdicts)
     if request.baselines:
@@ -108,6 +116,17 @@ def attribute(request: Request) -> Attribution:
             write_curve(curve, curve_file)
         result.verdicts = trust_columns(result.verdicts, texts, curve, len(study.authors))
     return result
+
+
+def _roll(result: Attribution, request: Request, tokenizer) -> None:
+    """Rolling attribution from the models' losses at every token: the windows, the change points, the passages."""
+    references = result.references if request.score == NORMALIZED else None
+    result.rolling = rolling_table(
+        result.scored["token_losses"], result.texts, request.window, request.stride, references
+    )
+    result.change_points = change_points(result.rolling, request.window, request.stride)
+    result.passages = passages(result.rolling, result.texts, tokenizer.decode)
+    result.window, result.stride = request.window, request.stride
 
 
 def _held_out_books(
@@ -225,4 +244,5 @@ def _settings(request: Request, study: Study) -> ScoreSettings:
         request.batch_size or cfg.data.eval_batch_size,
         device,
         min(jobs, len(study.models)),
+        token_losses=request.rolling,
     )

@@ -24,7 +24,7 @@ WHOLE = "whole"  # how a whole text (excerpt_tokens <NA> in the CSVs) is named i
 
 def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures: bool) -> list[Path]:
     """Every table, figure and the report, each file written whole; returns the files written."""
-    from stylometry.attribution.figures import held_out_curve, text_excerpts, text_losses
+    from stylometry.attribution.figures import held_out_curve, rolling, text_excerpts, text_losses
 
     outputs: dict[str, object] = {f"{name}.csv": table for name, table in result.tables().items()}
     figures: dict[str, object] = {}
@@ -39,6 +39,12 @@ def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures
             if result.excerpt_lengths and (result.excerpts["text"] == text.name).any():
                 figures[f"figures/{slug(text.name)}_excerpts.png"] = text_excerpts(
                     result.excerpts[result.excerpts["text"] == text.name], text.name
+                )
+            if not result.rolling.empty and (result.rolling["text"] == text.name).any():
+                figures[f"figures/{slug(text.name)}_rolling.png"] = rolling(
+                    result.rolling[result.rolling["text"] == text.name],
+                    result.change_points[result.change_points["text"] == text.name],
+                    result.score,
                 )
     elif draw_figures:
         figures["figures/held_out_accuracy.png"] = held_out_curve(result.held_out_accuracy)
@@ -154,7 +160,45 @@ def _verdict_lines(result: Attribution) -> list[str]:
         if too_short:
             lines += ["", f"Shorter than some excerpt length (no excerpt of that length): {', '.join(too_short)}."]
         lines.append("")
+    if not result.rolling.empty:
+        lines += _rolling_lines(result)
     return lines
+
+
+def _rolling_lines(result: Attribution) -> list[str]:
+    """Per text: who leads which passages, and the change points (rolling.csv, change_points.csv)."""
+    lines = [
+        "## Along each text",
+        "",
+        (
+            f"Windows of {result.window:,} tokens every {result.stride:,} tokens, each scored from every model's "
+            f"loss at each token of the whole text: the leader of a window is the candidate with the lowest mean "
+            f"{_score_words(result)} over seeds. A change point is where the leader changes and the new leader "
+            f"leads at least one window's length of windows in a row; it is placed at the centre of the first "
+            "window it leads."
+        ),
+        "",
+    ]
+    for text in result.texts:
+        lines.append(f"- {text.name}: " + rolling_words(result, text.name))
+    return lines + [""]
+
+
+def rolling_words(result: Attribution, text: str) -> str:
+    """`alice leads tokens 0-1,504; bob from token 1,504 (change point in window 1,376-1,632)`."""
+    points = result.change_points[result.change_points["text"] == text]
+    windows = result.rolling[result.rolling["text"] == text]
+    if windows.empty:
+        return "not scored"
+    first = points["from_author"].iloc[0] if len(points) else windows["leader"].mode().iloc[0]
+    share = (windows["leader"] == first).mean()
+    if points.empty:
+        return f"{first} leads throughout ({share:.0%} of {len(windows)} windows); no change point"
+    parts = [f"{first} leads from token 0"]
+    parts += [
+        f"{p.to_author} from token {p.token:,} (window {p.start_token:,}-{p.end_token:,})" for p in points.itertuples()
+    ]
+    return "; ".join(parts)
 
 
 def _trust_lines(whole: pd.DataFrame) -> list[str]:
@@ -268,6 +312,8 @@ def summary_lines(result: Attribution) -> list[str]:
             + _baseline_words(row)
             + ")"
         )
+    if not result.rolling.empty:
+        lines += [f"{text.name}, along the text: {rolling_words(result, text.name)}" for text in result.texts]
     for text in result.unscored:
         lines.append(f"{text.name}: not scored ({text.note})")
     return lines

@@ -32,6 +32,13 @@ class Attribution:
     references: pd.DataFrame = field(default_factory=pd.DataFrame)
     # With --baselines: each seed's naive Bayes and Burrows' Delta verdict on each text (baselines.csv).
     baseline_votes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # With --rolling (attribution/rolling.py): a row per text and window (rolling.csv), where the leader changes
+    # (change_points.csv), and each text cut into passages by their leader (passages.csv).
+    rolling: pd.DataFrame = field(default_factory=pd.DataFrame)
+    change_points: pd.DataFrame = field(default_factory=pd.DataFrame)
+    passages: pd.DataFrame = field(default_factory=pd.DataFrame)
+    window: int | None = None  # the rolling window and stride, in tokens
+    stride: int | None = None
 
     @property
     def scores(self) -> pd.DataFrame:
@@ -48,6 +55,10 @@ class Attribution:
             tables["verdicts"] = self.verdicts
             if self.excerpt_lengths:
                 tables["excerpts"] = self.excerpts
+            if not self.rolling.empty:
+                tables["rolling"] = self.rolling
+                tables["change_points"] = self.change_points
+                tables["passages"] = self.passages
         else:
             tables["held_out"] = self.held_out
             tables["held_out_accuracy"] = self.held_out_accuracy

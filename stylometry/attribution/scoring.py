@@ -4,6 +4,8 @@
 
 Each model is loaded once, with its final checkpoint, and scores its texts exactly as training evaluates
 (consecutive windows, total NLL over the predicted tokens divided by their number, no padding counted).
+With token_losses (attribute --rolling) each whole text's loss comes from its loss at every token, kept for the
+rolling windows, from the same single pass.
 Models are scored one after another, or in parallel in fresh processes (`parallel_jobs`), each placed as a
 sweep's job is (a slot of a GPU, or its share of the CPU's cores).
 """
@@ -37,6 +39,7 @@ class Unit:
     excerpt_tokens: int | None
     excerpt: int | None
     tokens: np.ndarray
+    per_token: bool = False  # also keep the loss at every token (a whole text, for rolling attribution)
 
 
 @dataclass
@@ -46,14 +49,16 @@ class ScoreSettings:
     batch_size: int
     device: DeviceConfig
     parallel_jobs: int
+    token_losses: bool = False  # keep every model's loss at each token of each whole text (--rolling)
 
 
 Work = list[tuple[str, list[Unit]]]  # a model's texts: text name -> its units
 
 
-def units_of(text: Text, excerpt_lengths: Sequence[int]) -> list[Unit]:
-    """The whole text and, for each excerpt length, its consecutive excerpts (stylometry.data.excerpts)."""
-    units = [Unit(text.name, None, None, text.tokens)]
+def units_of(text: Text, excerpt_lengths: Sequence[int], per_token: bool = False) -> list[Unit]:
+    """The whole text (with its loss at every token if per_token) and, for each excerpt length, its consecutive
+    excerpts (stylometry.data.excerpts)."""
+    units = [Unit(text.name, None, None, text.tokens, per_token)]
     for length in excerpt_lengths:
         units += [Unit(text.name, length, i, piece) for i, piece in enumerate(excerpts(text.tokens, length))]
     return units
@@ -66,7 +71,7 @@ def score_model(model: Model, work: Work, settings: ScoreSettings, position: str
 
     _quiet_transformers()
     started = time.time()
-    rows = []
+    rows, token_losses = [], {}
     with place_job(settings.device, settings.parallel_jobs) as placement:
         try:
             net = load_model(model.checkpoint, placement.device)
@@ -87,38 +92,56 @@ def score_model(model: Model, work: Work, settings: ScoreSettings, position: str
                 f"{len(units):,}",
                 f"{tokens:,}",
             )
-            rows += _unit_rows(net, model, units, settings, placement)
+            unit_rows, unit_token_losses = _unit_rows(net, model, units, settings, placement)
+            rows += unit_rows
+            token_losses.update(unit_token_losses)
     return {
         "rows": rows,
+        "token_losses": token_losses,
         "seconds": time.time() - started,
         "device": placement.device,
         "precision": placement.precision,
     }
 
 
-def _unit_rows(net, model: Model, units: list[Unit], settings: ScoreSettings, placement) -> list[dict]:
-    """The model's loss on each unit: one scores.csv row each."""
+def _unit_rows(net, model: Model, units: list[Unit], settings: ScoreSettings, placement) -> tuple[list, dict]:
+    """The model's loss on each unit (one scores.csv row each), and its loss at every token of each per-token
+    unit: (text, model_author, seed) -> array. A per-token unit's loss is the mean of its tokens' losses, from
+    the same pass: rolling attribution costs no second scoring."""
     import torch
 
     from stylometry.data.windows import eval_windows
-    from stylometry.model.evaluate import evaluate
+    from stylometry.model.evaluate import evaluate, token_losses
 
-    sets = {
-        str(j): _trimmed(eval_windows([unit.tokens], settings.n_positions, settings.eval_stride), torch)
-        for j, unit in enumerate(units)
+    windows = [
+        _trimmed(eval_windows([unit.tokens], settings.n_positions, settings.eval_stride), torch) for unit in units
+    ]
+    whole_sets = {str(j): windows[j] for j, unit in enumerate(units) if not unit.per_token}
+    losses = {
+        int(row["dataset"]): (float(row["loss"]), int(row["tokens"]))
+        for row in evaluate(net, whole_sets, settings.batch_size, placement, epoch=0, seconds=0.0)
     }
-    return [
+    per_token = {}
+    for j, unit in enumerate(units):
+        if unit.per_token:
+            per_token[(unit.text, model.author, model.seed)] = values = token_losses(
+                net, windows[j], settings.batch_size, placement, len(unit.tokens)
+            )
+            scored = values[~np.isnan(values)]
+            losses[j] = (round(float(scored.sum(dtype=np.float64) / len(scored)), 6), len(scored))  # as evaluate()
+    rows = [
         {
             "text": unit.text,
             "excerpt_tokens": unit.excerpt_tokens,
             "excerpt": unit.excerpt,
             "model_author": model.author,
             "seed": model.seed,
-            "loss": float(row["loss"]),
-            "tokens": int(row["tokens"]),
+            "loss": losses[j][0],
+            "tokens": losses[j][1],
         }
-        for unit, row in zip(units, evaluate(net, sets, settings.batch_size, placement, epoch=0, seconds=0.0))
+        for j, unit in enumerate(units)
     ]
+    return rows, per_token
 
 
 def _trimmed(windows, torch):
@@ -129,7 +152,10 @@ def _trimmed(windows, torch):
     if width == windows.input_ids.shape[1]:
         return windows
     return type(windows)(
-        windows.input_ids[:, :width].contiguous(), windows.labels[:, :width].contiguous(), windows.n_predicted
+        windows.input_ids[:, :width].contiguous(),
+        windows.labels[:, :width].contiguous(),
+        windows.n_predicted,
+        windows.starts,
     )
 
 
@@ -143,7 +169,7 @@ def score_all(
     """Every model's loss on every unit of every text it may score, and of each of `books` (the study's held-out
     books, for the normalized score's reference and the held-out curve) with its own excerpt lengths; each model is
     loaded once."""
-    units = {text.name: units_of(text, excerpt_lengths) for text in texts}
+    units = {text.name: units_of(text, excerpt_lengths, settings.token_losses) for text in texts}
     units.update({book.name: units_of(book, lengths) for book, lengths in books})
     plan = []
     for model in study.models:
@@ -170,6 +196,7 @@ def score_all(
     ).reset_index(drop=True)
     return {
         "scores": scores,
+        "token_losses": progress.token_losses,
         "seconds": seconds,
         "tokens_per_s": int(scores["tokens"].sum()) / max(seconds, 1e-9),
         "placement": ", ".join(sorted(progress.placements)),
@@ -183,6 +210,7 @@ class _Progress:
 
     plan: list[tuple[Model, Work]]
     rows: list[dict] = field(default_factory=list)
+    token_losses: dict = field(default_factory=dict)  # (text, model_author, seed) -> the loss at each token
     placements: set[str] = field(default_factory=set)
     done_tokens: int = 0
     started: float = field(default_factory=time.time)
@@ -192,6 +220,7 @@ class _Progress:
 
     def finished(self, model: Model, work: Work, result: dict, count: int) -> None:
         self.rows.extend(result["rows"])
+        self.token_losses.update(result["token_losses"])
         self.placements.add(f"{result['device']} ({result['precision']})")
         tokens = sum(len(u.tokens) for _, us in work for u in us)
         self.done_tokens += tokens

@@ -53,6 +53,7 @@ class EvalBatches:
     input_ids: torch.Tensor  # (windows, n_positions), padded with token 0 past each window's end
     labels: torch.Tensor  # the same ids, -100 on padding, so padding is never counted
     n_predicted: int  # tokens whose loss is averaged: each window predicts all but its first token
+    starts: torch.Tensor | None = None  # each window's first token's offset in its book (per-token losses' places)
 
 
 def eval_windows(texts: List[np.ndarray], n_positions: int, stride: Optional[int] = None) -> EvalBatches:
@@ -65,21 +66,26 @@ def eval_windows(texts: List[np.ndarray], n_positions: int, stride: Optional[int
     token but the first window's sees at least n_positions - stride tokens of context.
     """
     stride = stride or n_positions
-    rows = []  # (window tokens, first scored position in the window)
+    rows = []  # (window tokens, first scored position in the window, offset of the window in its book)
     for tokens in texts:
         scored_until = 1  # the book's first token is never predicted
         for start in range(0, len(tokens), stride):
             window = tokens[start : start + n_positions]
             first = max(1, scored_until - start)  # a window's first token has no context: never scored
             if len(window) > first:
-                rows.append((torch.from_numpy(window.astype(np.int64)), first))
+                rows.append((torch.from_numpy(window.astype(np.int64)), first, start))
             scored_until = start + len(window)
             if scored_until == len(tokens):
                 break
     input_ids = torch.zeros(len(rows), n_positions, dtype=torch.long)
     labels = torch.full((len(rows), n_positions), -100, dtype=torch.long)
-    for i, (row, first) in enumerate(rows):
+    for i, (row, first, _) in enumerate(rows):
         input_ids[i, : len(row)] = row
         labels[i, first : len(row)] = row[first:]
         labels[i, 0] = row[0]  # never a target (labels shift by one); kept as the study's layout had it
-    return EvalBatches(input_ids, labels, n_predicted=sum(len(row) - first for row, first in rows))
+    return EvalBatches(
+        input_ids,
+        labels,
+        n_predicted=sum(len(row) - first for row, first, _ in rows),
+        starts=torch.tensor([start for _, _, start in rows], dtype=torch.long),
+    )

@@ -9,12 +9,13 @@ seconds). A data-parallel job's processes each score a share of the windows, and
 
 from typing import Dict, List
 
+import numpy as np
 import torch
 
 from stylometry.hardware import distributed
 from stylometry.hardware.device import Placement
 from stylometry.hardware.distributed import World
-from stylometry.model.gpt import nll_sum
+from stylometry.model.gpt import nll_sum, token_nll
 
 
 @torch.no_grad()
@@ -44,6 +45,27 @@ def evaluate(
         rows.append(loss_row(epoch, name, total / windows.n_predicted, windows.n_predicted, seconds))
     model.train(was_training)
     return rows
+
+
+@torch.no_grad()
+def token_losses(model, windows, batch_size: int, placement: Placement, n_tokens: int) -> np.ndarray:
+    """One book's loss at every token (float32, n_tokens long; NaN where a token is not predicted: the first, and
+    each window's first): the terms whose mean is evaluate()'s loss on the same windows, from one pass."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    losses = np.full(n_tokens, np.nan, dtype=np.float32)
+    for batch_ids, batch_labels, starts in zip(
+        windows.input_ids.split(batch_size), windows.labels.split(batch_size), windows.starts.split(batch_size)
+    ):
+        with placement.autocast():
+            nll = token_nll(model, batch_ids.to(device), batch_labels.to(device)).cpu().numpy()
+        predicted = batch_labels[:, 1:].numpy() != -100
+        # Position p of a window predicts its token p + 1, the book's token start + p + 1.
+        places = starts.numpy()[:, None] + np.arange(1, batch_ids.shape[1])[None, :]
+        losses[places[predicted]] = nll[predicted]
+    model.train(was_training)
+    return losses
 
 
 def loss_row(epoch: int, dataset: str, loss: float, tokens: int, seconds: float) -> Dict:

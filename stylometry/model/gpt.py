@@ -75,6 +75,16 @@ def nll_sum(model: GPT2LMHeadModel, input_ids: torch.Tensor, labels: torch.Tenso
     return total, n_predicted
 
 
+def token_nll(model: GPT2LMHeadModel, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each position's negative log-likelihood of its next label, (windows, positions - 1) in float32, 0 where the
+    label is -100: the terms whose sum is nll_sum's, from the same kernel."""
+    hidden = _final_hidden(model, input_ids)[:, :-1].reshape(-1, model.config.n_embd)
+    targets = labels[:, 1:].reshape(-1)
+    row_nll = torch.empty(len(targets), dtype=torch.float32, device=hidden.device)
+    linear_cross_entropy(hidden, model.lm_head.weight, targets, want_grads=False, row_nll=row_nll)
+    return row_nll.view(len(input_ids), -1)
+
+
 def _final_hidden(model: GPT2LMHeadModel, input_ids: torch.Tensor) -> torch.Tensor:
     """GPT2Model.forward's arithmetic (pre-LayerNorm blocks, tanh GELU, learned positions), minus its overheads."""
     config, trunk = model.config, model.transformer

@@ -143,8 +143,11 @@ class CausalAttentionWithDropout(torch.autograd.Function):
 # --- output layer and loss --------------------------------------------------------------------------
 
 
-def linear_cross_entropy(hidden, weight, targets, want_grads: bool):
+def linear_cross_entropy(hidden, weight, targets, want_grads: bool, row_nll: torch.Tensor | None = None):
     """(sum of -log softmax(hidden weight^T)[target] over rows with a target, d/dhidden, d/dweight).
+
+    row_nll: a float32 tensor of one value per row, filled with each row's -log p(target) (0 where there is none):
+    a text's per-token losses from the same pass that sums them.
 
     Chunks of LOGIT_ROWS rows (LOGIT_ROWS_GPU off the CPU); each chunk's logits buffer becomes its
     log-probabilities, then its softmax minus one-hot (the gradient of the loss with respect to the logits), in place.
@@ -178,7 +181,10 @@ def linear_cross_entropy(hidden, weight, targets, want_grads: bool):
                 logits.copy_(torch.mm(h, w.t()))
             logits[:, n_vocab:] = float("-inf")
             log_probs = torch.ops.aten._log_softmax.out(logits, 1, False, out=logits)  # in place
-            total -= log_probs.gather(1, target).masked_fill_(~valid, 0.0).sum()
+            target_log_probs = log_probs.gather(1, target).masked_fill_(~valid, 0.0)
+            total -= target_log_probs.sum()
+            if row_nll is not None:
+                row_nll[start:end] = -target_log_probs[:, 0]
             if want_grads:
                 grad_logits = log_probs.exp_().scatter_add_(1, target, -valid.to(log_probs.dtype)).to(compute_dtype)
                 # Rows without a target get no gradient: mask the small tensors, not the chunk.
