@@ -12,11 +12,11 @@ variant, never pooled; with several inputs the report also puts their headline n
 and the variants of one study are compared (the study's ablation statistics). docs/analysis.md says
 what every table and figure holds.
 
-Writes into --out: report.md; results.csv (every loss: one row per variant, model author, seed, epoch,
-eval set); runs.csv, coverage.csv; attribution.csv, accuracy.csv, accuracy_by_epoch.csv;
-confusion.csv, confusion_by_epoch.csv; author_ttests.csv (the study's Table 1), ttests_by_epoch.csv,
-onset.csv; extra_sets.csv (the contested and non-Oz books), extra_sets_by_epoch.csv; seed_mean_t.csv,
-mean_t_tests.csv, variant_comparisons.csv, mean_t_by_epoch.csv, mean_t_onset.csv, fairness.csv (the
+Writes into --out: report.md, report.html (the same, figures inline, for a browser); results.csv (every loss:
+one row per variant, model author, seed, epoch, eval set); runs.csv, coverage.csv; attribution.csv, accuracy.csv,
+accuracy_by_epoch.csv; confusion.csv, confusion_by_epoch.csv; author_ttests.csv (the study's Table 1),
+ttests_by_epoch.csv, onset.csv; extra_sets.csv (the contested and non-Oz books), extra_sets_by_epoch.csv;
+seed_mean_t.csv, mean_t_tests.csv, variant_comparisons.csv, mean_t_by_epoch.csv, mean_t_onset.csv, fairness.csv (the
 ablation statistics); headline.csv; with --baselines baselines.csv, baseline_accuracy.csv,
 baseline_confusion.csv, baseline_extra_sets.csv (and with excerpts accuracy_by_length.csv);
 figures/<group>/*.png|pdf, figures/variants[__<study>]/*.png|pdf.

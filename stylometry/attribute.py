@@ -16,6 +16,10 @@ the first `data.eval_max_tokens` tokens, as the study evaluated its own texts (-
 whole text). Models are scored in parallel over GPUs (--jobs-per-gpu each, leased as the sweep's
 jobs lease them) or CPU processes (--jobs).
 
+Open set (stylometry.attribution.open_set): a text whose best candidate's mean score is above that candidate's
+bound (what its models give 95% of its own held-out excerpts of the text's length) is "none of the candidates";
+--closed-set always names a candidate.
+
 A text is never scored by a model that trained on it (stylometry.data.overlap): a text taken from one of
 the study's books is scored only by the seeds whose models did not train on that book (the seeds
 that held it out), by every author's model of those seeds, so that the book's own author is never
@@ -52,7 +56,9 @@ Outputs in --out (each file written whole, after every model has scored every te
                      with --held-out: each held-out book (of each seed, attributed by that seed's models
                      only) and its excerpts, and accuracy against excerpt length, per author and overall,
                      with a 95% confidence interval
-    report.md, figures/*.png
+    report.md, report.html, figures/*.png
+                     report.html: the same for a browser, one self-contained file, the verdicts first, each text
+                     shaded by the candidate whose models predict each passage best (with --rolling)
 
 The work is stylometry.attribution's (pipeline.py from start to result; texts.py, scoring.py, verdicts.py,
 held_out.py; report.py writes); this module parses the command line, calls it, and prints.
@@ -68,6 +74,7 @@ from pathlib import Path
 from stylometry.analysis.baselines import BaselineError
 from stylometry.analysis.stats import ALPHA
 from stylometry.attribution.normalized import LOSS, SCORES
+from stylometry.attribution.open_set import FALSE_REJECTION
 from stylometry.attribution.pipeline import Request, attribute
 from stylometry.attribution.rolling import STRIDE, WINDOW, check_window
 from stylometry.attribution.texts import AttributionError
@@ -109,6 +116,15 @@ def parser() -> CommandParser:
         default=None,
         help="score each text's first N tokens, or `all` (default: the study's data.eval_max_tokens)",
     )
+    parser.add_argument("--no-figures", action="store_true", help="tables and report only")
+    add_question_options(parser)
+    add_running_options(parser)
+    return parser
+
+
+def add_question_options(parser: CommandParser) -> None:
+    """What is asked of each text beyond the lowest candidate: the score, how far to trust it, whether it is any of
+    them, what the classical methods say, and where along the text."""
     parser.add_argument(
         "--score",
         choices=SCORES,
@@ -121,6 +137,18 @@ def parser() -> CommandParser:
         dest="trust",
         action="store_false",
         help="skip the study's held-out accuracy at each text's length (computed once per study, then kept)",
+    )
+    parser.add_argument(
+        "--closed-set",
+        action="store_true",
+        help='always name the best candidate: never "none of the candidates" (the open-set bound is off)',
+    )
+    parser.add_argument(
+        "--false-rejection",
+        type=float,
+        default=FALSE_REJECTION,
+        help="the open-set bound: the share of a candidate's own unseen text it calls none of the candidates "
+        f"(default {FALSE_REJECTION})",
     )
     parser.add_argument(
         "--baselines",
@@ -137,9 +165,6 @@ def parser() -> CommandParser:
     parser.add_argument(
         "--stride", type=int, default=STRIDE, help=f"--rolling's step between windows, in tokens (default {STRIDE})"
     )
-    parser.add_argument("--no-figures", action="store_true", help="tables and report only")
-    add_running_options(parser)
-    return parser
 
 
 def add_running_options(parser: CommandParser) -> None:
@@ -177,6 +202,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             "--baselines with --held-out: the held-out books' baselines are the analysis's "
             "(python -m stylometry.analyze <study> --baselines --attribution <this --out>)"
         )
+    if not 0 < args.false_rejection < 1:
+        raise AttributionError(f"--false-rejection {args.false_rejection}: choose a share between 0 and 1, e.g. 0.05")
     if args.held_out and args.rolling:
         raise AttributionError("--rolling attributes along the texts you pass: give it texts (or drop --held-out)")
     if args.rolling:

@@ -93,6 +93,7 @@ def test_texts_get_each_models_loss_as_training_logged_it_and_a_verdict(study, t
         CORPUS / "non_oz_baum",
         str(CORPUS / "non_oz_thompson" / "*.txt"),
         "--no-trust",  # the texts only: no held-out book scored beside them
+        "--closed-set",
         "--out",
         out,
         capsys=capsys,

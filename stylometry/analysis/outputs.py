@@ -1,4 +1,4 @@
-"""An analysis from the sweeps to its files: every table as a CSV, the figures, report.md.
+"""An analysis from the sweeps to its files: every table as a CSV, the figures, report.md and report.html.
 
     python -m stylometry.analyze multirun/paper --out analysis/paper    # analyze(inputs, out_dir, ...)
 
@@ -15,6 +15,7 @@ import pandas as pd
 from stylometry.analysis import ablation, figures, stats
 from stylometry.analysis.ablation import COMPARE_EPOCH, FAIR_CUT, STUDY, variant_order
 from stylometry.analysis.baselines import compare_baselines
+from stylometry.analysis.html_report import analysis_html
 from stylometry.analysis.load import GROUP, load_sweeps
 from stylometry.analysis.report import group_label, group_slug, report_markdown, study_label, study_slug
 from stylometry.analysis.stats import ALPHA, OWN_FINAL
@@ -54,8 +55,11 @@ def analyze(
             table.to_csv(f, index=False)
     settings = figures.Settings(alpha, bands, _judged_words(tables))
     captions = {name: figures.caption(name, settings) for name in figures.FIGURE_TYPES}
+    report = report_markdown(tables, command, figure_files, captions)
     with atomic_file(out_dir / "report.md") as f:
-        f.write(report_markdown(tables, command, figure_files, captions))
+        f.write(report)
+    with atomic_file(out_dir / "report.html") as f:  # report.md in a browser, its figures inline
+        f.write(analysis_html(report, out_dir))
     return tables
 
 

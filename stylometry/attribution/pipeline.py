@@ -25,6 +25,15 @@ from stylometry.attribution.normalized import (
     normalized_scores,
     reference_losses,
 )
+from stylometry.attribution.open_set import (
+    FALSE_REJECTION,
+    calibration,
+    calibration_path,
+    open_set_columns,
+    open_set_rates,
+    read_calibration,
+    write_calibration,
+)
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.rolling import STRIDE, WINDOW, change_points, check_texts, passages, rolling_table
 from stylometry.attribution.scoring import ScoreSettings, score_all
@@ -74,6 +83,8 @@ class Request:
     rolling: bool = False  # along each text: windows of `window` tokens every `stride` (attribution/rolling.py)
     window: int = WINDOW
     stride: int = STRIDE
+    closed_set: bool = False  # always name the best candidate: no "none of the candidates" (attribution/open_set.py)
+    false_rejection: float = FALSE_REJECTION  # the open set's bound: this share of a candidate's own text above it
 
 
 def attribute(request: Request) -> Attribution:
@@ -87,12 +98,19 @@ def attribute(request: Request) -> Attribution:
     _check_excerpt_lengths(request.excerpt_tokens, texts, study.cfg.model.n_positions)
     if request.rolling:
         check_texts(request.window, texts)
-    curve_file = curve_path(study, request.score, max_tokens) if request.trust and not request.held_out else None
-    curve = read_curve(curve_file) if curve_file else None
-    books = _held_out_books(request, study, reader, max_tokens, curve_file is not None and curve is None)
+    kept = _kept_calibration(request, study, max_tokens)
+    books = _held_out_books(request, study, reader, max_tokens, kept.missing)
     scored = score_all(study, texts, request.excerpt_tokens, _settings(request, study), books)
     result = Attribution(
-        study, texts, request.excerpt_tokens, request.alpha, max_tokens, scored, unscored=unscored, score=request.score
+        study,
+        texts,
+        request.excerpt_tokens,
+        request.alpha,
+        max_tokens,
+        scored,
+        unscored=unscored,
+        score=request.score,
+        false_rejection=request.false_rejection,
     )
     book_scores = _split_off(result, {book.name for book, _ in books})
     if request.score == NORMALIZED:
@@ -101,6 +119,8 @@ def attribute(request: Request) -> Attribution:
     if request.held_out:
         result.held_out = held_out_attribution(scores, texts)
         result.held_out_accuracy = held_out_accuracy(result.held_out)
+        if not request.closed_set and request.excerpt_tokens:
+            result.open_set_rates = open_set_rates(scores, texts, request.false_rejection)
         return result
     result.verdicts = verdicts(scores, request.alpha, study_group(study))
     if request.rolling:
@@ -110,12 +130,49 @@ def attribute(request: Request) -> Attribution:
     if request.baselines:
         result.baseline_votes = baseline_votes(study, texts)
         result.verdicts = baseline_columns(result.baseline_votes, result.verdicts)
-    if curve_file is not None:
-        if curve is None:
-            curve = _curve(judged(book_scores, request.score), [book for book, _ in books])
-            write_curve(curve, curve_file)
-        result.verdicts = trust_columns(result.verdicts, texts, curve, len(study.authors))
+    if kept.missing:
+        kept.compute(judged(book_scores, request.score), _named_as_scored([book for book, _ in books]))
+    if request.trust:
+        result.verdicts = trust_columns(result.verdicts, texts, kept.curve, len(study.authors))
+    result.verdicts = open_set_columns(result.verdicts, texts, kept.calibrated, request.false_rejection)
     return result
+
+
+@dataclass
+class _Calibration:
+    """What the study's held-out books tell about its verdicts, kept in the token cache (data.cache_dir) under one key
+    (trust.curve_path: the models, the score, the cap): the held-out curve (trust.py) and the open set's calibration
+    (open_set.py). `missing`: one that is wanted is not kept yet, so the books are scored and both computed."""
+
+    curve_file: Path | None
+    trust: bool
+    open_set: bool
+    curve: pd.DataFrame | None = None
+    calibrated: pd.DataFrame | None = None
+
+    @property
+    def missing(self) -> bool:
+        return (self.trust and self.curve is None) or (self.open_set and self.calibrated is None)
+
+    def compute(self, book_scores: pd.DataFrame, books: list[Text]) -> None:
+        if self.trust:
+            self.curve = with_book_tokens(held_out_accuracy(held_out_attribution(book_scores, books)), books)
+            write_curve(self.curve, self.curve_file)
+        if self.open_set:
+            self.calibrated = calibration(book_scores, books)
+            write_calibration(self.calibrated, calibration_path(self.curve_file))
+
+
+def _kept_calibration(request: Request, study: Study, max_tokens: int | None) -> _Calibration:
+    """The held-out curve and the open set's calibration this attribution wants, read where they are kept."""
+    if request.held_out:  # the texts are the held-out books
+        return _Calibration(None, False, False)
+    kept = _Calibration(curve_path(study, request.score, max_tokens), request.trust, not request.closed_set)
+    if kept.trust:
+        kept.curve = read_curve(kept.curve_file)
+    if kept.open_set:
+        kept.calibrated = read_calibration(calibration_path(kept.curve_file))
+    return kept
 
 
 def _roll(result: Attribution, request: Request, tokenizer) -> None:
@@ -133,7 +190,8 @@ def _held_out_books(
     request: Request, study: Study, reader, max_tokens: int | None, for_curve: bool
 ) -> list[tuple[Text, tuple[int, ...]]]:
     """The study's held-out books to score beside the texts, each by its seed's models, with the excerpt lengths
-    wanted of it: whole, for the normalized score's reference; cut at CURVE_LENGTHS too, for the held-out curve.
+    wanted of it: whole, for the normalized score's reference; cut at CURVE_LENGTHS too, for the held-out curve and
+    the open set's calibration.
     None with --held-out (the texts are those books) or where neither is wanted."""
     if request.held_out or not (for_curve or request.score == NORMALIZED):
         return []
@@ -163,10 +221,9 @@ def _normalize(result: Attribution, book_scores: pd.DataFrame) -> pd.DataFrame:
     return normalized_scores(book_scores, result.references) if len(book_scores) else book_scores
 
 
-def _curve(book_scores: pd.DataFrame, books: list[Text]) -> pd.DataFrame:
-    """The study's held-out accuracy at each CURVE_LENGTHS length and whole, over all candidates."""
-    books = [dataclasses.replace(book, name=book.name.removeprefix(REFERENCE_PREFIX)) for book in books]
-    return with_book_tokens(held_out_accuracy(held_out_attribution(book_scores, books)), books)
+def _named_as_scored(books: list[Text]) -> list[Text]:
+    """The held-out books as their split-off scores name them (without REFERENCE_PREFIX)."""
+    return [dataclasses.replace(book, name=book.name.removeprefix(REFERENCE_PREFIX)) for book in books]
 
 
 def _max_tokens(value: str | None, study: Study) -> int | None:

@@ -7,6 +7,7 @@ Nothing is written until every model has scored every text; then each file is wr
 (stylometry.files.atomic), so a failed or interrupted command leaves no half-written file.
 """
 
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ import pandas as pd
 from stylometry.analysis.report import slug
 from stylometry.attribution.held_out import MIN_BOOKS_TO_RESAMPLE
 from stylometry.attribution.normalized import LOSS, judged
+from stylometry.attribution.open_set import CLOSED, MIN_EXCERPTS, NONE_OF_THEM, open_set_words
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.trust import trust_words
 from stylometry.attribution.verdicts import NO_VERDICT
@@ -25,6 +27,7 @@ WHOLE = "whole"  # how a whole text (excerpt_tokens <NA> in the CSVs) is named i
 def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures: bool) -> list[Path]:
     """Every table, figure and the report, each file written whole; returns the files written."""
     from stylometry.attribution.figures import held_out_curve, rolling, text_excerpts, text_losses
+    from stylometry.attribution.html_report import attribution_html
 
     outputs: dict[str, object] = {f"{name}.csv": table for name, table in result.tables().items()}
     figures: dict[str, object] = {}
@@ -48,19 +51,27 @@ def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures
                 )
     elif draw_figures:
         figures["figures/held_out_accuracy.png"] = held_out_curve(result.held_out_accuracy)
+    pngs = {}  # each figure drawn once, for its file and for report.html
+    for name, figure in figures.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=150)
+        pngs[name] = buffer.getvalue()
     report = report_markdown(result, command, list(figures))
+    page = attribution_html(result, command, pngs)
     written = []
     for name, table in outputs.items():
         with atomic_file(out_dir / name) as f:
             table.to_csv(f, index=False)
         written.append(out_dir / name)
-    for name, figure in figures.items():
+    for name, png in pngs.items():
         with atomic_file(out_dir / name, "wb") as f:
-            figure.savefig(f, format="png", dpi=150)
+            f.write(png)
         written.append(out_dir / name)
     with atomic_file(out_dir / "report.md") as f:
         f.write(report)
-    return written + [out_dir / "report.md"]
+    with atomic_file(out_dir / "report.html") as f:
+        f.write(page)
+    return written + [out_dir / "report.md", out_dir / "report.html"]
 
 
 def report_markdown(result: Attribution, command: str, figures: list[str]) -> str:
@@ -133,6 +144,7 @@ def _verdict_lines(result: Attribution) -> list[str]:
         lines.append(f"| {text.name} | {text.num_tokens:,} | not scored: every seed's models trained on it" + " |" * 7)
     lines.append("")
     lines += _trust_lines(whole)
+    lines += _open_set_lines(whole, result)
     lines += _baseline_lines(whole)
     if result.excerpt_lengths:
         lines += [
@@ -163,6 +175,24 @@ def _verdict_lines(result: Attribution) -> list[str]:
     if not result.rolling.empty:
         lines += _rolling_lines(result)
     return lines
+
+
+def _open_set_lines(whole: pd.DataFrame, result: Attribution) -> list[str]:
+    """How each whole text fared against its best candidate's bound (attribution/open_set.py)."""
+    if (whole["open_set"] == CLOSED).all():
+        return ["Closed set (--closed-set): every verdict names one of the candidates.", ""]
+    lines = [
+        "## None of the candidates?",
+        "",
+        (
+            "A text whose best candidate's mean score over seeds is above that candidate's bound (the score its "
+            f"models give {1 - result.false_rejection:.0%} of its own held-out excerpts of the text's length stay "
+            f'below) is "{NONE_OF_THEM}", with the candidate it would otherwise go to.'
+        ),
+        "",
+    ]
+    lines += [f"- {row.text}: {open_set_words(row).removeprefix('; ')}" for row in whole.itertuples()]
+    return lines + [""]
 
 
 def _rolling_lines(result: Attribution) -> list[str]:
@@ -259,6 +289,34 @@ def _held_out_lines(result: Attribution) -> list[str]:
             f"{row.num_correct}/{row.num_excerpts} = {row.accuracy:.2f} | "
             f"{row.ci_low:.2f}–{row.ci_high:.2f} | {row.ci_method} |"
         )
+    lines.append("")
+    if not result.open_set_rates.empty:
+        lines += _open_set_rate_lines(result)
+    return lines
+
+
+def _open_set_rate_lines(result: Attribution) -> list[str]:
+    lines = [
+        "## None of the candidates: the rule measured",
+        "",
+        (
+            "Each author left out of the candidates in turn: the share of its excerpts called none of the "
+            "candidates (want high), and of the other authors' excerpts the share attributed to their author with "
+            f"the closed set and with the open set (a bound at {result.false_rejection:.0%} false rejection; each "
+            f"seed's bounds from the other seeds' books; a candidate with fewer than {MIN_EXCERPTS} excerpts at a "
+            "length keeps its closed-set verdict)."
+        ),
+        "",
+        "| excerpt tokens | left out | its excerpts called none | others: closed set | others: open set | others "
+        "called none |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in result.open_set_rates.itertuples():
+        lines.append(
+            f"| {row.excerpt_tokens:,} | {row.left_out} | {row.left_out_rejected:.0%} of {row.num_left_out_excerpts} "
+            f"| {row.closed_set_accuracy:.0%} | {row.open_set_accuracy:.0%} of {row.num_other_excerpts} | "
+            f"{row.others_rejected:.0%} |"
+        )
     return lines + [""]
 
 
@@ -309,6 +367,7 @@ def summary_lines(result: Attribution) -> list[str]:
             f"{row.text}: {row.verdict} (lowest mean {result.score}: {row.attributed_to} {row.mean_loss:.4f} vs "
             f"{row.runner_up} {row.runner_up_mean_loss:.4f}; {test}; lowest: {row.lowest_in_seeds}"
             + trust_words(row)
+            + open_set_words(row)
             + _baseline_words(row)
             + ")"
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from stylometry.attribution.normalized import LOSS
+from stylometry.attribution.open_set import FALSE_REJECTION
 from stylometry.attribution.texts import Text
 from stylometry.runs.study import Study
 
@@ -28,6 +29,7 @@ class Attribution:
     held_out_accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
     unscored: list[Text] = field(default_factory=list)  # texts every seed's models trained on
     score: str = LOSS  # what the verdicts compare (attribution/normalized.py)
+    false_rejection: float = FALSE_REJECTION  # the open set's bound (attribution/open_set.py)
     # With the normalized score: each model's mean loss on its seed's reference books (reference.csv).
     references: pd.DataFrame = field(default_factory=pd.DataFrame)
     # With --baselines: each seed's naive Bayes and Burrows' Delta verdict on each text (baselines.csv).
@@ -38,6 +40,8 @@ class Attribution:
     change_points: pd.DataFrame = field(default_factory=pd.DataFrame)
     passages: pd.DataFrame = field(default_factory=pd.DataFrame)
     window: int | None = None  # the rolling window and stride, in tokens
+    # With --held-out and excerpts: the open-set rule measured with each author left out (open_set_rates.csv).
+    open_set_rates: pd.DataFrame = field(default_factory=pd.DataFrame)
     stride: int | None = None
 
     @property
@@ -62,4 +66,6 @@ class Attribution:
         else:
             tables["held_out"] = self.held_out
             tables["held_out_accuracy"] = self.held_out_accuracy
+            if not self.open_set_rates.empty:
+                tables["open_set_rates"] = self.open_set_rates
         return tables
