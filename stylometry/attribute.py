@@ -50,7 +50,8 @@ Outputs in --out (each file written whole, after every model has scored every te
                      with --rolling (stylometry.attribution.rolling): along each text, a row per window (each
                      candidate's mean loss over seeds and its seeds' band, the leader, the margin over the
                      runner-up), where the leader changes and stays changed for a window's length, and the text cut
-                     into passages by leader; every model scores each text once, keeping its loss at every token
+                     into passages by leader; every model scores each text once, keeping its loss at every token.
+                     With --held-out: the rule measured on texts stitched from the held-out books (switches.csv)
     excerpts.csv     with --excerpt-tokens: per text and excerpt length, how many excerpts went to each author
     held_out.csv, held_out_accuracy.csv
                      with --held-out: each held-out book (of each seed, attributed by that seed's models
@@ -204,8 +205,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         )
     if not 0 < args.false_rejection < 1:
         raise AttributionError(f"--false-rejection {args.false_rejection}: choose a share between 0 and 1, e.g. 0.05")
-    if args.held_out and args.rolling:
-        raise AttributionError("--rolling attributes along the texts you pass: give it texts (or drop --held-out)")
     if args.rolling:
         check_window(args.window, args.stride)
     if not args.held_out and not args.texts:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import CORPUS, STUDY_AUTHORS, STUDY_EVAL_TOKENS, run_dirs
+from conftest import CORPUS, STUDY_AUTHORS, STUDY_EVAL_TOKENS, STUDY_SEEDS, run_dirs
 
 from stylometry.attribute import main
 from stylometry.attribution.rolling import change_points, rolling_table, window_starts
@@ -184,11 +184,41 @@ def test_bad_rolling_input_gets_one_line_exit_2_and_nothing_written(study, stitc
             ["--authors", "baum"],
             f"error: {study} has complete models of 1 author(s) only: attribution needs models of two authors or more",
         ),
-        (["--held-out"], "error: --rolling attributes along the texts you pass: give it texts (or drop --held-out)"),
     ]
     for i, (args, line) in enumerate(cases):
         out = tmp_path / f"out{i}"
-        texts = [] if "--held-out" in args else [stitched_text]
-        code, stdout, stderr = attribute(study, *texts, "--rolling", *args, "--out", out, capsys=capsys)
+        code, stdout, stderr = attribute(study, stitched_text, "--rolling", *args, "--out", out, capsys=capsys)
         assert (code, stderr, stdout) == (2, line + "\n", ""), args
         assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_rule_is_measured_on_texts_stitched_from_the_studys_held_out_books(study, tmp_path, capsys):
+    out = tmp_path / "held_out"
+    code, stdout, _ = attribute(
+        study, "--held-out", "--rolling", "--window", 64, "--stride", 16, "--out", out, capsys=capsys
+    )
+    assert code == 0
+    # Per seed, each pair of the 3 authors: first|second (halves of 512 tokens) and first|second|first (thirds).
+    switches = pd.read_csv(out / "switches.csv")
+    assert len(switches) == len(STUDY_SEEDS) * 3 * (1 + 2)
+    pair = switches[switches["text"] == "stitched: seed=0 austen|baum"]
+    assert pair[["token", "from_author", "to_author"]].values.tolist() == [[256, "austen", "baum"]]
+    sandwich = switches[switches["text"] == "stitched: seed=1 baum|thompson|baum"]
+    assert sandwich[["token", "from_author", "to_author"]].values.tolist() == [
+        [170, "baum", "thompson"],
+        [340, "thompson", "baum"],
+    ]
+    found = switches[switches["found"]]
+    assert (found["distance"] <= 64).all() and (
+        found["distance"] == (found["change_point"] - found["token"]).abs()
+    ).all()
+    rolling = pd.read_csv(out / "rolling.csv")
+    assert rolling["text"].nunique() == len(STUDY_SEEDS) * (3 + 6)  # the books and the stitches
+    held_out = pd.read_csv(out / "held_out.csv")
+    assert not held_out["text"].str.startswith("stitched: ").any() and len(held_out) == len(STUDY_SEEDS) * 3
+    line = next(line for line in stdout.splitlines() if line.startswith("held-out books, along the text: "))
+    assert (
+        f"{len(STUDY_SEEDS) * 6} stitched texts, {len(switches)} switches, {len(found)} found within a window" in line
+    )
+    assert "tokens of single-author text" in (out / "report.md").read_text()

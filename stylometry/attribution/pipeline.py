@@ -35,7 +35,16 @@ from stylometry.attribution.open_set import (
     write_calibration,
 )
 from stylometry.attribution.result import Attribution
-from stylometry.attribution.rolling import STRIDE, WINDOW, change_points, check_texts, passages, rolling_table
+from stylometry.attribution.rolling import (
+    STRIDE,
+    WINDOW,
+    change_points,
+    check_texts,
+    passages,
+    rolling_accuracy,
+    rolling_table,
+    stitched_books,
+)
 from stylometry.attribution.scoring import ScoreSettings, score_all
 from stylometry.attribution.texts import (
     AttributionError,
@@ -96,11 +105,15 @@ def attribute(request: Request) -> Attribution:
     reader = _reader(request, study)
     texts, unscored = _texts(request, study, reader, max_tokens)
     _check_excerpt_lengths(request.excerpt_tokens, texts, study.cfg.model.n_positions)
+    # --held-out --rolling: the held-out books, and texts stitched from them, to measure the rule on.
+    stitches = stitched_books(texts) if request.held_out and request.rolling else []
     if request.rolling:
-        check_texts(request.window, texts)
+        check_texts(request.window, texts + [stitch.text for stitch in stitches])
     kept = _kept_calibration(request, study, max_tokens)
     books = _held_out_books(request, study, reader, max_tokens, kept.missing)
-    scored = score_all(study, texts, request.excerpt_tokens, _settings(request, study), books)
+    scored = score_all(
+        study, texts + [stitch.text for stitch in stitches], request.excerpt_tokens, _settings(request, study), books
+    )
     result = Attribution(
         study,
         texts,
@@ -113,6 +126,7 @@ def attribute(request: Request) -> Attribution:
         false_rejection=request.false_rejection,
     )
     book_scores = _split_off(result, {book.name for book, _ in books})
+    _split_off(result, {stitch.text.name for stitch in stitches})  # their losses at each token are all they give
     if request.score == NORMALIZED:
         book_scores = _normalize(result, book_scores)
     scores = judged(result.scores, request.score)
@@ -121,10 +135,15 @@ def attribute(request: Request) -> Attribution:
         result.held_out_accuracy = held_out_accuracy(result.held_out)
         if not request.closed_set and request.excerpt_tokens:
             result.open_set_rates = open_set_rates(scores, texts, request.false_rejection)
+        if request.rolling:
+            _roll(result, request, texts + [stitch.text for stitch in stitches])
+            result.switches, result.rolling_summary = rolling_accuracy(
+                result.change_points, stitches, texts, request.window
+            )
         return result
     result.verdicts = verdicts(scores, request.alpha, study_group(study))
     if request.rolling:
-        _roll(result, request, reader.tokenizer)
+        _roll(result, request, texts, reader.tokenizer)
     if request.excerpt_tokens:
         result.excerpts = excerpt_summary(result.verdicts)
     if request.baselines:
@@ -175,14 +194,14 @@ def _kept_calibration(request: Request, study: Study, max_tokens: int | None) ->
     return kept
 
 
-def _roll(result: Attribution, request: Request, tokenizer) -> None:
-    """Rolling attribution from the models' losses at every token: the windows, the change points, the passages."""
+def _roll(result: Attribution, request: Request, texts: list[Text], tokenizer=None) -> None:
+    """Rolling attribution from the models' losses at every token: the windows, the change points, and with a
+    tokenizer the passages."""
     references = result.references if request.score == NORMALIZED else None
-    result.rolling = rolling_table(
-        result.scored["token_losses"], result.texts, request.window, request.stride, references
-    )
+    result.rolling = rolling_table(result.scored["token_losses"], texts, request.window, request.stride, references)
     result.change_points = change_points(result.rolling, request.window, request.stride)
-    result.passages = passages(result.rolling, result.texts, tokenizer.decode)
+    if tokenizer is not None:
+        result.passages = passages(result.rolling, texts, tokenizer.decode)
     result.window, result.stride = request.window, request.stride
 
 

@@ -292,7 +292,44 @@ def _held_out_lines(result: Attribution) -> list[str]:
     lines.append("")
     if not result.open_set_rates.empty:
         lines += _open_set_rate_lines(result)
+    if result.rolling_summary:
+        lines += [
+            "## Along a text: the rule measured",
+            "",
+            (
+                "Each seed's held-out books stitched in pairs of authors (the first half of one and the second half "
+                "of the other; and a sandwich of thirds, first-second-first), scored by that seed's models; the "
+                "books whole are single-author text. A switch is found where a change point to its new hand falls "
+                "within one window of it (switches.csv)."
+            ),
+            "",
+            _sentence(rolling_accuracy_words(result)),
+            "",
+        ]
     return lines
+
+
+def _sentence(words: str) -> str:
+    return words[0].upper() + words[1:] + "."
+
+
+def rolling_accuracy_words(result: Attribution) -> str:
+    """`windows of 256 tokens every 64: 36 stitched texts, 54 switches, 45 found (83%): ...`."""
+    summary = result.rolling_summary
+    found = summary["num_found"]
+    distance = (
+        f", {summary['distance_median']:,.0f} tokens off at the median and {summary['distance_p90']:,.0f} at the "
+        "90th percentile"
+        if found
+        else ""
+    )
+    return (
+        f"windows of {result.window:,} tokens every {result.stride:,}: {summary['num_stitches']} stitched texts, "
+        f"{summary['num_switches']} switches, {found} found within a window "
+        f"({found / max(summary['num_switches'], 1):.0%}){distance}; {summary['extra_change_points']} change "
+        f"point(s) in the stitches more than a window from every switch; {summary['book_change_points']} in "
+        f"{summary['book_tokens']:,} tokens of single-author text ({summary['false_per_10k']:.1f} per 10,000 tokens)"
+    )
 
 
 def _open_set_rate_lines(result: Attribution) -> list[str]:
@@ -349,12 +386,15 @@ def summary_lines(result: Attribution) -> list[str]:
     """What the command prints: one line per text (or per excerpt length and author with --held-out)."""
     if not result.held_out.empty:
         overall = result.held_out_accuracy[result.held_out_accuracy["author"] == "all"]
-        return [
+        lines = [
             f"held-out books, {WHOLE if pd.isna(r.excerpt_tokens) else f'{r.excerpt_tokens:,}-token excerpts'}: "
             f"{r.num_correct}/{r.num_excerpts} attributed correctly ({r.accuracy:.0%}, 95% interval "
             f"{r.ci_low:.0%}–{r.ci_high:.0%}, {r.num_books} books)"
             for r in overall.itertuples()
         ]
+        if result.rolling_summary:
+            lines.append(f"held-out books, along the text: {rolling_accuracy_words(result)}")
+        return lines
     lines = []
     for row in result.verdicts[result.verdicts["excerpt_tokens"].isna()].itertuples():
         if not isinstance(row.runner_up, str):

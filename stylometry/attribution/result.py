@@ -40,6 +40,10 @@ class Attribution:
     change_points: pd.DataFrame = field(default_factory=pd.DataFrame)
     passages: pd.DataFrame = field(default_factory=pd.DataFrame)
     window: int | None = None  # the rolling window and stride, in tokens
+    # With --held-out --rolling: each stitched text's switches and the change points found (switches.csv), and the
+    # rule's figures (attribution/rolling.py: rolling_accuracy).
+    switches: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rolling_summary: dict = field(default_factory=dict)
     # With --held-out and excerpts: the open-set rule measured with each author left out (open_set_rates.csv).
     open_set_rates: pd.DataFrame = field(default_factory=pd.DataFrame)
     stride: int | None = None
@@ -68,4 +72,8 @@ class Attribution:
             tables["held_out_accuracy"] = self.held_out_accuracy
             if not self.open_set_rates.empty:
                 tables["open_set_rates"] = self.open_set_rates
+            if not self.rolling.empty:
+                tables["rolling"] = self.rolling
+                tables["change_points"] = self.change_points
+                tables["switches"] = self.switches
         return tables
