@@ -52,13 +52,17 @@ def held_out_scores(rng, seeds=(0, 1), excerpts=15, lengths=(256,), outsider="ca
     return pd.DataFrame(rows, columns=columns), books
 
 
-def test_a_candidates_bound_is_the_quantile_of_its_models_scores_on_its_own_unseen_text():
+def test_a_candidates_bound_is_the_quantile_of_its_gaps_on_its_own_unseen_text():
+    """A candidate's gap: its model's score minus the mean of the other candidates' models of the seed."""
     scores, books = held_out_scores(np.random.default_rng(0))
     calibrated = calibration(scores, books)
     assert set(calibrated["author"]) == {"alice", "bob", "carol"} and len(calibrated) == 3 * 2 * 15
-    own = scores[(scores["model_author"] == "alice") & scores["text"].str.startswith("alice/")]["loss"]
+    by_model = scores[scores["text"].str.startswith("alice/")].pivot_table(
+        index=["text", "excerpt", "seed"], columns="model_author", values="loss"
+    )
+    own_gaps = by_model["alice"] - (by_model["bob"] + by_model["carol"]) / 2
     limit = bounds(calibrated, 0.05).set_index("author").loc["alice"]
-    assert limit["bound"] == pytest.approx(own.quantile(0.95)) and limit["num_excerpts"] == 30
+    assert limit["bound"] == pytest.approx(own_gaps.quantile(0.95)) and limit["num_excerpts"] == 30
 
 
 def test_a_text_outside_its_best_candidates_bound_is_none_of_the_candidates():
@@ -66,33 +70,50 @@ def test_a_text_outside_its_best_candidates_bound_is_none_of_the_candidates():
     calibrated = calibration(scores, books)
     calibrated = calibrated[~((calibrated["author"] == "bob") & (calibrated["seed"] == 1))]  # bob: 15 excerpts
     texts = [Text(name, None, np.zeros(300), 300) for name in ("hers.txt", "stranger.txt", "bobs.txt")]
+    # Two seeds' models on each text: alice's own text, a stranger's (every model finds it alike), bob's text.
+    losses = {
+        "hers.txt": {"alice": 5.0, "bob": 5.6, "carol": 5.6},
+        "stranger.txt": {"alice": 5.55, "bob": 5.6, "carol": 5.6},
+        "bobs.txt": {"alice": 5.6, "bob": 5.0, "carol": 5.6},
+    }
+    text_scores = pd.DataFrame(
+        [
+            [text, None, None, model, seed, loss + 0.01 * seed, 299]
+            for text, by_model in losses.items()
+            for model, loss in by_model.items()
+            for seed in (0, 1)
+        ],
+        columns=["text", "excerpt_tokens", "excerpt", "model_author", "seed", "loss", "tokens"],
+    ).astype({"excerpt_tokens": "Int64", "excerpt": "Int64"})
     verdicts = pd.DataFrame(
         {
-            "text": ["hers.txt", "stranger.txt", "bobs.txt"],
-            "excerpt_tokens": pd.array([None, None, None], dtype="Int64"),
+            "text": list(losses),
+            "excerpt_tokens": pd.array([None] * 3, dtype="Int64"),
+            "excerpt": pd.array([None] * 3, dtype="Int64"),
             "verdict": ["alice", "no verdict", "bob"],
             "attributed_to": ["alice", "alice", "bob"],
-            "mean_loss": [5.05, 5.6, 5.0],
         }
     )
-    table = open_set_columns(verdicts, texts, calibrated, 0.05)
+    table = open_set_columns(verdicts, text_scores, texts, calibrated, 0.05)
     assert table["open_set"].tolist() == [WITHIN, OUTSIDE, NOT_CALIBRATED]
+    assert table["open_set_gap"].tolist() == pytest.approx([-0.6, -0.05, -0.6])
     # The stranger's text is none of them, whatever the test between candidates said; alice stays the closest.
     assert table["verdict"].tolist() == ["alice", NONE_OF_THEM, "bob"]
     assert table["attributed_to"].tolist() == ["alice", "alice", "bob"]
     assert table["open_set_tokens"].tolist() == [256, 256, 256]
     assert table["open_set_excerpts"].tolist() == [30, 30, 15] and 15 < MIN_EXCERPTS
-    closed = open_set_columns(verdicts, texts, None, 0.05)
+    closed = open_set_columns(verdicts, text_scores, texts, None, 0.05)
     assert (closed["open_set"] == CLOSED).all() and closed["verdict"].tolist() == verdicts["verdict"].tolist()
 
 
 def test_the_rule_measured_with_each_author_left_out():
-    """With carol left out, her excerpts go to alice or bob at 5.6 where their own text scores 5.0 +- 0.1: all
-    called none of them; the others' still go to their authors, about 5% of them rejected (the bound's rate)."""
+    """With carol left out, her excerpts go to alice or bob with a gap of about 0 where their own text's is about
+    -0.6: nearly all called none of them (the best of two is always a little below the other); the others' still go
+    to their authors, about 5% of them rejected (the bound's rate)."""
     scores, books = held_out_scores(np.random.default_rng(1), seeds=(0, 1, 2), excerpts=20)
     rates = open_set_rates(scores, books, 0.05).set_index("left_out")
     carol = rates.loc["carol"]
-    assert carol["num_left_out_excerpts"] == 60 and carol["left_out_rejected"] == 1.0
+    assert carol["num_left_out_excerpts"] == 60 and carol["left_out_rejected"] >= 0.95
     assert carol["num_other_excerpts"] == 120 and carol["closed_set_accuracy"] == 1.0
     assert 0.9 <= carol["open_set_accuracy"] < 1.0 and carol["others_rejected"] == pytest.approx(
         1 - carol["open_set_accuracy"]

@@ -5,23 +5,31 @@ models give its own author's unseen text is "none of the candidates".
     python -m stylometry.attribute multirun/corpus/paper letter.txt --closed-set --out attribution/b     # closed
     python -m stylometry.attribute multirun/corpus/paper --held-out --excerpt-tokens 256,1024,4096 --out a/c  # rates
 
-`attribute` names the lowest candidate, so a text by someone outside the set is attributed anyway. The study's
-held-out books calibrate each candidate: each seed's held-out book of a candidate, cut into excerpts of each
-length, is scored by that seed's model of the candidate (which never trained on it). A candidate's bound at a
-length is the (1 - false_rejection) quantile of those scores: by construction its own unseen text scores above it
-that often. A length where a candidate has fewer than MIN_EXCERPTS calibration excerpts (each seed's held-out book
+`attribute` names the lowest candidate, so a text by someone outside the set is attributed anyway. The statistic is
+a candidate's **gap**: its models' score on a text minus the mean score of the other candidates' models of the
+same seed. On its own author's text a candidate's models score well below the rest; on a text none of them wrote,
+all find it about as unfamiliar, and the gap closes. A raw score would mostly measure how hard the text is (on the
+study's corpus, leaving each author out in turn, the raw score's bound called 26% of the outsiders' 256-token
+excerpts and 40% of 1,024-token ones none of the candidates; the gap 37% and 59%, at the same false rejection:
+docs/attribution.md).
+
+The study's held-out books calibrate each candidate: each seed's held-out book of a candidate, cut into excerpts
+of each length, is scored by every model of that seed (none trained on it). A candidate's bound at a length is the
+(1 - false_rejection) quantile of its gaps on its own author's excerpts: its own unseen text has a wider gap that
+often. A length where a candidate has fewer than MIN_EXCERPTS calibration excerpts (each seed's held-out book
 counted separately) is not calibrated. A questioned text (or excerpt) of n tokens is judged at its best candidate's
 longest calibrated length at most n (its shortest where n is shorter than all: a shorter text varies more, so it is
-rejected more often than the stated rate); where the candidate's mean score over seeds is above its bound, the
+rejected more often than the stated rate); where the candidate's gap (the mean over seeds) is above its bound, the
 verdict is "none of the candidates", and the candidate it would otherwise go to is kept in attributed_to. A longer
-text than its length, and a mean over seeds where the bound is a single model's, both vary less than the bound
-allows for: a text of the candidate's own is rejected less often than the stated rate, not more.
+text than its length, and a mean over seeds where the bound is a single seed's, both vary less than the bound
+allows for; books unlike the calibration books vary more (measured: docs/attribution.md).
 
 A candidate with no calibrated length keeps the closed-set verdict, and the report and the terminal say why.
 
 With --held-out, `open_set_rates` measures the rule with each author left out of the candidates in turn (the
-bounds for each seed's books computed from the other seeds' books): how often the left-out author's excerpts are
-called none of the candidates, and how often the others' are still attributed to their author.
+bounds for each seed's books computed from the other seeds' books, the gaps among the remaining candidates): how
+often the left-out author's excerpts are called none of the candidates, and how often the others' are still
+attributed to their author.
 """
 
 import logging
@@ -39,8 +47,9 @@ FALSE_REJECTION = 0.05  # the default share of a candidate's own unseen text cal
 MIN_EXCERPTS = 20  # calibration excerpts a candidate needs at a length: a 95% quantile of fewer is a guess
 NONE_OF_THEM = "none of the candidates"
 WITHIN, OUTSIDE, NOT_CALIBRATED, CLOSED = "within", "outside", "not calibrated", "closed set"
-CALIBRATION_COLUMNS = ["author", "excerpt_tokens", "seed", "excerpt", "loss"]
-OPEN_SET_COLUMNS = ["open_set", "open_set_tokens", "open_set_bound", "open_set_excerpts"]
+CALIBRATION_COLUMNS = ["author", "excerpt_tokens", "seed", "excerpt", "gap"]
+OPEN_SET_COLUMNS = ["open_set", "open_set_tokens", "open_set_gap", "open_set_bound", "open_set_excerpts"]
+UNIT_OF_SEED = ["text", "excerpt_tokens", "excerpt", "seed"]
 RATE_COLUMNS = [
     "excerpt_tokens",
     "left_out",
@@ -53,19 +62,28 @@ RATE_COLUMNS = [
 ]
 
 
-def calibration(book_scores: pd.DataFrame, books: list[Text]) -> pd.DataFrame:
-    """The scores each candidate's models give excerpts of their own author's held-out books (book_scores: the
-    books' scores, each book scored by its seed's models only; whole books are left out: their lengths vary)."""
+def gaps(scores: pd.DataFrame, candidates: list[str] | None = None) -> pd.DataFrame:
+    """The scores (of `candidates`' models only, if given) with each model's gap: its score on the text (or
+    excerpt) minus the mean score of the other candidates' models of its seed on it."""
+    rows = scores if candidates is None else scores[scores["model_author"].isin(candidates)]
+    grouped = rows.groupby(UNIT_OF_SEED, dropna=False)["loss"]
+    total, count = grouped.transform("sum"), grouped.transform("size")
+    return rows.assign(gap=rows["loss"] - (total - rows["loss"]) / (count - 1))
+
+
+def calibration(book_scores: pd.DataFrame, books: list[Text], candidates: list[str] | None = None) -> pd.DataFrame:
+    """Each candidate's gaps on excerpts of its own author's held-out books (book_scores: the books' scores, each
+    book scored by its seed's models only; whole books are left out: their lengths vary)."""
     authors = {book.name: book.author for book in books}
-    rows = book_scores[book_scores["excerpt_tokens"].notna()]
+    rows = gaps(book_scores[book_scores["excerpt_tokens"].notna()], candidates)
     own = rows[rows["text"].map(authors) == rows["model_author"]]
     table = own.rename(columns={"model_author": "author"})[CALIBRATION_COLUMNS]
     return table.sort_values(["author", "excerpt_tokens", "seed", "excerpt"]).reset_index(drop=True)
 
 
 def bounds(calibrated: pd.DataFrame, false_rejection: float) -> pd.DataFrame:
-    """Per candidate and length: the (1 - false_rejection) quantile of its own excerpts' scores, and how many."""
-    grouped = calibrated.groupby(["author", "excerpt_tokens"])["loss"]
+    """Per candidate and length: the (1 - false_rejection) quantile of its gaps on its own excerpts, and how many."""
+    grouped = calibrated.groupby(["author", "excerpt_tokens"])["gap"]
     table = pd.concat(
         [grouped.quantile(1 - false_rejection).rename("bound"), grouped.size().rename("num_excerpts")], axis=1
     )
@@ -73,58 +91,76 @@ def bounds(calibrated: pd.DataFrame, false_rejection: float) -> pd.DataFrame:
 
 
 def open_set_columns(
-    verdicts: pd.DataFrame, texts: list[Text], calibrated: pd.DataFrame | None, false_rejection: float
+    verdicts: pd.DataFrame,
+    scores: pd.DataFrame,
+    texts: list[Text],
+    calibrated: pd.DataFrame | None,
+    false_rejection: float,
 ) -> pd.DataFrame:
-    """Each verdict judged against its best candidate's bound at its length (see the module's docstring); with no
-    calibration (--closed-set) every row says closed set."""
+    """Each verdict judged by its best candidate's gap (the mean over seeds; scores: the verdicts' scores) against
+    that candidate's bound at its length (see the module's docstring); with no calibration (--closed-set) every row
+    says closed set."""
     table = verdicts.copy()
     if calibrated is None:
-        table[OPEN_SET_COLUMNS] = [CLOSED, None, None, None]
+        table[OPEN_SET_COLUMNS] = [CLOSED, None, None, None, None]
         return table
+    unit = ["text", "excerpt_tokens", "excerpt"]
+    mean_gaps = gaps(scores).groupby(unit + ["model_author"], dropna=False)["gap"].mean().reset_index()
+    best_gaps = table[unit + ["attributed_to"]].merge(  # merge matches the <NA> of whole texts; .loc would not
+        mean_gaps.rename(columns={"model_author": "attributed_to"}), on=unit + ["attributed_to"], how="left"
+    )["gap"]
     limits = bounds(calibrated, false_rejection)
     whole = {text.name: len(text.tokens) for text in texts}
     judged = []
-    for row in table.itertuples():
+    for row, gap in zip(table.itertuples(), best_gaps):
         tokens = whole[row.text] if pd.isna(row.excerpt_tokens) else int(row.excerpt_tokens)
-        own = limits[limits["author"] == row.attributed_to].sort_values("excerpt_tokens")
-        usable = own[own["num_excerpts"] >= MIN_EXCERPTS]
-        fitting = usable[usable["excerpt_tokens"] <= tokens]
-        chosen = fitting.iloc[-1] if len(fitting) else usable.iloc[0] if len(usable) else None
-        if chosen is None:  # the candidate's longest length at most the text's, with its count
-            fitting = own[own["excerpt_tokens"] <= tokens]
-            longest = fitting.iloc[-1] if len(fitting) else own.iloc[0] if len(own) else None
-            length, count = (None, 0) if longest is None else (int(longest["excerpt_tokens"]), longest["num_excerpts"])
-            judged.append([NOT_CALIBRATED, length, None, int(count)])
-            continue
-        bound = float(chosen["bound"])
-        verdict = OUTSIDE if row.mean_loss > bound else WITHIN
-        judged.append([verdict, int(chosen["excerpt_tokens"]), bound, int(chosen["num_excerpts"])])
+        length, bound, count = _bound_at(limits[limits["author"] == row.attributed_to], tokens)
+        if bound is None:
+            judged.append([NOT_CALIBRATED, length, gap, None, count])
+        else:
+            judged.append([OUTSIDE if gap > bound else WITHIN, length, gap, bound, count])
     table[OPEN_SET_COLUMNS] = pd.DataFrame(judged, columns=OPEN_SET_COLUMNS, index=table.index)
     table.loc[table["open_set"] == OUTSIDE, "verdict"] = NONE_OF_THEM  # whatever the test between candidates said
     return table
+
+
+def _bound_at(limits: pd.DataFrame, tokens: int) -> tuple:
+    """(length, bound, excerpts) of one candidate for a text of `tokens`: its longest calibrated length at most that
+    (its shortest if none); where none is calibrated, bound None and the count at the length it would have used."""
+    limits = limits.sort_values("excerpt_tokens")
+    for table in (limits[limits["num_excerpts"] >= MIN_EXCERPTS], limits):
+        if len(table):
+            fitting = table[table["excerpt_tokens"] <= tokens]
+            row = fitting.iloc[-1] if len(fitting) else table.iloc[0]
+            calibrated = row["num_excerpts"] >= MIN_EXCERPTS
+            return int(row["excerpt_tokens"]), float(row["bound"]) if calibrated else None, int(row["num_excerpts"])
+    return None, None, 0
 
 
 def open_set_rates(scores: pd.DataFrame, books: list[Text], false_rejection: float) -> pd.DataFrame:
     """With each author left out of the candidates in turn, per excerpt length: the share of the left-out author's
     held-out excerpts called none of the candidates, and of the other authors' excerpts the share attributed to
     their author closed-set and open-set (attributed and not rejected). scores: the held-out books' scores (each
-    by its seed's models only, on the verdicts' score). Each seed's bounds come from the other seeds' books, so no
-    excerpt calibrates the bound it is judged by (with one seed: from its own books)."""
+    by its seed's models only, on the verdicts' score). The gaps are among the remaining candidates; each seed's
+    bounds come from the other seeds' books, so no excerpt calibrates the bound it is judged by (with one seed:
+    from its own books)."""
     authors = {book.name: book.author for book in books}
-    rows = scores[scores["excerpt_tokens"].notna()].assign(author=lambda t: t["text"].map(authors))
-    calibrated = calibration(scores, books)
+    rows = scores[scores["excerpt_tokens"].notna()]
+    everyone = sorted(rows["model_author"].unique())
     table = []
     for length, of_length in rows.groupby("excerpt_tokens"):
-        limits = _bounds_by_seed(calibrated[calibrated["excerpt_tokens"] == length], false_rejection)
-        for left_out in sorted(of_length["author"].unique()):
-            candidates = of_length[of_length["model_author"] != left_out].sort_values("model_author", kind="stable")
-            best = candidates.loc[candidates.groupby(["text", "excerpt", "seed"])["loss"].idxmin()]
+        for left_out in sorted(set(of_length["text"].map(authors))):
+            candidates = [author for author in everyone if author != left_out]
+            limits = _bounds_by_seed(calibration(of_length, books, candidates), false_rejection)
+            rows_of = gaps(of_length, candidates).sort_values("model_author", kind="stable")
+            best = rows_of.loc[rows_of.groupby(["text", "excerpt", "seed"])["loss"].idxmin()]
             bound = np.array(
                 [limits[seed].get(author, np.nan) for seed, author in zip(best["seed"], best["model_author"])]
             )
-            rejected = best["loss"].to_numpy() > bound  # NaN (not calibrated): kept, as a verdict would be
-            mine = (best["author"] == left_out).to_numpy()
-            correct = (best["model_author"] == best["author"]).to_numpy()
+            rejected = best["gap"].to_numpy() > bound  # NaN (not calibrated): kept, as a verdict would be
+            written_by = best["text"].map(authors)
+            mine = (written_by == left_out).to_numpy()
+            correct = (best["model_author"] == written_by).to_numpy()
             table.append(
                 [
                     int(length),
@@ -178,7 +214,7 @@ def write_calibration(table: pd.DataFrame, path: Path) -> None:
 
 
 def open_set_words(row) -> str:
-    """`; within alice's bound at 1,024 tokens (5.91 <= 6.02)`, or why there is no bound."""
+    """`; within alice's bound at 1,024 tokens (gap -0.3100 <= -0.1200)`, or why there is no bound."""
     if row.open_set == CLOSED:
         return ""
     length = "" if pd.isna(row.open_set_tokens) else f" at {int(row.open_set_tokens):,} tokens"
@@ -189,7 +225,7 @@ def open_set_words(row) -> str:
         )
     if row.open_set == OUTSIDE:
         return (
-            f"; closest: {row.attributed_to}, whose score {row.mean_loss:.4f} is above its bound{length} "
-            f"({row.open_set_bound:.4f})"
+            f"; closest: {row.attributed_to}, whose gap to the other candidates {row.open_set_gap:.4f} is above its "
+            f"bound{length} ({row.open_set_bound:.4f})"
         )
-    return f"; within {row.attributed_to}'s bound{length} ({row.mean_loss:.4f} <= {row.open_set_bound:.4f})"
+    return f"; within {row.attributed_to}'s bound{length} (gap {row.open_set_gap:.4f} <= {row.open_set_bound:.4f})"

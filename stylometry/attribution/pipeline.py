@@ -153,7 +153,7 @@ def attribute(request: Request) -> Attribution:
         kept.compute(judged(book_scores, request.score), _named_as_scored([book for book, _ in books]))
     if request.trust:
         result.verdicts = trust_columns(result.verdicts, texts, kept.curve, len(study.authors))
-    result.verdicts = open_set_columns(result.verdicts, texts, kept.calibrated, request.false_rejection)
+    result.verdicts = open_set_columns(result.verdicts, scores, texts, kept.calibrated, request.false_rejection)
     return result
 
 
