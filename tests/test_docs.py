@@ -278,6 +278,10 @@ COMMANDS = {
     "--out attribution/held_out": ATTRIBUTION,
     "python -m stylometry.attribute multirun/corpus/laptop ../shared/corpus/contested/30537.txt --score normalized "
     "--out attribution/normalized": ATTRIBUTION,
+    "python -m stylometry.attribute multirun/corpus/laptop ../shared/corpus/contested/30537.txt --authors "
+    "baum,thompson --rolling --out attribution/rolling": ATTRIBUTION,
+    "python -m stylometry.attribute multirun/corpus/small --held-out --excerpt-tokens 256,1024,4096 --max-tokens "
+    "32768 --out attribution/open_set": ATTRIBUTION,
     **ATTRIBUTION_PAGE,
     "python -m stylometry.train -m experiment=laptop author=baum,thompson seed=0,1,2 stop_criteria.max_epochs=1 "
     "data.n_train_tokens=131072 'data.authors=[baum,thompson]' hydra/launcher=joblib "
