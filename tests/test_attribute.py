@@ -777,7 +777,7 @@ def test_the_docs_commands_run_on_the_tiny_study(study, tmp_path, capsys, monkey
     """Each `python -m stylometry.attribute` command of docs/attribution.md, on this study instead of the page's,
     and on the first 256 tokens of each text (--max-tokens: what is checked is that each command runs)."""
     commands = docs_commands("python -m stylometry.attribute")
-    assert len(commands) == 10
+    assert len(commands) == 12
     monkeypatch.chdir(REPO)  # the docs' paths are relative to the repo (../shared/corpus)
     for command in commands:
         args = shlex.split(command)[3:]

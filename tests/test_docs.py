@@ -282,6 +282,10 @@ COMMANDS = {
     "baum,thompson --rolling --out attribution/rolling": ATTRIBUTION,
     "python -m stylometry.attribute multirun/corpus/small --held-out --excerpt-tokens 256,1024,4096 --max-tokens "
     "32768 --out attribution/open_set": ATTRIBUTION,
+    "python -m stylometry.attribute multirun/corpus/small --held-out --rolling --max-tokens 8192 --closed-set "
+    "--no-figures --out attribution/rolling_check": ATTRIBUTION,
+    "python -m stylometry.attribute multirun/corpus/small ../shared/corpus/contested/30537.txt --max-tokens all "
+    "--closed-set --no-trust --no-figures --jobs 2 --rolling --out attribution/cost_rolling": ATTRIBUTION,
     **ATTRIBUTION_PAGE,
     "python -m stylometry.train -m experiment=laptop author=baum,thompson seed=0,1,2 stop_criteria.max_epochs=1 "
     "data.n_train_tokens=131072 'data.authors=[baum,thompson]' hydra/launcher=joblib "

@@ -180,10 +180,9 @@ def _study_section(result: Attribution) -> list[str]:
 
 def _passages_of(result: Attribution, text: str) -> pd.DataFrame:
     """The text's passages by leader (--rolling), in order; empty without them."""
-    passages = getattr(result, "passages", None)
-    if passages is None or passages.empty:
-        return pd.DataFrame()
-    return passages[passages["text"] == text].sort_values("start_token")
+    if result.passages.empty:
+        return result.passages
+    return result.passages[result.passages["text"] == text].sort_values("start_token")
 
 
 def _text_body(text: Text, passages: pd.DataFrame, colors: dict, score: str) -> list[str]:

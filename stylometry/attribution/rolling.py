@@ -26,7 +26,10 @@ import pandas as pd
 
 from stylometry.attribution.texts import AttributionError, Text
 
-WINDOW, STRIDE = 256, 64  # tokens; docs/rolling.md gives the measurement behind them
+# Tokens. On the small-corpus study's stitched held-out books (docs/attribution.md): 85% of switches found, 44 tokens
+# off at the median, 2.0 change points per 10,000 tokens of single-author text; 128/32 gave 4.9, 512/128 0.8 (and
+# 98% found) but 86 tokens off, and a hand that writes less than 512 tokens unseen.
+WINDOW, STRIDE = 256, 64
 ROLLING_KEYS = ["text", "window", "start_token", "end_token"]
 CHANGE_POINT_COLUMNS = ["text", "token", "window", "start_token", "end_token", "from_author", "to_author"]
 PASSAGE_COLUMNS = ["text", "start_token", "end_token", "leader", "margin", "passage"]
