@@ -37,9 +37,9 @@ Outputs in --out (each file written whole, after every model has scored every te
     scores.csv       text, excerpt_tokens, excerpt, model_author, seed, loss, tokens (one row per model and text);
                      with --score normalized also reference_loss and normalized (loss - reference_loss)
     reference.csv    with --score normalized: each model's mean loss on its reference books, and how many
-    baselines.csv    with --baselines: each seed's naive Bayes and Burrows' Delta verdict on each text; verdicts.csv
-                     then also holds each method's verdict (the author most seeds name), its seeds, and whether
-                     both agree with the language models (methods_agree)
+    baselines.csv    with --baselines: each seed's naive Bayes and Burrows' Delta verdict on each text and excerpt;
+                     verdicts.csv then also holds each method's verdict (the author most seeds name), its seeds,
+                     and whether both agree with the language models (methods_agree)
     verdicts.csv     per text (and excerpt): the author with the lowest mean loss over seeds, the runner-up,
                      the paired t-test over the seeds they share (Welch's where the seeds differ), p, the
                      seeds won, in how many seeds each author's model was lowest (lowest_in_seeds), and the

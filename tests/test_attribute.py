@@ -308,15 +308,28 @@ def test_the_classical_methods_give_their_verdicts_beside_the_models(study, tmp_
     runs = run_dirs(study)
     held_out = json.loads((runs["baum", 0] / "manifest.json").read_text())["held_out_books"]["baum"]
     book, out = CORPUS / "baum" / held_out, tmp_path / "out"
-    code, stdout, stderr = attribute(study, book, CONTESTED, "--baselines", "--out", out, capsys=capsys)
+    code, stdout, stderr = attribute(
+        study, book, CONTESTED, "--baselines", "--excerpt-tokens", 256, "--out", out, capsys=capsys
+    )
     assert code == 0, stderr
-    votes = pd.read_csv(out / "baselines.csv")
+    every_vote = pd.read_csv(out / "baselines.csv")
+    votes = every_vote[every_vote["excerpt_tokens"].isna()]
     seed_runs = pd.DataFrame({"path": [str(runs[a, 0]) for a in AUTHORS], "model_author": AUTHORS})
     analysis = classify_seed(seed_texts(seed_runs, (), 0))
     expected = analysis[(analysis["kind"] == "book") & (analysis["book"] == "baum")]
     ours = votes[(votes["text"] == held_out) & (votes["seed"] == 0)]
     assert ours.set_index("method")["author"].to_dict() == expected.set_index("method")["attributed_to"].to_dict()
-    table = pd.read_csv(out / "verdicts.csv").set_index("text")
+    every_verdict = pd.read_csv(out / "verdicts.csv")
+    # Each excerpt the models scored (2 of 256 tokens per text) is voted on by each seed that may score its text.
+    excerpts = every_vote[every_vote["excerpt_tokens"] == 256]
+    assert excerpts.groupby(["text", "method"])["excerpt"].nunique().eq(2).all()
+    assert len(excerpts) == 2 * 2 * (1 + len(SEEDS))  # the held-out book: seed 0 only; the contested book: both
+    for row in every_verdict[every_verdict["excerpt_tokens"] == 256].itertuples():
+        named = excerpts[(excerpts["text"] == row.text) & (excerpts["excerpt"] == row.excerpt)]
+        named = named[named["method"] == "naive Bayes"]["author"].value_counts()
+        assert row.naive_bayes == sorted(named.items(), key=lambda c: (-c[1], c[0]))[0][0]
+    assert "The classical methods on the same excerpts" in (out / "report.md").read_text()
+    table = every_verdict[every_verdict["excerpt_tokens"].isna()].set_index("text")
     for text in (held_out, CONTESTED.name):
         for column, method in (("naive_bayes", "naive Bayes"), ("burrows_delta", "Burrows' Delta")):
             named = votes[(votes["text"] == text) & (votes["method"] == method)]["author"].value_counts()

@@ -147,7 +147,7 @@ def attribute(request: Request) -> Attribution:
     if request.excerpt_tokens:
         result.excerpts = excerpt_summary(result.verdicts)
     if request.baselines:
-        result.baseline_votes = baseline_votes(study, texts)
+        result.baseline_votes = baseline_votes(study, texts, request.excerpt_tokens)
         result.verdicts = baseline_columns(result.baseline_votes, result.verdicts)
     if kept.missing:
         kept.compute(judged(book_scores, request.score), _named_as_scored([book for book, _ in books]))

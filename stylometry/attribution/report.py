@@ -164,6 +164,7 @@ def _verdict_lines(result: Attribution) -> list[str]:
                 for r in rows.sort_values("num_attributed", ascending=False).itertuples()
             )
             lines.append(f"| {text} | {length:,} | {rows['num_excerpts'].iloc[0]} | {shares} |")
+        lines += _baseline_excerpt_lines(result.verdicts)
         too_short = [
             f"{t.name} ({len(t.tokens):,} tokens)"
             for t in result.texts
@@ -355,6 +356,21 @@ def _open_set_rate_lines(result: Attribution) -> list[str]:
             f"{row.others_rejected:.0%} |"
         )
     return lines + [""]
+
+
+def _baseline_excerpt_lines(verdicts: pd.DataFrame) -> list[str]:
+    """With --baselines: per text and excerpt length, how many excerpts each classical method gave each author."""
+    if "naive_bayes" not in verdicts:
+        return []
+    lines = ["", "The classical methods on the same excerpts (each excerpt: the author most seeds name):", ""]
+    excerpt_rows = verdicts[verdicts["excerpt_tokens"].notna()]
+    for (text, length), rows in excerpt_rows.groupby(["text", "excerpt_tokens"], sort=True):
+        counts = [
+            f"{name} " + ", ".join(f"{author} {n}" for author, n in rows[column].value_counts().items())
+            for column, name in (("naive_bayes", "naive Bayes"), ("burrows_delta", "Burrows' Delta"))
+        ]
+        lines.append(f"- {text}, {int(length):,} tokens: " + "; ".join(counts))
+    return lines
 
 
 def _baseline_words(row) -> str:
