@@ -115,6 +115,27 @@ def test_a_text_run_logs_validation_perplexity_lr_and_grad_norm(text_run):
     assert manifest["train_files"] == manifest["val_files"] == BOOKS  # val_split=fraction: each file's last 10%
 
 
+def test_a_resumed_runs_event_file_is_read_after_the_earlier_ones(tmp_path):
+    """TensorBoard reads event files in name order, and names made in one second compare their counters as text
+    ("10" before "9"): a resumed run's file must come after every earlier one, or its purge is undone."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from stylometry.config.schema import LoggerConfig
+    from stylometry.training.scalars import ScalarLogger
+
+    for resume_step in (None, 1, 2):  # three writers in quick succession, as a run paused after every step
+        logger = ScalarLogger(tmp_path, LoggerConfig(name="tensorboard"), resume_step)
+        logger.log(resume_step + 1 if resume_step else 1, 0, {"train/loss": float(resume_step or 0)})
+        logger.log((resume_step or 0) + 2, 0, {"train/loss": 9.0})  # after the next checkpoint: purged on resume
+        logger.close()
+    names = [path.name for path in tmp_path.glob("events.out.tfevents.*")]
+    seconds = [int(name.split(".")[3]) for name in sorted(names)]
+    assert len(names) == 3 and seconds == sorted(set(seconds))  # each in a later second than the one before
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(1, 0.0), (2, 1.0), (3, 2.0), (4, 9.0)]
+
+
 def test_tensorboard_events_hold_the_same_scalars(text_run):
     _, run_dir = text_run
     assert list(run_dir.glob("events.out.tfevents.*"))

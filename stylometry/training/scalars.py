@@ -13,6 +13,7 @@ after S: `purge_step`), then logs S+1 onwards again; no step is missing or doubl
 """
 
 import math
+import time
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -42,6 +43,7 @@ class ScalarLogger:
         if cfg.name == "tensorboard":
             # Events after the resumed checkpoint's step were written by a run that did not reach the
             # next checkpoint: TensorBoard hides them (a fresh start purges them all).
+            wait_for_a_later_second(run_dir)
             self.writer = SummaryWriter(str(run_dir), purge_step=0 if resume_step is None else resume_step + 1)
 
     def log(self, step: int, epoch: int, scalars: Dict[str, float]) -> None:
@@ -59,6 +61,19 @@ class ScalarLogger:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def wait_for_a_later_second(run_dir: Path) -> None:
+    """Returns once the clock is past the second of the run dir's newest event file. TensorBoard reads a run's event
+    files in name order, and a name is the second it was made, then host, pid and a per-process counter, compared as
+    text ("10" sorts before "9"): a file made in the same second as an earlier one can sort before it, and the purge
+    of the steps after the resumed checkpoint is then read first and undone (seen in tests/test_text_training.py,
+    which resumes 11 times in one process). At most one second per resume."""
+    seconds = [
+        int(part) for path in run_dir.glob("events.out.tfevents.*") if (part := path.name.split(".")[3]).isdigit()
+    ]
+    while seconds and time.time() < max(seconds) + 1:
+        time.sleep(0.05)
 
 
 def eval_scalars(rows) -> Dict[str, float]:
