@@ -18,6 +18,11 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 
+def author_colors(authors) -> dict:
+    """Each candidate's colour, the same in every figure and in report.html: tab10 in the order of the sorted names."""
+    return {author: colormaps["tab10"](i % 10) for i, author in enumerate(sorted(authors))}
+
+
 def text_losses(rows: pd.DataFrame, verdict: pd.Series, alpha: float, score: str = "loss") -> Figure:
     """rows: one text's scores (model_author, seed, loss: the score the verdict compares, named by `score`);
     verdict: its row of verdicts.csv."""
@@ -29,7 +34,7 @@ def text_losses(rows: pd.DataFrame, verdict: pd.Series, alpha: float, score: str
     for _, seed_rows in rows.groupby("seed"):
         seed_rows = seed_rows.sort_values("model_author", key=lambda a: a.map(x))
         ax.plot(seed_rows["model_author"].map(x), seed_rows["loss"], color="0.8", lw=0.7, zorder=1)
-    colors = {author: colormaps["tab10"](i % 10) for i, author in enumerate(sorted(authors))}
+    colors = author_colors(authors)
     for author in authors:
         losses = rows.loc[rows["model_author"] == author, "loss"].to_numpy()
         ax.scatter(np.full(len(losses), x[author]), losses, s=14, color=colors[author], zorder=2)
@@ -62,7 +67,7 @@ def rolling(table: pd.DataFrame, points: pd.DataFrame, score: str = "loss") -> F
     """table: one text's rows of rolling.csv; points: its rows of change_points.csv (dashed lines)."""
     authors = sorted(column.removesuffix("_loss") for column in table.columns if column.endswith("_loss"))
     authors = [author for author in authors if table[f"{author}_loss"].notna().any()]
-    colors = {author: colormaps["tab10"](i % 10) for i, author in enumerate(authors)}
+    colors = author_colors(authors)
     centre = (table["start_token"] + table["end_token"]).to_numpy() / 2
     fig = Figure(figsize=(7.0, 4.2), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])

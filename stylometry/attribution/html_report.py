@@ -11,9 +11,9 @@ import html
 from pathlib import Path
 
 import pandas as pd
-from matplotlib import colormaps
 
 from stylometry.analysis.report import slug
+from stylometry.attribution.figures import author_colors
 from stylometry.attribution.open_set import CLOSED, open_set_words
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.texts import Text
@@ -63,7 +63,7 @@ def attribution_html(result: Attribution, command: str, figures: dict[str, bytes
 
 def _text_sections(body: list[str], result: Attribution, figures: dict[str, bytes]) -> list[str]:
     """Appends each text's section: its note, its figures, the text; returns the figures shown."""
-    colors = _colors(result.study.authors)
+    colors = author_colors(result.study.authors)
     shown = []
     for text in result.texts:
         body.append(f"<h2>{html.escape(text.name)}</h2>")
@@ -76,11 +76,6 @@ def _text_sections(body: list[str], result: Attribution, figures: dict[str, byte
         shown += _figures_of(body, figures, captions)
         body += _text_body(text, _passages_of(result, text.name), colors, result.score)
     return shown
-
-
-def _colors(authors: list[str]) -> dict[str, tuple]:
-    """Each candidate's colour: tab10 in the order of the sorted names, as attribution/figures.py."""
-    return {author: colormaps["tab10"](i % 10) for i, author in enumerate(sorted(authors))}
 
 
 def _figures_of(body: list[str], figures: dict[str, bytes], captions: dict[str, str]) -> list[str]:

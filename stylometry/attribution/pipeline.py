@@ -107,13 +107,12 @@ def attribute(request: Request) -> Attribution:
     _check_excerpt_lengths(request.excerpt_tokens, texts, study.cfg.model.n_positions)
     # --held-out --rolling: the held-out books, and texts stitched from them, to measure the rule on.
     stitches = stitched_books(texts) if request.held_out and request.rolling else []
+    scored_texts = texts + [stitch.text for stitch in stitches]
     if request.rolling:
-        check_texts(request.window, texts + [stitch.text for stitch in stitches])
+        check_texts(request.window, scored_texts)
     kept = _kept_calibration(request, study, max_tokens)
     books = _held_out_books(request, study, reader, max_tokens, kept.missing)
-    scored = score_all(
-        study, texts + [stitch.text for stitch in stitches], request.excerpt_tokens, _settings(request, study), books
-    )
+    scored = score_all(study, scored_texts, request.excerpt_tokens, _settings(request, study), books)
     result = Attribution(
         study,
         texts,
@@ -136,7 +135,7 @@ def attribute(request: Request) -> Attribution:
         if not request.closed_set and request.excerpt_tokens:
             result.open_set_rates = open_set_rates(scores, texts, request.false_rejection)
         if request.rolling:
-            _roll(result, request, texts + [stitch.text for stitch in stitches])
+            _roll(result, request, scored_texts)
             result.switches, result.rolling_summary = rolling_accuracy(
                 result.change_points, stitches, texts, request.window
             )

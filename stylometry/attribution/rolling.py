@@ -129,22 +129,19 @@ def change_points(rolling: pd.DataFrame, window: int, stride: int) -> pd.DataFra
     rows = []
     for text, table in rolling.groupby("text", sort=False):
         leaders = table["leader"].to_list()
-        current = _first_lasting(leaders, persist)
-        for w in range(len(leaders)):
-            new = leaders[w]
-            if new != current and len(leaders) - w >= persist and all(x == new for x in leaders[w : w + persist]):
+        lasting = [w for w in range(len(leaders)) if _lasts(leaders, w, persist)]
+        current = leaders[lasting[0]] if lasting else leaders[0]  # the first leader that lasts
+        for w in lasting:
+            if leaders[w] != current:
                 start = int(table["start_token"].iloc[w])
-                rows.append([text, start + window // 2, w, start, start + window, current, new])
-                current = new
+                rows.append([text, start + window // 2, w, start, start + window, current, leaders[w]])
+                current = leaders[w]
     return pd.DataFrame(rows, columns=CHANGE_POINT_COLUMNS)
 
 
-def _first_lasting(leaders: list[str], persist: int) -> str:
-    """The text's first leader that lasts `persist` windows (its first leader if none does)."""
-    for w in range(len(leaders)):
-        if all(x == leaders[w] for x in leaders[w : w + persist]) and len(leaders) - w >= persist:
-            return leaders[w]
-    return leaders[0]
+def _lasts(leaders: list[str], w: int, persist: int) -> bool:
+    """Whether window w's leader leads it and the persist - 1 windows after it."""
+    return len(leaders) - w >= persist and all(x == leaders[w] for x in leaders[w : w + persist])
 
 
 def passages(rolling: pd.DataFrame, texts: list[Text], decode) -> pd.DataFrame:
