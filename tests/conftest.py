@@ -15,10 +15,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from command_server import Server
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from scipy import stats as scipy_stats
@@ -181,10 +183,32 @@ def start_command(
     """Starts `python -m <command> <args>` (command: a module, e.g. "stylometry.train"; or a list, run as it is,
     e.g. ["bash", ".ci/gpu-check"]) in `cwd` with command_env(env); stdout and stderr piped, or as given (stderr
     subprocess.STDOUT: into stdout; a file), text. Returns the Popen."""
+    environment = command_env(env)
+    if isinstance(command, str) and set(popen) <= {"start_new_session"}:
+        server = command_server()
+        if server.serves(environment):
+            new_session = popen.get("start_new_session", False)
+            forked = server.start(command, list(map(str, args)), cwd, environment, None, stdout, stderr, new_session)
+            if forked is not None:
+                return forked
     argv = [sys.executable, "-m", command] if isinstance(command, str) else list(command)
+    # Ctrl-C as at a terminal (as the server's forks have it): a suite started in the background by a
+    # non-interactive shell (`nohup ... &`) has SIGINT ignored, and every process it starts would inherit that.
+    popen.setdefault("preexec_fn", lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return subprocess.Popen(
-        [*argv, *map(str, args)], cwd=cwd, env=command_env(env), stdout=stdout, stderr=stderr, text=True, **popen
+        [*argv, *map(str, args)], cwd=cwd, env=environment, stdout=stdout, stderr=stderr, text=True, **popen
     )
+
+
+_server: list[Server] = []  # this test process's command server, once a command has started it
+
+
+def command_server() -> Server:
+    """This test process's command server (tests/command_server.py): `python -m stylometry.<command>` forked from a
+    process that has imported torch, transformers and the rest, without a fresh interpreter's seconds of imports."""
+    if not _server:
+        _server.append(Server(tempfile.mkdtemp(prefix="stylometry-commands-"), command_env(), str(REPO)))
+    return _server[0]
 
 
 def run_command(command, *args, timeout: float = 600, **options) -> subprocess.CompletedProcess:

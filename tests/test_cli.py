@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import AUTHORS, CORPUS, EXTRA_SETS, REPO, TINY, TOKENIZER
+from conftest import AUTHORS, CORPUS, EXTRA_SETS, REPO, TINY, TOKENIZER, run_command, start_command
 from transformers import GPT2LMHeadModel
 
 CONF_DIR = REPO / "conf"
@@ -26,20 +26,14 @@ def epochs_by_dataset(run_dir):
 
 
 def train_command(cwd: Path, *args, data: bool = True, timeout: int = 300, env: dict | None = None, unset=(), **popen):
-    """`python -m stylometry.train <args>` from `cwd`, corpus (unless data=False) and tokenizer from the environment,
-    and this checkout's package (PYTHONPATH), whichever copy an editable install points at."""
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "STYLOMETRY_TOKENIZER": str(TOKENIZER), **(env or {})}
-    for name in ("STYLOMETRY_DATA", *unset):
-        environment.pop(name, None)
-    if data:
-        environment["STYLOMETRY_DATA"] = str(CORPUS)
-    command = [sys.executable, "-m", "stylometry.train", *args]
+    """`python -m stylometry.train <args>` from `cwd` (conftest's run_command, or start_command where `popen` says
+    how to start it), with the corpus in the environment unless data=False and the variables in `unset` removed."""
+    changes = {**(env or {}), **dict.fromkeys(unset)}
+    if not data:
+        changes["STYLOMETRY_DATA"] = None
     if popen:
-        # Ctrl-C as at a terminal: a suite started in the background by a non-interactive shell (`nohup ... &`) has
-        # SIGINT ignored, every process it starts inherits that, and Python then never raises KeyboardInterrupt.
-        popen.setdefault("preexec_fn", lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        return subprocess.Popen(command, cwd=cwd, env=environment, text=True, **popen)
-    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+        return start_command("stylometry.train", *args, cwd=cwd, env=changes, **popen)
+    return run_command("stylometry.train", *args, cwd=cwd, env=changes, timeout=timeout)
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, REPO, TOKENIZER
+from conftest import CORPUS, REPO, TOKENIZER, run_command
 
 from stylometry.config.compose import SWEEP_NEEDS_M, compose, compose_jobs, sweep_jobs
 from stylometry.config.schema import ConfigError, to_run_config
@@ -36,13 +36,8 @@ def own_corpus(tmp_path_factory) -> Path:
 
 
 def run(cwd: Path, module: str, *args: str, corpus: Path | None = CORPUS, timeout: int = 300):
-    """`python -m <module> <args>` from `cwd`, this checkout's package, the corpus (if any) from the environment."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "STYLOMETRY_TOKENIZER": str(TOKENIZER)}
-    env.pop("STYLOMETRY_DATA", None)
-    if corpus is not None:
-        env["STYLOMETRY_DATA"] = str(corpus)
-    command = [sys.executable, "-m", module, *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    """`python -m <module> <args>` from `cwd` (conftest's run_command), the corpus (if any) from the environment."""
+    return run_command(module, *args, cwd=cwd, env={"STYLOMETRY_DATA": corpus}, timeout=timeout)
 
 
 def assert_one_line(result, line: str, cwd: Path) -> None:
