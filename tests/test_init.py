@@ -6,11 +6,12 @@ and a pretrained GPT-2 folder; each end to end with the real trainer on the smal
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, TOKENIZER, losses, run_command
+from conftest import TINY, TOKENIZER, kill_when, losses, run_command, start_command
 from safetensors.torch import load_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -18,6 +19,7 @@ from stylometry.config.schema import ModelConfig
 from stylometry.model.gpt import build_model
 from stylometry.model.starting_weights import load_starting_weights, weights_sha256
 from stylometry.runs.checkpoint import read_training_state
+from stylometry.runs.status import read_status
 
 BACKGROUND = ["init=background", "init.background_epochs=2"]
 
@@ -88,7 +90,6 @@ def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(back
     # The same command again: nothing to train, the background included.
     again = train(*args)
     assert again.returncode == 0 and "3 jobs: 3 complete" in again.stdout, again.stdout + again.stderr
-    # A background trained further is other starting weights: the authors that started from it refuse.
     # A background trained further is other starting weights: the authors that started from it refuse, and keep
     # the run they hold.
     extended = train(*[a for a in args if a != "init.background_epochs=2"], "init.background_epochs=3")
@@ -124,6 +125,27 @@ def test_background_needs_a_corpus(tmp_path):
     result = train("init=background", "data=text", f"data.root={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2 and result.stderr.startswith("error: init=background pools the authors")
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_background_killed_mid_run_is_resumed_by_the_same_command_then_its_authors_train(background_sweep):
+    args, sweep = background_sweep
+    # One job in the command's own process (Hydra's basic launcher), which the kill ends; three background epochs.
+    drop = {"hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "init.background_epochs=2"}
+    args = [a if a != "author=alice,bob" else "author=alice" for a in args if a not in drop]
+    args.append("init.background_epochs=3")
+    background = sweep / "baseline" / "_background" / "seed=0"
+    first = start_command("stylometry.train", *args, stderr=subprocess.STDOUT)
+    kill_when(first, lambda: (read_status(background) or {}).get("epoch") == 1)  # its epoch-1 checkpoint, saved
+    assert not (sweep / "baseline" / "alice" / "seed=0" / "checkpoint").exists()  # no author before its background
+
+    again = train(*args)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert f"resuming {background}" in again.stdout, again.stdout[-3000:]
+    assert read_status(background)["state"] == "complete"
+    # Resumed from epoch 1, not trained again from the start: each epoch's rows once.
+    assert [epoch for epoch, name, _ in losses(background) if name == "train"] == ["1", "2", "3"]
+    assert first_rows(sweep / "baseline" / "alice" / "seed=0") == final_rows(background)
 
 
 # ---- init=pretrained ----------------------------------------------------------------------------------
