@@ -215,9 +215,9 @@ class Server:
         """Whether a command with this environment may be forked here (no import-time variable differs)."""
         return import_time_state(env) == import_time_state(self.env)
 
-    def start(self, module: str, args: list[str], cwd, env: dict, stdin, stdout, stderr, new_session: bool):
-        """The command started in a fork, as a Popen-like ForkedCommand (stdout and stderr as Popen takes them), or
-        None where the server could not start."""
+    def start(self, module: str, args: list[str], cwd, env: dict, stdout, stderr, new_session: bool):
+        """The command started in a fork, as a Popen-like ForkedCommand (stdout and stderr as Popen takes them; stdin
+        this process's, as a Popen's by default), or None where the server could not start."""
         while not os.path.exists(self.path):
             if self.process.poll() is not None:  # it could not start (its log says why): a plain subprocess then
                 return None
@@ -239,7 +239,7 @@ class Server:
                 "env": env,
                 "new_session": new_session,
             }
-            socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [fileno(stdin, 0), out_fd, err_fd])
+            socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, out_fd, err_fd])
         except BaseException:
             connection.close()
             for fd in ours:

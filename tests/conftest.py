@@ -188,7 +188,7 @@ def start_command(
         server = command_server()
         if server.serves(environment):
             new_session = popen.get("start_new_session", False)
-            forked = server.start(command, list(map(str, args)), cwd, environment, None, stdout, stderr, new_session)
+            forked = server.start(command, list(map(str, args)), cwd, environment, stdout, stderr, new_session)
             if forked is not None:
                 return forked
     argv = [sys.executable, "-m", command] if isinstance(command, str) else list(command)
