@@ -8,6 +8,7 @@ import torch
 from conftest import AUTHORS, CORPUS
 
 from stylometry.config.schema import ConfigError
+from stylometry.data.corpus import corpus_sha256
 from stylometry.data.tokens import (
     Book,
     BookReader,
@@ -118,3 +119,24 @@ def test_eval_windows_count_every_predicted_token_and_no_padding():
 def test_held_out_draw_is_stable():
     books = [Path(f"{i}.txt") for i in range(10)]
     assert held_out_book(books, "baum", 0) == held_out_book(list(books), "baum", 0)
+
+
+def test_the_corpus_hash_follows_every_change_to_a_book_within_one_process(tmp_path):
+    # Each file's hash is kept while its inode, size and modification time stay the same: a rewrite of the same
+    # length, a new book, a renamed book and a book replaced by another file each change the corpus's hash.
+    book = tmp_path / "alice" / "one.txt"
+    book.parent.mkdir()
+    book.write_text("The first words.")
+    seen = [corpus_sha256(tmp_path, ["alice"])]
+    book.write_text("The other words.")  # the same size
+    seen.append(corpus_sha256(tmp_path, ["alice"]))
+    (tmp_path / "alice" / "two.txt").write_text("A second book.")
+    seen.append(corpus_sha256(tmp_path, ["alice"]))
+    (tmp_path / "alice" / "two.txt").rename(tmp_path / "alice" / "three.txt")
+    seen.append(corpus_sha256(tmp_path, ["alice"]))
+    replacement = tmp_path / "new.txt"
+    replacement.write_text("The first words.")
+    replacement.replace(book)
+    seen.append(corpus_sha256(tmp_path, ["alice"]))
+    assert len(set(seen)) == len(seen)
+    assert corpus_sha256(tmp_path, ["alice"]) == seen[-1]

@@ -11,6 +11,7 @@ fast. The folders as options of Hydra's `author` group, before a command compose
 stylometry/data/authors.py.
 """
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import Iterable, List, Sequence
@@ -83,5 +84,14 @@ def corpus_sha256(root: Path, folders: Iterable[str]) -> str:
         for path in sorted((root / folder).rglob("*.txt")):
             if any(part.startswith(".") for part in path.relative_to(root).parts):
                 continue
-            digest.update(f"{path.relative_to(root)}:{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+            stat = path.stat()
+            file_hash = _file_sha256(path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            digest.update(f"{path.relative_to(root)}:{file_hash}\n".encode())
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_sha256(path: Path, inode: int, size: int, mtime_ns: int) -> str:
+    """A file's hash, read once per process while its inode, size and modification time stay the same (git's index
+    rule): `status --plan` over the study's 80 jobs hashed the whole corpus 80 times, 4.7 of its 17 s."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
