@@ -8,6 +8,7 @@ measured with each author left out.
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 from conftest import CORPUS, STUDY_AUTHORS
 
 from stylometry.attribute import main
@@ -18,6 +19,7 @@ from stylometry.attribution.open_set import (
     NOT_CALIBRATED,
     OUTSIDE,
     WITHIN,
+    book_bound,
     bounds,
     calibration,
     open_set_columns,
@@ -52,17 +54,42 @@ def held_out_scores(rng, seeds=(0, 1), excerpts=15, lengths=(256,), outsider="ca
     return pd.DataFrame(rows, columns=columns), books
 
 
-def test_a_candidates_bound_is_the_quantile_of_its_gaps_on_its_own_unseen_text():
-    """A candidate's gap: its model's score minus the mean of the other candidates' models of the seed."""
+def test_a_candidates_bound_is_what_a_new_book_of_its_author_gives_from_its_own_unseen_books():
+    """A candidate's gap: its model's score minus the mean of the other candidates' models of the seed. Its bound:
+    the mean of its own books' gaps plus Student's t times an excerpt's spread within a book and between books."""
     scores, books = held_out_scores(np.random.default_rng(0))
     calibrated = calibration(scores, books)
     assert set(calibrated["author"]) == {"alice", "bob", "carol"} and len(calibrated) == 3 * 2 * 15
     by_model = scores[scores["text"].str.startswith("alice/")].pivot_table(
-        index=["text", "excerpt", "seed"], columns="model_author", values="loss"
+        index=["seed", "excerpt"], columns="model_author", values="loss"
     )
     own_gaps = by_model["alice"] - (by_model["bob"] + by_model["carol"]) / 2
+    book_means = own_gaps.groupby(level="seed").mean()
+    within = own_gaps.groupby(level="seed").var().mean()  # two books of 15 excerpts: the pooled variance
+    between = book_means.var() * (1 + 1 / 2)
+    df = (within + between) ** 2 / (between**2 / 1 + within**2 / 28)
+    expected = book_means.mean() + scipy.stats.t.ppf(0.95, df) * np.sqrt(within + between)
     limit = bounds(calibrated, 0.05).set_index("author").loc["alice"]
-    assert limit["bound"] == pytest.approx(own_gaps.quantile(0.95)) and limit["num_excerpts"] == 30
+    assert limit["bound"] == pytest.approx(expected) and limit["num_excerpts"] == 30
+    one_book = calibrated[calibrated["seed"] == 0]  # no spread between books to measure: the plain quantile
+    alone = bounds(one_book, 0.05).set_index("author").loc["alice", "bound"]
+    assert alone == pytest.approx(own_gaps.loc[0].quantile(0.95))
+
+
+def test_the_bound_holds_its_rate_on_a_new_book_where_books_differ():
+    """Four books of 30 excerpts, each book's level drawn with as much spread as an excerpt's within a book: the
+    pooled quantile rejects more of a fifth book than it states; the bound about what it states."""
+    rng = np.random.default_rng(0)
+    rejected = {"bound": [], "pooled quantile": []}
+    for _ in range(400):
+        levels = rng.normal(0, 1, 5)
+        gaps = pd.Series((levels[:, None] + rng.normal(0, 1, (5, 30))).ravel())
+        books = pd.Series(np.repeat(np.arange(5), 30))
+        seen, new = books < 4, (books == 4).to_numpy()
+        rejected["bound"].append((gaps[new] > book_bound(gaps[seen], books[seen], 0.05)).mean())
+        rejected["pooled quantile"].append((gaps[new] > gaps[seen].quantile(0.95)).mean())
+    assert np.mean(rejected["pooled quantile"]) > 0.075
+    assert 0.04 < np.mean(rejected["bound"]) < 0.065
 
 
 def test_a_text_outside_its_best_candidates_bound_is_none_of_the_candidates():
