@@ -40,17 +40,18 @@ from stylometry.analysis.load import GROUP
 from stylometry.attribute import main
 from stylometry.attribution.held_out import _interval
 from stylometry.attribution.normalized import judged, normalized_scores, reference_losses
-from stylometry.attribution.scoring import _trimmed
+from stylometry.attribution.scoring import ScoreSettings, _trimmed, _unit_rows, units_of
 from stylometry.attribution.texts import Text
 from stylometry.attribution.trust import NOT_ABOVE_CHANCE, trust_columns
 from stylometry.attribution.verdicts import NO_VERDICT, lowest_in_seeds, verdicts
-from stylometry.config.schema import ModelConfig
+from stylometry.config.schema import DeviceConfig, ModelConfig
 from stylometry.data.overlap import book_runs, shares_in_books, shingle_hashes
 from stylometry.data.windows import eval_windows
 from stylometry.hardware.device import Placement
 from stylometry.model.evaluate import evaluate
 from stylometry.model.gpt import build_model
 from stylometry.runs.layout import read_run_config
+from stylometry.runs.study import Model
 
 AUTHORS, SEEDS = list(STUDY_AUTHORS), list(STUDY_SEEDS)
 N_POSITIONS, EVAL_MAX_TOKENS = 32, STUDY_EVAL_TOKENS  # the study's: every text is scored on its first 512 tokens
@@ -235,6 +236,23 @@ def test_an_excerpt_is_scored_like_a_text_evaluated_alone():
     placement = Placement("cpu", "fp32")
     full, short = (evaluate(model, {"text": w}, 16, placement, 0, 0.0)[0] for w in (windows, trimmed))
     assert full["loss"] == short["loss"] and full["tokens"] == short["tokens"] == 39
+
+
+def test_excerpts_scored_together_give_each_excerpt_its_own_loss():
+    """Excerpts are scored as one stack of windows (several texts in a batch, a 96-token excerpt as 3 windows of a
+    32-position model): each excerpt's loss and tokens are evaluate()'s on that excerpt alone."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(n_positions=32, n_embd=32, n_layer=2, n_head=2, vocab_size=50257)).eval()
+    tokens = np.random.default_rng(0).integers(0, 50257, 200).astype(np.uint16)
+    units = units_of(Text("t.txt", None, tokens, len(tokens)), [16, 32, 96])
+    settings = ScoreSettings(32, None, batch_size=5, device=DeviceConfig(), parallel_jobs=1)
+    placement = Placement("cpu", "fp32")
+    rows, _ = _unit_rows(model, Model(Path("run"), "alice", 0, Path("final.pt")), units, settings, placement)
+    assert [row["excerpt_tokens"] for row in rows].count(16) == 12 and len(rows) == 1 + 12 + 6 + 2
+    for unit, row in zip(units, rows):
+        alone = evaluate(model, {"x": eval_windows([unit.tokens], 32)}, 1, placement, 0, 0.0)[0]
+        # Both rounded to the 6 decimals metrics.csv keeps, from float32 terms summed in another order.
+        assert row["tokens"] == alone["tokens"] and row["loss"] == pytest.approx(float(alone["loss"]), abs=5e-6)
 
 
 # ---- the normalized score: each model measured against itself ----------------------------------------

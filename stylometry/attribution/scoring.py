@@ -116,11 +116,16 @@ def _unit_rows(net, model: Model, units: list[Unit], settings: ScoreSettings, pl
     windows = [
         _trimmed(eval_windows([unit.tokens], settings.n_positions, settings.eval_stride), torch) for unit in units
     ]
-    whole_sets = {str(j): windows[j] for j, unit in enumerate(units) if not unit.per_token}
+    whole_sets = {
+        str(j): windows[j] for j, unit in enumerate(units) if unit.excerpt_tokens is None and not unit.per_token
+    }
     losses = {
         int(row["dataset"]): (float(row["loss"]), int(row["tokens"]))
         for row in evaluate(net, whole_sets, settings.batch_size, placement, epoch=0, seconds=0.0)
     }
+    losses.update(
+        _excerpt_losses(net, [j for j, unit in enumerate(units) if unit.excerpt_tokens], windows, settings, placement)
+    )
     per_token = {}
     for j, unit in enumerate(units):
         if unit.per_token:
@@ -142,6 +147,33 @@ def _unit_rows(net, model: Model, units: list[Unit], settings: ScoreSettings, pl
         for j, unit in enumerate(units)
     ]
     return rows, per_token
+
+
+def _excerpt_losses(net, excerpt_units: list[int], windows: list, settings: ScoreSettings, placement) -> dict:
+    """The loss on each excerpt (unit index -> (loss, tokens)), as evaluate() gives it, from the excerpts' windows
+    stacked (those of one width together) and scored `batch_size` at a time: an excerpt is a window or a few, and
+    one batch per excerpt took 50.1 s where this takes 32.5 s (docs/performance.md)."""
+    import torch
+
+    from stylometry.model.evaluate import window_nll
+
+    by_width = {}
+    for j in excerpt_units:
+        by_width.setdefault(windows[j].input_ids.shape[1], []).append(j)
+    losses = {}
+    for group in by_width.values():
+        owner = np.repeat(np.arange(len(group)), [len(windows[j].input_ids) for j in group])
+        nll = window_nll(
+            net,
+            torch.cat([windows[j].input_ids for j in group]),
+            torch.cat([windows[j].labels for j in group]),
+            settings.batch_size,
+            placement,
+        )
+        totals = np.bincount(owner, weights=nll, minlength=len(group))
+        for total, j in zip(totals, group):
+            losses[j] = (round(float(total) / windows[j].n_predicted, 6), windows[j].n_predicted)  # as evaluate()
+    return losses
 
 
 def _trimmed(windows, torch):

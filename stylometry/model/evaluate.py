@@ -68,6 +68,25 @@ def token_losses(model, windows, batch_size: int, placement: Placement, n_tokens
     return losses
 
 
+@torch.no_grad()
+def window_nll(
+    model, input_ids: torch.Tensor, labels: torch.Tensor, batch_size: int, placement: Placement
+) -> np.ndarray:
+    """Each window's total NLL over its scored tokens (float64; labels -100 are not scored), `batch_size` windows a
+    pass: many short texts (attribute's excerpts, a window or a few each) are scored as one stack of windows, not
+    one small batch per text. Summed per text and divided by its scored tokens, it is evaluate()'s loss."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    sums = []
+    for batch_ids, batch_labels in zip(input_ids.split(batch_size), labels.split(batch_size)):
+        with placement.autocast():
+            nll = token_nll(model, batch_ids.to(device), batch_labels.to(device))
+        sums.append(nll.sum(dim=1, dtype=torch.float64).cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(sums) if sums else np.zeros(0)
+
+
 def loss_row(epoch: int, dataset: str, loss: float, tokens: int, seconds: float) -> Dict:
     """One row of losses, as metrics.csv holds it: the loss on `dataset` over `tokens` predicted tokens."""
     return {"epoch": epoch, "dataset": dataset, "loss": f"{loss:.6f}", "tokens": tokens, "seconds": f"{seconds:.1f}"}
