@@ -1,5 +1,6 @@
 """The study's data semantics on the real corpus: held-out draws, training text, evaluation windows."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import torch
 from conftest import AUTHORS, CORPUS
 
 from stylometry.config.schema import ConfigError
-from stylometry.data.corpus import corpus_sha256
+from stylometry.data.corpus import check_book, corpus_sha256
 from stylometry.data.tokens import (
     Book,
     BookReader,
@@ -119,6 +120,25 @@ def test_eval_windows_count_every_predicted_token_and_no_padding():
 def test_held_out_draw_is_stable():
     books = [Path(f"{i}.txt") for i in range(10)]
     assert held_out_book(books, "baum", 0) == held_out_book(list(books), "baum", 0)
+
+
+def test_a_book_checked_once_is_checked_again_when_it_changes(tmp_path):
+    # A book that passed is not read again in the same process while its inode, size and modification time stay
+    # the same: emptied (a new size), or rewritten as Latin-1 at the same size, it is refused.
+    book = tmp_path / "one.txt"
+    book.write_text("caf\u00e9 au lait", encoding="utf-8")
+    check_book(book)
+    check_book(book)
+    checked = book.stat().st_mtime_ns
+    book.write_bytes("caf\u00e9 au laitx".encode("latin-1"))  # as many bytes, not UTF-8
+    os.utime(
+        book, ns=(checked + 10**6, checked + 10**6)
+    )  # a write a millisecond later (the clock's tick may be coarser)
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        check_book(book)
+    book.write_text("   \n")
+    with pytest.raises(ConfigError, match="is empty"):
+        check_book(book)
 
 
 def test_the_corpus_hash_follows_every_change_to_a_book_within_one_process(tmp_path):

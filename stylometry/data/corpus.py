@@ -65,6 +65,16 @@ def check_corpus(root: Path, authors: Sequence[str], not_authors: Iterable[str])
 
 
 def check_book(path: Path) -> None:
+    """ConfigError for a book no job can read: empty, or not UTF-8."""
+    stat = path.stat()
+    _check_book_bytes(path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_book_bytes(path: Path, inode: int, size: int, mtime_ns: int) -> None:
+    """check_book's reading, once per process for a book that passed while its inode, size and modification time
+    stay the same (as _file_sha256; a book that fails raises, and is not cached): `status --plan` over the study's
+    80 jobs read every book 80 times, 2.4 of its 24 s under a profiler."""
     raw = path.read_bytes()
     if not raw.strip():
         raise ConfigError(f"{path} is empty: remove it or add its text")
