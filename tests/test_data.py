@@ -131,9 +131,8 @@ def test_a_book_checked_once_is_checked_again_when_it_changes(tmp_path):
     check_book(book)
     checked = book.stat().st_mtime_ns
     book.write_bytes("caf\u00e9 au laitx".encode("latin-1"))  # as many bytes, not UTF-8
-    os.utime(
-        book, ns=(checked + 10**6, checked + 10**6)
-    )  # a write a millisecond later (the clock's tick may be coarser)
+    # Written a millisecond later: the file system's clock may tick coarser than two writes in a row.
+    os.utime(book, ns=(checked + 10**6, checked + 10**6))
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
         check_book(book)
     book.write_text("   \n")

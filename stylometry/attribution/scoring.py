@@ -123,9 +123,8 @@ def _unit_rows(net, model: Model, units: list[Unit], settings: ScoreSettings, pl
         int(row["dataset"]): (float(row["loss"]), int(row["tokens"]))
         for row in evaluate(net, whole_sets, settings.batch_size, placement, epoch=0, seconds=0.0)
     }
-    losses.update(
-        _excerpt_losses(net, [j for j, unit in enumerate(units) if unit.excerpt_tokens], windows, settings, placement)
-    )
+    excerpt_units = [j for j, unit in enumerate(units) if unit.excerpt_tokens is not None]
+    losses.update(_excerpt_losses(net, excerpt_units, windows, settings, placement))
     per_token = {}
     for j, unit in enumerate(units):
         if unit.per_token:
