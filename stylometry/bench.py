@@ -42,6 +42,17 @@ from stylometry.config.schema import ConfigError, first_line
 USAGE = "usage: python -m stylometry.bench [<override> ...] [--repeats N] [--no-baseline] [--gpu-check]"
 
 
+def job_counts(text: str) -> tuple[int, ...]:
+    """--jobs-per-gpu's comma-separated counts, e.g. 1,2,4."""
+    try:
+        counts = tuple(int(count) for count in text.split(","))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of job counts (1 or more): 1,2,4")
+    return counts
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     """The command line, with the CPU benchmark's (or the GPU check's) timing and job where it sets none."""
     parser = CommandParser(prog="python -m stylometry.bench", description=__doc__.split("\n")[0], usage_line=USAGE)
@@ -64,6 +75,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help=f"seconds the GPU check may take ({gpu_check.BUDGET}); its phases' limits scale with it",
     )
     parser.add_argument("--max-batch", type=int, default=4096, help="the GPU check's largest batch tried (4096)")
+    parser.add_argument(
+        "--jobs-per-gpu",
+        type=job_counts,
+        default=gpu_check.JOBS_PER_GPU,
+        help="the GPU check's numbers of jobs sharing one GPU, each measured at once (1,2,4)",
+    )
     parser.add_argument("--grid-seeds", type=int, default=10, help="seeds of the GPU check's grid (the study's 10)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--impl", choices=["optimized", "baseline"], default="optimized", help=argparse.SUPPRESS)

@@ -4,6 +4,8 @@ check's CPU parts (comparison, projection, reports, its command without a GPU) d
 Speed is reported by `python -m stylometry.bench`, never asserted here.
 """
 
+import contextlib
+import io
 import json
 import sys
 import textwrap
@@ -13,11 +15,15 @@ import pytest
 import torch
 from conftest import REPO, run_command
 
+from stylometry import bench
+from stylometry.benchmark import cpu_bench
+from stylometry.benchmark.driver import worker_command
 from stylometry.benchmark.gpu_check import (
     evaluations,
     grid_gpu_hours,
     junit_summary,
     minimum_epochs,
+    phase_seconds,
     precision_mismatches,
 )
 from stylometry.benchmark.loops import baseline_batches, baseline_model, baseline_step
@@ -165,21 +171,22 @@ def test_bench_defaults_yield_to_overrides():
     ]
 
 
-@pytest.mark.slow  # seven fresh processes (one per measurement, for honest peak memory): ~40 s
-def test_bench_cli_runs_a_tiny_config_and_ends_with_json(token_cache):
-    done = run_command(
-        "stylometry.bench",
-        "model=tiny",
-        "model.n_positions=32",
-        "data.n_train_tokens=1024",
-        "data.eval_max_tokens=256",
-        "data.eval_batch_size=4",
-        f"data.cache_dir={token_cache}",
-        *("--repeats", "1", "--warmup", "0", "--steps", "1"),
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+@pytest.mark.slow  # seven measurements of a tiny model: ~20 s in this process (~110 s as seven fresh processes)
+def test_bench_cli_runs_a_tiny_config_and_ends_with_json(token_cache, monkeypatch, capsys):
+    # Each measurement runs here, from the command line the benchmark would start it with: a fresh process costs
+    # ~8 s of imports before it measures anything, and the GPU check's dry run below starts its workers as such.
+    def run_here(name, args, overrides, impl="optimized", timeout=None):
+        _, _, _, *worker_argv = worker_command(name, args, overrides, impl)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            bench.main(worker_argv)
+        return json.loads(printed.getvalue().strip().splitlines()[-1])
+
+    monkeypatch.setattr(cpu_bench, "run_worker", run_here)
+    argv = ["model=tiny", "model.n_positions=32", "data.n_train_tokens=1024", "data.eval_max_tokens=256"]
+    argv += ["data.eval_batch_size=4", f"data.cache_dir={token_cache}", "--repeats", "1", "--warmup", "0"]
+    bench.main([*argv, "--steps", "1"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert BENCH_KEYS <= report.keys()
     assert report["train_tokens_per_s"] > 0 and report["baseline_train_tokens_per_s"] > 0
     assert 0 < report["mfu"] and report["first_step_s"] > 0 and report["eval_fraction_of_epoch"] > 0
@@ -298,6 +305,17 @@ def test_a_bad_override_of_the_gpu_check_is_one_line_before_any_work():
     assert done.stderr.strip().splitlines() == ["error: model.n_embd=33 must be divisible by model.n_head=8"]
 
 
+def test_the_gpu_checks_job_counts_come_from_the_command_line(capsys):
+    assert bench.parse_args(["--gpu-check"]).jobs_per_gpu == (1, 2, 4)
+    assert bench.parse_args(["--gpu-check", "--jobs-per-gpu", "1,2,8"]).jobs_per_gpu == (1, 2, 8)
+    assert [phase_seconds(f"jobs_{n}") for n in (1, 2, 4, 8)] == [60, 60, 75, 135]
+    for bad in ("0", "1,x", ""):
+        with pytest.raises(SystemExit) as exit:
+            bench.parse_args(["--gpu-check", "--jobs-per-gpu", bad])
+        [line] = capsys.readouterr().err.splitlines()
+        assert exit.value.code == 2 and line.startswith(f"error: argument --jobs-per-gpu: '{bad}' is not a comma")
+
+
 def test_the_gpu_check_script_runs_the_check_or_names_what_is_missing(tmp_path):
     done = run_check(["bash", ".ci/gpu-check"])
     assert done.returncode == 0, done.stderr
@@ -328,7 +346,7 @@ def test_the_gpu_check_is_prepared_for_a_machine_without_a_registry(tmp_path):
     assert "ready to carry" in done.stdout
 
 
-@pytest.mark.slow  # every phase of the check in its own processes, on the CPU: ~2-4 min on 2 cores
+@pytest.mark.slow  # every phase of the check in its own processes, on the CPU: ~2-3 min on 2 cores
 @pytest.mark.timeout(1500)
 def test_the_gpu_check_on_the_cpu_runs_every_phase_and_reports_every_figure(token_cache):
     # docs/gpu.md's dry run; a budget of 1,500 s gives each phase 2.8 times its GPU limit, for a busy CPU.
@@ -360,6 +378,8 @@ def test_the_gpu_check_on_the_cpu_runs_every_phase_and_reports_every_figure(toke
             "16",
             "--grid-seeds",
             "1",
+            "--jobs-per-gpu",
+            "1,2",
             "--budget",
             "1500",
         ],
@@ -371,7 +391,7 @@ def test_the_gpu_check_on_the_cpu_runs_every_phase_and_reports_every_figure(toke
     assert report["cuda_tests"]["passed"] == 0 and report["cuda_tests"]["failed"] == []
     assert set(report["cuda_tests"]["skipped"].values()) == {"needs CUDA (no GPU on this machine)"}
     assert all(set(phase) == {"seconds"} for phase in report["phases"].values()), report["phases"]
-    assert [job["jobs_per_gpu"] for job in report["jobs"]] == [1, 2, 4]
+    assert [job["jobs_per_gpu"] for job in report["jobs"]] == [1, 2]
     for job in report["jobs"]:
         assert len(job["train_tokens_per_s_per_job"]) == len(job["eval_tokens_per_s_per_job"]) == job["jobs_per_gpu"]
         assert job["train_tokens_per_s"] > 0 and job["eval_tokens_per_s"] > 0 and 0 < job["mfu"]

@@ -303,7 +303,7 @@ COMMANDS = {
     "python -m stylometry.bench --gpu-check": GPU_CHECK,
     "python -m stylometry.bench --gpu-check device=cpu model=tiny model.n_positions=32 data.n_train_tokens=1024 "
     "data.eval_max_tokens=256 data.batch_size=4 data.eval_batch_size=4 --repeats 1 --warmup 1 --steps 1 "
-    "--eval-steps 1 --min-seconds 0 --max-batch 16 --grid-seeds 1 --budget 1500": GPU_CHECK,
+    "--eval-steps 1 --min-seconds 0 --max-batch 16 --grid-seeds 1 --jobs-per-gpu 1,2 --budget 1500": GPU_CHECK,
     "bash .ci/gpu-check --prepare": GPU_CHECK,
     "bash .ci/gpu-check": GPU_CHECK,
 }

@@ -14,10 +14,9 @@ class WorkerFailed(RuntimeError):
     """A worker failed, or outlasted its time: the message says which, with its error's last lines."""
 
 
-def start_worker(
-    name: str, args, overrides: list[str], impl: str = "optimized", extra: tuple = (), env: dict | None = None
-) -> subprocess.Popen:
-    command = [
+def worker_command(name: str, args, overrides: list[str], impl: str = "optimized", extra: tuple = ()) -> list[str]:
+    """`python -m stylometry.bench --worker <name> ...`: one measurement, with the benchmark's timing and job."""
+    return [
         sys.executable,
         "-m",
         "stylometry.bench",
@@ -42,6 +41,12 @@ def start_worker(
         *extra,
         *overrides,
     ]
+
+
+def start_worker(
+    name: str, args, overrides: list[str], impl: str = "optimized", extra: tuple = (), env: dict | None = None
+) -> subprocess.Popen:
+    command = worker_command(name, args, overrides, impl, extra)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     process.worker_name = f"{name}/{impl}"

@@ -3,7 +3,7 @@
     python -m stylometry.bench --gpu-check            # a GPU machine, <= 10 min (docs/gpu.md, .ci/gpu-check)
 
 `--gpu-check` runs `pytest -m cuda` (tests/test_cuda.py), then measures on the GPU, in the job's
-precision: the matmul peak; 1, 2 and 4 jobs sharing the GPU at the study's batch of 16, each a
+precision: the matmul peak; 1, 2 and 4 jobs (--jobs-per-gpu) sharing the GPU at the study's batch of 16, each a
 process holding a slot of `device.jobs_per_gpu` as a sweep's job does; the largest batch that fits;
 and from these and the token counts of every model of the grid, the GPU-hours of the 80 models of one
 variant at the study's stop criteria. Each phase has a time limit inside `--budget` seconds; the last
@@ -35,7 +35,7 @@ from stylometry.training.cadence import Cadence
 
 REPO = Path(__file__).resolve().parents[2]  # tests/test_cuda.py is run from the repository's clone
 DEFAULTS = {"author": "baum", "device": "cuda", "data.batch_size": "16"}  # the study's batch, on a GPU
-JOBS_PER_GPU = (1, 2, 4)  # jobs sharing one GPU, each its own process (the sweep's device.jobs_per_gpu)
+JOBS_PER_GPU = (1, 2, 4)  # jobs sharing one GPU, each its own process (the sweep's device.jobs_per_gpu): --jobs-per-gpu
 # Seconds each phase may take at most, with the default --budget (a larger budget scales them all, e.g.
 # for a dry run on a busy CPU). The cuda tests should take about three minutes on one GPU, most of it
 # their processes' starts (a joblib sweep, a killed and resumed run) and torch.compile; a measurement
@@ -44,12 +44,11 @@ BUDGET = 540  # seconds: with .ci/gpu-check's install, the check ends inside ten
 PHASE_SECONDS = {
     "cuda_tests": 270,
     "peak": 45,
-    "jobs_1": 60,
-    "jobs_2": 60,
-    "jobs_4": 75,
     "grid": 120,
     "largest_batch": 90,
 }
+# The jobs_<n> phase (n jobs on the GPU at once): 60 s for up to three jobs, 15 s more for each job beyond (4: 75 s).
+JOBS_PHASE_SECONDS = (60, 15)  # (at least, per job)
 MIN_PHASE_SECONDS = 15  # a phase with less time left than this is skipped, and the report says so
 # The GPU check's timing, where the command line does not set it: a GPU step of the paper's model at
 # batch 16 takes milliseconds, so each repetition runs at least 2 s; the jobs' start skew is ~10 ms.
@@ -209,9 +208,17 @@ def run_jobs(n_jobs: int, args, overrides: list[str], scratch: Path, timeout: fl
     }
 
 
+def phase_seconds(name: str) -> float:
+    """The phase's time limit at the default --budget."""
+    if name.startswith("jobs_"):
+        least, per_job = JOBS_PHASE_SECONDS
+        return max(least, per_job * (int(name.removeprefix("jobs_")) + 1))
+    return PHASE_SECONDS[name]
+
+
 def _phase(phases: dict, name: str, deadline: float, scale: float, run: Callable[[float], dict]) -> dict | None:
     """run(its time limit) within the check's budget: its result, or None with the reason in `phases`."""
-    limit = min(PHASE_SECONDS[name] * scale, deadline - time.monotonic())
+    limit = min(phase_seconds(name) * scale, deadline - time.monotonic())
     if limit < MIN_PHASE_SECONDS:
         phases[name] = {"skipped": f"{max(0.0, limit):.0f} s of the time budget left"}
         say(f"gpu-check: {name} skipped ({phases[name]['skipped']})")
@@ -270,7 +277,7 @@ def gpu_check(args, overrides: list[str]) -> int:
                 phases, "peak", deadline, scale, lambda limit: run_worker("peak", args, overrides, timeout=limit)
             )
             jobs = {}
-            for n_jobs in JOBS_PER_GPU:
+            for n_jobs in args.jobs_per_gpu:
                 jobs[n_jobs] = _phase(
                     phases,
                     f"jobs_{n_jobs}",
