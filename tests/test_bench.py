@@ -13,7 +13,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO, run_command
+from conftest import REPO, command_env, run_command
 
 from stylometry import bench
 from stylometry.benchmark import cpu_bench
@@ -183,6 +183,9 @@ def test_bench_cli_runs_a_tiny_config_and_ends_with_json(token_cache, monkeypatc
         return json.loads(printed.getvalue().strip().splitlines()[-1])
 
     monkeypatch.setattr(cpu_bench, "run_worker", run_here)
+    for name, value in command_env().items():  # the corpus and tokenizer, as a user sets them
+        if name.startswith("STYLOMETRY_"):
+            monkeypatch.setenv(name, value)
     argv = ["model=tiny", "model.n_positions=32", "data.n_train_tokens=1024", "data.eval_max_tokens=256"]
     argv += ["data.eval_batch_size=4", f"data.cache_dir={token_cache}", "--repeats", "1", "--warmup", "0"]
     bench.main([*argv, "--steps", "1"])
