@@ -13,7 +13,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO, command_env, run_command
+from conftest import CORPUS, REPO, TOKENIZER, run_command
 
 from stylometry import bench
 from stylometry.benchmark import cpu_bench
@@ -171,7 +171,7 @@ def test_bench_defaults_yield_to_overrides():
     ]
 
 
-@pytest.mark.slow  # seven measurements of a tiny model: ~20 s in this process (~110 s as seven fresh processes)
+@pytest.mark.slow  # seven measurements of a tiny model: ~17 s in this process (58-108 s as seven fresh processes)
 def test_bench_cli_runs_a_tiny_config_and_ends_with_json(token_cache, monkeypatch, capsys):
     # Each measurement runs here, from the command line the benchmark would start it with: a fresh process costs
     # ~8 s of imports before it measures anything, and the GPU check's dry run below starts its workers as such.
@@ -183,9 +183,8 @@ def test_bench_cli_runs_a_tiny_config_and_ends_with_json(token_cache, monkeypatc
         return json.loads(printed.getvalue().strip().splitlines()[-1])
 
     monkeypatch.setattr(cpu_bench, "run_worker", run_here)
-    for name, value in command_env().items():  # the corpus and tokenizer, as a user sets them
-        if name.startswith("STYLOMETRY_"):
-            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STYLOMETRY_DATA", str(CORPUS))  # the corpus and tokenizer, as a user sets them
+    monkeypatch.setenv("STYLOMETRY_TOKENIZER", str(TOKENIZER))
     argv = ["model=tiny", "model.n_positions=32", "data.n_train_tokens=1024", "data.eval_max_tokens=256"]
     argv += ["data.eval_batch_size=4", f"data.cache_dir={token_cache}", "--repeats", "1", "--warmup", "0"]
     bench.main([*argv, "--steps", "1"])
