@@ -22,6 +22,7 @@ from stylometry.runs.checkpoint import read_training_state
 from stylometry.runs.status import read_status
 
 BACKGROUND = ["init=background", "init.background_epochs=2"]
+JOBLIB = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")  # two jobs side by side, as docs/small-corpora.md runs
 
 
 def train(*args, cwd=None):
@@ -53,8 +54,7 @@ def background_sweep(small_corpus, tmp_path, token_cache):
         "author=alice,bob",
         "seed=0",
         f"data.root={small_corpus}",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
+        *JOBLIB,
         f"hydra.sweep.dir={sweep}",
         f"data.cache_dir={token_cache}",
     ]
@@ -87,12 +87,14 @@ def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(back
         identity = read_training_state(run_dir / "checkpoint", mmap=True)["identity"]
         assert identity["init"] == {"name": "background", "weights_sha256": weights_sha256(background / "checkpoint")}
 
-    # The same command again: nothing to train, the background included.
-    again = train(*args)
+    # Again, the jobs in turn in the command's own process (Hydra's basic launcher): what the trainer decides for
+    # each run dir is the same in every launcher, and two joblib workers cost ~9 s of imports each.
+    in_turn = [a for a in args if a not in JOBLIB]
+    again = train(*in_turn)
     assert again.returncode == 0 and "3 jobs: 3 complete" in again.stdout, again.stdout + again.stderr
     # A background trained further is other starting weights: the authors that started from it refuse, and keep
     # the run they hold.
-    extended = train(*[a for a in args if a != "init.background_epochs=2"], "init.background_epochs=3")
+    extended = train(*[a for a in in_turn if a != "init.background_epochs=2"], "init.background_epochs=3")
     assert json.loads((background / "status.json").read_text())["epoch"] == 3
     output = extended.stdout + extended.stderr
     assert output.count("holds a run that started from other weights (init=background, weights") == 2, output
@@ -102,14 +104,15 @@ def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(back
     # status --plan says so before anything runs: the trainer's own reading of the starting weights.
     from stylometry.status import plan
 
-    lines = plan([a for a in args if a not in ("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")])
+    lines = plan([a for a in in_turn if a != "-m"])
     assert [line.split()[0] for line in lines] == ["skip", "refuse", "refuse"], lines
 
 
 @pytest.mark.slow
 def test_a_background_paused_at_its_time_limit_is_resumed_then_its_authors_train(background_sweep):
     args, sweep = background_sweep
-    args = [a if a != "author=alice,bob" else "author=alice" for a in args]  # one job: nobody else takes it on
+    # One job, in the command's own process (Hydra's basic launcher): nobody else takes the background on.
+    args = [a if a != "author=alice,bob" else "author=alice" for a in args if a not in JOBLIB]
     paused = train(*args, "stop_criteria.max_seconds=0")
     assert paused.returncode == 0, paused.stdout[-3000:] + paused.stderr[-3000:]
     background = sweep / "baseline" / "_background" / "seed=0"
@@ -131,7 +134,7 @@ def test_background_needs_a_corpus(tmp_path):
 def test_a_background_killed_mid_run_is_resumed_by_the_same_command_then_its_authors_train(background_sweep):
     args, sweep = background_sweep
     # One job in the command's own process (Hydra's basic launcher), which the kill ends; three background epochs.
-    drop = {"hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "init.background_epochs=2"}
+    drop = {*JOBLIB, "init.background_epochs=2"}
     args = [a if a != "author=alice,bob" else "author=alice" for a in args if a not in drop]
     args.append("init.background_epochs=3")
     background = sweep / "baseline" / "_background" / "seed=0"
