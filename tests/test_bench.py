@@ -7,16 +7,17 @@ Speed is reported by `python -m stylometry.bench`, never asserted here.
 import contextlib
 import io
 import json
+import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
 import torch
-from conftest import CORPUS, REPO, TOKENIZER, run_command
+from conftest import CORPUS, REPO, TOKENIZER, run_command, start_command
 
 from stylometry import bench
-from stylometry.benchmark import cpu_bench
+from stylometry.benchmark import cpu_bench, driver, gpu_check
 from stylometry.benchmark.driver import worker_command
 from stylometry.benchmark.gpu_check import (
     evaluations,
@@ -25,6 +26,7 @@ from stylometry.benchmark.gpu_check import (
     minimum_epochs,
     phase_seconds,
     precision_mismatches,
+    run_cuda_tests,
 )
 from stylometry.benchmark.loops import baseline_batches, baseline_model, baseline_step
 from stylometry.benchmark.overrides import with_defaults, with_override
@@ -348,45 +350,37 @@ def test_the_gpu_check_is_prepared_for_a_machine_without_a_registry(tmp_path):
     assert "ready to carry" in done.stdout
 
 
-@pytest.mark.slow  # every phase of the check in its own processes, on the CPU: ~2-3 min on 2 cores
 @pytest.mark.timeout(1500)
-def test_the_gpu_check_on_the_cpu_runs_every_phase_and_reports_every_figure(token_cache):
-    # docs/gpu.md's dry run; a budget of 1,500 s gives each phase 2.8 times its GPU limit, for a busy CPU.
-    done = run_check(
-        [
-            sys.executable,
-            "-m",
-            "stylometry.bench",
-            "--gpu-check",
-            "device=cpu",
-            "model=tiny",
-            "model.n_positions=32",
-            "data.n_train_tokens=1024",
-            "data.eval_max_tokens=256",
-            "data.batch_size=4",
-            "data.eval_batch_size=4",
-            f"data.cache_dir={token_cache}",
-            "--repeats",
-            "1",
-            "--warmup",
-            "1",
-            "--steps",
-            "1",
-            "--eval-steps",
-            "1",
-            "--min-seconds",
-            "0",
-            "--max-batch",
-            "16",
-            "--grid-seeds",
-            "1",
-            "--jobs-per-gpu",
-            "1,2",
-            "--budget",
-            "1500",
-        ],
-        timeout=1500,
-    )
+@pytest.mark.slow  # ~40 s here (94-215 s as eight fresh processes: the check and its seven workers)
+def test_the_gpu_check_on_the_cpu_runs_every_phase_and_reports_every_figure(token_cache, monkeypatch, capsys):
+    # docs/gpu.md's dry run, the check in this process and each of its workers forked by the command server from the
+    # command line the check starts it with (driver.worker_command): a fresh process costs ~8 s of imports before it
+    # measures anything. Starting a worker as a fresh process is the next test's. The GPU pin of the jobs' workers
+    # (CUDA_VISIBLE_DEVICES) is dropped: on the CPU it changes nothing, and it would cost the fork.
+    def forked_worker(name, args, overrides, impl="optimized", extra=(), env=None):
+        _, _, module, *worker_args = worker_command(name, args, overrides, impl, extra)
+        process = start_command(module, *worker_args)
+        process.worker_name = f"{name}/{impl}"
+        return process
+
+    def cuda_tests_where_torch_sees_no_gpu(scratch, timeout):
+        with monkeypatch.context() as patch:
+            patch.setenv("CUDA_VISIBLE_DEVICES", "")
+            return run_cuda_tests(scratch, timeout)
+
+    monkeypatch.setattr(driver, "start_worker", forked_worker)  # run_worker's too
+    monkeypatch.setattr(gpu_check, "start_worker", forked_worker)
+    monkeypatch.setattr(gpu_check, "run_cuda_tests", cuda_tests_where_torch_sees_no_gpu)
+    monkeypatch.setenv("STYLOMETRY_DATA", str(CORPUS))  # the corpus and tokenizer, as a user sets them
+    monkeypatch.setenv("STYLOMETRY_TOKENIZER", str(TOKENIZER))
+    # A budget of 1,500 s gives each phase 2.8 times its GPU limit, for a busy CPU.
+    argv = ["--gpu-check", "device=cpu", "model=tiny", "model.n_positions=32", "data.n_train_tokens=1024"]
+    argv += ["data.eval_max_tokens=256", "data.batch_size=4", "data.eval_batch_size=4", f"data.cache_dir={token_cache}"]
+    argv += ["--repeats", "1", "--warmup", "1", "--steps", "1", "--eval-steps", "1", "--min-seconds", "0"]
+    argv += ["--max-batch", "16", "--grid-seeds", "1", "--jobs-per-gpu", "1,2", "--budget", "1500"]
+    with pytest.raises(SystemExit) as exit_code:
+        bench.main(argv)
+    done = subprocess.CompletedProcess(argv, exit_code.value.code, *capsys.readouterr())
     report = json.loads(done.stdout.strip().splitlines()[-1])
     # The cuda tests are skipped on a CPU, so the check is incomplete (exit 1); every measurement ran.
     assert (done.returncode, report["gpu_check"]) == (1, "incomplete"), done.stdout[-3000:] + done.stderr[-3000:]
@@ -402,3 +396,15 @@ def test_the_gpu_check_on_the_cpu_runs_every_phase_and_reports_every_figure(toke
     grid = report["grid"]
     assert (grid["models"], grid["epochs"], grid["evaluations"], grid["train_tokens_per_epoch"]) == (8, 500, 501, 1024)
     assert grid["gpu_hours"] == min(grid["gpu_hours_by_jobs_per_gpu"].values()) > 0
+
+
+@pytest.mark.slow  # one fresh process: ~10 s, most of it imports
+def test_a_worker_runs_in_a_fresh_process_and_its_json_is_read_back(token_cache, monkeypatch):
+    monkeypatch.setenv("STYLOMETRY_DATA", str(CORPUS))
+    monkeypatch.setenv("STYLOMETRY_TOKENIZER", str(TOKENIZER))
+    argv = ["device=cpu", "model=tiny", "model.n_positions=32", "data.n_train_tokens=1024"]
+    args = bench.parse_args([*argv, "data.eval_max_tokens=256", f"data.cache_dir={token_cache}"])
+    process = driver.start_worker("startup", args, args.overrides)
+    assert isinstance(process, subprocess.Popen) and process.args[:3] == [sys.executable, "-m", "stylometry.bench"]
+    result = driver.finish_worker(process, timeout=300)
+    assert result["first_step_s"] > 0 and result["train_tokens_per_epoch"] == 1024
