@@ -158,8 +158,11 @@ COMMANDS = {
     "python -m stylometry.train author=baum seed=0": Run(  # the run above
         "nothing to train", append=("experiment=smoke", *SINGLE)
     ),
-    "python -m stylometry.train -m author=baum,thompson seed=0,1 experiment=smoke hydra/launcher=local": Run(
-        "epoch 2/2", (("seed=0,1", "seed=0"), ("author=baum,thompson", "author=baum")), SINGLE
+    "python -m stylometry.train -m author=baum,thompson seed=0,1 experiment=smoke hydra/launcher=local": NotRun(
+        "each job a fresh process (~9 s of imports): tests/test_cli.py runs a sweep of two tiny jobs on this launcher "
+        "and checks each job's lines on the terminal",
+        "tests/test_cli.py",
+        "hydra/launcher=local",
     ),
     # Your own corpus.
     "python -m stylometry.train -m 'author=glob(*)' 'seed=range(3)' data.root=/path/to/mycorpus": Run(
@@ -386,9 +389,7 @@ def test_the_commands_that_train_run_with_a_tiny_model(workspace, study):
     for command, how in COMMANDS.items():
         if isinstance(how, Run) and how.slow:
             run_docs_command(workspace, command, how)
-    cwd = workspace[0]
-    assert (cwd / "analysis" / "paper" / "report.md").is_file()
-    assert not (cwd / "multirun" / "corpus" / "smoke" / ".submitit" / "%j").exists()
+    assert (workspace[0] / "analysis" / "paper" / "report.md").is_file()
 
 
 def test_the_config_page_lists_every_group_and_option_of_conf():
