@@ -1,12 +1,13 @@
 """The study's data semantics on the real corpus: held-out draws, training text, evaluation windows."""
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import AUTHORS, CORPUS
+from conftest import AUTHORS, CORPUS, TOKENIZER
 
 from stylometry.config.schema import ConfigError
 from stylometry.data.corpus import check_book, corpus_sha256
@@ -159,3 +160,17 @@ def test_the_corpus_hash_follows_every_change_to_a_book_within_one_process(tmp_p
     seen.append(corpus_sha256(tmp_path, ["alice"]))
     assert len(set(seen)) == len(seen)
     assert corpus_sha256(tmp_path, ["alice"]) == seen[-1]
+
+
+def test_a_tokenizer_folder_is_loaded_once_per_process_until_its_files_change(tmp_path):
+    folder = tmp_path / "gpt2"
+    shutil.copytree(TOKENIZER, folder)
+    first = load_tokenizer(str(folder))
+    assert load_tokenizer(str(folder)) is first  # a sweep's next job in this process, or attribute's second reader
+    config = folder / "tokenizer_config.json"
+    config.write_text(config.read_text().replace('"model_max_length": 1024', '"model_max_length": 512'))
+    changed = load_tokenizer(str(folder))
+    assert changed is not first and changed.model_max_length == 512
+    shutil.rmtree(folder)
+    with pytest.raises(ConfigError, match="no such folder"):
+        load_tokenizer(str(folder))

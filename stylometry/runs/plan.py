@@ -67,12 +67,11 @@ def plan_sweep(overrides: List[str]) -> List[PlannedJob]:
 
 
 class _SharedInputs:
-    """What a sweep's jobs share, checked or loaded once for all of them: the corpus's folders and books, the
-    tokenizers, and a book reader per tokenizer, cache and variant (which keeps every book it reads)."""
+    """What a sweep's jobs share, checked or loaded once for all of them: the corpus's folders and books, and a book
+    reader per tokenizer, cache and variant (which keeps every book it reads; load_tokenizer keeps the tokenizers)."""
 
     def __init__(self):
         self.corpora: Set[Tuple] = set()
-        self.tokenizers: Dict[str, object] = {}
         self.readers: Dict[Tuple, object] = {}
 
     def reader(self, cfg):
@@ -84,11 +83,10 @@ class _SharedInputs:
         if corpus not in self.corpora:
             _check_corpus(cfg)
             self.corpora.add(corpus)
-        if cfg.data.tokenizer not in self.tokenizers:
-            self.tokenizers[cfg.data.tokenizer] = load_tokenizer(cfg.data.tokenizer)
+        tokenizer = load_tokenizer(cfg.data.tokenizer)  # a ConfigError for one that cannot load, every job
         key = (cfg.data.tokenizer, cfg.data.cache_dir, repr(cfg.variant))
         if key not in self.readers:  # building it builds the variant's transform
-            self.readers[key] = BookReader.of_run(cfg, self.tokenizers[cfg.data.tokenizer], remember=True)
+            self.readers[key] = BookReader.of_run(cfg, tokenizer, remember=True)
         return self.readers[key]
 
 
