@@ -83,6 +83,10 @@ SMALL_CORPUS = {
 }
 SMALL_BOOK_BYTES = 12_000
 
+# A sweep's jobs two at a time in joblib's workers, as the docs' joblib commands run them (each worker costs ~9 s of
+# imports: tests whose subject is not the launcher run their jobs in turn instead).
+JOBLIB = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+
 # Fixtures that start training processes: a test that uses one is marked slow (checked at collection).
 TRAINING_FIXTURES = {"study"}
 

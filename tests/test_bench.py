@@ -351,7 +351,7 @@ def test_the_gpu_check_is_prepared_for_a_machine_without_a_registry(tmp_path):
 
 
 @pytest.mark.timeout(1500)
-@pytest.mark.slow  # ~40 s here (94-215 s as eight fresh processes: the check and its seven workers)
+@pytest.mark.slow  # ~60 s alone here (94-215 s in the suite as eight fresh processes: the check and its workers)
 def test_the_gpu_check_on_the_cpu_runs_every_phase_and_reports_every_figure(token_cache, monkeypatch, capsys):
     # docs/gpu.md's dry run, the check in this process and each of its workers forked by the command server from the
     # command line the check starts it with (driver.worker_command): a fresh process costs ~8 s of imports before it

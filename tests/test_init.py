@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, TOKENIZER, kill_when, losses, run_command, start_command
+from conftest import JOBLIB, TINY, TOKENIZER, kill_when, losses, run_command, start_command
 from safetensors.torch import load_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -22,7 +22,6 @@ from stylometry.runs.checkpoint import read_training_state
 from stylometry.runs.status import read_status
 
 BACKGROUND = ["init=background", "init.background_epochs=2"]
-JOBLIB = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")  # two jobs side by side, as docs/small-corpora.md runs
 
 
 def train(*args, cwd=None):

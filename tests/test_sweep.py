@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, TINY, TINY_TRAIN_TOKENS, TOKENIZER, start_command
+from conftest import CORPUS, JOBLIB, TINY, TINY_TRAIN_TOKENS, TOKENIZER, start_command
 
 from stylometry.config.schema import ConfigError, DeviceConfig
 from stylometry.hardware.device import GpuLease, Hardware, cpu_threads, place_job
@@ -78,9 +78,6 @@ def test_a_cpu_job_gets_its_thread_share():
             assert placement.device == "cpu" and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
-
-
-JOBLIB = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
 
 
 def sweep(sweep_dir, *overrides, cache, launcher=JOBLIB, **popen):

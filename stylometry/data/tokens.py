@@ -76,17 +76,17 @@ _LOADED_TOKENIZERS: Dict[tuple, object] = {}
 
 def load_tokenizer(name: str):
     path = Path(name).expanduser()
-    if name.startswith((".", "/", "~")) and not path.is_dir():
-        raise ConfigError(
-            f"data.tokenizer={name}: no such folder; point it at a tokenizer folder (vocab.json, merges.txt)"
-        )
-    if path.is_dir():
-        files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file())
-        key = (str(path.resolve()), tuple(files))
+    if not path.is_dir():
+        if name.startswith((".", "/", "~")):
+            raise ConfigError(
+                f"data.tokenizer={name}: no such folder; point it at a tokenizer folder (vocab.json, merges.txt)"
+            )
+        key, where = (name,), name  # a hub name
     else:
-        key = (name,)
+        files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file())
+        key, where = (str(path.resolve()), tuple(files)), str(path)
     if key not in _LOADED_TOKENIZERS:
-        _LOADED_TOKENIZERS[key] = _read_tokenizer(name, str(path) if path.is_dir() else name)
+        _LOADED_TOKENIZERS[key] = _read_tokenizer(name, where)
     return _LOADED_TOKENIZERS[key]
 
 
