@@ -378,9 +378,15 @@ def first_set(*values):
     return next((value for value in values if value is not None), None)
 
 
-def register_configs() -> None:
+def register_resolvers() -> None:
+    """The resolvers our configs' interpolations use (`${folder_name:...}`, `${first_set:...}`)."""
     OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
     OmegaConf.register_new_resolver("first_set", first_set, replace=True)
+
+
+def register_configs() -> None:
+    """The resolvers, and the schema in Hydra's ConfigStore for composing."""
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="base_train", node=TrainConfig)
     for group, node in [

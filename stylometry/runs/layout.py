@@ -135,9 +135,15 @@ def read_run_config(run_dir: Path):
     (whose ${oc.env:...} values are then resolved in this environment)."""
     from omegaconf import OmegaConf
 
-    from stylometry.config.schema import CorpusDataConfig, TextDataConfig, TrainConfig, register_configs, to_run_config
+    from stylometry.config.schema import (
+        CorpusDataConfig,
+        TextDataConfig,
+        TrainConfig,
+        register_resolvers,
+        to_run_config,
+    )
 
-    register_configs()  # the resolvers an unresolved .hydra/config.yaml may use
+    register_resolvers()  # the ones an unresolved .hydra/config.yaml may use (the ConfigStore's schema: 12 ms more)
 
     path = run_dir / RUN_CONFIG if (run_dir / RUN_CONFIG).exists() else run_dir / HYDRA_CONFIG
     if not path.exists():
