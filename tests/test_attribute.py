@@ -45,7 +45,7 @@ from stylometry.attribution.texts import Text
 from stylometry.attribution.trust import NOT_ABOVE_CHANCE, trust_columns
 from stylometry.attribution.verdicts import NO_VERDICT, lowest_in_seeds, verdicts
 from stylometry.config.schema import DeviceConfig, ModelConfig
-from stylometry.data.overlap import book_runs, shares_in_books, shingle_hashes
+from stylometry.data.overlap import shares_in_books, shingle_hashes
 from stylometry.data.windows import eval_windows
 from stylometry.hardware.device import Placement
 from stylometry.model.evaluate import evaluate
@@ -579,11 +579,13 @@ def test_a_passage_of_a_book_is_found_in_it_and_not_elsewhere():
         for i in (0, 17, len(book) - 8)
     ]
     assert [int(hashes[i]) for i in (0, 17, len(book) - 8)] == direct
-    runs = {"book": book_runs(book), "other": book_runs(other)}
-    assert shares_in_books(book[5000:6000], runs) == {"book": 1.0, "other": 0.0}
+    books = {"book": book, "other": other}
     half = np.concatenate([book[:640], other[:640]])
-    assert shares_in_books(half, runs)["book"] == pytest.approx(0.5)
-    assert shares_in_books(book[:10], runs) == {"book": 0.0, "other": 0.0}  # shorter than one run
+    passage, halves, short = shares_in_books([book[5000:6000], half, book[:10]], books)
+    assert passage == {"book": 1.0, "other": 0.0}
+    assert halves["book"] == pytest.approx(0.5) and halves["other"] == pytest.approx(0.5)
+    assert short == {"book": 0.0, "other": 0.0}  # shorter than one run
+    assert shares_in_books([], books) == [] and shares_in_books([half], {}) == [{}]
 
 
 @pytest.mark.slow

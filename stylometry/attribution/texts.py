@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from stylometry.config.schema import ConfigError
-from stylometry.data.overlap import FROM_BOOK_SHARE, book_runs, shares_in_books
+from stylometry.data.overlap import FROM_BOOK_SHARE, shares_in_books
 from stylometry.runs.study import Study
 
 
@@ -122,15 +122,14 @@ def leave_out_trained_seeds(texts: list[Text], study: Study, reader) -> None:
         for name in names:
             books.setdefault(study.corpus_root / author / name, []).append(seed)
     baseline = reader.baseline()
-    runs = {}
     for path in sorted(books):
         if not path.is_file():
             raise AttributionError(
                 f"the study's training book {path} is not in its corpus: pass the study's corpus with --corpus <dir>"
             )
-        runs[path] = book_runs(baseline.read(path).tokens)
-    for text in texts:
-        shares = shares_in_books(baseline.read(text.path).tokens, runs)
+    book_tokens = {path: baseline.read(path).tokens for path in sorted(books)}
+    text_tokens = [baseline.read(text.path).tokens for text in texts]
+    for text, shares in zip(texts, shares_in_books(text_tokens, book_tokens)):
         sources = {path: share for path, share in shares.items() if share >= FROM_BOOK_SHARE}
         if not sources:
             continue

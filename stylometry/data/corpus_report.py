@@ -29,7 +29,7 @@ import numpy as np
 
 from stylometry.config.schema import ConfigError
 from stylometry.data.corpus import author_folders, books, check_book
-from stylometry.data.overlap import FROM_BOOK_SHARE, SHINGLE, book_runs, shares_in_books
+from stylometry.data.overlap import FROM_BOOK_SHARE, SHINGLE, shares_in_books
 from stylometry.data.tokens import BookReader, load_tokenizer
 from stylometry.data.variants import IDENTITY_KEY
 
@@ -223,11 +223,11 @@ def author_flags(report: CorpusReport) -> List[Flag]:
 def shared_texts(tokens: Dict[Path, np.ndarray], root: Path) -> List[Flag]:
     """Each pair of books of two authors where one has at least FROM_BOOK_SHARE of its token runs in the other
     (overlap.py's test for a text taken from a book), flagged once, on the book with the larger share."""
-    runs = {path: book_runs(book) for path, book in tokens.items()}
     best: Dict[frozenset, Tuple[float, Path, Path]] = {}
-    for path, book in tokens.items():
-        others = {other: other_runs for other, other_runs in runs.items() if other.parent != path.parent}
-        for other, share in shares_in_books(book, others).items():
+    for path, shares in zip(tokens, shares_in_books(list(tokens.values()), tokens)):
+        for other, share in shares.items():
+            if other.parent == path.parent:
+                continue  # a flag is a text under two authors
             pair = frozenset((path, other))
             if share >= FROM_BOOK_SHARE and share > best.get(pair, (0.0,))[0]:
                 best[pair] = (share, path, other)

@@ -14,6 +14,8 @@ book shares all of them (its first run can differ, where the cut splits a word).
 above zero means copied text; 10% leaves room for quotations, and a text is judged as a whole.
 """
 
+from collections.abc import Hashable, Mapping, Sequence
+
 import numpy as np
 
 SHINGLE = 32  # tokens per run: long enough that two books never share one by chance (none in the test above)
@@ -40,23 +42,29 @@ def shingle_hashes(tokens: np.ndarray, length: int = SHINGLE) -> np.ndarray:
     return (prefix[length:] - prefix[:-length]) * inverse_powers[: n - length + 1]
 
 
-def shares_in_books(text_tokens: np.ndarray, book_runs: dict, length: int = SHINGLE) -> dict:
-    """For each book (name -> np.unique of its shingle_hashes), the share of the text's consecutive
-    non-overlapping runs that occur in it; a text shorter than one run shares nothing."""
-    text_runs = shingle_hashes(text_tokens, length)[::length]
-    if not len(text_runs):
-        return {name: 0.0 for name in book_runs}
-    return {name: float(_contains(runs, text_runs).mean()) for name, runs in book_runs.items()}
+def shares_in_books(texts: Sequence[np.ndarray], books: Mapping[Hashable, np.ndarray], length: int = SHINGLE):
+    """For each text (its tokens), the share of its consecutive non-overlapping runs that occur somewhere in each
+    book (name -> its tokens): a list of {name: share}, in the order of the texts. A text shorter than one run
+    shares nothing.
+
+    Each book is looked through once for all the texts' runs together: a binary search of each of the book's runs
+    among the texts' (few, for the texts a user attributes). Sorting each book's runs to look the texts up in took
+    11 times as long: 176 ms against 16 ms for Baum's first 12 books (692,645 tokens) and a 256-token text, and
+    attribute looks through every training book of the study at each run."""
+    text_runs = [shingle_hashes(tokens, length)[::length] for tokens in texts]
+    wanted = np.unique(np.concatenate([np.zeros(0, dtype=np.uint64), *text_runs]))
+    shares = [{} for _ in texts]
+    for name, tokens in books.items():
+        hashes = shingle_hashes(tokens, length)
+        present = np.unique(hashes[_found(wanted, hashes)])  # the texts' runs that are in this book, sorted
+        for text_shares, runs in zip(shares, text_runs):
+            text_shares[name] = float(_found(present, runs).mean()) if len(runs) else 0.0
+    return shares
 
 
-def _contains(sorted_runs: np.ndarray, runs: np.ndarray) -> np.ndarray:
-    """Which of `runs` occur in `sorted_runs`: a binary search each (np.isin would sort the book again per text)."""
+def _found(sorted_runs: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """Which of `runs` occur in `sorted_runs` (a binary search each)."""
     if not len(sorted_runs):
         return np.zeros(len(runs), dtype=bool)
     at = np.minimum(np.searchsorted(sorted_runs, runs), len(sorted_runs) - 1)
     return sorted_runs[at] == runs
-
-
-def book_runs(tokens: np.ndarray, length: int = SHINGLE) -> np.ndarray:
-    """Every run's hash in a book, each once (sorted), to look texts up in."""
-    return np.unique(shingle_hashes(tokens, length))
