@@ -9,8 +9,9 @@
     python -m stylometry.train experiment=gpt2_small data.root=/path/to/texts data.name=mytexts   # any text
 
 A run's dir is its identity (study, experiment, variant, author, seed), so the same command run again resumes
-every unfinished job from its last checkpoint and skips every complete one. Before Hydra creates anything, every
-job of the command is composed and checked: a bad command is one line on stderr and exit code 2.
+every unfinished job from its last checkpoint and skips every complete one (a sweep whose every job is complete
+launches nothing: it prints the sweep's summary). Before Hydra creates anything, every job of the command is
+composed and checked: a bad command is one line on stderr and exit code 2.
 """
 
 import logging
@@ -30,7 +31,9 @@ from stylometry.config.schema import BACKGROUND, STUDY_NOT_AUTHORS, ConfigError,
 from stylometry.data.authors import prepare_argv
 from stylometry.data.corpus import author_folders
 from stylometry.runs.layout import LOCK
+from stylometry.runs.plan import every_run_done
 from stylometry.runs.status import COMPLETE, FAILED, read_status
+from stylometry.runs.sweep import summarize
 
 log = logging.getLogger("stylometry.train")
 
@@ -258,11 +261,12 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def check_command(argv: list[str]) -> list[str]:
+def check_command(argv: list[str]) -> tuple[list[str], list]:
     """The command line made ready for Hydra (the corpus's author folders as `author` options), once every job it
-    would run has been composed, typed and checked; ConfigError for the first that cannot run."""
+    would run has been composed, typed and checked, and those jobs (none for Hydra's own flags); ConfigError for
+    the first that cannot run."""
     if any(arg.split("=")[0] in HYDRA_FLAGS for arg in argv):
-        return prepare_argv(argv)
+        return prepare_argv(argv), []
     argv = prepare_argv(argv)
     args = hydra_args(argv)
     jobs = compose_jobs(args.overrides, multirun=args.multirun)
@@ -273,7 +277,7 @@ def check_command(argv: list[str]) -> list[str]:
             "(no srun): run the command on the cluster, or here with hydra/launcher=joblib (jobs side by "
             "side) or hydra/launcher=local (one process per job)"
         )
-    return argv
+    return argv, jobs
 
 
 def help_text(argv: list[str]) -> str:
@@ -339,12 +343,18 @@ def cli(argv: list[str]) -> None:
         print(help_text(argv), end="")
         return
     try:
-        prepared = check_command(argv)
+        prepared, jobs = check_command(argv)
     except ConfigError as error:
         _fail(str(error), 2)
-    # @hydra.main reads its command line from sys.argv only (its wrapper takes none), so the prepared one goes there.
-    sys.argv[1:] = prepared
     try:
+        if jobs and jobs[0].sweep_dir is not None and every_run_done(jobs):
+            # Nothing for a launcher to do: no SLURM array whose every task finds its run complete, no worker
+            # processes that import torch to find it (the tests' 6-job study run again, with joblib's 2 workers
+            # or in turn: 9.9 s, now 4.5 s, median of 3 on 2 cores).
+            print(f"every job is complete: nothing to launch\n{summarize(jobs[0].sweep_dir)}")
+            return
+        # @hydra.main reads its command line from sys.argv only (its wrapper takes none): the prepared one goes there.
+        sys.argv[1:] = prepared
         main()
     except KeyboardInterrupt:  # a sweep's process (a single run says where it stopped itself)
         _fail("interrupted: the same command resumes every unfinished job from its last checkpoint", INTERRUPTED)

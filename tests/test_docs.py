@@ -119,7 +119,7 @@ COMMANDS = {
         slow=False,
     ),
     # The grid: the tests' study, copied here as multirun/corpus/paper, found complete (as the same command run
-    # again finds it: "nothing to train"); every command after it reads it.
+    # again finds it: nothing to launch, on any launcher); every command after it reads it.
     "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)'": Run(
         f"{GRID_JOBS} jobs: {GRID_JOBS} complete", tuple(GRID.items()), STUDY
     ),

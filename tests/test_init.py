@@ -86,11 +86,17 @@ def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(back
         identity = read_training_state(run_dir / "checkpoint", mmap=True)["identity"]
         assert identity["init"] == {"name": "background", "weights_sha256": weights_sha256(background / "checkpoint")}
 
-    # Again, the jobs in turn in the command's own process (Hydra's basic launcher): what the trainer decides for
-    # each run dir is the same in every launcher, and two joblib workers cost ~9 s of imports each.
+    # Again: every job and the background complete, so nothing is launched, nothing in the sweep dir changes but
+    # its summary, which lists them all.
+    logs = {path: path.read_bytes() for path in sweep.rglob("*.log")}
+    again = train(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.startswith("every job is complete: nothing to launch\n"), again.stdout
+    assert "3 jobs: 3 complete" in again.stdout and "joblib" not in again.stdout + again.stderr
+    assert {path: path.read_bytes() for path in sweep.rglob("*.log")} == logs
+    # The jobs in turn in the command's own process from here (Hydra's basic launcher): what the trainer decides
+    # for each run dir is the same in every launcher, and two joblib workers cost ~9 s of imports each.
     in_turn = [a for a in args if a not in JOBLIB]
-    again = train(*in_turn)
-    assert again.returncode == 0 and "3 jobs: 3 complete" in again.stdout, again.stdout + again.stderr
     # A background trained further is other starting weights: the authors that started from it refuse, and keep
     # the run they hold.
     extended = train(*[a for a in in_turn if a != "init.background_epochs=2"], "init.background_epochs=3")

@@ -38,6 +38,7 @@ class Job:
     config: TrainConfig
     launcher: str  # the hydra/launcher option (basic, joblib, local, slurm, ...)
     launcher_target: str  # its class, e.g. hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher
+    sweep_dir: Optional[Path] = None  # a sweep's job: the sweep's dir (its summary.csv), which its run dir is below
 
 
 def compose(config_name: str, overrides: Sequence[str], with_hydra: bool = False) -> DictConfig:
@@ -108,12 +109,14 @@ def _compose_job(overrides: List[str], swept: set, composed: Dict[Tuple, Tuple],
         if not override.is_hydra_override():
             set_value(app, override)
     check_required(app)
+    run_dir = _run_dir(cfg, multirun)
     return Job(
         overrides,
-        _run_dir(cfg, multirun),
+        run_dir,
         to_run_config(app),
         str(cfg.hydra.runtime.choices.get("hydra/launcher", "")),
         str(cfg.hydra.launcher.get("_target_", "")),
+        Path(cfg.hydra.sweep.dir) if multirun else None,  # resolved above, with the run dir
     )
 
 

@@ -19,8 +19,10 @@ from stylometry.config.compose import compose_jobs, override_key
 from stylometry.config.schema import BACKGROUND, ConfigError
 from stylometry.data.authors import prepare_overrides
 from stylometry.runs.background import background_config, background_dir, starting_weights
+from stylometry.runs.status import COMPLETE, read_status
 
 if TYPE_CHECKING:
+    from stylometry.config.compose import Job
     from stylometry.runs.decision import Decision
 
 
@@ -34,7 +36,26 @@ def plan_sweep(overrides: List[str]) -> List[PlannedJob]:
     """Every job of `python -m stylometry.train -m <overrides>` and what its run dir needs; a ConfigError for a
     command that cannot run at all (a bad key, corpus, tokenizer or variant)."""
     kept = [o for o in overrides if not override_key(o).startswith(("hydra/launcher", "hydra.launcher"))]
-    jobs = compose_jobs(prepare_overrides(kept), multirun=True)  # the config errors first: no torch yet
+    return plan_jobs(compose_jobs(prepare_overrides(kept), multirun=True))  # the config errors first: no torch yet
+
+
+def every_run_done(jobs: List["Job"]) -> bool:
+    """Whether a sweep's every job (and every background one starts from) would be skipped: complete, with its stop
+    criteria met and its identity that of the job. Asked of the jobs' status.json first (no torch: a sweep with
+    work to do is answered in milliseconds), then as plan_jobs decides."""
+    from stylometry.runs.decision import SKIP
+
+    if not all((read_status(job.run_dir) or {}).get("state") == COMPLETE for job in jobs):
+        return False
+    try:
+        return all(planned.decision.action == SKIP for planned in plan_jobs(jobs))
+    except ConfigError:
+        return False  # the jobs themselves say what is wrong
+
+
+def plan_jobs(jobs: List["Job"]) -> List[PlannedJob]:
+    """What the run dir of each composed job (stylometry/config/compose.py: compose_jobs) needs, and each of its
+    seeds' backgrounds before its first job."""
     # Imported here: the tokenizer's loading imports transformers and torch (seconds), which a config error
     # never waits for.
     from stylometry.data.tokens import load_job_data, resolved_config
