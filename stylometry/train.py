@@ -33,7 +33,7 @@ from stylometry.data.corpus import author_folders
 from stylometry.runs.layout import LOCK
 from stylometry.runs.plan import every_run_done
 from stylometry.runs.status import COMPLETE, FAILED, read_status
-from stylometry.runs.sweep import summarize
+from stylometry.runs.sweep import write_sweep_summary
 
 log = logging.getLogger("stylometry.train")
 
@@ -351,7 +351,7 @@ def cli(argv: list[str]) -> None:
             # Nothing for a launcher to do: no SLURM array whose every task finds its run complete, no worker
             # processes that import torch to find it (the tests' 6-job study run again, with joblib's 2 workers
             # or in turn: 9.9 s, now 4.5 s, median of 3 on 2 cores).
-            print(f"every job is complete: nothing to launch\n{summarize(jobs[0].sweep_dir)}")
+            print(f"every job is complete: nothing to launch\n{write_sweep_summary(jobs[0].sweep_dir)}")
             return
         # @hydra.main reads its command line from sys.argv only (its wrapper takes none): the prepared one goes there.
         sys.argv[1:] = prepared

@@ -215,14 +215,14 @@ class SweepSummary(Callback):
             template = Path(str(config.hydra.launcher.submitit_folder))
             if "%" in template.name and template.is_dir() and not any(template.iterdir()):
                 template.rmdir()
-        log.info("%s", summarize(Path(config.hydra.sweep.dir)))
+        log.info("%s", write_sweep_summary(Path(config.hydra.sweep.dir)))
 
 
-def summarize(sweep_dir: Path) -> str:
-    """<sweep dir>/summary.csv written, and its table as text: at the end of a sweep (SweepSummary), or for a sweep
-    every job of which is complete (stylometry/train.py launches none). The jobs are those found on disk: every
-    job of the sweep has run by then, and expanding its command again would reset the Hydra state of the process
-    the callback runs in."""
+def write_sweep_summary(sweep_dir: Path) -> str:
+    """Writes <sweep dir>/summary.csv and returns its table as text, to print: at the end of a sweep (SweepSummary),
+    or for a sweep every job of which is complete (stylometry/train.py launches none). The jobs are those found on
+    disk: every job of the sweep has run by then, and expanding its command again would reset the Hydra state of
+    the process the callback runs in."""
     jobs = [job_state(run_dir) for run_dir in find_run_dirs(sweep_dir)]
     path = write_summary(sweep_dir, jobs)
     return f"sweep summary ({path}):\n{format_table(jobs)}"
