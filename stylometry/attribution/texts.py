@@ -122,12 +122,13 @@ def leave_out_trained_seeds(texts: list[Text], study: Study, reader) -> None:
         for name in names:
             books.setdefault(study.corpus_root / author / name, []).append(seed)
     baseline = reader.baseline()
+    book_tokens = {}
     for path in sorted(books):
         if not path.is_file():
             raise AttributionError(
                 f"the study's training book {path} is not in its corpus: pass the study's corpus with --corpus <dir>"
             )
-    book_tokens = {path: baseline.read(path).tokens for path in sorted(books)}
+        book_tokens[path] = baseline.read(path).tokens
     text_tokens = [baseline.read(text.path).tokens for text in texts]
     for text, shares in zip(texts, shares_in_books(text_tokens, book_tokens)):
         sources = {path: share for path, share in shares.items() if share >= FROM_BOOK_SHARE}

@@ -109,14 +109,13 @@ def _compose_job(overrides: List[str], swept: set, composed: Dict[Tuple, Tuple],
         if not override.is_hydra_override():
             set_value(app, override)
     check_required(app)
-    run_dir = _run_dir(cfg, multirun)
     return Job(
         overrides,
-        run_dir,
+        _run_dir(cfg, multirun),
         to_run_config(app),
         str(cfg.hydra.runtime.choices.get("hydra/launcher", "")),
         str(cfg.hydra.launcher.get("_target_", "")),
-        Path(cfg.hydra.sweep.dir) if multirun else None,  # resolved above, with the run dir
+        Path(cfg.hydra.sweep.dir) if multirun else None,  # resolved by _run_dir already
     )
 
 

@@ -41,12 +41,12 @@ def plan_sweep(overrides: List[str]) -> List[PlannedJob]:
 
 def every_run_done(jobs: List["Job"]) -> bool:
     """Whether a sweep's every job (and every background one starts from) would be skipped: complete, with its stop
-    criteria met and its identity that of the job. Asked of the jobs' status.json first (no torch: a sweep with
-    work to do is answered in milliseconds), then as plan_jobs decides."""
-    from stylometry.runs.decision import SKIP
-
+    criteria met and its identity that of the job. Asked of the jobs' status.json first (without torch, which
+    runs/decision.py imports: a sweep with work to do is answered in milliseconds), then as plan_jobs decides."""
     if not all((read_status(job.run_dir) or {}).get("state") == COMPLETE for job in jobs):
         return False
+    from stylometry.runs.decision import SKIP
+
     try:
         return all(planned.decision.action == SKIP for planned in plan_jobs(jobs))
     except ConfigError:
