@@ -141,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
+        attribution = None
+        if args.attribution is not None:  # read by its writer's module: the analysis never names its files
+            from stylometry.attribution.report import read_held_out_attribution
+
+            attribution = read_held_out_attribution(args.attribution)
         tables = analyze(
             args.inputs,
             Path(args.out),
@@ -152,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             args.bands,
             args.baselines,
             args.excerpt_tokens,
-            args.attribution,
+            attribution,
             args.score,
         )
     except (ConfigError, BaselineError) as error:  # a corpus, tokenizer or checkpoint the baselines cannot read

@@ -11,10 +11,10 @@ what was loaded, and any truncation, goes to stderr. Every bad input (no run dir
 unreadable one, no tokenizer) is one line on stderr and exit code 2.
 
 The checkpoint: `best` is `checkpoint.best/` (the lowest validation loss) when the run has one, else
-the latest; `latest` is `checkpoint/`, else `checkpoint.prev/`. The tokenizer is the run's own
-`data.tokenizer` (its `.hydra/config.yaml`, interpolations resolved in this environment; a relative
-folder is also tried from the dir training ran in), unless `tokenizer=` names one (both found by
-stylometry/runs/loading.py, which attribute loads its models with too). Nothing is downloaded: the hub
+the latest; `latest` is `checkpoint/`, else `checkpoint.prev/`. The tokenizer is the one the run
+trained with (the folder its manifest.json recorded, else its data.tokenizer; a relative folder is also
+tried from the dir training ran in), unless `tokenizer=` names one: attribute and analyze find it the
+same way (stylometry/runs/manifest.py: run_inputs). Nothing is downloaded: the hub
 is offline unless HF_HUB_OFFLINE says otherwise.
 """
 
@@ -33,7 +33,7 @@ from omegaconf import MISSING, OmegaConf
 
 from stylometry.config.schema import DeviceConfig, first_line
 from stylometry.config.schema import register_configs as register_train_configs
-from stylometry.runs.layout import BEST, BEST_OLD, CHECKPOINT, PREVIOUS
+from stylometry.runs.layout import BEST, BEST_OLD, CHECKPOINT, PREVIOUS, read_run_config, run_dir_tail
 from stylometry.runs.loading import CHECKPOINT_NAMES, LoadError, choose_checkpoint, load_model, run_tokenizer
 
 log = logging.getLogger("stylometry.generate")
@@ -115,7 +115,7 @@ def _loaded(load, *args):
 
 def _hint(path: Path) -> str:
     if not path.exists():
-        return "pass the dir of a trained run, e.g. outputs/corpus/smoke/baseline/baum/seed=0"
+        return f"pass the dir of a trained run, e.g. outputs/corpus/smoke/{run_dir_tail('baseline', 'baum', 0)}"
     if path.name in CHECKPOINT_NAMES:
         return _other_checkpoint_hint(path)
     return "train it first (python -m stylometry.train ...), or pass another run dir"
@@ -139,7 +139,7 @@ def load_run_tokenizer(cfg: GenerateConfig, run_dir: Path):
     try:
         tokenizer = load_tokenizer(name)
     except Exception:
-        where = "tokenizer=" if cfg.tokenizer else f"the run's data.tokenizer, in {run_dir}/.hydra/config.yaml"
+        where = "tokenizer=" if cfg.tokenizer else f"the run's data.tokenizer, in the config of {run_dir}"
         raise GenerateError(
             f"cannot load the tokenizer {name!r} ({where}; nothing is downloaded): pass tokenizer=/path/to/tokenizer, "
             "a folder with vocab.json and merges.txt"
@@ -225,7 +225,7 @@ def generate(cfg: GenerateConfig, run_dir: Path) -> List[str]:
 
 def _note_variant(run_dir: Path) -> None:
     try:
-        variant = OmegaConf.load(run_dir / ".hydra" / "config.yaml").variant
+        variant = read_run_config(run_dir).variant
         if variant.transform != "identity":
             log.info("this model learned the %s variant's text: write the prompt in that form", variant.name)
     except Exception:

@@ -30,7 +30,18 @@ from stylometry.config.compose import CONF_DIR, compose_jobs, hydra_args
 from stylometry.config.schema import BACKGROUND, STUDY_NOT_AUTHORS, ConfigError, first_line, register_configs
 from stylometry.data.authors import prepare_argv
 from stylometry.data.corpus import author_folders
-from stylometry.runs.layout import LOCK
+from stylometry.runs.layout import (
+    CHECKPOINT,
+    LOCK,
+    MANIFEST,
+    METRICS,
+    RUN_CONFIG,
+    RUN_DIR_PATTERN,
+    STATUS,
+    TRAIN_LOG,
+    hydra_record,
+    run_dir_tail,
+)
 from stylometry.runs.plan import every_run_done
 from stylometry.runs.status import COMPLETE, FAILED, read_status
 from stylometry.runs.sweep import write_sweep_summary
@@ -43,7 +54,7 @@ register_configs()
 
 # Hydra's own flags that print something and train nothing: their commands are passed to Hydra unchecked.
 HYDRA_FLAGS = ("--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc", "--resolve")
-INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C (128 + SIGINT)
+CTRL_C_EXIT = 130  # the shell's code for a command ended by Ctrl-C (128 + SIGINT)
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
@@ -66,12 +77,12 @@ def main(dict_cfg: DictConfig) -> str:
             _remove_new_dir(run_dir)
             _fail(
                 "interrupted before the first checkpoint, so nothing was kept: the same command starts again",
-                INTERRUPTED,
+                CTRL_C_EXIT,
             )
         _fail(
             f"interrupted at epoch {status.get('epoch', 0)}: the same command resumes {_shown(run_dir)} from its "
             "last checkpoint",
-            INTERRUPTED,
+            CTRL_C_EXIT,
         )
     except Exception as error:
         bad_input = _is_bad_input(error)
@@ -103,12 +114,7 @@ def _train(dict_cfg: DictConfig, hydra_cfg, run_dir: Path) -> str:
     from stylometry.hardware.device import place_job, usable_cores
     from stylometry.training.loop import train
 
-    # Hydra's record of the job, which the trainer writes once the run dir is known to hold this run.
-    record = {
-        "config.yaml": dict_cfg,
-        "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}),
-        "overrides.yaml": OmegaConf.create(list(hydra_cfg.overrides.task)),
-    }
+    record = hydra_record(dict_cfg, hydra_cfg)  # written by the trainer once the run dir is known to hold this run
     cfg = to_run_config(dict_cfg)
     world = distributed.world_from_env()  # torchrun's or submitit's processes of one data-parallel job
     if world.size > 1 and cfg.init.name == BACKGROUND:
@@ -122,7 +128,7 @@ def _train(dict_cfg: DictConfig, hydra_cfg, run_dir: Path) -> str:
     parallel_jobs = 1 if not n_jobs else n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)  # joblib's -1
     with place_job(cfg.device, parallel_jobs) as placement:
         if cfg.init.name == BACKGROUND:  # its seed's background model first: trained here, or by another job
-            from stylometry.training.background import train_background
+            from stylometry.training.background_training import train_background
 
             state, background = train_background(cfg, run_dir, placement)
             if state != COMPLETE:
@@ -137,7 +143,7 @@ def job_name(dict_cfg: DictConfig) -> str:
     def value(key):
         return OmegaConf.select(dict_cfg, key, default="?", throw_on_resolution_failure=False)
 
-    return f"{value('variant.name')}/{value('run_name')}/seed={value('seed')}"
+    return run_dir_tail(value("variant.name"), value("run_name"), value("seed"))
 
 
 def tag_log_lines(tag: str, first: str = ""):
@@ -257,7 +263,7 @@ def _shown(path: Path) -> Path:
 
 
 def _fail(message: str, code: int) -> None:
-    print(f"error: {message}" if code != INTERRUPTED else message, file=sys.stderr)
+    print(f"error: {message}" if code != CTRL_C_EXIT else message, file=sys.stderr)
     sys.exit(code)
 
 
@@ -329,10 +335,10 @@ Any key can be set (model.n_embd=256, data.batch_size=8, stop_criteria.max_epoch
 --cfg job, or conf/ and docs/config.md.
 
 Outputs:
-  one run        outputs/<study>/<experiment>/<variant>/<author>/seed=<seed>/
-  a sweep (-m)   multirun/<study>/<experiment>/<variant>/<author>/seed=<seed>/, and summary.csv beside them
-  <study> is the corpus folder's name (name it with study=<name>). Each run dir holds metrics.csv, status.json,
-  checkpoint/, config.yaml, manifest.json and train.log; python -m stylometry.status shows them all.
+  one run        outputs/{RUN_DIR_PATTERN}/
+  a sweep (-m)   multirun/{RUN_DIR_PATTERN}/, and summary.csv beside them
+  <study> is the corpus folder's name (name it with study=<name>). Each run dir holds {METRICS}, {STATUS},
+  {CHECKPOINT}/, {RUN_CONFIG}, {MANIFEST} and {TRAIN_LOG}; python -m stylometry.status shows them all.
 
 Hydra's own flags: --hydra-help.
 """
@@ -357,7 +363,7 @@ def cli(argv: list[str]) -> None:
         sys.argv[1:] = prepared
         main()
     except KeyboardInterrupt:  # a sweep's process (a single run says where it stopped itself)
-        _fail("interrupted: the same command resumes every unfinished job from its last checkpoint", INTERRUPTED)
+        _fail("interrupted: the same command resumes every unfinished job from its last checkpoint", CTRL_C_EXIT)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from stylometry.config.schema import ConfigError
+from stylometry.config.schema import ConfigError, first_line
 from stylometry.data.variants import build_transform, transform_key, write_variant_corpus
 
 
@@ -35,12 +35,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     except ConfigError:
         raise
     except Exception as error:  # a MISSING value, an unset environment variable
-        raise ConfigError(f"variant: {str(error).splitlines()[0]}") from None
+        raise ConfigError(f"variant: {first_line(error)}") from None
     try:
         corpus_root = Path(cfg.data.root).expanduser()
     except Exception as error:  # typically STYLOMETRY_DATA unset
         raise ConfigError(
-            f"data.root: {str(error).splitlines()[0]}; pass data.root=<corpus folder> or set STYLOMETRY_DATA"
+            f"data.root: {first_line(error)}; pass data.root=<corpus folder> or set STYLOMETRY_DATA"
         ) from None
 
     out_dir = Path(outs[0]).expanduser().resolve()

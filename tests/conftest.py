@@ -229,6 +229,61 @@ def run_command(command, *args, timeout: float = 600, **options) -> subprocess.C
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+def attribute(*args, capsys=None) -> tuple:
+    """`python -m stylometry.attribute <args>` run in this process (its models read in one go, no fresh interpreter):
+    (exit code, stdout, stderr), the output as capsys caught it (empty without capsys)."""
+    from stylometry.attribute import main
+
+    code = main([str(arg) for arg in args])
+    out = capsys.readouterr() if capsys else None
+    return code, (out.out if out else ""), (out.err if out else "")
+
+
+def fake_run(run_dir: Path, state: str, epoch: int = 3, reason: str | None = None) -> Path:
+    """A run dir of no weights whose status.json says `state`, written by the trainer's own writers (what `status`
+    reads): its author and seed are the dir's (<author>/seed=<seed>), a failed run's reason its error's line."""
+    from stylometry.runs.status import FAILED, write_failed_status, write_status
+
+    run_dir.mkdir(parents=True)
+    job = {
+        "study": "corpus",
+        "experiment": "paper",
+        "variant": "baseline",
+        "author": run_dir.parent.name,
+        "seed": int(run_dir.name.removeprefix("seed=")),
+        "corpus_sha256": "0" * 64,
+        "config_sha256": "0" * 64,
+    }
+    if state == FAILED:
+        write_failed_status(run_dir, RuntimeError(reason), job)
+    else:
+        write_status(
+            run_dir,
+            state,
+            job,
+            epoch=epoch,
+            step=epoch,
+            max_epochs=epoch,
+            max_steps=None,
+            rows=[],
+            eta_s=None,
+            device="cpu",
+            precision="fp32",
+            reason=reason,
+        )
+    return run_dir
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, expected: str, exact: bool = True) -> None:
+    """A command refused as a user must see it: exit code 2, nothing on stdout, no traceback, and one `error: ` line
+    on stderr, its last (a command's log lines may come before it): `error: <expected>` (exact) or holding it."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and result.stderr.splitlines()[-1] == errors[0], result.stderr
+    assert errors[0] == f"error: {expected}" if exact else expected in errors[0], errors[0]
+
+
 def kill_when(process: subprocess.Popen, condition, timeout: float = 300) -> None:
     """SIGKILL the process once condition() holds (polled every 2 ms); it must still be running then."""
     deadline = time.time() + timeout
@@ -245,10 +300,30 @@ def metrics_has_epoch(run_dir: Path, epoch: int) -> bool:
     return path.exists() and any(line.startswith(f"{epoch},") for line in path.read_text().splitlines())
 
 
-def losses(run_dir: Path) -> list:
-    """metrics.csv's rows as (epoch, dataset, loss), all three as written."""
+def metrics(run_dir: Path) -> list:
+    """metrics.csv's rows as (epoch, dataset, loss): the epoch a number, the loss as written (read by hand, not by
+    stylometry/runs/metrics.py, so the writer's file is checked, cut rows included)."""
     with open(run_dir / "metrics.csv", newline="") as f:
-        return [(r["epoch"], r["dataset"], r["loss"]) for r in csv.DictReader(f)]
+        return [(int(r["epoch"]), r["dataset"], r["loss"]) for r in csv.DictReader(f)]
+
+
+def weights(checkpoint: Path) -> dict:
+    """A checkpoint folder's weights: name -> tensor."""
+    from safetensors.torch import load_file
+
+    return load_file(checkpoint / "model.safetensors")
+
+
+def same_weights(a: dict, b: dict, atol: float = 0.0) -> bool:
+    """The same tensors under the same names (a name missing from either is a difference); equal bit for bit, or
+    within atol."""
+    import torch
+
+    if a.keys() != b.keys():
+        return False
+    if atol == 0.0:
+        return all(torch.equal(a[name], b[name]) for name in a)
+    return all(torch.allclose(a[name], b[name], rtol=0.0, atol=atol) for name in a)
 
 
 # ---- data-parallel training (tests/test_ddp.py on gloo, tests/test_cuda.py on nccl) ------------------
@@ -366,9 +441,11 @@ def run_dirs(study: Path) -> dict:
     return found
 
 
-def build_small_corpus(root: Path) -> Path:
-    """SMALL_CORPUS at root: root/<author>/book<i>.txt, each the first SMALL_BOOK_BYTES of a real book."""
-    for author, books in SMALL_CORPUS.items():
+def build_small_corpus(root: Path, authors=tuple(SMALL_CORPUS)) -> Path:
+    """SMALL_CORPUS (or these of its authors) at root: root/<author>/book<i>.txt, each the first SMALL_BOOK_BYTES of
+    a real book."""
+    for author in authors:
+        books = SMALL_CORPUS[author]
         (root / author).mkdir(parents=True)
         for i, book in enumerate(books):
             (root / author / f"book{i}.txt").write_bytes((CORPUS / book).read_bytes()[:SMALL_BOOK_BYTES])
@@ -460,31 +537,37 @@ def write_job(
     status=True,
     recorded: dict | None = None,
 ) -> Path:
-    """A run dir as the trainer writes it: epoch 0 untrained, epoch 1 = final + 1, then the final losses."""
+    """A run dir as the trainer writes it (its metrics.csv and status.json by the trainer's writers): epoch 0
+    untrained, epoch 1 = final + 1, then the final losses. recorded: the identity's other keys (study, corpus_sha256,
+    config_sha256), those left out not recorded, as in runs older than them."""
+    from stylometry.runs.metrics import TRAIN, MetricRow, append_metrics
+    from stylometry.runs.status import write_status
+
     job = root / experiment / variant / author / f"seed={seed}"
     job.mkdir(parents=True)
     rows = []
     for epoch in epochs:
         if epoch > 0:
-            rows.append((epoch, "train", 3.0 + 2.0 / epoch))
+            rows.append(MetricRow.of(epoch, TRAIN, 3.0 + 2.0 / epoch, 1000, epoch * 1.5))
         for name, loss in final_losses(author, seed).items():
             value = UNTRAINED if epoch == 0 else loss + offset + (1.0 if epoch == 1 else 0.0)
-            rows.append((epoch, name, value))
-    lines = ["epoch,dataset,loss,tokens,seconds"] + [f"{e},{d},{v:.6f},1000,{e * 1.5}" for e, d, v in rows]
-    (job / "metrics.csv").write_text("\n".join(lines) + "\n")
+            rows.append(MetricRow.of(epoch, name, value, 1000, epoch * 1.5))
+    append_metrics(job, rows)
     if status:
-        (job / "status.json").write_text(
-            json.dumps(
-                {
-                    "experiment": experiment,
-                    "variant": variant,
-                    "author": author,
-                    "seed": seed,
-                    "state": state,
-                    "epoch": max(epochs),
-                    **(recorded or {}),
-                }
-            )
+        identity = {"experiment": experiment, "variant": variant, "author": author, "seed": seed, **(recorded or {})}
+        last = [row for row in rows if row.epoch == max(epochs)]
+        write_status(
+            job,
+            state,
+            identity,
+            epoch=max(epochs),
+            step=max(epochs),
+            max_epochs=max(epochs),
+            max_steps=None,
+            rows=last,
+            eta_s=None,
+            device="cpu",
+            precision="fp32",
         )
     return job
 

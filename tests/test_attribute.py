@@ -26,6 +26,7 @@ from conftest import (
     STUDY_EVAL_TOKENS,
     STUDY_SEEDS,
     TOKENIZER,
+    attribute,
     by_hand_paired_t,
     by_hand_welch,
     copy_study,
@@ -37,7 +38,6 @@ from scipy import stats as scipy_stats
 
 from stylometry.analysis.baselines import classify_seed, seed_texts
 from stylometry.analysis.load import GROUP
-from stylometry.attribute import main
 from stylometry.attribution.held_out import _interval
 from stylometry.attribution.normalized import judged, normalized_scores, reference_losses
 from stylometry.attribution.scoring import ScoreSettings, _trimmed, _unit_rows, units_of
@@ -76,13 +76,6 @@ def final_metrics(study: Path) -> pd.DataFrame:
         final = metrics[metrics["epoch"] == metrics["epoch"].max()]
         parts.append(final.assign(model_author=author, seed=seed))
     return pd.concat(parts, ignore_index=True)
-
-
-def attribute(*args, capsys=None):
-    """Runs the command in this process: (exit code, stdout, stderr)."""
-    code = main([str(a) for a in args])
-    out = capsys.readouterr() if capsys else None
-    return code, (out.out if out else ""), (out.err if out else "")
 
 
 # ---- texts no model trained on ----------------------------------------------------------------------
@@ -234,8 +227,8 @@ def test_an_excerpt_is_scored_like_a_text_evaluated_alone():
     trimmed = _trimmed(windows, torch)
     assert trimmed.input_ids.shape == (1, 40) and windows.input_ids.shape == (1, 64)
     placement = Placement("cpu", "fp32")
-    full, short = (evaluate(model, {"text": w}, 16, placement, 0, 0.0)[0] for w in (windows, trimmed))
-    assert full["loss"] == short["loss"] and full["tokens"] == short["tokens"] == 39
+    full, short = (evaluate(model, {"text": w}, 16, placement)[0] for w in (windows, trimmed))
+    assert full.loss == pytest.approx(short.loss, abs=1e-6) and full.tokens == short.tokens == 39
 
 
 def test_excerpts_scored_together_give_each_excerpt_its_own_loss():
@@ -250,9 +243,9 @@ def test_excerpts_scored_together_give_each_excerpt_its_own_loss():
     rows, _ = _unit_rows(model, Model(Path("run"), "alice", 0, Path("final.pt")), units, settings, placement)
     assert [row["excerpt_tokens"] for row in rows].count(16) == 12 and len(rows) == 1 + 12 + 6 + 2
     for unit, row in zip(units, rows):
-        alone = evaluate(model, {"x": eval_windows([unit.tokens], 32)}, 1, placement, 0, 0.0)[0]
-        # Both rounded to the 6 decimals metrics.csv keeps, from float32 terms summed in another order.
-        assert row["tokens"] == alone["tokens"] and row["loss"] == pytest.approx(float(alone["loss"]), abs=5e-6)
+        alone = evaluate(model, {"x": eval_windows([unit.tokens], 32)}, 1, placement)[0]
+        # The row at the 6 decimals metrics.csv keeps, from float32 terms summed in another order.
+        assert row["tokens"] == alone.tokens and row["loss"] == pytest.approx(alone.loss, abs=5e-6)
 
 
 # ---- the normalized score: each model measured against itself ----------------------------------------
@@ -479,7 +472,8 @@ def test_each_verdict_comes_with_the_studys_held_out_accuracy_at_its_length(stud
     whole = accuracy[(accuracy["author"] == "all") & accuracy["excerpt_tokens"].isna()].iloc[0]
     assert row.held_out_tokens == EVAL_MAX_TOKENS and row.held_out_accuracy == pytest.approx(whole.accuracy)
     assert (row.held_out_ci_low, row.chance) == (pytest.approx(whole.ci_low), pytest.approx(1 / len(AUTHORS)))
-    assert row.verdict == (NOT_ABOVE_CHANCE if whole.ci_low <= 1 / len(AUTHORS) else row.verdict)
+    # A study not above chance at this length withholds the verdict; one above chance gives it.
+    assert (row.verdict == NOT_ABOVE_CHANCE) == (whole.ci_low <= 1 / len(AUTHORS))
     assert f"this study attributes its own held-out texts of {EVAL_MAX_TOKENS} tokens at" in stdout
     # Kept in the study's token cache: the next attribution reads it and scores no held-out book.
     curves = list((Path(read_run_config(run_dirs(study)["baum", 0]).data.cache_dir) / "held_out_curves").glob("*.csv"))

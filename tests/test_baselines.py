@@ -13,6 +13,7 @@ from stylometry.analysis import baselines, stats
 from stylometry.analysis.baselines import DELTA, LANGUAGE_MODELS, NAIVE_BAYES
 from stylometry.analysis.load import load_sweeps
 from stylometry.analysis.tables import compute_tables
+from stylometry.attribution.report import read_held_out_attribution
 from stylometry.data.tokens import encode, load_tokenizer
 
 AUTHORS = ("austen", "baum", "dickens")
@@ -110,14 +111,14 @@ def test_the_language_models_excerpt_verdicts_are_read_for_the_group_whose_losse
     hand_sweep(root, variant="content", offset=0.5)
     tables = compute_tables(load_sweeps([root]))
     write_attribution(tmp_path / "attribution", tables.results[tables.results["variant"] == "content"])
-    rows = baselines.read_attribution(tmp_path / "attribution", tables)
+    rows = baselines.read_attribution(read_held_out_attribution(tmp_path / "attribution"), tables)
     assert set(rows["variant"]) == {"content"} and set(rows["method"]) == {LANGUAGE_MODELS} and len(rows) == 9
     assert rows["correct"].sum() == 3 and set(rows["excerpt_tokens"]) == {64}
     write_attribution(tmp_path / "elsewhere", tables.results[tables.results["variant"] == "content"], loss_shift=0.1)
     with pytest.raises(baselines.BaselineError, match="match no group"):
-        baselines.read_attribution(tmp_path / "elsewhere", tables)
+        baselines.read_attribution(read_held_out_attribution(tmp_path / "elsewhere"), tables)
     with pytest.raises(baselines.BaselineError, match="stylometry.attribute"):
-        baselines.read_attribution(tmp_path / "nothing", tables)
+        read_held_out_attribution(tmp_path / "nothing")
 
 
 # ---- the tests' trained study --------------------------------------------------------------------------

@@ -3,10 +3,8 @@
 import json
 
 import pytest
-import torch
 import torch.multiprocessing as mp
-from conftest import DDP_RUN, ddp_worker, free_port, scalars_by_step
-from safetensors.torch import load_file
+from conftest import DDP_RUN, ddp_worker, free_port, same_weights, scalars_by_step, weights
 
 from stylometry.hardware.distributed import World, world_from_env
 from stylometry.training.loop import train
@@ -24,8 +22,7 @@ def test_two_gloo_processes_match_one_process(make_config, tmp_path):
     assert {name for _, name in one} >= {"train/loss", "train/lr", "train/grad_norm", "val/loss", "val/perplexity"}
     for key, value in one.items():
         assert two[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
-    a, b = load_file(single / "checkpoint/model.safetensors"), load_file(parallel / "checkpoint/model.safetensors")
-    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert same_weights(weights(single / "checkpoint"), weights(parallel / "checkpoint"), atol=1e-5)
     status = json.loads((parallel / "status.json").read_text())
     assert (status["state"], status["step"]) == ("complete", 4)
     assert json.loads((parallel / "manifest.json").read_text())["processes"] == 2

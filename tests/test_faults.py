@@ -10,10 +10,19 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import CORPUS, TINY, TOKENIZER, kill_when, losses, metrics_has_epoch, start_command
+from conftest import (
+    CORPUS,
+    TINY,
+    TOKENIZER,
+    kill_when,
+    metrics,
+    metrics_has_epoch,
+    same_weights,
+    start_command,
+    weights,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from safetensors.torch import load_file
 
 from stylometry.config.compose import compose_jobs
 from stylometry.config.schema import ConfigError
@@ -67,9 +76,8 @@ def test_killed_at_any_moment_then_resumed_equals_never_killed(point, never_kill
     again = start_training(run_dir, token_cache)
     output, _ = again.communicate(timeout=600)
     assert again.returncode == 0, output
-    assert losses(run_dir) == losses(never_killed)  # each (epoch, dataset) once, same values
-    a, b = load_file(run_dir / "checkpoint/model.safetensors"), load_file(never_killed / "checkpoint/model.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert metrics(run_dir) == metrics(never_killed)  # each (epoch, dataset) once, same values
+    assert same_weights(weights(run_dir / "checkpoint"), weights(never_killed / "checkpoint"))
 
 
 def _safe(condition, run_dir):
@@ -101,7 +109,7 @@ def test_the_same_command_twice_at_once_is_refused(tmp_path, token_cache):
     output, _ = again.communicate(timeout=600)
     assert again.returncode == 0, output
     assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
-    rows = losses(run_dir)
+    rows = metrics(run_dir)
     assert len(rows) == len({(e, d) for e, d, _ in rows})
 
 
@@ -109,13 +117,13 @@ def test_a_diverging_run_fails_naming_the_epoch_and_checkpoint(make_config, tmp_
     run_dir = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match=r"at epoch 1; the last good checkpoint is in .*checkpoint"):
         train(make_config(*RUN, "optimizer.lr=1e30"), run_dir)
-    assert len([r for r in losses(run_dir) if r[0] == "1"]) == 0  # no row of the diverged epoch
+    assert len([r for r in metrics(run_dir) if r[0] == 1]) == 0  # no row of the diverged epoch
 
 
 def test_a_failed_save_keeps_the_previous_checkpoint(make_config, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     train(make_config(*RUN, "stop_criteria.max_seconds=0"), run_dir)  # paused at epoch 1
-    before = load_file(run_dir / "checkpoint/model.safetensors")
+    before = weights(run_dir / "checkpoint")
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -124,9 +132,8 @@ def test_a_failed_save_keeps_the_previous_checkpoint(make_config, tmp_path, monk
     with pytest.raises(OSError, match="No space left"):
         train(make_config(*RUN), run_dir)
     monkeypatch.undo()
-    after = load_file(run_dir / "checkpoint/model.safetensors")
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    assert {r[0] for r in losses(run_dir)} == {"0", "1"}  # the failed epoch's rows were never written
+    assert same_weights(weights(run_dir / "checkpoint"), before)
+    assert {r[0] for r in metrics(run_dir)} == {0, 1}  # the failed epoch's rows were never written
     assert train(make_config(*RUN), run_dir) == "complete"  # and the run goes on
 
 
@@ -160,7 +167,7 @@ def test_a_damaged_checkpoint_is_named_never_silently_restarted(damage, make_con
     # Following the message's advice resumes from the previous checkpoint (epoch 0).
     ckpt.rename(run_dir / "bad-checkpoint")
     assert train(make_config(*RUN), run_dir) == "complete"
-    assert [r[:2] for r in losses(run_dir)].count(("1", "train")) == 1
+    assert [r[:2] for r in metrics(run_dir)].count((1, "train")) == 1
 
 
 # Generated bad input: every corpus either loads into what training needs, or fails with a ConfigError
@@ -252,10 +259,10 @@ def test_any_config_value_is_accepted_or_named(n_embd, n_head, lr, name, dropout
 def test_a_row_cut_by_a_kill_is_dropped_on_resume(make_config, tmp_path):
     run_dir = tmp_path / "run"
     train(make_config(*RUN, "stop_criteria.max_seconds=0"), run_dir)  # paused at epoch 1
-    expected = losses(run_dir)
+    expected = metrics(run_dir)
     with open(run_dir / "metrics.csv", "a") as f:
         f.write("0,bau")  # a cut append whose epoch field reads as an epoch before the checkpoint
     train(make_config(*RUN), run_dir)
-    rows = losses(run_dir)
+    rows = metrics(run_dir)
     assert rows[: len(expected)] == expected and all(loss for _, _, loss in rows)
     assert len(rows) == len(set((e, d) for e, d, _ in rows))

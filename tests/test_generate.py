@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import TOKENIZER, copy_study, run_dirs, start_command
+from conftest import TOKENIZER, assert_one_error_line, copy_study, run_dirs, start_command
 
 from stylometry.generate import compose_config
 
@@ -72,15 +72,19 @@ def results(tmp_path_factory, study):
     shutil.copytree(run_dir, unreadable)
     weights = unreadable / "checkpoint" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # a write cut short
+    # The tokenizer it trained with has moved since: its config and manifest name a folder that is not there.
+    moved = root / "moved"
+    shutil.copytree(run_dir, moved)
+    for name in ("config.yaml", "manifest.json"):
+        (moved / name).write_text((moved / name).read_text().replace(str(TOKENIZER), str(root / "gone")))
 
     knobs = [f"prompt={PROMPT}", f"max_new_tokens={MAX_NEW_TOKENS}", "seed=1", "device.num_threads=1"]
     processes = {
-        # Without STYLOMETRY_TOKENIZER the run's data.tokenizer would be `gpt2`: tokenizer= names the folder.
+        # tokenizer= names the folder (without STYLOMETRY_TOKENIZER, as on a machine that never set it).
         "latest": start(run_dir, *knobs, f"tokenizer={TOKENIZER}", tokenizer_env=False),
         "latest, 2 samples": start(with_best, *knobs, "checkpoint=latest", "num_samples=2", "format=jsonl"),
         "best": start(with_best, *knobs),
-        # Its data.tokenizer falls back to the hub name `gpt2`, which is not downloaded.
-        "no tokenizer": start(run_dir, *knobs, tokenizer_env=False, hf_home=root / "hf_home"),
+        "no tokenizer": start(moved, *knobs, tokenizer_env=False, hf_home=root / "hf_home"),
         "unreadable checkpoint": start(unreadable, *knobs),
     }
     results = {name: finish(process) for name, process in processes.items()}
@@ -134,28 +138,19 @@ def test_best_when_the_run_has_one_else_latest(results):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(input_errors, name, expected):
-    assert_one_error_line(input_errors[name], expected)
+    assert_one_error_line(input_errors[name], expected, exact=False)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name,expected",
     [
-        ("no tokenizer", "cannot load the tokenizer 'gpt2' (the run's data.tokenizer"),
+        ("no tokenizer", "/gone' (the run's data.tokenizer"),
         ("unreadable checkpoint", "checkpoint is unreadable ("),
     ],
 )
 def test_a_run_that_cannot_be_read_is_one_line_and_exit_2(results, name, expected):
-    assert_one_error_line(results[name], expected)
-
-
-def assert_one_error_line(result, expected):
-    assert result.returncode == 2, result.stderr
-    assert result.stdout == ""
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and result.stderr.splitlines()[-1] == errors[0]
-    assert expected in errors[0]
-    assert "Traceback" not in result.stderr
+    assert_one_error_line(results[name], expected, exact=False)
 
 
 @pytest.mark.parametrize(

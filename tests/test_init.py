@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import JOBLIB, TINY, TOKENIZER, kill_when, losses, run_command, start_command
+from conftest import JOBLIB, TINY, TOKENIZER, kill_when, metrics, run_command, start_command
 from safetensors.torch import load_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -30,13 +30,13 @@ def train(*args, cwd=None):
 
 def final_rows(run_dir: Path) -> dict:
     """The last epoch's evaluation losses: dataset -> loss, as metrics.csv wrote them."""
-    rows = losses(run_dir)
-    last = max(int(epoch) for epoch, _, _ in rows)
-    return {name: loss for epoch, name, loss in rows if int(epoch) == last and name != "train"}
+    rows = metrics(run_dir)
+    last = max(epoch for epoch, _, _ in rows)
+    return {name: loss for epoch, name, loss in rows if epoch == last and name != "train"}
 
 
 def first_rows(run_dir: Path) -> dict:
-    return {name: loss for epoch, name, loss in losses(run_dir) if epoch == "0"}
+    return {name: loss for epoch, name, loss in metrics(run_dir) if epoch == 0}
 
 
 # ---- init=background ----------------------------------------------------------------------------------
@@ -70,8 +70,8 @@ def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(back
     status = json.loads((background / "status.json").read_text())
     assert status["state"] == "complete" and status["epoch"] == 2
     # Trained once: each epoch's rows once (a second training would have found it complete, or written them again).
-    epochs = [epoch for epoch, name, _ in losses(background) if name == "train"]
-    assert epochs == ["1", "2"]
+    epochs = [epoch for epoch, name, _ in metrics(background) if name == "train"]
+    assert epochs == [1, 2]
     # Pooled: every author's training text of the seed (TINY's 512 tokens each), none of their held-out books.
     manifest = json.loads((background / "manifest.json").read_text())
     assert {book.split("/")[0] for book in manifest["train_books"]} == {"alice", "bob", "carol"}
@@ -83,7 +83,7 @@ def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(back
         run_dir = sweep / "baseline" / author / "seed=0"
         assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
         assert first_rows(run_dir) == final_rows(background)
-        identity = read_training_state(run_dir / "checkpoint", mmap=True)["identity"]
+        identity = read_training_state(run_dir / "checkpoint", mmap=True).identity
         assert identity["init"] == {"name": "background", "weights_sha256": weights_sha256(background / "checkpoint")}
 
     # Again: every job and the background complete, so nothing is launched, nothing in the sweep dir changes but
@@ -104,7 +104,7 @@ def test_the_authors_of_a_seed_start_from_its_background_model_trained_once(back
     output = extended.stdout + extended.stderr
     assert output.count("holds a run that started from other weights (init=background, weights") == 2, output
     for author in ("alice", "bob"):
-        kept = read_training_state(sweep / "baseline" / author / "seed=0" / "checkpoint", mmap=True)["identity"]
+        kept = read_training_state(sweep / "baseline" / author / "seed=0" / "checkpoint", mmap=True).identity
         assert kept["init"]["weights_sha256"] != weights_sha256(background / "checkpoint")
     # status --plan says so before anything runs: the trainer's own reading of the starting weights.
     from stylometry.status import plan
@@ -152,7 +152,7 @@ def test_a_background_killed_mid_run_is_resumed_by_the_same_command_then_its_aut
     assert f"resuming {background}" in again.stdout, again.stdout[-3000:]
     assert read_status(background)["state"] == "complete"
     # Resumed from epoch 1, not trained again from the start: each epoch's rows once.
-    assert [epoch for epoch, name, _ in losses(background) if name == "train"] == ["1", "2", "3"]
+    assert [epoch for epoch, name, _ in metrics(background) if name == "train"] == [1, 2, 3]
     assert first_rows(sweep / "baseline" / "alice" / "seed=0") == final_rows(background)
 
 
@@ -194,7 +194,7 @@ def test_a_pretrained_folder_is_the_model_and_tokenizer_of_its_runs(small_corpus
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     config = (run_dir / "config.yaml").read_text()
     assert "n_embd: 32" in config and f"tokenizer: {folder}" in config
-    identity = read_training_state(run_dir / "checkpoint", mmap=True)["identity"]
+    identity = read_training_state(run_dir / "checkpoint", mmap=True).identity
     assert identity["init"] == {"name": "pretrained", "weights_sha256": weights_sha256(folder)}
 
     # Bad folders: one line each, exit 2, no run dir.

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
-from conftest import CORPUS, STUDY_AUTHORS
+from conftest import CORPUS, STUDY_AUTHORS, attribute
 
-from stylometry.attribute import main
 from stylometry.attribution.open_set import (
     CLOSED,
     MIN_EXCERPTS,
@@ -28,12 +27,6 @@ from stylometry.attribution.open_set import (
 from stylometry.attribution.texts import Text
 
 CONTESTED = CORPUS / "contested" / "30537.txt"
-
-
-def attribute(*args, capsys):
-    code = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def held_out_scores(rng, seeds=(0, 1), excerpts=15, lengths=(256,), outsider="carol") -> tuple[pd.DataFrame, list]:

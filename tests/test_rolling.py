@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import CORPUS, STUDY_AUTHORS, STUDY_EVAL_TOKENS, STUDY_SEEDS, run_dirs
+from conftest import CORPUS, STUDY_AUTHORS, STUDY_EVAL_TOKENS, STUDY_SEEDS, attribute, run_dirs
 
-from stylometry.attribute import main
 from stylometry.attribution.rolling import change_points, rolling_table, window_starts
 from stylometry.attribution.texts import Text
 from stylometry.config.schema import ModelConfig
@@ -21,12 +20,6 @@ from stylometry.data.windows import eval_windows
 from stylometry.hardware.device import Placement
 from stylometry.model.evaluate import evaluate, token_losses
 from stylometry.model.gpt import build_model
-
-
-def attribute(*args, capsys):
-    code = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_the_loss_at_each_token_is_the_terms_of_the_texts_loss():
@@ -45,8 +38,8 @@ def test_the_loss_at_each_token_is_the_terms_of_the_texts_loss():
             ids = torch.from_numpy(tokens[start : start + 32].astype(np.int64))[None]
             by_hand = F.cross_entropy(model(ids).logits[0, :-1], ids[0, 1:], reduction="none").numpy()
             assert np.allclose(losses[start + 1 : start + ids.shape[1]], by_hand, atol=1e-5)
-    whole = evaluate(model, {"text": windows}, 3, placement, 0, 0.0)[0]
-    assert np.nanmean(losses) == pytest.approx(float(whole["loss"]), abs=1e-5) and whole["tokens"] == 96
+    whole = evaluate(model, {"text": windows}, 3, placement)[0]
+    assert np.nanmean(losses) == pytest.approx(whole.loss, abs=1e-5) and whole.tokens == 96
 
 
 def stitched_losses(hands: list[tuple[str, int]], seeds=(0, 1, 2), edge=0.3, rng_seed=0) -> tuple[dict, Text]:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, REPO, TOKENIZER
+from conftest import CORPUS, REPO, TOKENIZER, fake_run
 
 from stylometry import status as status_command
 from stylometry.config.compose import compose
@@ -201,11 +201,6 @@ def test_one_rule_names_the_first_facet_runs_differ_in_and_places_unrecorded_run
 # ---- status of a sweep -----------------------------------------------------------------------------------------
 
 
-def fake_run(run_dir: Path, **status) -> None:
-    run_dir.mkdir(parents=True)
-    (run_dir / "status.json").write_text(json.dumps(status))
-
-
 def multirun_record(sweep_dir: Path, task: list[str]) -> None:
     """What Hydra's basic sweeper saves as <sweep dir>/multirun.yaml, as far as status reads it: the command's
     overrides (hydra.overrides.task: the job's; hydra.overrides.hydra: Hydra's own, the launcher's among them)."""
@@ -226,8 +221,8 @@ def multirun_record(sweep_dir: Path, task: list[str]) -> None:
 def test_status_of_a_sweep_counts_the_jobs_that_have_not_started(tmp_path, monkeypatch):
     monkeypatch.setenv("STYLOMETRY_DATA", str(CORPUS))
     sweep_dir = tmp_path / "multirun" / "corpus" / "smoke"
-    fake_run(sweep_dir / "baseline/baum/seed=0", state="complete", epoch=3, author="baum", seed=0)
-    fake_run(sweep_dir / "baseline/baum/seed=1", state="failed", reason="ConfigError: bad book", author="baum")
+    fake_run(sweep_dir / "baseline/baum/seed=0", state="complete")
+    fake_run(sweep_dir / "baseline/baum/seed=1", state="failed", reason="ConfigError: bad book")
     multirun_record(sweep_dir, ["experiment=smoke", "author=baum,austen", "seed=range(3)"])
     jobs = sweep_states(sweep_dir)
     table = format_table(jobs)
@@ -251,7 +246,7 @@ def test_status_of_a_sweep_counts_the_jobs_that_have_not_started(tmp_path, monke
 def test_status_whose_reader_goes_away_ends_quietly(tmp_path):
     """`status | head`: the reader closes the pipe; status ends without an error line (exit 141, as SIGPIPE)."""
     for seed in range(3):
-        fake_run(tmp_path / "multirun/corpus/paper/baseline/baum" / f"seed={seed}", state="complete", epoch=3)
+        fake_run(tmp_path / "multirun/corpus/paper/baseline/baum" / f"seed={seed}", state="complete")
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first line
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, JOBLIB, TINY, TINY_TRAIN_TOKENS, TOKENIZER, start_command
+from conftest import CORPUS, JOBLIB, TINY, TINY_TRAIN_TOKENS, TOKENIZER, fake_run, start_command
 
 from stylometry.config.schema import ConfigError, DeviceConfig
 from stylometry.hardware.device import GpuLease, Hardware, cpu_threads, place_job
@@ -189,9 +189,7 @@ def test_plan_expands_validates_and_says_what_would_happen(small_corpus, tmp_pat
     monkeypatch.setenv("STYLOMETRY_DATA", str(small_corpus))
     monkeypatch.setenv("STYLOMETRY_TOKENIZER", str(TOKENIZER))
     sweep_dir = tmp_path / "sweep"
-    done = sweep_dir / "baseline" / "bob" / "seed=0"
-    done.mkdir(parents=True)
-    (done / "status.json").write_text(json.dumps({"state": "complete", "epoch": 3}))
+    fake_run(sweep_dir / "baseline" / "bob" / "seed=0", "complete")
     lines = plan(
         [
             "experiment=smoke",

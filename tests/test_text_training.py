@@ -10,10 +10,9 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import CORPUS, REPO, TOKENIZER, run_command, start_command
+from conftest import CORPUS, REPO, TOKENIZER, metrics, run_command, same_weights, start_command, weights
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from safetensors.torch import load_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from stylometry.config.schema import ConfigError
@@ -44,19 +43,6 @@ def scalars(run_dir):
 
 def series(run_dir, name):
     return {step: value for step, _, n, value in scalars(run_dir) if n == name}
-
-
-def metrics(run_dir):
-    with open(run_dir / "metrics.csv", newline="") as f:
-        return [(int(r["epoch"]), r["dataset"], r["loss"]) for r in csv.DictReader(f)]
-
-
-def weights(path):
-    return load_file(path / "model.safetensors")
-
-
-def same_weights(a, b):
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def tensorboard_scalars(run_dir):
@@ -121,7 +107,7 @@ def test_a_resumed_runs_event_file_is_read_after_the_earlier_ones(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from stylometry.config.schema import LoggerConfig
-    from stylometry.training.scalars import ScalarLogger
+    from stylometry.runs.scalars import ScalarLogger
 
     for resume_step in (None, 1, 2):  # three writers in quick succession, as a run paused after every step
         logger = ScalarLogger(tmp_path, LoggerConfig(name="tensorboard"), resume_step)
@@ -161,8 +147,8 @@ def test_the_best_checkpoint_holds_the_lowest_validation_loss(text_run, make_con
     data = load_text_data(cfg.data, cfg.seed, reader, 50256)
     from stylometry.hardware.device import Placement
 
-    rows = evaluate(model, {"val": eval_windows(data.eval_texts["val"], 64)}, 16, Placement("cpu", "fp32"), 0, 0.0)
-    assert float(rows[0]["loss"]) == pytest.approx(best["loss"], abs=2e-6)
+    rows = evaluate(model, {"val": eval_windows(data.eval_texts["val"], 64)}, 16, Placement("cpu", "fp32"))
+    assert rows[0].loss == pytest.approx(best["loss"], abs=2e-6)
     # A run stopped at the best step ends with exactly those weights.
     stopped = tmp_path / "stopped"
     train(make_config(*TEXT_RUN, f"stop_criteria.max_steps={best['step']}"), stopped)

@@ -1,12 +1,10 @@
 """The real trainer on a tiny model and real books: outputs, skip, resume, and refusals."""
 
-import csv
 import json
 
 import pytest
 import torch
-from conftest import AUTHORS, EXTRA_SETS, TINY
-from safetensors.torch import load_file
+from conftest import AUTHORS, EXTRA_SETS, TINY, metrics, same_weights, weights
 from transformers import GPT2LMHeadModel
 
 from stylometry.config.schema import ConfigError
@@ -23,15 +21,6 @@ def small_run(author: str) -> list:
     a run evaluates every set; what the others check (stopping, resuming, refusing) takes fewer evaluations."""
     other = "thompson" if author == "baum" else "baum"
     return [f"author={author}", *TINY, f"data.authors=[{author},{other}]", "author.extra_eval_sets=[]"]
-
-
-def metrics(run_dir):
-    with open(run_dir / "metrics.csv", newline="") as f:
-        return [(int(r["epoch"]), r["dataset"], r["loss"]) for r in csv.DictReader(f)]
-
-
-def weights(run_dir):
-    return load_file(run_dir / "checkpoint" / "model.safetensors")
 
 
 def test_a_run_writes_everything_a_sweep_is_read_from(make_config, tmp_path):
@@ -85,8 +74,7 @@ def test_stopped_and_resumed_equals_never_stopped(make_config, tmp_path):
     assert json.loads((stopped / "status.json").read_text())["state"] == "paused"
     assert train(make_config(*small_run("twain"), "stop_criteria.max_epochs=3"), stopped) == "complete"
     assert metrics(stopped) == metrics(straight)
-    a, b = weights(straight), weights(stopped)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert same_weights(weights(straight / "checkpoint"), weights(stopped / "checkpoint"))
 
 
 def test_rows_after_the_checkpoint_are_replaced_not_duplicated(make_config, tmp_path):

@@ -32,6 +32,7 @@ transform are the language model's. Tokens are decoded back to text with the run
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -43,10 +44,11 @@ from sklearn.preprocessing import FunctionTransformer, Normalizer, StandardScale
 
 from stylometry.analysis import stats
 from stylometry.analysis.load import GROUP, PUBLISHED
+from stylometry.config.schema import first_line
 from stylometry.data.excerpts import excerpts
+from stylometry.runs.layout import METRICS, RUN_CONFIG
 
 NAIVE_BAYES, DELTA, LANGUAGE_MODELS = "naive Bayes", "Burrows' Delta", "language models"
-HELD_OUT = "held_out.csv"  # stylometry.attribute --held-out: every held-out book and excerpt, attributed
 LOSS_MATCH = 1e-3  # attribute's whole-book loss vs metrics.csv's (printed to 6 decimals): the same model and text
 # Burrows (2002) used the 150 most frequent words. On the study's corpus (10 seeds, 8 authors, full training
 # texts) Delta attributed 66, 73, 78 and 78 of 80 held-out books with 150, 300, 500 and 1,000 words, and
@@ -105,10 +107,20 @@ class SeedTexts:
         return self.decoded[name]
 
 
-def compare_baselines(tables, excerpt_tokens=(), attribution=None) -> BaselineTables:
+@dataclass(frozen=True)
+class HeldOutAttribution:
+    """`stylometry.attribute --held-out`'s output, as its writer reads it back (stylometry/attribution/report.py:
+    read_held_out_attribution): every held-out book and excerpt attributed, and every model's loss on each."""
+
+    directory: Path
+    held_out: pd.DataFrame
+    scores: pd.DataFrame
+
+
+def compare_baselines(tables, excerpt_tokens=(), attribution: Optional[HeldOutAttribution] = None) -> BaselineTables:
     """The classical baselines for every seed of every group of our runs in `tables` (an analysis's
     Tables); on excerpts of excerpt_tokens (default: the lengths of the attribution), beside the language
-    models' verdicts read from `attribution`, an output dir of `stylometry.attribute --held-out`."""
+    models' verdicts in `attribution`."""
     started = time.perf_counter()
     runs = tables.runs
     problems = []
@@ -121,10 +133,10 @@ def compare_baselines(tables, excerpt_tokens=(), attribution=None) -> BaselineTa
     ours = runs[runs["state"] != PUBLISHED]
     if ours.empty:
         raise BaselineError(
-            "--baselines needs run dirs of our training (config.yaml beside metrics.csv); "
+            f"--baselines needs run dirs of our training ({RUN_CONFIG} beside {METRICS}); "
             "the inputs hold only the study's published logs"
         )
-    language_models = read_attribution(Path(attribution), tables) if attribution is not None else None
+    language_models = read_attribution(attribution, tables) if attribution is not None else None
     if language_models is not None and not excerpt_tokens:
         excerpt_tokens = sorted(language_models["excerpt_tokens"].dropna().unique().astype(int))
     verdicts = []
@@ -159,16 +171,10 @@ def compare_baselines(tables, excerpt_tokens=(), attribution=None) -> BaselineTa
     )
 
 
-def read_attribution(directory: Path, tables) -> pd.DataFrame:
-    """The language models' verdicts on each held-out excerpt, from `stylometry.attribute --held-out`'s output,
-    as rows of the baselines' verdict table for the group whose logged final losses its whole-book scores equal."""
-    held_out, scores = directory / HELD_OUT, directory / "scores.csv"
-    if not held_out.is_file() or not scores.is_file():
-        raise BaselineError(
-            f"--attribution {directory}: no {HELD_OUT} and scores.csv there; make it with python -m "
-            f"stylometry.attribute <study dir> --held-out --excerpt-tokens 256,1024,4096 --out {directory}"
-        )
-    verdicts, scores = pd.read_csv(held_out), pd.read_csv(scores)
+def read_attribution(attribution: HeldOutAttribution, tables) -> pd.DataFrame:
+    """The language models' verdicts on each held-out excerpt, as rows of the baselines' verdict table for the group
+    whose logged final losses the attribution's whole-book scores equal."""
+    directory, verdicts, scores = attribution.directory, attribution.held_out, attribution.scores
     whole = scores[scores["excerpt_tokens"].isna()].assign(eval_set=lambda d: d["text"].str.split("/").str[0])
     final = stats.at_epoch(tables.results, stats.OWN_FINAL)
     matched = []
@@ -218,7 +224,7 @@ def seed_texts(seed_runs: pd.DataFrame, key: tuple, seed: int) -> SeedTexts:
             cfg = read_run_config(run_dir)
         except (OSError, ValueError, KeyError, OmegaConfBaseException) as error:  # missing, or another schema's
             raise BaselineError(
-                f"{run_dir}: cannot read its config ({str(error).splitlines()[0]}); --baselines "
+                f"{run_dir}: cannot read its config ({first_line(error)}); --baselines "
                 "rebuilds each model's training text from it"
             ) from None
         if cfg.data.kind != "corpus" or cfg.author is None:
@@ -248,27 +254,20 @@ def seed_texts(seed_runs: pd.DataFrame, key: tuple, seed: int) -> SeedTexts:
 
 
 def _with_inputs_found(cfg, run_dir: Path):
-    """The run's config, with the manifest's absolute corpus and tokenizer paths where the configured ones
-    (e.g. paths relative to where training ran) are not found from here."""
+    """The run's config with its corpus and tokenizer as found from here (stylometry/runs/manifest.py)."""
     import dataclasses
 
-    from stylometry.runs.layout import MANIFEST, read_json
+    from stylometry.runs.manifest import run_inputs
 
-    manifest = read_json(run_dir / MANIFEST) or {}
-    data = cfg.data
-    if not Path(data.root).expanduser().is_dir():
-        recorded = manifest.get("corpus_root")
-        if not (recorded and Path(recorded).is_dir()):
-            raise BaselineError(
-                f"{run_dir}: its corpus data.root={data.root} is not found from here; run the analysis "
-                "where training ran, or from the same working directory"
-            )
-        data = dataclasses.replace(data, root=recorded)
-    tokenizer = Path(data.tokenizer).expanduser()
-    recorded = (manifest.get("tokenizer") or {}).get("path") if isinstance(manifest.get("tokenizer"), dict) else None
-    if not tokenizer.is_dir() and recorded and Path(recorded).is_dir():
-        data = dataclasses.replace(data, tokenizer=recorded)
-    return dataclasses.replace(cfg, data=data)
+    found = run_inputs(run_dir, cfg)
+    if found.corpus_root is None:
+        raise BaselineError(
+            f"{run_dir}: its corpus data.root={cfg.data.root} is not found from here; run the analysis "
+            "where training ran, or from the same working directory"
+        )
+    return dataclasses.replace(
+        cfg, data=dataclasses.replace(cfg.data, root=str(found.corpus_root), tokenizer=found.tokenizer)
+    )
 
 
 def decode(tokenizer, tokens: np.ndarray) -> str:

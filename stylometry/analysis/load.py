@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from stylometry.config.schema import BACKGROUND_RUN
 from stylometry.runs.compatibility import FACET, first_mix, runs_text
-from stylometry.runs.layout import HYDRA_CONFIG, METRICS, STATUS
+from stylometry.runs.layout import METRICS, RUN_CONFIG, STATUS, read_saved_config
+from stylometry.runs.metrics import find_metrics, metrics_table
 from stylometry.runs.status import read_status
 
 GROUP = ["sweep", "study", "experiment", "variant"]
@@ -69,7 +69,7 @@ def load_sweeps(inputs: Sequence) -> Sweeps:
         if not root.is_dir():
             problems.append(f"{label}: not a directory")
             continue
-        found = sorted(root.rglob(METRICS)) + sorted(root.rglob(STUDY_LOGS))
+        found = [run_dir / METRICS for run_dir in find_metrics(root)] + sorted(root.rglob(STUDY_LOGS))
         if not found:
             problems.append(f"{label}: no {METRICS} or {STUDY_LOGS} below it")
         for path in found:
@@ -99,7 +99,7 @@ def load_sweeps(inputs: Sequence) -> Sweeps:
 
 def read_our_job(job_dir: Path, sweep: str) -> tuple[pd.DataFrame, dict]:
     identity, state, hashes = _our_identity(job_dir)
-    metrics = pd.read_csv(job_dir / METRICS, usecols=["epoch", "dataset", "loss"])
+    metrics = metrics_table(job_dir, ["epoch", "dataset", "loss"])
     metrics = metrics.rename(columns={"dataset": "eval_set"})
     return _tidy(metrics, {"sweep": sweep, **identity}, state, job_dir, hashes)
 
@@ -142,10 +142,9 @@ def _our_identity(job_dir: Path) -> tuple[dict, str, dict]:
         }
         hashes = {key: status.get(key) for key in HASHES}
         return identity, str(status.get("state", "unknown")), hashes
-    config_path = job_dir / HYDRA_CONFIG
-    if not config_path.exists():
-        raise ValueError(f"neither {STATUS} nor {HYDRA_CONFIG} says whose model this is")
-    config = yaml.safe_load(config_path.read_text()) or {}
+    config = read_saved_config(job_dir)
+    if config is None:
+        raise ValueError(f"neither {STATUS} nor a saved config ({RUN_CONFIG}) says whose model this is")
     study = config.get("study")
     identity = {
         "study": None if study is None or "${" in str(study) else str(study),  # an unresolved interpolation

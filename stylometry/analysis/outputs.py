@@ -14,7 +14,7 @@ import pandas as pd
 
 from stylometry.analysis import ablation, figures, stats
 from stylometry.analysis.ablation import COMPARE_EPOCH, FAIR_CUT, STUDY, variant_order
-from stylometry.analysis.baselines import compare_baselines
+from stylometry.analysis.baselines import HeldOutAttribution, compare_baselines
 from stylometry.analysis.html_report import analysis_html
 from stylometry.analysis.load import GROUP, load_sweeps
 from stylometry.analysis.report import group_label, group_slug, report_markdown, study_label, study_slug
@@ -34,7 +34,7 @@ def analyze(
     bands: str = figures.MIN_MAX,
     baselines: bool = False,
     excerpt_tokens: Sequence[int] = (),
-    attribution: Path | None = None,
+    attribution: HeldOutAttribution | None = None,
     score: str = stats.LOSS,
 ) -> Tables:
     """Reads the inputs, writes every output into out_dir, and returns the tables it wrote; score: what the

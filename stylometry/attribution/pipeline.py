@@ -259,7 +259,7 @@ def _reader(request: Request, study: Study):
     from stylometry.data.tokens import BookReader, load_tokenizer
 
     try:
-        return BookReader.of_run(study.cfg, load_tokenizer(request.tokenizer or study.cfg.data.tokenizer))
+        return BookReader.of_run(study.cfg, load_tokenizer(request.tokenizer or study.tokenizer))
     except ConfigError as error:
         raise AttributionError(f"{error} (--tokenizer names the study's tokenizer if it has moved)") from None
 

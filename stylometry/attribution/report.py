@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from stylometry.analysis.baselines import BaselineError, HeldOutAttribution
 from stylometry.analysis.report import slug
 from stylometry.attribution.held_out import MIN_BOOKS_TO_RESAMPLE
 from stylometry.attribution.normalized import LOSS, judged
@@ -29,7 +30,7 @@ def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures
     from stylometry.attribution.figures import held_out_curve, rolling, text_excerpts, text_losses
     from stylometry.attribution.html_report import attribution_html
 
-    outputs: dict[str, object] = {f"{name}.csv": table for name, table in result.tables().items()}
+    outputs: dict[str, object] = {table_file(name): table for name, table in result.tables().items()}
     figures: dict[str, object] = {}
     if draw_figures and result.held_out.empty:
         scores = judged(result.scores, result.score)
@@ -72,6 +73,23 @@ def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures
     with atomic_file(out_dir / "report.html") as f:
         f.write(page)
     return written + [out_dir / "report.md", out_dir / "report.html"]
+
+
+def table_file(name: str) -> str:
+    """The file of one of an attribution's tables (Attribution.tables: scores, verdicts, held_out, ...)."""
+    return f"{name}.csv"
+
+
+def read_held_out_attribution(out_dir: Path) -> HeldOutAttribution:
+    """An output dir of `stylometry.attribute --held-out` read back (analyze --attribution); a BaselineError that
+    says how to make one where it is not one."""
+    held_out, scores = out_dir / table_file("held_out"), out_dir / table_file("scores")
+    if not held_out.is_file() or not scores.is_file():
+        raise BaselineError(
+            f"--attribution {out_dir}: no {held_out.name} and {scores.name} there; make it with python -m "
+            f"stylometry.attribute <study dir> --held-out --excerpt-tokens 256,1024,4096 --out {out_dir}"
+        )
+    return HeldOutAttribution(out_dir, pd.read_csv(held_out), pd.read_csv(scores))
 
 
 def report_markdown(result: Attribution, command: str, figures: list[str]) -> str:

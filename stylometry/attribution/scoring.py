@@ -24,6 +24,7 @@ import pandas as pd
 from stylometry.attribution.texts import AttributionError, Text
 from stylometry.config.schema import DeviceConfig, first_line
 from stylometry.data.excerpts import excerpts
+from stylometry.runs.metrics import logged_loss
 from stylometry.runs.study import Model, Study
 
 log = logging.getLogger("stylometry.attribute")  # the command's progress, wherever it is logged from
@@ -120,8 +121,8 @@ def _unit_rows(net, model: Model, units: list[Unit], settings: ScoreSettings, pl
         str(j): windows[j] for j, unit in enumerate(units) if unit.excerpt_tokens is None and not unit.per_token
     }
     losses = {
-        int(row["dataset"]): (float(row["loss"]), int(row["tokens"]))
-        for row in evaluate(net, whole_sets, settings.batch_size, placement, epoch=0, seconds=0.0)
+        int(set_loss.dataset): (logged_loss(set_loss.loss), set_loss.tokens)
+        for set_loss in evaluate(net, whole_sets, settings.batch_size, placement)
     }
     excerpt_units = [j for j, unit in enumerate(units) if unit.excerpt_tokens is not None]
     losses.update(_excerpt_losses(net, excerpt_units, windows, settings, placement))
@@ -132,7 +133,7 @@ def _unit_rows(net, model: Model, units: list[Unit], settings: ScoreSettings, pl
                 net, windows[j], settings.batch_size, placement, len(unit.tokens)
             )
             scored = values[~np.isnan(values)]
-            losses[j] = (round(float(scored.sum(dtype=np.float64) / len(scored)), 6), len(scored))  # as evaluate()
+            losses[j] = (logged_loss(float(scored.sum(dtype=np.float64) / len(scored))), len(scored))
     rows = [
         {
             "text": unit.text,

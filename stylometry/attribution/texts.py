@@ -16,6 +16,7 @@ import numpy as np
 
 from stylometry.config.schema import ConfigError
 from stylometry.data.overlap import FROM_BOOK_SHARE, shares_in_books
+from stylometry.runs.layout import MANIFEST
 from stylometry.runs.study import Study
 
 
@@ -99,7 +100,7 @@ def held_out_texts(study: Study, reader, max_tokens: int | None) -> list[Text]:
             book = study.held_out_books[seed].get(author)
             if book is None:
                 raise AttributionError(
-                    f"the runs of seed {seed} record no held-out book of {author} (manifest.json): "
+                    f"the runs of seed {seed} record no held-out book of {author} ({MANIFEST}): "
                     f"their models were not evaluated on {author}'s books; leave --held-out out"
                 )
             path = study.corpus_root / author / book

@@ -21,6 +21,7 @@ import pandas as pd
 from stylometry.attribution.held_out import ACCURACY_COLUMNS
 from stylometry.attribution.texts import Text
 from stylometry.files.atomic import atomic_file
+from stylometry.runs.layout import WEIGHTS
 from stylometry.runs.study import Study
 
 log = logging.getLogger("stylometry.attribute")
@@ -34,8 +35,7 @@ def curve_path(study: Study, score: str, max_tokens: int | None) -> Path:
     """Where the study's curve is kept: named by a hash of its models' final weights (path, size, time written), the
     score and the texts' cap, so a retrained model or another score is another curve."""
     models = [
-        (str(model.checkpoint.resolve()), (model.checkpoint / "model.safetensors").stat().st_mtime_ns)
-        for model in study.models
+        (str(model.checkpoint.resolve()), (model.checkpoint / WEIGHTS).stat().st_mtime_ns) for model in study.models
     ]
     key = json.dumps([models, score, max_tokens, list(CURVE_LENGTHS)])
     name = hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -112,4 +112,4 @@ def optimized_evaluation(cfg, placement, n_batches: int) -> Callable[[], list]:
     eval_sets = {"bench": eval_windows([text], n_positions)}
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(placement.device).eval()
-    return lambda: evaluate(model, eval_sets, cfg.data.eval_batch_size, placement, epoch=0, seconds=0.0)
+    return lambda: evaluate(model, eval_sets, cfg.data.eval_batch_size, placement)

@@ -414,7 +414,7 @@ def to_run_config(cfg: DictConfig) -> TrainConfig:
     except ConfigError:
         raise
     except Exception as error:  # MISSING values and interpolations that do not resolve
-        raise ConfigError(str(error).splitlines()[0]) from None
+        raise ConfigError(first_line(error)) from None
 
 
 def check_known_keys(cfg: DictConfig, schema, prefix: str = "") -> None:

@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 
-from stylometry.config.schema import BACKGROUND_RUN, ConfigError, DataConfig, TrainConfig
+from stylometry.config.schema import BACKGROUND_RUN, ConfigError, DataConfig, TrainConfig, first_line
 from stylometry.data.corpus import author_folders, books, check_corpus, corpus_sha256
 from stylometry.data.windows import num_windows
 from stylometry.files.atomic import atomic_file
@@ -97,7 +97,7 @@ def _read_tokenizer(name: str, where: str):
         return AutoTokenizer.from_pretrained(where)
     except OSError as error:
         raise ConfigError(
-            f"data.tokenizer={name}: cannot load a tokenizer ({str(error).splitlines()[0]}); "
+            f"data.tokenizer={name}: cannot load a tokenizer ({first_line(error)}); "
             "set data.tokenizer (or STYLOMETRY_TOKENIZER) to a local tokenizer folder"
         ) from None
 

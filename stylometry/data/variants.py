@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
-from stylometry.config.schema import ConfigError
+from stylometry.config.schema import ConfigError, first_line
 from stylometry.files.atomic import atomic_file
 
 # A word, as in the study: a run of letters, digits and underscores (Unicode-aware, as Python's re
@@ -151,7 +151,7 @@ def load_pos_tagger(nltk_data: Optional[str]) -> Tuple[object, Dict[str, str]]:
     except Exception as error:  # NLTK's sandbox errors, malformed JSON
         raise ConfigError(
             f"variant.nltk_data: cannot load the perceptron tagger in {root / TAGGER_DIR} "
-            f"({str(error).splitlines()[0] if str(error) else type(error).__name__}); "
+            f"({first_line(error)}); "
             "point it at a folder holding an intact copy"
         ) from None
     return tagger, read_universal_map(root / UNIVERSAL_MAP)

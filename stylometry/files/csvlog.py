@@ -1,7 +1,7 @@
 """An append-only CSV log of a run (metrics.csv, scalars.csv), trimmed back to a checkpoint on resume.
 
     <run dir>/metrics.csv    epoch,dataset,loss,tokens,seconds     (stylometry/runs/layout.py)
-    <run dir>/scalars.csv    step,epoch,name,value                 (stylometry/training/scalars.py)
+    <run dir>/scalars.csv    step,epoch,name,value                 (stylometry/runs/scalars.py)
 
 Rows are appended and fsynced as the run goes. A kill can cut the last row in half; `keep` rewrites the
 file (atomically) with only the whole rows it is told to keep, which is how a resume drops the rows written

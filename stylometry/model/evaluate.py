@@ -3,11 +3,12 @@
     python -m stylometry.attribute multirun/corpus/paper letter.txt --out attribution/letter   # evaluate() per model
 
 Each text comes as windows (stylometry/data/windows.py: eval_windows); its loss is the total NLL over its
-scored tokens divided by their number, in the row format of a run's metrics.csv (epoch, dataset, loss, tokens,
-seconds). A data-parallel job's processes each score a share of the windows, and the sums are added.
+scored tokens divided by their number (`SetLoss`; the trainer writes them into the run dir). A data-parallel
+job's processes each score a share of the windows, and the sums are added.
 """
 
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import List
 
 import numpy as np
 import torch
@@ -18,12 +19,16 @@ from stylometry.hardware.distributed import World
 from stylometry.model.gpt import nll_sum, token_nll
 
 
+@dataclass(frozen=True)
+class SetLoss:
+    dataset: str  # the evaluation set's name
+    loss: float  # mean NLL per predicted token, nats
+    tokens: int  # predicted tokens
+
+
 @torch.no_grad()
-def evaluate(
-    model, eval_sets, batch_size: int, placement: Placement, epoch: int, seconds: float, world: World = World()
-) -> List[Dict]:
-    """The loss on each evaluation set (name -> EvalBatches), one row each: total NLL over its predicted tokens /
-    their number. `epoch` and `seconds` are copied into the rows (where the run stands; 0 outside training)."""
+def evaluate(model, eval_sets, batch_size: int, placement: Placement, world: World = World()) -> List[SetLoss]:
+    """The loss on each evaluation set (name -> EvalBatches): total NLL over its predicted tokens / their number."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -42,7 +47,7 @@ def evaluate(
             total += float(nll)
         if world.size > 1:
             total = float(distributed.all_sum(torch.tensor(total, dtype=torch.float64, device=device), world))
-        rows.append(loss_row(epoch, name, total / windows.n_predicted, windows.n_predicted, seconds))
+        rows.append(SetLoss(name, total / windows.n_predicted, windows.n_predicted))
     model.train(was_training)
     return rows
 
@@ -85,8 +90,3 @@ def window_nll(
         sums.append(nll.sum(dim=1, dtype=torch.float64).cpu().numpy())
     model.train(was_training)
     return np.concatenate(sums) if sums else np.zeros(0)
-
-
-def loss_row(epoch: int, dataset: str, loss: float, tokens: int, seconds: float) -> Dict:
-    """One row of losses, as metrics.csv holds it: the loss on `dataset` over `tokens` predicted tokens."""
-    return {"epoch": epoch, "dataset": dataset, "loss": f"{loss:.6f}", "tokens": tokens, "seconds": f"{seconds:.1f}"}

@@ -11,10 +11,11 @@ import json
 from pathlib import Path
 
 import torch
+from transformers.utils import SAFE_WEIGHTS_NAME, WEIGHTS_NAME
 
 from stylometry.config.schema import PRETRAINED, ConfigError, ModelConfig, TrainConfig
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # save_pretrained's, newest first
+WEIGHT_FILES = (SAFE_WEIGHTS_NAME, WEIGHTS_NAME)  # save_pretrained's, newest first
 
 
 def weights_file(folder: Path, key: str) -> Path:

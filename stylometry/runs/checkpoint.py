@@ -18,24 +18,24 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from safetensors.torch import load_file
 
-from stylometry.config.schema import BACKGROUND, ConfigError, TrainConfig
-from stylometry.config.schema import SCRATCH as FROM_SCRATCH  # layout's SCRATCH is the checkpoint being written
+from stylometry.config.schema import BACKGROUND, SCRATCH, ConfigError, TrainConfig, first_line
 from stylometry.runs.layout import (
     BEST,
     BEST_INFO,
     BEST_OLD,
-    BEST_SCRATCH,
+    BEST_WRITING,
     CHECKPOINT,
     PREVIOUS,
-    SCRATCH,
     TRAINING_STATE,
     WEIGHTS,
+    WRITING,
 )
+from stylometry.runs.metrics import MetricRow
 
 
 class CheckpointError(RuntimeError):
@@ -107,7 +107,56 @@ def config_sha256(identity: Dict) -> str:
     return hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()
 
 
-def read_training_state(path: Path, mmap: bool = False) -> dict:
+@dataclasses.dataclass(frozen=True)
+class TrainingState:
+    """What training_state.pt holds beside the weights: who the run is, where it stands, and the states that let
+    it go on exactly (optimizer, loss scaler, window and dropout RNGs)."""
+
+    identity: Dict  # what makes the run this run (run_identity)
+    epoch: int  # epochs completed
+    step: int  # optimizer steps taken
+    train_seconds: float
+    train_loss: Optional[float]  # the last completed epoch's mean training loss
+    best_loss: Optional[float]  # the lowest loss on the best set so far (checkpoint.best/)
+    in_epoch: Optional[Dict]  # the epoch in progress (window RNG before its draw, batches done, NLL, tokens)
+    metric_rows: List[MetricRow]  # the checkpoint's epoch's rows, written again on resume
+    metrics_from: int  # the epoch whose rows (and later ones) a resume drops from metrics.csv
+    optimizer: Dict
+    scaler: Dict
+    window_rng: Dict
+    torch_rng: torch.Tensor  # rank 0's CPU RNG state
+    cuda_rng: Optional[torch.Tensor]  # rank 0's CUDA RNG state, on a GPU
+    rank_rng: Optional[List[Dict]]  # each process's {"cpu", "cuda"} RNG states, with more than one
+
+    def payload(self) -> Dict:
+        """The file's content: tensors and plain data only, so that it loads with weights_only."""
+        saved = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        saved["metric_rows"] = [row.fields() for row in self.metric_rows]
+        return saved
+
+    @classmethod
+    def from_payload(cls, saved: Dict) -> "TrainingState":
+        """Also of checkpoints written before `best_loss`, `metrics_from` or `cuda_rng` were saved."""
+        return cls(
+            identity=saved["identity"],
+            epoch=saved["epoch"],
+            step=saved["step"],
+            train_seconds=saved["train_seconds"],
+            train_loss=saved["train_loss"],
+            best_loss=saved.get("best_loss"),
+            in_epoch=saved.get("in_epoch"),
+            metric_rows=[MetricRow.from_fields(row) for row in saved["metric_rows"]],
+            metrics_from=saved.get("metrics_from", saved["epoch"]),
+            optimizer=saved["optimizer"],
+            scaler=saved["scaler"],
+            window_rng=saved["window_rng"],
+            torch_rng=saved["torch_rng"],
+            cuda_rng=saved.get("cuda_rng"),
+            rank_rng=saved.get("rank_rng"),
+        )
+
+
+def read_training_state(path: Path, mmap: bool = False) -> TrainingState:
     """A checkpoint's training state (identity, loop state, optimizer, RNG states), or a CheckpointError.
 
     mmap: the tensors (the optimizer's state, the bulk of the file) are mapped, not read, for a reader that wants
@@ -115,19 +164,17 @@ def read_training_state(path: Path, mmap: bool = False) -> dict:
     state_file = path / TRAINING_STATE
     try:
         # weights_only: a training state holds tensors and plain data; never unpickle objects from disk.
-        state = torch.load(state_file, map_location="cpu", weights_only=True, mmap=mmap)
-        state["identity"]
+        return TrainingState.from_payload(torch.load(state_file, map_location="cpu", weights_only=True, mmap=mmap))
     except Exception as error:
         raise _unreadable(state_file, error) from None
-    return state
 
 
-def save_checkpoint(run_dir: Path, model, training_state: dict) -> None:
+def save_checkpoint(run_dir: Path, model, training_state: TrainingState) -> None:
     def write(scratch: Path) -> None:
         model.save_pretrained(scratch)
-        torch.save(training_state, scratch / TRAINING_STATE)
+        torch.save(training_state.payload(), scratch / TRAINING_STATE)
 
-    _replace_whole(run_dir, SCRATCH, CHECKPOINT, PREVIOUS, write)
+    _replace_whole(run_dir, WRITING, CHECKPOINT, PREVIOUS, write)
 
 
 def save_best(run_dir: Path, model, info: dict) -> None:
@@ -137,7 +184,7 @@ def save_best(run_dir: Path, model, info: dict) -> None:
         model.save_pretrained(scratch)
         (scratch / BEST_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
-    _replace_whole(run_dir, BEST_SCRATCH, BEST, BEST_OLD, write)
+    _replace_whole(run_dir, BEST_WRITING, BEST, BEST_OLD, write)
     shutil.rmtree(run_dir / BEST_OLD, ignore_errors=True)  # only the one best is kept
 
 
@@ -162,7 +209,7 @@ def restore_best(run_dir: Path) -> None:
         os.replace(run_dir / BEST_OLD, run_dir / BEST)
 
 
-def load_checkpoint(path: Path, model, optimizer, identity: dict) -> dict:
+def load_checkpoint(path: Path, model, optimizer, identity: dict) -> TrainingState:
     """Loads weights and optimizer state in place; returns the training state (loop state, RNG states).
 
     `identity` is what makes the run this run (seed, model, data, ...): a checkpoint of another
@@ -170,7 +217,7 @@ def load_checkpoint(path: Path, model, optimizer, identity: dict) -> dict:
     """
     weights_file, state_file = path / WEIGHTS, path / TRAINING_STATE
     state = read_training_state(path)
-    check_same_run(state["identity"], identity, path.parent)
+    check_same_run(state.identity, identity, path.parent)
     try:
         weights = load_file(weights_file)
         tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
@@ -182,7 +229,7 @@ def load_checkpoint(path: Path, model, optimizer, identity: dict) -> dict:
     except Exception as error:
         raise _unreadable(weights_file, error) from None
     try:
-        optimizer.load_state_dict(state["optimizer"])
+        optimizer.load_state_dict(state.optimizer)
     except Exception as error:
         raise _unreadable(state_file, error) from None
     return state
@@ -191,7 +238,7 @@ def load_checkpoint(path: Path, model, optimizer, identity: dict) -> dict:
 def check_same_run(saved: dict, current: dict, run_dir: Path) -> None:
     """Raises RunMismatch naming the first setting that differs. A group the saved identity lacks is one added
     after that run began (e.g. `corpus`), so it is not compared."""
-    saved = {"init": {"name": FROM_SCRATCH}, **saved} if "init" in current else saved  # no init saved: from scratch
+    saved = {"init": {"name": SCRATCH}, **saved} if "init" in current else saved  # no init saved: from scratch
     for group, values in current.items():
         if group not in saved:
             continue
@@ -227,7 +274,7 @@ def _unreadable(file: Path, error: Exception) -> CheckpointError:
         if file.parent.name == CHECKPOINT and (run_dir / PREVIOUS).is_dir()
         else "delete the run dir to start over"
     )
-    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    reason = first_line(error)
     return CheckpointError(f"{file} is unreadable ({reason}): {fallback}")
 
 

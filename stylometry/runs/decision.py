@@ -66,13 +66,13 @@ def decide(run_dir: Path, stop: Optional[StopCriteriaConfig] = None, identity: O
         try:
             saved = read_training_state(checkpoint, mmap=True)
             if identity is not None:
-                check_same_run(saved["identity"], identity, run_dir)
+                check_same_run(saved.identity, identity, run_dir)
         except (CheckpointError, RunMismatch) as error:
             return refused(error)
     if status.get("state") == COMPLETE:
-        if saved is None or stop is None or should_stop(stop, saved["epoch"], saved["train_loss"], saved["step"]):
+        if saved is None or stop is None or should_stop(stop, saved.epoch, saved.train_loss, saved.step):
             return Decision(SKIP, f"complete at epoch {status.get('epoch', '?')}")
-        return Decision(EXTEND, f"complete at epoch {saved['epoch']}")
+        return Decision(EXTEND, f"complete at epoch {saved.epoch}")
     if checkpoint is not None:
-        return Decision(RESUME, f"checkpoint at epoch {saved['epoch'] if saved else status.get('epoch', '?')}")
+        return Decision(RESUME, f"checkpoint at epoch {saved.epoch if saved else status.get('epoch', '?')}")
     return Decision(START)

@@ -1,7 +1,6 @@
 """What a job writes into its run dir besides checkpoints, so a sweep can be read from disk alone.
 
-metrics.csv     epoch,dataset,loss,tokens,seconds: one row per (epoch, evaluation set), appended;
-                `train` is the epoch's mean training loss; epoch 0 is before any training
+metrics.csv     epoch,dataset,loss,tokens,seconds: one row per (epoch, evaluation set) (stylometry/runs/metrics.py)
 status.json     state (running | complete | failed | paused), identity, epoch, latest losses, ETA,
                 host, device: rewritten atomically every epoch, a heartbeat
 manifest.json   versions, device, git commit, the corpus files' hash, the held-out books
@@ -11,24 +10,30 @@ config.yaml     the run's typed config with every value resolved (no ${...}): wh
 
 import fcntl
 import json
-import platform
 import socket
-import subprocess
-import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Optional
 
 from stylometry.files.atomic import atomic_file
-from stylometry.files.csvlog import CsvLog
 
 METRICS, STATUS, MANIFEST, LOCK = "metrics.csv", "status.json", "manifest.json", ".lock"
 # The checkpoint folders (written by stylometry/runs/checkpoint.py), named here so that commands that only look for them
 # (status, sweep, generate) need not import torch.
-CHECKPOINT, PREVIOUS, SCRATCH = "checkpoint", "checkpoint.prev", "checkpoint.tmp"
-BEST, BEST_SCRATCH, BEST_OLD = "checkpoint.best", "checkpoint.best.tmp", "checkpoint.best.old"
+CHECKPOINT, PREVIOUS, WRITING = "checkpoint", "checkpoint.prev", "checkpoint.tmp"  # WRITING: a save under way
+BEST, BEST_WRITING, BEST_OLD = "checkpoint.best", "checkpoint.best.tmp", "checkpoint.best.old"
 WEIGHTS, TRAINING_STATE, BEST_INFO = "model.safetensors", "training_state.pt", "best.json"
-RUN_CONFIG, HYDRA_CONFIG = "config.yaml", Path(".hydra") / "config.yaml"
-METRIC_FIELDS = ["epoch", "dataset", "loss", "tokens", "seconds"]
+RUN_CONFIG, HYDRA_CONFIG, HYDRA_RUNTIME = "config.yaml", Path(".hydra") / "config.yaml", Path(".hydra") / "hydra.yaml"
+TRAIN_LOG = "train.log"  # the job's log lines (Hydra's job logging: <hydra.job.name>.log, the job being `train`)
+HYDRA_OVERRIDES = Path(".hydra") / "overrides.yaml"
+
+
+def run_dir_tail(variant: str, run_name: str, seed) -> str:
+    """`<variant>/<author or data.name>/seed=<seed>`: how every run dir ends (conf/train.yaml's hydra.run.dir and
+    hydra.sweep.subdir), the job's name in its log lines."""
+    return f"{variant}/{run_name}/seed={seed}"
+
+
+RUN_DIR_PATTERN = f"<study>/<experiment>/{run_dir_tail('<variant>', '<author>', '<seed>')}"  # below outputs/, multirun/
 
 
 def latest_checkpoint(run_dir: Path) -> Optional[Path]:
@@ -54,24 +59,6 @@ def lock_run_dir(run_dir: Path):
     return handle
 
 
-def _metrics(run_dir: Path) -> CsvLog:
-    whole = lambda row: all(row.get(key) for key in METRIC_FIELDS) and row["epoch"].isdigit()  # noqa: E731
-    return CsvLog(run_dir / METRICS, METRIC_FIELDS, whole)
-
-
-def append_metrics(run_dir: Path, rows: Iterable[Dict]) -> None:
-    _metrics(run_dir).append(rows)
-
-
-def read_metrics(run_dir: Path) -> List[Dict]:
-    return _metrics(run_dir).read()
-
-
-def keep_metrics_before(run_dir: Path, epoch: int) -> None:
-    """Drops the rows of `epoch` and later (written after the checkpoint a resume starts from)."""
-    _metrics(run_dir).keep(lambda row: int(row["epoch"]) < epoch)
-
-
 def write_json(path: Path, data: Dict) -> None:
     with atomic_file(path) as f:
         json.dump(data, f, indent=2, sort_keys=True)
@@ -89,45 +76,21 @@ def host() -> str:
     return socket.gethostname()
 
 
-def manifest(device_name: str, corpus_sha256: str, extra: Dict) -> Dict:
-    import numpy
-    import torch
-    import transformers
-
-    from stylometry import __version__
-
-    return {
-        "stylometry": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "transformers": transformers.__version__,
-        "numpy": numpy.__version__,
-        "device": device_name,
-        "host": host(),
-        "git_commit": _git_commit(),
-        "corpus_sha256": corpus_sha256,
-        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **extra,
-    }
-
-
-def _git_commit() -> Optional[str]:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 def write_run_config(run_dir: Path, cfg) -> None:
     """<run dir>/config.yaml: the typed TrainConfig, every interpolation resolved."""
     from omegaconf import OmegaConf
 
     with atomic_file(run_dir / RUN_CONFIG) as f:
         f.write(OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True))
+
+
+def read_saved_config(run_dir: Path) -> Optional[Dict]:
+    """The run's config as saved, interpolations left as they are (no schema, no torch): config.yaml, or Hydra's
+    .hydra/config.yaml for runs older than it; None where neither is there."""
+    import yaml
+
+    path = run_dir / RUN_CONFIG if (run_dir / RUN_CONFIG).exists() else run_dir / HYDRA_CONFIG
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else None
 
 
 def read_run_config(run_dir: Path):
@@ -178,13 +141,23 @@ CADENCE_KEYS_BEFORE = (
 )
 
 
-def write_hydra_files(run_dir: Path, files: Dict) -> None:
-    """Hydra's record of the job (.hydra/config.yaml, hydra.yaml, overrides.yaml), written by the trainer once the
-    run dir is known to hold this run (conf/train.yaml sets hydra.output_subdir: null so Hydra writes none first)."""
+def hydra_record(job_config, hydra_config) -> Dict[Path, object]:
+    """Hydra's record of a job, as Hydra would write it: the job's config, Hydra's own, and the command's overrides."""
     from omegaconf import OmegaConf
 
-    folder = run_dir / HYDRA_CONFIG.parent
-    folder.mkdir(exist_ok=True)
-    for name, content in files.items():
-        with atomic_file(folder / name) as f:
+    return {
+        HYDRA_CONFIG: job_config,
+        HYDRA_RUNTIME: OmegaConf.create({"hydra": hydra_config}),
+        HYDRA_OVERRIDES: OmegaConf.create(list(hydra_config.overrides.task)),
+    }
+
+
+def write_hydra_files(run_dir: Path, record: Dict[Path, object]) -> None:
+    """Hydra's record of the job (`hydra_record`), written by the trainer once the run dir is known to hold this run
+    (conf/train.yaml sets hydra.output_subdir: null so Hydra writes none first)."""
+    from omegaconf import OmegaConf
+
+    (run_dir / HYDRA_CONFIG.parent).mkdir(exist_ok=True)
+    for path, content in record.items():
+        with atomic_file(run_dir / path) as f:
             f.write(OmegaConf.to_yaml(content))

@@ -17,7 +17,7 @@ from typing import Optional
 from safetensors import safe_open
 
 from stylometry.config.schema import first_line
-from stylometry.runs.layout import BEST, BEST_INFO, BEST_OLD, CHECKPOINT, HYDRA_CONFIG, PREVIOUS, WEIGHTS
+from stylometry.runs.layout import BEST, BEST_INFO, BEST_OLD, CHECKPOINT, PREVIOUS, WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -89,25 +89,14 @@ def load_model(path: Path, device: str):
 
 
 def run_tokenizer(run_dir: Path) -> str:
-    """The run's data.tokenizer, resolved in this environment; a relative folder also from where training ran."""
-    from omegaconf import OmegaConf
+    """The run's tokenizer, found from here (stylometry/runs/manifest.py: run_inputs)."""
+    from stylometry.runs.layout import read_run_config
+    from stylometry.runs.manifest import run_inputs
 
-    config_file = run_dir / HYDRA_CONFIG
-    if not config_file.is_file():
-        raise LoadError(f"{run_dir} has no {HYDRA_CONFIG} naming its tokenizer", config_file)
     try:
-        name = OmegaConf.select(OmegaConf.load(config_file), "data.tokenizer", throw_on_missing=True)
+        cfg = read_run_config(run_dir)
+    except FileNotFoundError as error:
+        raise LoadError(f"{first_line(error)}: nothing names its tokenizer", run_dir) from None
     except Exception as error:
-        problem = f"data.tokenizer in {config_file} does not resolve ({first_line(error)})"
-        raise LoadError(problem, config_file) from None
-    if not name:
-        raise LoadError(f"{config_file} names no data.tokenizer", config_file)
-    path = Path(str(name)).expanduser()
-    if not path.is_absolute() and not path.is_dir():
-        try:  # training ran with hydra.job.chdir=false, so a relative folder was relative to its cwd
-            train_cwd = OmegaConf.load(config_file.parent / "hydra.yaml").hydra.runtime.cwd
-        except Exception:
-            train_cwd = None
-        if train_cwd and (Path(train_cwd) / path).is_dir():
-            return str(Path(train_cwd) / path)
-    return str(name)
+        raise LoadError(f"the config of {run_dir} does not read ({first_line(error)})", run_dir) from None
+    return run_inputs(run_dir, cfg).tokenizer

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Dict, List, Set, Tuple
 from stylometry.config.compose import compose_jobs, override_key
 from stylometry.config.schema import BACKGROUND, ConfigError
 from stylometry.data.authors import prepare_overrides
-from stylometry.runs.background import background_config, background_dir, starting_weights
+from stylometry.runs.background_run import background_config, background_dir, starting_weights
 from stylometry.runs.status import COMPLETE, read_status
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def plan_jobs(jobs: List["Job"]) -> List[PlannedJob]:
     for job in jobs:
         reader = shared.reader(job.config)
         runs = [(job.config, job.run_dir)]
-        if job.config.init.name == BACKGROUND:  # its seed's background first, once (stylometry/runs/background.py)
+        if job.config.init.name == BACKGROUND:  # its seed's background first, once (stylometry/runs/background_run.py)
             background = background_dir(job.run_dir)
             if all(p.run_dir != background for p in planned):
                 runs.insert(0, (background_config(job.config), background))

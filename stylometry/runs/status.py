@@ -16,7 +16,9 @@ import traceback
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from stylometry.config.schema import first_line
 from stylometry.runs.layout import STATUS, host, read_json, write_json
+from stylometry.runs.metrics import MetricRow, losses_by_dataset
 
 # The states status.json records, defined here alone; every command reads them by these names.
 RUNNING, COMPLETE, FAILED, PAUSED = "running", "complete", "failed", "paused"
@@ -53,7 +55,7 @@ def write_status(
     step: int,
     max_epochs: int,
     max_steps: Optional[int],
-    rows: List[Dict],
+    rows: List[MetricRow],
     eta_s: Optional[float],
     device: str,
     precision: str,
@@ -69,7 +71,7 @@ def write_status(
             "step": step,
             "max_epochs": max_epochs,
             "max_steps": max_steps,
-            "losses": {row["dataset"]: float(row["loss"]) for row in rows},
+            "losses": losses_by_dataset(rows),
             "eta_s": eta_s,
             "host": host(),
             "pid": os.getpid(),
@@ -89,7 +91,7 @@ def write_failed_status(run_dir: Path, error: BaseException, job: Dict) -> None:
     status.update(job)
     status.update(
         state=FAILED,
-        reason=(str(error).splitlines() or [type(error).__name__])[0],
+        reason=first_line(error),
         host=host(),
         pid=os.getpid(),
         updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -102,7 +104,7 @@ def epoch_line(
     epoch: int,
     max_epochs: int,
     train_loss: Optional[float],
-    rows: List[Dict],
+    rows: List[MetricRow],
     own_author: Optional[str],
     authors: List[str],
     tokens_per_s: float,
@@ -110,7 +112,7 @@ def epoch_line(
 ) -> str:
     """`epoch 3/500 | train 4.1 | eval own 4.3 others 5.0..5.6 | 1,453 tok/s | ETA 12.0 min`: a study run reads
     its own author's loss against the others'; a text run (no author) each set's loss and perplexity."""
-    losses = {row["dataset"]: float(row["loss"]) for row in rows if row["dataset"] != "train"}
+    losses = losses_by_dataset(rows, evaluations_only=True)
     parts = [f"epoch {epoch}/{max_epochs}"]
     if train_loss is not None:
         parts.append(f"train {train_loss:.4f}")

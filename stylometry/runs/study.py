@@ -16,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 from stylometry.config.schema import ConfigError, first_line
-from stylometry.runs.background import is_background
+from stylometry.runs.background_run import is_background
 from stylometry.runs.compatibility import first_mix, runs_text
 from stylometry.runs.decision import SKIP, decide
-from stylometry.runs.layout import CHECKPOINT, MANIFEST, STATUS, read_json, read_run_config
+from stylometry.runs.layout import CHECKPOINT, MANIFEST, STATUS, read_run_config
 from stylometry.runs.loading import LoadError, choose_checkpoint
+from stylometry.runs.manifest import read_manifest, run_inputs
 from stylometry.runs.status import read_status
 from stylometry.runs.sweep import find_run_dirs, job_state
 
@@ -46,6 +47,7 @@ class Study:
     left_out: list[str]  # runs not used, each in words
     cfg: object  # one complete run's TrainConfig: tokenizer, variant, model and evaluation settings (all agree)
     corpus_root: Path
+    tokenizer: str  # the runs' tokenizer, found from here (stylometry/runs/manifest.py: run_inputs)
     held_out_books: dict[int, dict[str, str]]  # seed -> author -> the file name of that author's held-out book
     train_books: dict[tuple[str, int], list[str]]  # (author, seed) -> the file names its model trained on
 
@@ -82,11 +84,12 @@ def load_study(
         runs = [run for run in runs if run.cfg.author.name in authors]
     models = _models(study_dir, runs)
     reference = runs[0]
-    root = corpus or Path(reference.manifest.get("corpus_root") or reference.cfg.data.root).expanduser()
-    if not root.is_dir():
+    found = run_inputs(reference.run_dir, reference.cfg)
+    root = corpus or found.corpus_root
+    if root is None or not root.is_dir():
         raise StudyError(
-            f"the study's corpus {root} is not here: pass --corpus <dir> (its books tell which "
-            "texts a model trained on, and which books it held out)"
+            f"the study's corpus {root or reference.cfg.data.root} is not here: pass --corpus <dir> (its books tell "
+            "which texts a model trained on, and which books it held out)"
         )
     held_out, train_books = {}, {}
     for run in runs:
@@ -94,7 +97,7 @@ def load_study(
             raise StudyError(f"{run.run_dir}/{MANIFEST} does not say which books the run trained on: {RETRAIN}")
         held_out.setdefault(run.cfg.seed, {}).update(run.manifest["held_out_books"])
         train_books[run.cfg.author.name, run.cfg.seed] = list(run.manifest["train_books"])
-    return Study(study_dir, models, left_out, reference.cfg, root, held_out, train_books)
+    return Study(study_dir, models, left_out, reference.cfg, root, found.tokenizer, held_out, train_books)
 
 
 def _complete_runs(study_dir: Path) -> tuple[list[_Run], list[str]]:
@@ -125,7 +128,7 @@ def _complete_runs(study_dir: Path) -> tuple[list[_Run], list[str]]:
             ) from None
         if cfg.data.kind != "corpus":
             raise StudyError(f"{run_dir} is a data=text run, not a model of an author: pass a study's sweep dir")
-        runs.append(_Run(run_dir, cfg, read_status(run_dir) or {}, read_json(run_dir / MANIFEST) or {}))
+        runs.append(_Run(run_dir, cfg, read_status(run_dir) or {}, read_manifest(run_dir)))
     if not runs:
         counts = ", ".join(f"{states.count(state)} {state}" for state in sorted(set(states))) or "none"
         raise StudyError(

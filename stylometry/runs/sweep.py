@@ -25,7 +25,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from stylometry.config.schema import ConfigError
-from stylometry.runs.layout import LOCK, METRICS, STATUS, host, latest_checkpoint
+from stylometry.runs.layout import LOCK, METRICS, STATUS, TRAIN_LOG, host, latest_checkpoint
 from stylometry.runs.status import FAILED, INTERRUPTED, NOT_STARTED, RUNNING, read_status
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def job_state(run_dir: Path) -> JobState:
         detail=status.get("reason") or "",
     )
     if state == FAILED:
-        job.detail = f"{job.detail} (log: {run_dir / 'train.log'}; traceback in {STATUS})"
+        job.detail = f"{job.detail} (log: {run_dir / TRAIN_LOG}; traceback in {STATUS})"
     elif state == RUNNING and not _alive(status):
         job.state, job.detail = INTERRUPTED, "its process is gone: the same command resumes it"
     return job

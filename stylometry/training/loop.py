@@ -12,7 +12,7 @@ finished one extended, by running the same command again.
 A run is a timeline of optimizer steps that rolls over epochs. An epoch is len(training text) //
 n_positions windows at random offsets, in batches of `data.batch_size` windows; a step takes
 `cfg.accumulation_steps` batches (`train_step`). After every step the cadence (stylometry/training/cadence.py)
-says what is due: log, evaluate, checkpoint, pause, stop. `scalars.csv` (stylometry/training/scalars.py) holds the
+says what is due: log, evaluate, checkpoint, pause, stop. `scalars.csv` (stylometry/runs/scalars.py) holds the
 per-step scalars, `metrics.csv` the per-epoch rows, `status.json` (stylometry/runs/status.py) the heartbeat.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from transformers.utils import logging as transformers_logging
 
-from stylometry.config.schema import OptimizerConfig, TrainConfig
+from stylometry.config.schema import TrainConfig
 from stylometry.data.tokens import (
     VALIDATION,
     WINDOW_STREAM,
@@ -41,10 +41,10 @@ from stylometry.data.windows import eval_windows, sample_offsets
 from stylometry.hardware import distributed
 from stylometry.hardware.device import Placement, choose_placement, detect
 from stylometry.hardware.distributed import World, current_world
-from stylometry.model.evaluate import evaluate, loss_row
+from stylometry.model.evaluate import evaluate
 from stylometry.model.gpt import build_model, maybe_compile, nll_sum, optimizer_options
 from stylometry.model.starting_weights import load_starting_weights, weights_sha256
-from stylometry.runs.background import starting_weights
+from stylometry.runs.background_run import starting_weights
 from stylometry.runs.checkpoint import (
     config_sha256,
     load_checkpoint,
@@ -55,17 +55,14 @@ from stylometry.runs.checkpoint import (
 )
 from stylometry.runs.decision import EXTEND, REFUSE, RESUME, SKIP, START, Decision, decide
 from stylometry.runs.layout import (
-    MANIFEST,
-    append_metrics,
-    keep_metrics_before,
     latest_checkpoint,
     lock_run_dir,
-    manifest,
-    read_metrics,
     write_hydra_files,
-    write_json,
     write_run_config,
 )
+from stylometry.runs.manifest import build_manifest, write_manifest
+from stylometry.runs.metrics import TRAIN, MetricRow, append_metrics, keep_metrics_before, read_metrics
+from stylometry.runs.scalars import ScalarLogger, eval_scalars
 from stylometry.runs.status import (
     COMPLETE,
     PAUSED,
@@ -76,7 +73,8 @@ from stylometry.runs.status import (
     write_status,
 )
 from stylometry.training.cadence import Cadence, eta_seconds
-from stylometry.training.scalars import ScalarLogger, eval_scalars
+from stylometry.training.optimizer import learning_rate, optimizer_step
+from stylometry.training.progress import Progress, WindowPosition, rank_seed, restore_rng, training_state
 
 log = logging.getLogger(__name__)
 
@@ -85,46 +83,6 @@ __all__ = ["train", "open_run", "build_run", "start_or_resume", "epoch_batches",
 
 class TrainingDiverged(RuntimeError):
     pass
-
-
-@dataclasses.dataclass
-class WindowPosition:
-    """Where the epoch in progress stands: what a mid-epoch checkpoint needs to continue it exactly."""
-
-    rng_state: Dict  # the window RNG's state before the epoch's draw: a resume draws the same windows again
-    batches_done: int = 0
-    nll: float = 0.0  # the epoch's summed training NLL, over all processes, as of the last mid-epoch checkpoint
-    tokens: int = 0  # the epoch's predicted training tokens so far
-
-    def saved(self) -> Dict:  # the checkpoint's `in_epoch`, in the format runs already on disk hold
-        return {"window_rng": self.rng_state, "batches_done": self.batches_done, "nll": self.nll, "tokens": self.tokens}
-
-    @classmethod
-    def from_saved(cls, saved: Optional[Dict]) -> Optional["WindowPosition"]:
-        return None if saved is None else cls(saved["window_rng"], saved["batches_done"], saved["nll"], saved["tokens"])
-
-
-@dataclasses.dataclass
-class Progress:
-    """Where the run stands: the loop state a checkpoint saves besides weights, optimizer and RNG states."""
-
-    epoch: int = 0  # epochs completed
-    step: int = 0  # optimizer steps taken
-    train_seconds: float = 0.0
-    train_loss: Optional[float] = None  # the last completed epoch's mean training loss
-    best_loss: Optional[float] = None  # the lowest validation loss so far (checkpoint.best/)
-    position: Optional[WindowPosition] = None  # the epoch in progress, if a step of it is done
-
-    @classmethod
-    def from_checkpoint(cls, saved: Dict) -> "Progress":
-        return cls(
-            saved["epoch"],
-            saved["step"],
-            saved["train_seconds"],
-            saved["train_loss"],
-            saved.get("best_loss"),
-            WindowPosition.from_saved(saved.get("in_epoch")),
-        )
 
 
 @dataclasses.dataclass
@@ -263,13 +221,13 @@ def _close_epoch(
     state: Progress,
     epoch: int,
     position: WindowPosition,
-    evaluated: List[Dict],
+    evaluated: List[MetricRow],
     checkpoint: bool,
     stopwatch: _Stopwatch,
-) -> List[Dict]:
+) -> List[MetricRow]:
     """The epoch's rows (its mean training loss, then its evaluations): checkpointed if due, then appended to
     metrics.csv (after the checkpoint: a resume never finds rows it writes again), and its progress line."""
-    rows = [loss_row(epoch, "train", state.train_loss, position.tokens, state.train_seconds), *evaluated]
+    rows = [MetricRow.of(epoch, TRAIN, state.train_loss, position.tokens, state.train_seconds), *evaluated]
     if checkpoint:
         _checkpoint(run, state, rows, metrics_from=epoch)
     if run.world.is_main:
@@ -283,7 +241,7 @@ def open_run(cfg: TrainConfig, run_dir: Path, placement: Placement, world: World
     """Reads the inputs (a ConfigError for bad ones) and decides what the run dir needs (decide), changing nothing
     in it: the refusal's error for a run of another identity (RunMismatch) or an unreadable checkpoint; None for a
     complete run with nothing left to train; else the built run, to extend, resume or start."""
-    cfg, start = starting_weights(cfg, run_dir)  # stylometry/runs/background.py
+    cfg, start = starting_weights(cfg, run_dir)  # stylometry/runs/background_run.py
     inputs = _load_inputs(cfg, placement, world)
     cfg = resolved_config(cfg, inputs.data)
     identity = run_identity(cfg, inputs.data.files_sha256, weights_sha256(start) if start else None)
@@ -324,7 +282,7 @@ def build_run(
     # The loss as a module, so that DDP's forward (which prepares the gradient all-reduce) runs it.
     trained = distributed.wrap(_Loss(model, maybe_compile(nll_sum, cfg.device.compile, device.type)), world, placement)
     if world.rank:
-        torch.manual_seed(_rank_seed(cfg.seed, world.rank, 0))  # its own dropout draws; the weights are rank 0's
+        torch.manual_seed(rank_seed(cfg.seed, world.rank, 0))  # its own dropout draws; the weights are rank 0's
     return Run(
         cfg,
         run_dir,
@@ -365,7 +323,7 @@ def train_step(run: Run, batches: List[torch.Tensor], step: int, want_norm: bool
             # The global batch's mean loss: DDP averages the processes' gradients, hence x world.size.
             run.scaler.scale(nll / n_tokens * world.size / accum).backward()
         step_nll, step_tokens = step_nll + nll.detach().float(), step_tokens + n_tokens
-    lr, grad_norm = _optimizer_step(run.model, run.optimizer, run.scaler, run.cfg.optimizer, step, want_norm)
+    lr, grad_norm = optimizer_step(run.model, run.optimizer, run.scaler, run.cfg.optimizer, step, want_norm)
     return step_nll, step_tokens, lr, grad_norm
 
 
@@ -401,7 +359,7 @@ def start_or_resume(run: Run, record: Optional[Dict]):
     state, rows = _resume(run) if run.decision.action in (RESUME, EXTEND) else _start(run)
     if world.is_main:
         _write_status(run, RUNNING, state, rows, None)
-        write_json(run_dir / MANIFEST, _manifest(run))
+        write_manifest(run_dir, _manifest(run))
     return state, rows
 
 
@@ -411,14 +369,14 @@ def _resume(run: Run):
     checkpoint = latest_checkpoint(run_dir)
     saved = load_checkpoint(checkpoint, run.model, run.optimizer, run.identity)
     state = Progress.from_checkpoint(saved)
-    run.window_rng.bit_generator.state = saved["window_rng"]
-    _restore_rng(saved, cfg.seed, world, run.device)
-    run.scaler.load_state_dict(saved["scaler"])
+    run.window_rng.bit_generator.state = saved.window_rng
+    restore_rng(saved, cfg.seed, world, run.device)
+    run.scaler.load_state_dict(saved.scaler)
     run.logger = ScalarLogger(run_dir, cfg.logger, resume_step=state.step, enabled=world.is_main)
-    rows = saved["metric_rows"]
+    rows = saved.metric_rows
     if world.is_main:
         # Rows written after this checkpoint go; its own epoch's rows come back from the checkpoint.
-        keep_metrics_before(run_dir, saved.get("metrics_from", state.epoch))
+        keep_metrics_before(run_dir, saved.metrics_from)
         append_metrics(run_dir, rows)
     log.info("resuming %s from %s (epoch %d, step %d)", run_dir, checkpoint.name, state.epoch, state.step)
     return state, rows
@@ -444,7 +402,7 @@ def _start(run: Run):
 def _manifest(run: Run) -> Dict:
     """manifest.json: versions, device, the corpus and the files read, the tokenizer, precision and processes."""
     cfg = run.cfg
-    return manifest(
+    return build_manifest(
         _device_name(run.device),
         run.inputs.data.corpus_sha256,
         {
@@ -458,24 +416,20 @@ def _manifest(run: Run) -> Dict:
     )
 
 
-def _evaluate(run: Run, state: Progress, epoch: int) -> List[Dict]:
+def _evaluate(run: Run, state: Progress, epoch: int) -> List[MetricRow]:
     """Every evaluation set's loss (stylometry/model/evaluate.py), logged as <set>/loss and <set>/perplexity."""
-    rows = evaluate(
-        run.model,
-        run.inputs.eval_sets,
-        run.cfg.data.eval_batch_size,
-        run.placement,
-        epoch,
-        state.train_seconds,
-        run.world,
-    )
+    losses = evaluate(run.model, run.inputs.eval_sets, run.cfg.data.eval_batch_size, run.placement, run.world)
+    rows = [
+        MetricRow.of(epoch, set_loss.dataset, set_loss.loss, set_loss.tokens, state.train_seconds)
+        for set_loss in losses
+    ]
     run.logger.log(state.step, epoch, eval_scalars(rows))
     return rows
 
 
-def _keep_best(run: Run, state: Progress, epoch: int, rows: List[Dict]) -> None:
+def _keep_best(run: Run, state: Progress, epoch: int, rows: List[MetricRow]) -> None:
     """With cadence.keep_best, saves the model as checkpoint.best/ if its loss on the best set is the lowest yet."""
-    loss = next((float(row["loss"]) for row in rows if row["dataset"] == run.best_set), None)
+    loss = next((row.loss for row in rows if row.dataset == run.best_set), None)
     if not run.cfg.cadence.keep_best or loss is None or (state.best_loss is not None and loss >= state.best_loss):
         return
     state.best_loss = loss
@@ -483,36 +437,32 @@ def _keep_best(run: Run, state: Progress, epoch: int, rows: List[Dict]) -> None:
         save_best(run.run_dir, run.model, {"step": state.step, "epoch": epoch, "dataset": run.best_set, "loss": loss})
 
 
-def _checkpoint(run: Run, state: Progress, rows: List[Dict], metrics_from: int) -> None:
+def _checkpoint(run: Run, state: Progress, rows: List[MetricRow], metrics_from: int) -> None:
     """Rank 0 saves; every process takes part (its RNG states). metrics_from: the epoch whose rows a resume drops."""
     rng_states = distributed.gather_rng_states(run.world)
     if not run.world.is_main:
         return
-    save_checkpoint(
-        run.run_dir,
-        run.model,
-        {
-            "epoch": state.epoch,
-            "step": state.step,
-            "train_seconds": state.train_seconds,
-            "train_loss": state.train_loss,
-            "best_loss": state.best_loss,
-            "in_epoch": state.position.saved() if state.position else None,
-            "metric_rows": rows,
-            "metrics_from": metrics_from,
-            "identity": run.identity,
-            "optimizer": run.optimizer.state_dict(),
-            "scaler": run.scaler.state_dict(),
-            "window_rng": run.window_rng.bit_generator.state,
-            "torch_rng": rng_states[0]["cpu"],
-            "cuda_rng": rng_states[0]["cuda"] if run.device.type == "cuda" else None,
-            "rank_rng": rng_states if run.world.size > 1 else None,  # each process's dropout stream
-        },
+    saved = training_state(
+        state,
+        rows,
+        metrics_from,
+        run.identity,
+        run.optimizer,
+        run.scaler,
+        run.window_rng,
+        rng_states,
+        on_cuda=run.device.type == "cuda",
     )
+    save_checkpoint(run.run_dir, run.model, saved)
 
 
 def _write_status(
-    run: Run, state_name: str, state: Progress, rows: List[Dict], eta_s: Optional[float], reason: Optional[str] = None
+    run: Run,
+    state_name: str,
+    state: Progress,
+    rows: List[MetricRow],
+    eta_s: Optional[float],
+    reason: Optional[str] = None,
 ) -> None:
     stop = run.cfg.stop_criteria
     write_status(
@@ -531,12 +481,12 @@ def _write_status(
     )
 
 
-def _heartbeat(run: Run, state: Progress, rows: List[Dict]) -> None:
+def _heartbeat(run: Run, state: Progress, rows: List[MetricRow]) -> None:
     if run.world.is_main:
         _write_status(run, RUNNING, state, rows, _eta(run, state))
 
 
-def _pause(run: Run, state: Progress, rows: List[Dict]) -> str:
+def _pause(run: Run, state: Progress, rows: List[MetricRow]) -> str:
     run.logger.close()
     reason = (
         f"wall-clock limit stop_criteria.max_seconds={run.cfg.stop_criteria.max_seconds} reached; "
@@ -551,7 +501,7 @@ def _pause(run: Run, state: Progress, rows: List[Dict]) -> str:
 def _complete(run: Run, state: Progress) -> str:
     run.logger.close()
     if run.world.is_main:
-        final = [row for row in read_metrics(run.run_dir) if row["epoch"] == str(state.epoch)]
+        final = [row for row in read_metrics(run.run_dir) if row.epoch == state.epoch]
         _write_status(run, COMPLETE, state, final, 0.0, reason="stop criteria met")
     log.info("complete at epoch %d (step %d): %s", state.epoch, state.step, run.run_dir)
     return COMPLETE
@@ -562,7 +512,12 @@ def _eta(run: Run, state: Progress) -> Optional[float]:
 
 
 def _epoch_line(
-    run: Run, epoch: int, train_loss: Optional[float], rows: List[Dict], tokens_per_s: float, state: Optional[Progress]
+    run: Run,
+    epoch: int,
+    train_loss: Optional[float],
+    rows: List[MetricRow],
+    tokens_per_s: float,
+    state: Optional[Progress],
 ) -> str:
     cfg = run.cfg
     return epoch_line(
@@ -575,53 +530,6 @@ def _epoch_line(
         tokens_per_s,
         _eta(run, state) if state is not None else None,
     )
-
-
-def learning_rate(opt: OptimizerConfig, step: int) -> float:
-    """Linear warmup over warmup_steps, then constant, or cosine decay to min_lr over decay_steps."""
-    if step < opt.warmup_steps:
-        return opt.lr * (step + 1) / opt.warmup_steps
-    if opt.schedule == "constant":
-        return opt.lr
-    progress = min(1.0, (step - opt.warmup_steps) / opt.decay_steps)
-    return opt.min_lr + 0.5 * (opt.lr - opt.min_lr) * (1.0 + math.cos(math.pi * progress))
-
-
-def _optimizer_step(model, optimizer, scaler, opt: OptimizerConfig, step: int, want_norm: bool):
-    """Sets the step's learning rate, clips, steps, zeroes the gradients; returns (lr, gradient norm or None)."""
-    lr = learning_rate(opt, step)
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    grad_norm = None
-    if opt.grad_clip is not None or want_norm:
-        scaler.unscale_(optimizer)  # the norm of the true gradients, not of the fp16 loss-scaled ones
-        if opt.grad_clip is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)  # the norm before clipping
-        else:
-            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
-    scaler.step(optimizer)
-    scaler.update()
-    optimizer.zero_grad(set_to_none=True)
-    return lr, grad_norm
-
-
-def _restore_rng(saved: Dict, seed: int, world: World, device) -> None:
-    ranks = saved.get("rank_rng") or []
-    if world.rank < len(ranks):
-        cpu, cuda = ranks[world.rank]["cpu"], ranks[world.rank]["cuda"]
-    elif world.rank == 0:
-        cpu, cuda = saved["torch_rng"], saved.get("cuda_rng")
-    else:  # more processes than the checkpoint saw: a fresh stream of their own
-        torch.manual_seed(_rank_seed(seed, world.rank, saved["step"]))
-        return
-    torch.set_rng_state(cpu)
-    if device.type == "cuda" and cuda is not None:
-        torch.cuda.set_rng_state(cuda, device)
-
-
-def _rank_seed(seed: int, rank: int, step: int) -> int:
-    """A seed of this process's own dropout stream (ranks > 0), independent of the others'."""
-    return int(np.random.default_rng([seed, rank, step]).integers(2**62))
 
 
 def _load_inputs(cfg: TrainConfig, placement: Placement, world: World) -> Inputs:

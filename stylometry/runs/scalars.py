@@ -77,12 +77,12 @@ def wait_for_a_later_second(run_dir: Path) -> None:
 
 
 def eval_scalars(rows) -> Dict[str, float]:
-    """<set>/loss and <set>/perplexity for each evaluation row (metrics.csv's rows)."""
+    """<set>/loss and <set>/perplexity for each evaluation row (MetricRow)."""
     scalars = {}
     for row in rows:
-        loss = float(row["loss"])
-        scalars[f"{row['dataset']}/loss"] = loss
-        scalars[f"{row['dataset']}/perplexity"] = math.exp(min(loss, 700.0))  # exp(710) overflows a float
+        loss = row.loss
+        scalars[f"{row.dataset}/loss"] = loss
+        scalars[f"{row.dataset}/perplexity"] = math.exp(min(loss, 700.0))  # exp(710) overflows a float
     return scalars
 
 

@@ -5,7 +5,7 @@ authors', and how a reader tells it from an author's run.
 
 One background per seed (and variant): the pooled training text of every author of that seed (data/tokens.py:
 load_background_data), from scratch; its seed's authors are then fine-tuned from its final weights
-(stylometry/training/background.py trains it before them). It is a run like any other (identity, checkpoints,
+(stylometry/training/background_training.py trains it before them). It is a run like any other (identity, checkpoints,
 metrics, status) in <variant>/_background/seed=<seed>, but not a candidate author: studies and analyses leave it out.
 """
 
@@ -64,7 +64,7 @@ def is_background(run_dir: Path) -> bool:
 def starting_weights(cfg: TrainConfig, run_dir: Path, required: bool = True) -> tuple[TrainConfig, Optional[Path]]:
     """The config with the model it starts from (init=pretrained: the folder's architecture), and the folder of the
     weights it starts from (None: from scratch). init=background: its seed's background run, complete; else a
-    ConfigError naming it (the command that trains the authors trains it first: stylometry/training/background.py),
+    ConfigError naming it (the command that trains the authors trains it first: training/background_training.py),
     or, not `required` (`status --plan`, before anything is trained), None."""
     # Imported here: both import torch, which a command that trains nothing never waits for (tests/test_cli.py).
     from stylometry.model.starting_weights import with_starting_model

@@ -8,7 +8,7 @@ and SLURM alike: each author job first makes sure its seed's background is compl
 it (holding its run dir's lock, as any job does: stylometry/runs/layout.py), the others of that seed wait while the
 lock is held and then find it complete, so a background is trained once, and no author starts before it. A killed
 background is resumed by the next author job of its seed, from its last checkpoint, like any run (its config and
-run dir: stylometry/runs/background.py).
+run dir: stylometry/runs/background_run.py).
 """
 
 import logging
@@ -19,7 +19,7 @@ from typing import Optional
 from stylometry.config.schema import TrainConfig
 from stylometry.hardware.device import Placement
 from stylometry.hardware.distributed import World
-from stylometry.runs.background import background_config, background_dir
+from stylometry.runs.background_run import background_config, background_dir
 from stylometry.runs.layout import RunDirBusy
 from stylometry.training.loop import train
 
