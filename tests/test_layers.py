@@ -117,3 +117,72 @@ def test_no_function_over_60_lines():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
     assert not long, "\n".join(long)
+
+
+# ---- who names which file --------------------------------------------------------------------------------------
+# A run dir's files, and how its path ends (conf/train.yaml's template): named in stylometry/runs/ alone, which every
+# other layer asks (stylometry/runs/layout.py and the modules beside it).
+RUN_DIR_NAMES = (
+    "metrics.csv",
+    "status.json",
+    "manifest.json",
+    "config.yaml",
+    "hydra.yaml",
+    "overrides.yaml",
+    "training_state.pt",
+    "model.safetensors",
+    "best.json",
+    "train.log",
+    "scalars.csv",
+    "checkpoint.prev",
+    "checkpoint.tmp",
+    "checkpoint.best",
+    ".hydra",
+    "/seed=",
+)
+# An attribution's own files (stylometry/attribution/report.py writes and reads them): never named by the analysis.
+ATTRIBUTION_NAMES = ("held_out.csv", "scores.csv", "verdicts.csv", "excerpts.csv", "held_out_accuracy.csv")
+
+
+def strings(path: Path) -> list[tuple[int, str]]:
+    """The string constants of a file's code (f-strings' text included), not its docstrings, which tell a reader
+    where things are."""
+    tree = ast.parse(path.read_text())
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def named(paths, names) -> list[str]:
+    return [
+        f"{path.relative_to(REPO)}:{line} {name!r} in {text[:60]!r}"
+        for path in paths
+        for line, text in strings(path)
+        for name in names
+        if name in text
+    ]
+
+
+def test_only_runs_names_a_run_dirs_files():
+    outside = [path for path in sorted(PACKAGE.rglob("*.py")) if path.parent.name != "runs"]
+    found = named(outside, RUN_DIR_NAMES)
+    assert not found, "a run dir's file named outside stylometry/runs/ (ask runs/ instead):\n" + "\n".join(found)
+
+
+def test_the_analysis_never_names_an_attributions_files():
+    found = named(sorted((PACKAGE / "analysis").rglob("*.py")), ATTRIBUTION_NAMES)
+    assert not found, "ask stylometry/attribution/report.py (read_held_out_attribution):\n" + "\n".join(found)
+
+
+def test_the_check_sees_a_name_in_code_and_not_in_a_docstring(tmp_path):
+    source = tmp_path / "module.py"
+    source.write_text('"""Reads metrics.csv."""\n\n\ndef f(run_dir):\n    return run_dir / f"{run_dir}/metrics.csv"\n')
+    assert [text for _, text in strings(source)] == ["/metrics.csv"]
