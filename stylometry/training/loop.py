@@ -2,9 +2,10 @@
 
     python -m stylometry.train author=baum seed=0 experiment=smoke    # calls train() below
 
-`train(cfg, run_dir)` reads the job's inputs (stylometry/data/tokens.py: load_job_data), then does what the run
-dir needs, as stylometry/runs/decision.py decides it (the decision `status --plan` shows): a checkpoint of
-another run -> refused, the dir untouched; complete and the stop criteria met -> nothing to do; complete but
+`train(cfg, run_dir)` opens the run (stylometry/training/run.py: its inputs read, its model and optimizer
+built), then does what the run dir needs, as stylometry/runs/decision.py decides it (the decision `status --plan`
+shows): a checkpoint of another run -> refused, the dir untouched; complete and the stop criteria met -> nothing
+to do; complete but
 the criteria now ask for more -> extended; a checkpoint -> continue after its step (in the same epoch's windows
 for a mid-epoch checkpoint); nothing -> start. So a killed, timed-out or requeued job is finished, and a
 finished one extended, by running the same command again.
@@ -16,51 +17,35 @@ says what is due: log, evaluate, checkpoint, pause, stop. `scalars.csv` (stylome
 per-step scalars, `metrics.csv` the per-epoch rows, `status.json` (stylometry/runs/status.py) the heartbeat.
 """
 
-import dataclasses
 import logging
 import math
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 import torch
 from transformers.utils import logging as transformers_logging
 
 from stylometry.config.schema import TrainConfig
-from stylometry.data.tokens import (
-    VALIDATION,
-    WINDOW_STREAM,
-    BookReader,
-    load_job_data,
-    load_tokenizer,
-    resolved_config,
-    tokenizer_record,
-)
-from stylometry.data.windows import eval_windows, sample_offsets
+from stylometry.data.windows import sample_offsets
 from stylometry.hardware import distributed
 from stylometry.hardware.device import Placement, choose_placement, detect
 from stylometry.hardware.distributed import World, current_world
 from stylometry.model.evaluate import evaluate
-from stylometry.model.gpt import build_model, maybe_compile, nll_sum, optimizer_options
-from stylometry.model.starting_weights import load_starting_weights, weights_sha256
-from stylometry.runs.background_run import starting_weights
 from stylometry.runs.checkpoint import (
-    config_sha256,
     load_checkpoint,
     restore_best,
-    run_identity,
     save_best,
     save_checkpoint,
 )
-from stylometry.runs.decision import EXTEND, REFUSE, RESUME, SKIP, START, Decision, decide
+from stylometry.runs.decision import EXTEND, RESUME
 from stylometry.runs.layout import (
     latest_checkpoint,
     lock_run_dir,
     write_hydra_files,
     write_run_config,
 )
-from stylometry.runs.manifest import build_manifest, write_manifest
+from stylometry.runs.manifest import write_manifest
 from stylometry.runs.metrics import TRAIN, MetricRow, append_metrics, keep_metrics_before, read_metrics
 from stylometry.runs.scalars import ScalarLogger, eval_scalars
 from stylometry.runs.status import (
@@ -68,70 +53,30 @@ from stylometry.runs.status import (
     PAUSED,
     RUNNING,
     epoch_line,
-    job_record,
     write_failed_status,
     write_status,
 )
 from stylometry.training.cadence import Cadence, eta_seconds
 from stylometry.training.optimizer import learning_rate, optimizer_step
-from stylometry.training.progress import Progress, WindowPosition, rank_seed, restore_rng, training_state
+from stylometry.training.progress import Progress, WindowPosition, restore_rng, training_state
+from stylometry.training.run import Inputs, Run, build_run, manifest, open_run
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train", "open_run", "build_run", "start_or_resume", "epoch_batches", "train_step", "learning_rate"]
+__all__ = [
+    "train",
+    "Inputs",
+    "open_run",
+    "build_run",
+    "start_or_resume",
+    "epoch_batches",
+    "train_step",
+    "learning_rate",
+]
 
 
 class TrainingDiverged(RuntimeError):
     pass
-
-
-@dataclasses.dataclass
-class Inputs:
-    """What a job reads before anything is built: its data, as tokens on the device and evaluation windows."""
-
-    data: object  # StudyData or TextData (stylometry/data/tokens.py)
-    train_tokens: torch.Tensor
-    eval_sets: Dict
-
-
-class _Loss(torch.nn.Module):
-    """(summed NLL, predicted tokens) of a batch: the model and its loss as the module DDP runs."""
-
-    def __init__(self, model, loss_fn):
-        super().__init__()
-        self.model, self.loss_fn = model, loss_fn
-
-    def forward(self, input_ids, labels):
-        return self.loss_fn(self.model, input_ids, labels)
-
-
-@dataclasses.dataclass
-class Run:
-    """One job's moving parts, built once; every helper of the loop takes this and what it changes."""
-
-    cfg: TrainConfig  # data.authors and data.n_train_tokens resolved
-    run_dir: Path
-    placement: Placement
-    world: World
-    inputs: Inputs
-    model: torch.nn.Module
-    trained: torch.nn.Module  # the loss module that DDP (if any) runs
-    optimizer: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
-    window_rng: np.random.Generator
-    identity: Dict = dataclasses.field(default_factory=dict)  # what makes the run this run (runs/checkpoint.py)
-    job: Dict = dataclasses.field(default_factory=dict)  # who the run is, for status.json
-    decision: Decision = Decision(START)  # what its run dir needed (stylometry/runs/decision.py)
-    logger: Optional[ScalarLogger] = None
-    started: float = dataclasses.field(default_factory=time.time)
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.placement.device)
-
-    @property
-    def best_set(self) -> str:  # the evaluation set whose lowest loss checkpoint.best/ keeps
-        return VALIDATION if self.cfg.data.kind == "text" else self.cfg.author.name
 
 
 class _Stopwatch:
@@ -237,66 +182,6 @@ def _close_epoch(
     return rows
 
 
-def open_run(cfg: TrainConfig, run_dir: Path, placement: Placement, world: World) -> Optional[Run]:
-    """Reads the inputs (a ConfigError for bad ones) and decides what the run dir needs (decide), changing nothing
-    in it: the refusal's error for a run of another identity (RunMismatch) or an unreadable checkpoint; None for a
-    complete run with nothing left to train; else the built run, to extend, resume or start."""
-    cfg, start = starting_weights(cfg, run_dir)  # stylometry/runs/background_run.py
-    inputs = _load_inputs(cfg, placement, world)
-    cfg = resolved_config(cfg, inputs.data)
-    identity = run_identity(cfg, inputs.data.files_sha256, weights_sha256(start) if start else None)
-    decision = decide(run_dir, cfg.stop_criteria, identity)
-    if decision.action == REFUSE:
-        raise decision.error
-    if decision.action == SKIP:
-        log.info("%s is %s: nothing to train", run_dir, decision.reason)
-        return None
-    if decision.action == EXTEND:
-        log.info("%s is %s; the stop criteria now ask for more: training on", run_dir, decision.reason)
-    run = build_run(cfg, run_dir, placement, world, inputs, start)
-    run.identity, run.decision = identity, decision
-    run.job = job_record(cfg, inputs.data.corpus_sha256, config_sha256(identity))
-    return run
-
-
-def build_run(
-    cfg: TrainConfig, run_dir: Path, placement: Placement, world: World, inputs: Inputs, start: Optional[Path] = None
-) -> Run:
-    """The model (seeded, or from the weights in `start`), AdamW, the loss module DDP runs, the gradient scaler and
-    the window RNG (the benchmark builds one too, to time `train_step`)."""
-    device = torch.device(placement.device)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model)
-    if start is not None:
-        load_starting_weights(model, start)
-    model = model.to(device)
-    opt = cfg.optimizer
-    optimizer = torch.optim.AdamW(
-        model.parameters(),
-        lr=opt.lr,
-        betas=(opt.beta1, opt.beta2),
-        eps=opt.eps,
-        weight_decay=opt.weight_decay,
-        **optimizer_options(device.type),  # fused: one kernel over every parameter (CUDA and CPU)
-    )
-    # The loss as a module, so that DDP's forward (which prepares the gradient all-reduce) runs it.
-    trained = distributed.wrap(_Loss(model, maybe_compile(nll_sum, cfg.device.compile, device.type)), world, placement)
-    if world.rank:
-        torch.manual_seed(rank_seed(cfg.seed, world.rank, 0))  # its own dropout draws; the weights are rank 0's
-    return Run(
-        cfg,
-        run_dir,
-        placement,
-        world,
-        inputs,
-        model,
-        trained,
-        optimizer,
-        torch.amp.GradScaler(device.type, enabled=placement.uses_grad_scaler),
-        np.random.default_rng([cfg.seed, WINDOW_STREAM]),
-    )
-
-
 def epoch_batches(run: Run, position: WindowPosition):
     """The epoch's windows as batches of offsets, the epoch's NLL so far (rank 0 carries a resumed epoch's sum;
     summed on the device, no sync per step) and a stopwatch for its training time."""
@@ -359,7 +244,7 @@ def start_or_resume(run: Run, record: Optional[Dict]):
     state, rows = _resume(run) if run.decision.action in (RESUME, EXTEND) else _start(run)
     if world.is_main:
         _write_status(run, RUNNING, state, rows, None)
-        write_manifest(run_dir, _manifest(run))
+        write_manifest(run_dir, manifest(run))
     return state, rows
 
 
@@ -397,23 +282,6 @@ def _start(run: Run):
         append_metrics(run_dir, rows)
     log.info(_epoch_line(run, 0, None, rows, 0.0, None))
     return state, rows
-
-
-def _manifest(run: Run) -> Dict:
-    """manifest.json: versions, device, the corpus and the files read, the tokenizer, precision and processes."""
-    cfg = run.cfg
-    return build_manifest(
-        _device_name(run.device),
-        run.inputs.data.corpus_sha256,
-        {
-            **run.inputs.data.manifest(),
-            "files_sha256": run.inputs.data.files_sha256,
-            "corpus_root": str(Path(cfg.data.root).expanduser().resolve()),
-            "tokenizer": tokenizer_record(cfg.data.tokenizer),
-            "precision": run.placement.precision,
-            "processes": run.world.size,
-        },
-    )
 
 
 def _evaluate(run: Run, state: Progress, epoch: int) -> List[MetricRow]:
@@ -530,20 +398,3 @@ def _epoch_line(
         tokens_per_s,
         _eta(run, state) if state is not None else None,
     )
-
-
-def _load_inputs(cfg: TrainConfig, placement: Placement, world: World) -> Inputs:
-    """The job's data, checked (stylometry/data/tokens.py: load_job_data; a ConfigError naming what to fix), its
-    training tokens on the device and its evaluation windows."""
-    data = load_job_data(cfg, BookReader.of_run(cfg, load_tokenizer(cfg.data.tokenizer)), world.size)
-    # int32: half the memory of int64 for a big corpus; a batch's ids become int64 when it is cut out.
-    train_tokens = torch.from_numpy(data.train_tokens.astype(np.int32)).to(placement.device)
-    n_positions, stride = cfg.model.n_positions, cfg.data.eval_stride
-    eval_sets = {name: eval_windows(texts, n_positions, stride) for name, texts in data.eval_texts.items()}
-    return Inputs(data, train_tokens, eval_sets)
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return device.type
