@@ -7,7 +7,7 @@ seed's held-out books, extra books and excerpts.
         --out attribution/held_out
     python -m stylometry.analyze multirun/corpus --out analysis/corpus --baselines --attribution attribution/held_out
 
-The texts come from the run dirs: each run's config.yaml (stylometry.runs.layout.read_run_config) rebuilds
+The texts come from the run dirs: each run's saved config (stylometry.runs.layout.read_run_config) rebuilds
 its data with stylometry.data.tokens.load_study_data, the same call the trainer makes, so a model's training
 tokens, the seed's held-out books (capped at data.eval_max_tokens, as evaluated) and the variant's
 transform are the language model's. Tokens are decoded back to text with the run's tokenizer.
@@ -49,7 +49,7 @@ from stylometry.data.excerpts import excerpts
 from stylometry.runs.layout import METRICS, RUN_CONFIG
 
 NAIVE_BAYES, DELTA, LANGUAGE_MODELS = "naive Bayes", "Burrows' Delta", "language models"
-LOSS_MATCH = 1e-3  # attribute's whole-book loss vs metrics.csv's (printed to 6 decimals): the same model and text
+LOSS_MATCH = 1e-3  # attribute's whole-book loss vs the logged one (6 decimals, runs/metrics.py): same model and text
 # Burrows (2002) used the 150 most frequent words. On the study's corpus (10 seeds, 8 authors, full training
 # texts) Delta attributed 66, 73, 78 and 78 of 80 held-out books with 150, 300, 500 and 1,000 words, and
 # 71%, 77%, 79% and 67% of 800 excerpts of 1,024 tokens: 500 is the best of these. It was chosen on the same

@@ -1,7 +1,5 @@
-"""An append-only CSV log of a run (metrics.csv, scalars.csv), trimmed back to a checkpoint on resume.
-
-    <run dir>/metrics.csv    epoch,dataset,loss,tokens,seconds     (stylometry/runs/layout.py)
-    <run dir>/scalars.csv    step,epoch,name,value                 (stylometry/runs/scalars.py)
+"""An append-only CSV log, trimmed back to a checkpoint on resume: a run's per-epoch losses
+(stylometry/runs/metrics.py) and per-step scalars (stylometry/runs/scalars.py), whose modules own their files.
 
 Rows are appended and fsynced as the run goes. A kill can cut the last row in half; `keep` rewrites the
 file (atomically) with only the whole rows it is told to keep, which is how a resume drops the rows written

@@ -75,15 +75,15 @@ def run_inputs(run_dir: Path, cfg) -> RunInputs:
     manifest = read_manifest(run_dir)
     recorded = manifest.get("tokenizer") if isinstance(manifest.get("tokenizer"), dict) else {}
     train_cwd = _training_cwd(run_dir)
-    root = _first_dir(manifest.get("corpus_root"), cfg.data.root, train_cwd, str(getattr(cfg.data, "root", "")))
-    tokenizer = _first_dir(recorded.get("path"), cfg.data.tokenizer, train_cwd, str(cfg.data.tokenizer))
+    root = _first_dir(manifest.get("corpus_root"), cfg.data.root, train_cwd)
+    tokenizer = _first_dir(recorded.get("path"), cfg.data.tokenizer, train_cwd)
     return RunInputs(root, str(tokenizer) if tokenizer is not None else str(cfg.data.tokenizer))
 
 
-def _first_dir(recorded: Optional[str], configured, train_cwd: Optional[str], relative: str) -> Optional[Path]:
+def _first_dir(recorded: Optional[str], configured, train_cwd: Optional[str]) -> Optional[Path]:
     candidates = [recorded, configured]
-    if train_cwd and relative and not Path(relative).expanduser().is_absolute():
-        candidates.append(str(Path(train_cwd) / relative))
+    if train_cwd and configured and not Path(str(configured)).expanduser().is_absolute():
+        candidates.append(str(Path(train_cwd) / str(configured)))
     for candidate in candidates:
         if candidate and Path(str(candidate)).expanduser().is_dir():
             return Path(str(candidate)).expanduser()

@@ -13,8 +13,8 @@ finished one extended, by running the same command again.
 A run is a timeline of optimizer steps that rolls over epochs. An epoch is len(training text) //
 n_positions windows at random offsets, in batches of `data.batch_size` windows; a step takes
 `cfg.accumulation_steps` batches (`train_step`). After every step the cadence (stylometry/training/cadence.py)
-says what is due: log, evaluate, checkpoint, pause, stop. `scalars.csv` (stylometry/runs/scalars.py) holds the
-per-step scalars, `metrics.csv` the per-epoch rows, `status.json` (stylometry/runs/status.py) the heartbeat.
+says what is due: log, evaluate, checkpoint, pause, stop. What it writes into the run dir goes through runs/: the
+per-step scalars (runs/scalars.py), the per-epoch rows (runs/metrics.py), the heartbeat (runs/status.py).
 """
 
 import logging
@@ -103,7 +103,8 @@ def train(
     """Runs the job in run_dir to its end (or its wall-clock limit); returns its final state.
 
     In a data-parallel job every process calls this (stylometry/hardware/distributed.py); rank 0 alone writes.
-    `record`: Hydra's files of this job (.hydra/config.yaml, ...), written once the run is known to be this one.
+    `record`: Hydra's record of this job (stylometry/runs/layout.py: hydra_record), written once the run is known
+    to be this one.
     """
     world = world or current_world()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -171,7 +172,7 @@ def _close_epoch(
     stopwatch: _Stopwatch,
 ) -> List[MetricRow]:
     """The epoch's rows (its mean training loss, then its evaluations): checkpointed if due, then appended to
-    metrics.csv (after the checkpoint: a resume never finds rows it writes again), and its progress line."""
+    the run's metrics (after the checkpoint: a resume never finds rows it writes again), and its progress line."""
     rows = [MetricRow.of(epoch, TRAIN, state.train_loss, position.tokens, state.train_seconds), *evaluated]
     if checkpoint:
         _checkpoint(run, state, rows, metrics_from=epoch)
@@ -249,7 +250,7 @@ def start_or_resume(run: Run, record: Optional[Dict]):
 
 
 def _resume(run: Run):
-    """The loop state, weights, optimizer and RNG states of the latest checkpoint; metrics.csv trimmed to it."""
+    """The loop state, weights, optimizer and RNG states of the latest checkpoint; the metrics trimmed to it."""
     cfg, world, run_dir = run.cfg, run.world, run.run_dir
     checkpoint = latest_checkpoint(run_dir)
     saved = load_checkpoint(checkpoint, run.model, run.optimizer, run.identity)

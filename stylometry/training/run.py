@@ -77,7 +77,7 @@ class Run:
     scaler: torch.amp.GradScaler
     window_rng: np.random.Generator
     identity: Dict = dataclasses.field(default_factory=dict)  # what makes the run this run (runs/checkpoint.py)
-    job: Dict = dataclasses.field(default_factory=dict)  # who the run is, for status.json
+    job: Dict = dataclasses.field(default_factory=dict)  # who the run is, for its status (runs/status.py)
     decision: Decision = Decision(START)  # what its run dir needed (stylometry/runs/decision.py)
     logger: Optional[ScalarLogger] = None
     started: float = dataclasses.field(default_factory=time.time)
@@ -169,7 +169,8 @@ def _device_name(device: torch.device) -> str:
 
 
 def manifest(run: Run) -> Dict:
-    """manifest.json: versions, device, the corpus and the files read, the tokenizer, precision and processes."""
+    """The run's manifest (stylometry/runs/manifest.py): versions, device, the corpus and the files read, the
+    tokenizer, precision and processes."""
     cfg = run.cfg
     return build_manifest(
         _device_name(run.device),
