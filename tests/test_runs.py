@@ -26,6 +26,7 @@ from stylometry.runs.compatibility import FACET, first_mix
 from stylometry.runs.decision import EXTEND, REFUSE, RESUME, SKIP, START
 from stylometry.runs.sweep import MULTIRUN, format_table, sweep_states
 from stylometry.training import loop
+from stylometry.training import run as opening
 
 TINY = [
     "experiment=smoke",
@@ -101,7 +102,7 @@ def asked(monkeypatch):
 
         return decide
 
-    monkeypatch.setattr(loop, "decide", spy("train"))
+    monkeypatch.setattr(opening, "decide", spy("train"))  # the run train() opens decides (training/run.py)
     monkeypatch.setattr(decisions, "decide", spy("status --plan"))  # imported by the plan when it runs
     monkeypatch.setattr(studies, "decide", spy("attribute"))
     return calls

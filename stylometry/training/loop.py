@@ -103,8 +103,7 @@ def train(
     """Runs the job in run_dir to its end (or its wall-clock limit); returns its final state.
 
     In a data-parallel job every process calls this (stylometry/hardware/distributed.py); rank 0 alone writes.
-    `record`: Hydra's record of this job (stylometry/runs/layout.py: hydra_record), written once the run is known
-    to be this one.
+    `record`: Hydra's record of this job (runs/layout.py: hydra_record), written once the run is this one.
     """
     world = world or current_world()
     run_dir.mkdir(parents=True, exist_ok=True)
