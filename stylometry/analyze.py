@@ -21,7 +21,7 @@ ablation statistics); headline.csv; with --baselines baselines.csv, baseline_acc
 baseline_confusion.csv, baseline_extra_sets.csv (and with excerpts accuracy_by_length.csv);
 figures/<group>/*.png|pdf, figures/variants[__<study>]/*.png|pdf.
 With --score normalized every statistic compares each model's loss minus its own mean loss, at that epoch, on
-its seed's held-out books (stylometry.analysis.stats.normalized); results.csv keeps the logged loss too.
+its seed's held-out books (stylometry.analysis.normalized); results.csv keeps the logged loss too.
 Every file is written whole or not at all.
 
 The work is stylometry.analysis's (outputs.analyze: load, tables, baselines, figures, report); this module
@@ -36,8 +36,9 @@ from pathlib import Path
 from stylometry.analysis import figures
 from stylometry.analysis.ablation import COMPARE_EPOCH
 from stylometry.analysis.baselines import BaselineError
+from stylometry.analysis.normalized import LOSS, NORMALIZED
 from stylometry.analysis.outputs import analyze
-from stylometry.analysis.stats import ALPHA, LOSS, NORMALIZED
+from stylometry.analysis.stats import ALPHA
 from stylometry.config.arguments import CommandParser, excerpt_lengths
 from stylometry.config.schema import ConfigError
 

@@ -30,7 +30,7 @@ Beside each verdict: how well the study attributes its own held-out books cut to
 interval reaches chance, the verdict names no author. --no-trust skips it.
 
 With --score normalized the verdicts compare each model's loss minus its own mean loss on its seed's held-out
-books of every candidate (stylometry.attribution.normalized): a model that learned English better than its
+books of every candidate (stylometry.analysis.normalized): a model that learned English better than its
 rivals gains nothing from it. Each model then also scores those books.
 
 Outputs in --out (each file written whole, after every model has scored every text):
@@ -73,8 +73,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stylometry.analysis.baselines import BaselineError
+from stylometry.analysis.normalized import LOSS, SCORES
 from stylometry.analysis.stats import ALPHA
-from stylometry.attribution.normalized import LOSS, SCORES
 from stylometry.attribution.open_set import FALSE_REJECTION
 from stylometry.attribution.pipeline import Request, attribute
 from stylometry.attribution.rolling import STRIDE, WINDOW, check_window

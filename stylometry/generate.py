@@ -130,7 +130,7 @@ def _other_checkpoint_hint(path: Path) -> str:
 
 
 def load_run_tokenizer(cfg: GenerateConfig, run_dir: Path):
-    from stylometry.data.tokens import load_tokenizer
+    from stylometry.data.tokenizer import load_tokenizer
 
     try:
         name = cfg.tokenizer or run_tokenizer(run_dir)
@@ -151,7 +151,7 @@ def load_run_tokenizer(cfg: GenerateConfig, run_dir: Path):
 
 def prompt_ids(tokenizer, prompt: str, context: int, max_new_tokens: int) -> List[int]:
     """The prompt's tokens the model sees: its last ones, so that they and the new tokens fit the context."""
-    from stylometry.data.tokens import encode
+    from stylometry.data.tokenizer import encode
 
     if max_new_tokens >= context:
         raise GenerateError(

@@ -38,8 +38,9 @@ from scipy import stats as scipy_stats
 
 from stylometry.analysis.baselines import classify_seed, seed_texts
 from stylometry.analysis.load import GROUP
+from stylometry.analysis.normalized import judged, normalized_scores, reference_losses
 from stylometry.attribution.held_out import _interval
-from stylometry.attribution.normalized import judged, normalized_scores, reference_losses
+from stylometry.attribution.pipeline import SCORED_MODEL
 from stylometry.attribution.scoring import ScoreSettings, _trimmed, _unit_rows, units_of
 from stylometry.attribution.texts import Text
 from stylometry.attribution.trust import NOT_ABOVE_CHANCE, trust_columns
@@ -274,9 +275,9 @@ def test_the_normalized_score_takes_away_a_models_edge_at_english_in_general():
             "tokens": [100, 100],
         }
     )
-    references = reference_losses(reference)
+    references = reference_losses(reference, SCORED_MODEL)
     assert references.set_index("model_author")["reference_loss"].to_dict() == pytest.approx({"alice": 4.2, "bob": 3.6})
-    normalized = normalized_scores(scores, references)
+    normalized = normalized_scores(scores, references, SCORED_MODEL)
     assert list(normalized["normalized"]) == pytest.approx([4.5 - 4.2, 4.3 - 3.6])
     assert lowest_in_seeds(scores)["lowest_in_seeds"].tolist() == ["bob in 1 of 1 seeds"]
     assert lowest_in_seeds(judged(normalized, "normalized"))["lowest_in_seeds"].tolist() == ["alice in 1 of 1 seeds"]
@@ -304,7 +305,7 @@ def oz_verdicts(losses: pd.DataFrame, references: pd.DataFrame, score: str) -> d
             "tokens": texts["tokens"].to_numpy(),
         }
     )
-    judged_scores = judged(normalized_scores(scores, references), score)
+    judged_scores = judged(normalized_scores(scores, references, SCORED_MODEL), score)
     table = verdicts(judged_scores, 0.001, {column: "" for column in GROUP})
     return dict(zip(table["text"], table["attributed_to"]))
 
@@ -331,7 +332,7 @@ def test_on_the_study_corpus_the_normalized_score_takes_away_baums_models_edge_a
             "loss": books["loss"].to_numpy(),
         }
     )
-    references = reference_losses(reference).set_index("model_author")["reference_loss"]
+    references = reference_losses(reference, SCORED_MODEL).set_index("model_author")["reference_loss"]
     assert references["baum"] < references["thompson"] - 0.1  # Baum's model: lower on everything
     assert oz_verdicts(losses, references.reset_index().assign(seed=3), "normalized") == OZ_TEXTS
     pivot = losses.pivot(index="dataset", columns="model_author", values="loss")

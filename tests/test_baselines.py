@@ -14,7 +14,7 @@ from stylometry.analysis.baselines import DELTA, LANGUAGE_MODELS, NAIVE_BAYES
 from stylometry.analysis.load import load_sweeps
 from stylometry.analysis.tables import compute_tables
 from stylometry.attribution.report import read_held_out_attribution
-from stylometry.data.tokens import encode, load_tokenizer
+from stylometry.data.tokenizer import encode, load_tokenizer
 
 AUTHORS = ("austen", "baum", "dickens")
 

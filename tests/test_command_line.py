@@ -125,7 +125,9 @@ def test_a_data_root_that_is_missing_or_unset_is_named(tmp_path, own_corpus):
 def test_the_laptop_preset_fits_a_small_corpus(own_corpus, token_cache):
     """The preset's budget (262,144 tokens, the measured laptop figures) is a cap on the corpus's rule: on a corpus
     whose authors hold fewer, its jobs train on all that the rule gives; on the study's corpus, on 262,144."""
-    from stylometry.data.tokens import BookReader, largest_train_tokens, load_data, load_tokenizer
+    from stylometry.data.splits import largest_train_tokens, load_data
+    from stylometry.data.tokenizer import load_tokenizer
+    from stylometry.data.tokens import BookReader
 
     tokenizer = load_tokenizer(str(TOKENIZER))
     for corpus, author, authors in ((own_corpus, "alice", ["alice", "bob"]), (CORPUS, "baum", None)):

@@ -19,7 +19,9 @@ from safetensors.torch import load_file
 from stylometry.config.schema import STUDY_NOT_AUTHORS, ConfigError
 from stylometry.data.authors import prepare_overrides
 from stylometry.data.corpus import author_folders
-from stylometry.data.tokens import BookReader, largest_train_tokens, load_study_data, load_tokenizer
+from stylometry.data.splits import largest_train_tokens, load_study_data
+from stylometry.data.tokenizer import load_tokenizer
+from stylometry.data.tokens import BookReader
 from stylometry.runs.layout import read_run_config
 from stylometry.training.loop import train
 

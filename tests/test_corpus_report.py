@@ -19,7 +19,9 @@ from stylometry.data.corpus_report import (
     CorpusReport,
     report_lines,
 )
-from stylometry.data.tokens import BookReader, largest_train_tokens, load_tokenizer
+from stylometry.data.splits import largest_train_tokens
+from stylometry.data.tokenizer import load_tokenizer
+from stylometry.data.tokens import BookReader
 from stylometry.data.variants import IDENTITY_KEY
 
 GUTENBERG_LINE = "*** END OF THE PROJECT GUTENBERG EBOOK PERSUASION ***"

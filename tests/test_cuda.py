@@ -37,7 +37,7 @@ from transformers import GPT2LMHeadModel
 
 from stylometry.benchmark.gpu_check import precision_mismatches
 from stylometry.config.schema import DeviceConfig, ModelConfig
-from stylometry.data.tokens import encode, load_tokenizer
+from stylometry.data.tokenizer import encode, load_tokenizer
 from stylometry.hardware.device import GpuLease, Placement, choose_placement, detect, gpu_ids
 from stylometry.model.gpt import build_model, nll_sum, optimizer_options
 from stylometry.model.kernels import attention_kernel, causal_attention

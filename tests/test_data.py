@@ -11,15 +11,9 @@ from conftest import AUTHORS, CORPUS, TOKENIZER
 
 from stylometry.config.schema import ConfigError
 from stylometry.data.corpus import check_book, corpus_sha256
-from stylometry.data.tokens import (
-    Book,
-    BookReader,
-    held_out_book,
-    list_books,
-    load_study_data,
-    load_tokenizer,
-    split_train_tokens,
-)
+from stylometry.data.splits import held_out_book, list_books, load_study_data, split_train_tokens
+from stylometry.data.tokenizer import load_tokenizer
+from stylometry.data.tokens import Book, BookReader
 from stylometry.data.variants import build_transform, transform_key
 from stylometry.data.windows import eval_windows, sample_windows
 

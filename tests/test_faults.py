@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 
 from stylometry.config.compose import compose_jobs
 from stylometry.config.schema import ConfigError
-from stylometry.data.tokens import BookReader, load_study_data, load_tokenizer
+from stylometry.data.splits import load_study_data
+from stylometry.data.tokenizer import load_tokenizer
+from stylometry.data.tokens import BookReader
 from stylometry.data.variants import build_transform, transform_key
 from stylometry.data.windows import eval_windows, sample_windows
 from stylometry.runs.checkpoint import CheckpointError

@@ -16,7 +16,9 @@ from hydra.core.global_hydra import GlobalHydra
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from stylometry.config.schema import ConfigError
-from stylometry.data.tokens import BookReader, load_text_data, load_tokenizer
+from stylometry.data.splits import load_text_data
+from stylometry.data.tokenizer import load_tokenizer
+from stylometry.data.tokens import BookReader
 from stylometry.data.variants import build_transform, transform_key
 from stylometry.data.windows import eval_windows
 from stylometry.model.evaluate import evaluate

@@ -8,7 +8,7 @@ seed's held-out books, extra books and excerpts.
     python -m stylometry.analyze multirun/corpus --out analysis/corpus --baselines --attribution attribution/held_out
 
 The texts come from the run dirs: each run's saved config (stylometry.runs.layout.read_run_config) rebuilds
-its data with stylometry.data.tokens.load_study_data, the same call the trainer makes, so a model's training
+its data with stylometry.data.splits.load_study_data, the same call the trainer makes, so a model's training
 tokens, the seed's held-out books (capped at data.eval_max_tokens, as evaluated) and the variant's
 transform are the language model's. Tokens are decoded back to text with the run's tokenizer.
 
@@ -212,7 +212,9 @@ def seed_texts(seed_runs: pd.DataFrame, key: tuple, seed: int) -> SeedTexts:
     """Rebuilds, from each run's config, its training text and the seed's evaluation texts."""
     from omegaconf.errors import OmegaConfBaseException
 
-    from stylometry.data.tokens import BookReader, load_study_data, load_tokenizer
+    from stylometry.data.splits import load_study_data
+    from stylometry.data.tokenizer import load_tokenizer
+    from stylometry.data.tokens import BookReader
     from stylometry.data.variants import transform_key
     from stylometry.runs.layout import read_run_config
 

@@ -17,6 +17,7 @@ from stylometry.analysis.ablation import COMPARE_EPOCH, FAIR_CUT, STUDY, variant
 from stylometry.analysis.baselines import HeldOutAttribution, compare_baselines
 from stylometry.analysis.html_report import analysis_html
 from stylometry.analysis.load import GROUP, load_sweeps
+from stylometry.analysis.normalized import LOSS, NORMALIZED
 from stylometry.analysis.report import group_label, group_slug, report_markdown, study_label, study_slug
 from stylometry.analysis.stats import ALPHA, OWN_FINAL
 from stylometry.analysis.tables import Tables, compute_tables, rows_of
@@ -35,12 +36,12 @@ def analyze(
     baselines: bool = False,
     excerpt_tokens: Sequence[int] = (),
     attribution: HeldOutAttribution | None = None,
-    score: str = stats.LOSS,
+    score: str = LOSS,
 ) -> Tables:
     """Reads the inputs, writes every output into out_dir, and returns the tables it wrote; score: what the
-    statistics compare, the loss or the normalized score (stats.normalized)."""
+    statistics compare, the loss or the normalized score (stylometry.analysis.normalized)."""
     sweeps = load_sweeps(inputs)
-    if score == stats.NORMALIZED:
+    if score == NORMALIZED:
         sweeps = dataclasses.replace(sweeps, losses=stats.normalized(sweeps.losses))
     tables = compute_tables(sweeps, alpha, compare_epoch, fairness_cut)
     tables.score = score

@@ -17,6 +17,7 @@ import pandas as pd
 from stylometry.analysis import stats
 from stylometry.analysis.ablation import CAPPED, FAIR_CUT, STUDY, variant_order
 from stylometry.analysis.load import GROUP, STUDY_NAME
+from stylometry.analysis.normalized import NORMALIZED
 from stylometry.analysis.tables import Tables, rows_of
 
 MISSING = "–"
@@ -107,7 +108,7 @@ def report_markdown(tables: Tables, command: str, figures: dict[tuple, FIGURE_FI
 
 
 def _score_lines(tables: Tables) -> list[str]:
-    if tables.score != stats.NORMALIZED:
+    if tables.score != NORMALIZED:
         return []
     return [
         (

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from stylometry.analysis.load import GROUP, MODEL, TRAIN
+from stylometry.analysis.normalized import NORMALIZED, normalized_scores, reference_losses
 
 OWN_FINAL, COMMON = "own_final", "common"  # the two ways to choose the epoch a model is judged at
 ALPHA = 0.001  # the study's significance threshold
@@ -93,19 +94,15 @@ def up_to(losses: pd.DataFrame, limit) -> pd.DataFrame:
 
 # ---- the score compared --------------------------------------------------------------------------
 
-LOSS, NORMALIZED = "loss", "normalized"  # what the statistics compare (analyze --score)
-
 
 def normalized(losses: pd.DataFrame) -> pd.DataFrame:
-    """Each evaluation loss minus its model's mean loss at that epoch on the group's held-out books (one weight per
-    book: the texts every model of the seed is scored on alike, none trained on by any of them), in `loss`; the
-    loss as logged in `logged_loss`; training rows as logged. A model that learned English better than its rivals
-    gains nothing from it (stylometry.attribution.normalized is the same score for new texts)."""
-    reference = books(losses).groupby(MODEL + ["epoch"])["loss"].mean().rename("reference_loss").reset_index()
-    evals = evaluations(losses).merge(reference, on=MODEL + ["epoch"], how="left")
-    evals = evals.assign(logged_loss=evals["loss"], loss=evals["loss"] - evals["reference_loss"])
+    """Each evaluation loss as the normalized score (stylometry.analysis.normalized), the reference books being the
+    group's held-out books at that epoch, in `loss`; the loss as logged in `logged_loss`; training rows as logged."""
+    keys = MODEL + ["epoch"]
+    evals = normalized_scores(evaluations(losses), reference_losses(books(losses), keys), keys, require=False)
+    evals = evals.assign(logged_loss=evals["loss"], loss=evals[NORMALIZED])
     train = losses[losses["eval_set"] == TRAIN].assign(logged_loss=lambda rows: rows["loss"])
-    return pd.concat([train, evals.drop(columns="reference_loss")], ignore_index=True)
+    return pd.concat([train, evals.drop(columns=["reference_loss", NORMALIZED])], ignore_index=True)
 
 
 # ---- attribution --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pandas as pd
 
 from stylometry.analysis import ablation, stats
 from stylometry.analysis.load import GROUP, PUBLISHED, Sweeps
+from stylometry.analysis.normalized import LOSS
 from stylometry.runs.status import COMPLETE
 
 AT_EPOCH = (stats.OWN_FINAL, stats.COMMON, ablation.CAPPED)  # ablation.FAIR_CUT is added when asked for
@@ -46,7 +47,7 @@ class Tables:
     compare_epoch: int = ablation.COMPARE_EPOCH
     problems: list[str] = field(default_factory=list)
     baselines: object | None = None  # baselines.BaselineTables, when they were run
-    score: str = stats.LOSS  # what the statistics compare: the loss, or the normalized score (stats.normalized)
+    score: str = LOSS  # what the statistics compare: the loss, or the normalized score (stylometry.analysis.normalized)
 
     @property
     def at_epochs(self) -> list[str]:

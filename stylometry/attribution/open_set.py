@@ -33,14 +33,12 @@ attributed to their author.
 """
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from stylometry.attribution.texts import Text
-from stylometry.files.atomic import atomic_file
 
 log = logging.getLogger("stylometry.attribute")
 
@@ -214,30 +212,6 @@ def _bounds_by_seed(calibrated: pd.DataFrame, false_rejection: float) -> dict:
         table.loc[table["num_excerpts"] < MIN_EXCERPTS, "bound"] = np.nan
         limits[seed] = table.set_index("author")["bound"]
     return limits
-
-
-def calibration_path(curve_file: Path) -> Path:
-    """Kept beside the study's held-out curve (attribution/trust.py), under the same key: the same models, score
-    and cap."""
-    return curve_file.with_name(curve_file.stem + "_calibration.csv")
-
-
-def read_calibration(path: Path) -> pd.DataFrame | None:
-    if not path.is_file():
-        return None
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError):
-        return None  # unreadable: computed again
-    return table if list(table.columns) == CALIBRATION_COLUMNS else None
-
-
-def write_calibration(table: pd.DataFrame, path: Path) -> None:
-    try:
-        with atomic_file(path) as f:
-            table.to_csv(f, index=False)
-    except OSError as error:  # a read-only cache: computed again next time
-        log.warning("the open-set calibration is not kept (%s): the next attribution computes it again", error)
 
 
 def open_set_words(row) -> str:

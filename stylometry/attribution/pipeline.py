@@ -15,24 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from stylometry.analysis.normalized import LOSS, NORMALIZED, judged, normalized_scores, reference_losses
 from stylometry.attribution.baselines import baseline_columns, baseline_votes
 from stylometry.attribution.held_out import held_out_accuracy, held_out_attribution
-from stylometry.attribution.normalized import (
-    LOSS,
-    NORMALIZED,
-    REFERENCE_PREFIX,
-    judged,
-    normalized_scores,
-    reference_losses,
-)
+from stylometry.attribution.kept import keep, kept_key, kept_path, read_kept
 from stylometry.attribution.open_set import (
+    CALIBRATION_COLUMNS,
     FALSE_REJECTION,
     calibration,
-    calibration_path,
     open_set_columns,
     open_set_rates,
-    read_calibration,
-    write_calibration,
 )
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.rolling import (
@@ -55,18 +47,19 @@ from stylometry.attribution.texts import (
     read_texts,
 )
 from stylometry.attribution.trust import (
+    CURVE_COLUMNS,
     CURVE_LENGTHS,
-    curve_path,
-    read_curve,
     trust_columns,
     with_book_tokens,
-    write_curve,
 )
 from stylometry.attribution.verdicts import excerpt_summary, study_group, verdicts
 from stylometry.config.schema import ConfigError, DeviceConfig
 from stylometry.runs.study import Study, load_study
 
 log = logging.getLogger("stylometry.attribute")  # the command's progress
+
+REFERENCE_PREFIX = "reference: "  # a reference book's text name in the scoring, apart from any text's name
+SCORED_MODEL = ["model_author", "seed"]  # one model of a study, in the scores
 
 
 @dataclass(frozen=True)
@@ -86,7 +79,7 @@ class Request:
     batch_size: int | None = None  # windows per batch; None: the study's data.eval_batch_size
     corpus: Path | None = None  # the study's corpus, if it has moved
     tokenizer: str | None = None  # the study's tokenizer folder, if it has moved
-    score: str = LOSS  # what the verdicts compare: the loss, or the normalized score (attribution/normalized.py)
+    score: str = LOSS  # what the verdicts compare: the loss, or the normalized score (stylometry.analysis.normalized)
     baselines: bool = False  # also naive Bayes and Burrows' Delta on every text (attribution/baselines.py)
     trust: bool = True  # the study's held-out accuracy at each text's length beside its verdict (attribution/trust.py)
     rolling: bool = False  # along each text: windows of `window` tokens every `stride` (attribution/rolling.py)
@@ -158,11 +151,12 @@ def attribute(request: Request) -> Attribution:
 
 @dataclass
 class _Calibration:
-    """What the study's held-out books tell about its verdicts, kept in the token cache (data.cache_dir) under one key
-    (trust.curve_path: the models, the score, the cap): the held-out curve (trust.py) and the open set's calibration
-    (open_set.py). `missing`: one that is wanted is not kept yet, so the books are scored and both computed."""
+    """What the study's held-out books tell about its verdicts, kept in the token cache under one key (kept.py: the
+    models, the score, the cap): the held-out curve (trust.py) and the open set's calibration (open_set.py).
+    `missing`: one that is wanted is not kept yet, so the books are scored and both computed."""
 
     curve_file: Path | None
+    calibration_file: Path | None
     trust: bool
     open_set: bool
     curve: pd.DataFrame | None = None
@@ -175,21 +169,24 @@ class _Calibration:
     def compute(self, book_scores: pd.DataFrame, books: list[Text]) -> None:
         if self.trust:
             self.curve = with_book_tokens(held_out_accuracy(held_out_attribution(book_scores, books)), books)
-            write_curve(self.curve, self.curve_file)
+            keep(self.curve, self.curve_file, "held-out curve")
         if self.open_set:
             self.calibrated = calibration(book_scores, books)
-            write_calibration(self.calibrated, calibration_path(self.curve_file))
+            keep(self.calibrated, self.calibration_file, "open-set calibration")
 
 
 def _kept_calibration(request: Request, study: Study, max_tokens: int | None) -> _Calibration:
     """The held-out curve and the open set's calibration this attribution wants, read where they are kept."""
     if request.held_out:  # the texts are the held-out books
-        return _Calibration(None, False, False)
-    kept = _Calibration(curve_path(study, request.score, max_tokens), request.trust, not request.closed_set)
+        return _Calibration(None, None, False, False)
+    key = kept_key(study, request.score, max_tokens, list(CURVE_LENGTHS))
+    kept = _Calibration(
+        kept_path(study, key, ""), kept_path(study, key, "_calibration"), request.trust, not request.closed_set
+    )
     if kept.trust:
-        kept.curve = read_curve(kept.curve_file)
+        kept.curve = read_kept(kept.curve_file, CURVE_COLUMNS, whole_numbers=("excerpt_tokens",))
     if kept.open_set:
-        kept.calibrated = read_calibration(calibration_path(kept.curve_file))
+        kept.calibrated = read_kept(kept.calibration_file, CALIBRATION_COLUMNS)
     return kept
 
 
@@ -231,12 +228,13 @@ def _split_off(result: Attribution, names: set[str]) -> pd.DataFrame:
 
 
 def _normalize(result: Attribution, book_scores: pd.DataFrame) -> pd.DataFrame:
-    """Each model's reference loss (its mean on its seed's held-out books, whole) and every score normalized by it;
+    """Each model's reference loss (stylometry.analysis.normalized: its mean on its seed's held-out books, whole,
+    each cut to the first data.eval_max_tokens tokens as the study evaluates) and every score normalized by it;
     returns the books' scores normalized too."""
     reference = book_scores if len(book_scores) else result.scores  # --held-out: the texts are the books
-    result.references = reference_losses(reference)
-    result.scored["scores"] = normalized_scores(result.scores, result.references)
-    return normalized_scores(book_scores, result.references) if len(book_scores) else book_scores
+    result.references = reference_losses(reference[reference["excerpt_tokens"].isna()], SCORED_MODEL)
+    result.scored["scores"] = normalized_scores(result.scores, result.references, SCORED_MODEL)
+    return normalized_scores(book_scores, result.references, SCORED_MODEL) if len(book_scores) else book_scores
 
 
 def _named_as_scored(books: list[Text]) -> list[Text]:
@@ -256,7 +254,8 @@ def _max_tokens(value: str | None, study: Study) -> int | None:
 
 def _reader(request: Request, study: Study):
     """The study's book reader: its tokenizer (or --tokenizer), its variant's transform, its token cache."""
-    from stylometry.data.tokens import BookReader, load_tokenizer
+    from stylometry.data.tokenizer import load_tokenizer
+    from stylometry.data.tokens import BookReader
 
     try:
         return BookReader.of_run(study.cfg, load_tokenizer(request.tokenizer or study.tokenizer))

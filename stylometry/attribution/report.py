@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from stylometry.analysis.baselines import BaselineError, HeldOutAttribution
+from stylometry.analysis.normalized import LOSS, judged
 from stylometry.analysis.report import slug
 from stylometry.attribution.held_out import MIN_BOOKS_TO_RESAMPLE
-from stylometry.attribution.normalized import LOSS, judged
 from stylometry.attribution.open_set import CLOSED, MIN_EXCERPTS, NONE_OF_THEM, open_set_words
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.trust import trust_words

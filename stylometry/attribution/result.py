@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from stylometry.attribution.normalized import LOSS
+from stylometry.analysis.normalized import LOSS
 from stylometry.attribution.open_set import FALSE_REJECTION
 from stylometry.attribution.texts import Text
 from stylometry.runs.study import Study
@@ -28,7 +28,7 @@ class Attribution:
     held_out: pd.DataFrame = field(default_factory=pd.DataFrame)
     held_out_accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
     unscored: list[Text] = field(default_factory=list)  # texts every seed's models trained on
-    score: str = LOSS  # what the verdicts compare (attribution/normalized.py)
+    score: str = LOSS  # what the verdicts compare (stylometry.analysis.normalized)
     false_rejection: float = FALSE_REJECTION  # the open set's bound (attribution/open_set.py)
     # With the normalized score: each model's mean loss on its seed's reference books (reference.csv).
     references: pd.DataFrame = field(default_factory=pd.DataFrame)

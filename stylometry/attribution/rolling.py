@@ -77,7 +77,7 @@ def rolling_table(
     token_losses: dict, texts: list[Text], window: int, stride: int, references: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """A row per text and window. token_losses: (text, model_author, seed) -> loss at each token; references: each
-    model's reference loss (the normalized score: attribution/normalized.py), subtracted from its every token."""
+    model's reference loss (the normalized score: stylometry.analysis.normalized), subtracted from its every token."""
     offsets = {} if references is None else references.set_index(["model_author", "seed"])["reference_loss"].to_dict()
     tables = []
     for text in texts:

@@ -8,57 +8,18 @@ stylometry.attribution.held_out) are cut into excerpts of each CURVE_LENGTHS len
 score as the verdicts. A text of n tokens is judged by the accuracy at the longest of those lengths that is at most
 n (whole books where n is at least the shortest held-out book as scored; the shortest length where n is shorter
 than all, which flatters a shorter text). The curve is computed once per study, models and score, and kept in the
-study's token cache (data.cache_dir), so the next attribution with that study reads it.
+study's token cache (attribution/kept.py), so the next attribution with that study reads it.
 """
-
-import hashlib
-import json
-import logging
-from pathlib import Path
 
 import pandas as pd
 
 from stylometry.attribution.held_out import ACCURACY_COLUMNS
 from stylometry.attribution.texts import Text
-from stylometry.files.atomic import atomic_file
-from stylometry.runs.layout import WEIGHTS
-from stylometry.runs.study import Study
-
-log = logging.getLogger("stylometry.attribute")
 
 CURVE_LENGTHS = (256, 1024, 4096)  # the excerpt lengths of the docs' held-out curves: short letter to chapter
 NOT_ABOVE_CHANCE = "no verdict (the study's held-out accuracy at this length is not above chance)"
+CURVE_COLUMNS = ACCURACY_COLUMNS + ["tokens"]  # the curve as kept (attribution/kept.py)
 TRUST_COLUMNS = ["held_out_tokens", "held_out_accuracy", "held_out_ci_low", "held_out_ci_high", "chance"]
-
-
-def curve_path(study: Study, score: str, max_tokens: int | None) -> Path:
-    """Where the study's curve is kept: named by a hash of its models' final weights (path, size, time written), the
-    score and the texts' cap, so a retrained model or another score is another curve."""
-    models = [
-        (str(model.checkpoint.resolve()), (model.checkpoint / WEIGHTS).stat().st_mtime_ns) for model in study.models
-    ]
-    key = json.dumps([models, score, max_tokens, list(CURVE_LENGTHS)])
-    name = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return Path(study.cfg.data.cache_dir).expanduser() / "held_out_curves" / f"{name}.csv"
-
-
-def read_curve(path: Path) -> pd.DataFrame | None:
-    if not path.is_file():
-        return None
-    try:
-        curve = pd.read_csv(path)
-    except (OSError, ValueError):
-        return None  # unreadable: computed again
-    curve["excerpt_tokens"] = curve["excerpt_tokens"].astype("Int64")
-    return curve if list(curve.columns) == ACCURACY_COLUMNS + ["tokens"] else None
-
-
-def write_curve(curve: pd.DataFrame, path: Path) -> None:
-    try:
-        with atomic_file(path) as f:
-            curve.to_csv(f, index=False)
-    except OSError as error:  # a read-only cache: the curve is computed again next time
-        log.warning("the held-out curve is not kept (%s): the next attribution computes it again", error)
 
 
 def with_book_tokens(accuracy: pd.DataFrame, books: list[Text]) -> pd.DataFrame:

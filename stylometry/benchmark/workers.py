@@ -26,7 +26,9 @@ from stylometry.benchmark.loops import (
 )
 from stylometry.benchmark.overrides import compose, with_override
 from stylometry.benchmark.timing import gpu_memory, peak_rss_mb, synchronize, timed_repeats
-from stylometry.data.tokens import BookReader, load_study_data, load_tokenizer
+from stylometry.data.splits import load_study_data
+from stylometry.data.tokenizer import load_tokenizer
+from stylometry.data.tokens import BookReader
 from stylometry.data.windows import eval_windows
 from stylometry.hardware.device import place_job
 from stylometry.hardware.distributed import World

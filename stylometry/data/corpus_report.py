@@ -5,9 +5,9 @@ and what would hurt an attribution.
 
 Tokens are counted on the books as written (no variant), with the tokenizer a study trains with, through the
 training's token cache (stylometry.data.tokens.BookReader): a later training reads them from there. The rule for
-`data.n_train_tokens` is the study's (tokens.largest_train_tokens): each author's tokens minus its longest book (the
-held-out book can be any of them), the smallest over authors; here it is counted on the usable books, so that one
-flagged book does not hide the rest. The flags, each naming its file or author:
+`data.n_train_tokens` is the study's (splits.largest_train_tokens, splits.author_train_tokens): each author's tokens
+minus its longest book (the held-out book can be any of them), the smallest over authors; here it is counted on the
+usable books, so that one flagged book does not hide the rest. The flags, each naming its file or author:
 
 - a small author: under SMALL_AUTHOR_SHARE of the median author's tokens;
 - Project Gutenberg's header or licence left in a book (GUTENBERG_LINE): its file and first such line;
@@ -30,7 +30,9 @@ import numpy as np
 from stylometry.config.schema import ConfigError
 from stylometry.data.corpus import author_folders, books, check_book
 from stylometry.data.overlap import FROM_BOOK_SHARE, SHINGLE, shares_in_books
-from stylometry.data.tokens import BookReader, load_tokenizer
+from stylometry.data.splits import author_train_tokens
+from stylometry.data.tokenizer import load_tokenizer
+from stylometry.data.tokens import BookReader
 from stylometry.data.variants import IDENTITY_KEY
 
 # Every author's models train on as many tokens as the smallest author's training text holds (the study's rule), so
@@ -85,8 +87,7 @@ class AuthorCount:
 
     @property
     def train_tokens(self) -> int:
-        """The most training tokens this author's models hold whichever book is held out: all but the longest."""
-        return self.tokens - max(self.book_tokens, default=0)
+        return author_train_tokens(self.book_tokens)
 
 
 @dataclass

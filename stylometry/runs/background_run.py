@@ -3,7 +3,7 @@ authors', and how a reader tells it from an author's run.
 
     python -m stylometry.train -m init=background 'author=glob(*)' 'seed=range(5)' hydra/launcher=joblib
 
-One background per seed (and variant): the pooled training text of every author of that seed (data/tokens.py:
+One background per seed (and variant): the pooled training text of every author of that seed (data/splits.py:
 load_background_data), from scratch; its seed's authors are then fine-tuned from its final weights
 (stylometry/training/background_training.py trains it before them). It is a run like any other (identity, checkpoints,
 metrics, status) in <variant>/_background/seed=<seed>, but not a candidate author: studies and analyses leave it out.

@@ -65,7 +65,7 @@ _LATER_KEYS = {
 
 
 def run_identity(cfg: TrainConfig, files_sha256: str, start_sha256: Optional[str] = None) -> Dict:
-    """The identity of a run whose data.authors and data.n_train_tokens are resolved (data.tokens.resolved_config);
+    """The identity of a run whose data.authors and data.n_train_tokens are resolved (data.splits.resolved_config);
     start_sha256: the hash of the weights it starts from (init=pretrained or background; None: from scratch), so a
     retrained background makes the runs that started from the old one refuse."""
     data = dataclasses.asdict(cfg.data)

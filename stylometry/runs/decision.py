@@ -12,7 +12,7 @@ A job's run dir needs one of five things:
     start    nothing is there yet
     refuse   the dir holds a run of another identity, or a checkpoint that cannot be read: the dir is left as it is
 
-A job whose own inputs fail the checks training runs first (stylometry/data/tokens.py: load_job_data) is
+A job whose own inputs fail the checks training runs first (stylometry/data/splits.py: load_job_data) is
 refused too, before its dir is looked at (`refused`). The stop criteria are part of the decision
 (`should_stop`); the trainer's cadence asks them after every epoch (stylometry/training/cadence.py).
 """

@@ -5,7 +5,7 @@
 The command's overrides are expanded as Hydra would (stylometry/config/compose.py), every job's config composed
 and typed; the inputs a sweep's jobs share are checked once each (the corpus's folders, the tokenizer, the
 variant's transform: a bad one is the whole command's error); then each job's own inputs are checked as the job
-checks them before it trains (stylometry/data/tokens.py: load_job_data; e.g. that the author's books hold
+checks them before it trains (stylometry/data/splits.py: load_job_data; e.g. that the author's books hold
 data.n_train_tokens), and its run dir decided as the trainer decides it (stylometry/runs/decision.py): skip,
 extend, resume, start, or refuse with the reason. Launcher overrides (`hydra/launcher=...`) are ignored.
 Books are tokenized into the token cache (data.cache_dir) as the jobs would; nothing else is written.
@@ -58,7 +58,7 @@ def plan_jobs(jobs: List["Job"]) -> List[PlannedJob]:
     seeds' backgrounds before its first job."""
     # Imported here: the tokenizer's loading imports transformers and torch (seconds), which a config error
     # never waits for.
-    from stylometry.data.tokens import load_job_data, resolved_config
+    from stylometry.data.splits import load_job_data, resolved_config
     from stylometry.model.starting_weights import weights_sha256
     from stylometry.runs.checkpoint import run_identity
     from stylometry.runs.decision import decide, refused
@@ -97,7 +97,8 @@ class _SharedInputs:
 
     def reader(self, cfg):
         """The job's book reader; a ConfigError for a corpus, tokenizer or variant that cannot work."""
-        from stylometry.data.tokens import BookReader, load_tokenizer
+        from stylometry.data.tokenizer import load_tokenizer
+        from stylometry.data.tokens import BookReader
 
         extra_sets = tuple(cfg.author.extra_eval_sets) if cfg.author is not None else ()
         corpus = (cfg.data.root, tuple(cfg.data.authors), tuple(cfg.data.not_authors), extra_sets)
@@ -114,7 +115,7 @@ class _SharedInputs:
 def _check_corpus(cfg) -> None:
     """The corpus's folders and books (data=text: its root; the files are matched by each job's check)."""
     from stylometry.data.corpus import author_folders, check_corpus
-    from stylometry.data.tokens import corpus_root, list_books
+    from stylometry.data.splits import corpus_root, list_books
 
     root = corpus_root(cfg.data)
     if cfg.author is not None:

@@ -178,7 +178,7 @@ def _refuse_mixed(study_dir: Path, runs: list[_Run], tokenizer_override: str | N
 
 def _facet_values(runs: list[_Run], tokenizer_override: str | None):
     """value_of(run, facet) for the one-study rule, from each run's config, manifest and status.json."""
-    from stylometry.data.tokens import load_tokenizer, tokenizer_fingerprint
+    from stylometry.data.tokenizer import load_tokenizer, tokenizer_fingerprint
 
     fingerprints = {}
     for name in sorted({run.cfg.data.tokenizer for run in runs}) if tokenizer_override is None else []:

@@ -16,15 +16,9 @@ import numpy as np
 import torch
 
 from stylometry.config.schema import TrainConfig
-from stylometry.data.tokens import (
-    VALIDATION,
-    WINDOW_STREAM,
-    BookReader,
-    load_job_data,
-    load_tokenizer,
-    resolved_config,
-    tokenizer_record,
-)
+from stylometry.data.splits import VALIDATION, WINDOW_STREAM, load_job_data, resolved_config
+from stylometry.data.tokenizer import load_tokenizer, tokenizer_record
+from stylometry.data.tokens import BookReader
 from stylometry.data.windows import eval_windows
 from stylometry.hardware import distributed
 from stylometry.hardware.device import Placement
@@ -46,7 +40,7 @@ log = logging.getLogger(__name__)
 class Inputs:
     """What a job reads before anything is built: its data, as tokens on the device and evaluation windows."""
 
-    data: object  # StudyData or TextData (stylometry/data/tokens.py)
+    data: object  # StudyData or TextData (stylometry/data/splits.py)
     train_tokens: torch.Tensor
     eval_sets: Dict
 
@@ -152,7 +146,7 @@ def build_run(
 
 
 def _load_inputs(cfg: TrainConfig, placement: Placement, world: World) -> Inputs:
-    """The job's data, checked (stylometry/data/tokens.py: load_job_data; a ConfigError naming what to fix), its
+    """The job's data, checked (stylometry/data/splits.py: load_job_data; a ConfigError naming what to fix), its
     training tokens on the device and its evaluation windows."""
     data = load_job_data(cfg, BookReader.of_run(cfg, load_tokenizer(cfg.data.tokenizer)), world.size)
     # int32: half the memory of int64 for a big corpus; a batch's ids become int64 when it is cut out.
