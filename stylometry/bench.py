@@ -2,14 +2,14 @@
 
     python -m stylometry.bench                                  # the paper's model, batch 4, CPU (~5-10 min)
     python -m stylometry.bench model=tiny data.batch_size=8     # any config: Hydra overrides, as for train
-    python -m stylometry.bench --no-baseline --repeats 5 author=austen seed=3
+    python -m stylometry.bench --no-study-loop --repeats 5 author=austen seed=3
     python -m stylometry.bench --gpu-check                      # the GPU check: stylometry/benchmark/gpu_check.py
 
 Measured, each in a fresh process (`--worker ...`) so that every phase's peak memory is its own:
   - the machine's matmul peak in the job's precision (fp32 on a CPU, bf16 on most GPUs; square GEMMs
     on the job's threads), the denominator of MFU;
   - training tokens/s of the trainer's step (`nll_sum`, the trainer's optimizer step) (optimized), and
-    of the study's loop (baseline: `GPT2LMHeadModel` with gradient checkpointing,
+    of the study's loop (`GPT2LMHeadModel` with gradient checkpointing,
     `model(input_ids, labels=input_ids)`, `torch.optim.AdamW()` with its defaults, batches from a
     DataLoader over Python lists of token ids);
   - evaluation tokens/s (`stylometry.model.evaluate` over `data.eval_batch_size` windows), both ways;
@@ -39,7 +39,7 @@ from stylometry.benchmark.workers import WORKERS
 from stylometry.config.arguments import CommandParser
 from stylometry.config.schema import ConfigError, first_line
 
-USAGE = "usage: python -m stylometry.bench [<override> ...] [--repeats N] [--no-baseline] [--gpu-check]"
+USAGE = "usage: python -m stylometry.bench [<override> ...] [--repeats N] [--no-study-loop] [--gpu-check]"
 
 
 def job_counts(text: str) -> tuple[int, ...]:
@@ -62,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="training steps per repetition (CPU 2, GPU 10)")
     parser.add_argument("--eval-steps", type=int, help="evaluation batches per repetition (CPU 1, GPU 4)")
     parser.add_argument("--min-seconds", type=float, help="a repetition runs at least this long (CPU 0, GPU 2)")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the study's loop (no ratios)")
+    parser.add_argument("--no-study-loop", action="store_true", help="skip the study's loop (no ratios)")
     parser.add_argument(
         "--gpu-check",
         action="store_true",
@@ -83,7 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--grid-seeds", type=int, default=10, help="seeds of the GPU check's grid (the study's 10)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    parser.add_argument("--impl", choices=["optimized", "baseline"], default="optimized", help=argparse.SUPPRESS)
+    parser.add_argument("--impl", choices=["optimized", "study"], default="optimized", help=argparse.SUPPRESS)
     parser.add_argument("--barrier", help=argparse.SUPPRESS)
     parser.add_argument("--barrier-jobs", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_intermixed_args(argv)

@@ -28,7 +28,7 @@ from stylometry.benchmark.gpu_check import (
     precision_mismatches,
     run_cuda_tests,
 )
-from stylometry.benchmark.loops import baseline_batches, baseline_model, baseline_step
+from stylometry.benchmark.loops import study_batches, study_model, study_step
 from stylometry.benchmark.overrides import with_defaults, with_override
 from stylometry.benchmark.workers import largest_fitting_batch
 from stylometry.config.schema import CadenceConfig, ModelConfig, StopCriteriaConfig
@@ -44,10 +44,10 @@ from stylometry.model.gpt import (
 SMALL = ModelConfig(n_positions=48, n_embd=32, n_layer=2, n_head=4, vocab_size=1000, dropout=0.0)
 BENCH_KEYS = {
     "train_tokens_per_s",
-    "baseline_train_tokens_per_s",
+    "study_loop_train_tokens_per_s",
     "mfu",
     "peak_mem_mb",
-    "baseline_peak_mem_mb",
+    "study_loop_peak_mem_mb",
     "eval_fraction_of_epoch",
     "first_step_s",
     "eval_tokens_per_s",
@@ -65,9 +65,9 @@ def small_chunks(monkeypatch):
 def same_weights(cfg: ModelConfig):
     torch.manual_seed(0)
     optimized = build_model(cfg)
-    baseline = baseline_model(cfg)
-    baseline.load_state_dict(optimized.state_dict())
-    return optimized, baseline
+    study_loop = study_model(cfg)
+    study_loop.load_state_dict(optimized.state_dict())
+    return optimized, study_loop
 
 
 def gradients(model):
@@ -75,36 +75,36 @@ def gradients(model):
 
 
 @pytest.mark.parametrize("training", [False, True])
-def test_optimized_and_baseline_paths_give_the_same_loss_and_gradients(small_chunks, training):
-    optimized, baseline = same_weights(SMALL)  # dropout 0: training mode is deterministic too
-    optimized.train(training), baseline.train(training)
+def test_optimized_and_study_loop_paths_give_the_same_loss_and_gradients(small_chunks, training):
+    optimized, study_loop = same_weights(SMALL)  # dropout 0: training mode is deterministic too
+    optimized.train(training), study_loop.train(training)
     input_ids = torch.randint(0, SMALL.vocab_size, (3, SMALL.n_positions))
 
-    reference = baseline(input_ids, labels=input_ids).loss  # the study's: checkpointed HF model
+    reference = study_loop(input_ids, labels=input_ids).loss  # the study's: checkpointed HF model
     reference.backward()
     total, n_tokens = nll_sum(optimized, input_ids, input_ids)
     (total / n_tokens).backward()
 
     assert n_tokens == 3 * (SMALL.n_positions - 1)
     assert torch.allclose(total / n_tokens, reference, rtol=1e-6, atol=1e-6)
-    expected, got = gradients(baseline), gradients(optimized)
+    expected, got = gradients(study_loop), gradients(optimized)
     assert expected.keys() == got.keys()
     for name in expected:
         assert torch.allclose(got[name], expected[name], rtol=1e-4, atol=1e-6), name
 
 
 def test_padding_is_ignored_in_loss_and_gradients(small_chunks):
-    optimized, baseline = same_weights(SMALL)
+    optimized, study_loop = same_weights(SMALL)
     input_ids = torch.randint(0, SMALL.vocab_size, (2, SMALL.n_positions))
     labels = input_ids.clone()
     labels[1, 30:] = -100  # a book's last, padded window
-    reference = baseline(input_ids, labels=labels).loss
+    reference = study_loop(input_ids, labels=labels).loss
     reference.backward()
     total, n_tokens = nll_sum(optimized, input_ids, labels)
     (total / n_tokens).backward()
     assert n_tokens == (SMALL.n_positions - 1) + 29
     assert torch.allclose(total / n_tokens, reference, rtol=1e-6, atol=1e-6)
-    for name, grad in gradients(baseline).items():
+    for name, grad in gradients(study_loop).items():
         assert torch.allclose(gradients(optimized)[name], grad, rtol=1e-4, atol=1e-6), name
 
 
@@ -148,16 +148,16 @@ def test_flops_per_token_of_the_paper_model():
     assert flops_per_token(ModelConfig()) == 6 * (8 * 12 * 128**2 + 50257 * 128) + 12 * 8 * 1024 * 128
 
 
-def test_baseline_is_the_studys_loop():
+def test_the_study_loop_is_the_studys_loop():
     cfg = ModelConfig(n_positions=16, n_embd=16, n_layer=1, n_head=2, vocab_size=100, dropout=0.1)
-    model = baseline_model(cfg)
+    model = study_model(cfg)
     assert getattr(model, "is_activation_checkpointing", None) or model.is_gradient_checkpointing
-    batches = baseline_batches(list(range(100)), cfg.n_positions, batch_size=4, seed=0)
+    batches = study_batches(list(range(100)), cfg.n_positions, batch_size=4, seed=0)
     batch = next(batches)
     assert batch.shape == (4, 16) and batch.dtype == torch.int64
     assert (batch[:, 1:] - batch[:, :-1] == 1).all()  # windows of consecutive token ids
     optimizer = torch.optim.AdamW(model.parameters())
-    assert baseline_step(model, optimizer, batch) > 0
+    assert study_step(model, optimizer, batch) > 0
 
 
 def test_bench_defaults_yield_to_overrides():
@@ -192,7 +192,7 @@ def test_bench_cli_runs_a_tiny_config_and_ends_with_json(token_cache, monkeypatc
     bench.main([*argv, "--steps", "1"])
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert BENCH_KEYS <= report.keys()
-    assert report["train_tokens_per_s"] > 0 and report["baseline_train_tokens_per_s"] > 0
+    assert report["train_tokens_per_s"] > 0 and report["study_loop_train_tokens_per_s"] > 0
     assert 0 < report["mfu"] and report["first_step_s"] > 0 and report["eval_fraction_of_epoch"] > 0
 
 

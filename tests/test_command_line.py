@@ -136,7 +136,7 @@ def test_the_laptop_preset_fits_a_small_corpus(own_corpus, token_cache):
         reader = BookReader.of_run(job.config, tokenizer)
         resolved = load_data(job.config.data, job.config.author, 0, reader).n_train_tokens
         if authors:
-            assert resolved == largest_train_tokens(corpus, authors, reader.baseline()) < 262144
+            assert resolved == largest_train_tokens(corpus, authors, reader.as_written()) < 262144
         else:
             assert resolved == 262144
 

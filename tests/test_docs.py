@@ -241,13 +241,13 @@ COMMANDS = {
         "tests/test_bench.py",
         "stylometry.bench",
     ),
-    "python -m stylometry.bench --no-baseline --repeats 3": NotRun(
+    "python -m stylometry.bench --no-study-loop --repeats 3": NotRun(
         "minutes: tests/test_bench.py runs the benchmark with a tiny model", "tests/test_bench.py", "stylometry.bench"
     ),
-    "python -m stylometry.bench data.batch_size=16 --no-baseline": NotRun(
+    "python -m stylometry.bench data.batch_size=16 --no-study-loop": NotRun(
         "minutes: tests/test_bench.py runs the benchmark with a tiny model", "tests/test_bench.py", "stylometry.bench"
     ),
-    "python -m stylometry.bench device=cuda data.batch_size=16 --no-baseline": NotRun(
+    "python -m stylometry.bench device=cuda data.batch_size=16 --no-study-loop": NotRun(
         "needs a CUDA GPU: the GPU check (docs/gpu.md) measures this on one"
     ),
     # Other pages whose commands their own tests run.

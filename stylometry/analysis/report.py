@@ -8,8 +8,6 @@ classical baselines, when run; then one section per group (input, study, experim
 figure with a caption line.
 """
 
-import math
-import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -19,8 +17,8 @@ from stylometry.analysis.ablation import CAPPED, FAIR_CUT, STUDY, variant_order
 from stylometry.analysis.load import GROUP, STUDY_NAME
 from stylometry.analysis.normalized import NORMALIZED
 from stylometry.analysis.tables import Tables, rows_of
+from stylometry.files.formats import MISSING, count, markdown_table, number, slug
 
-MISSING = "–"
 FIGURE_FILES = dict[str, list[str]]  # figure name -> its files, relative to the report
 
 
@@ -32,12 +30,6 @@ def group_label(key: tuple, keys: Sequence[tuple]) -> str:
         if len({k[index] for k in keys}) > 1:
             parts.append(str(key[index]))
     return " · ".join(parts)
-
-
-def slug(label: str) -> str:
-    """A file or folder name for a label (a group's, a text's): each run of characters other than letters, digits
-    and `_.=-` becomes one `_`, none at either end."""
-    return re.sub(r"[^\w.=-]+", "_", label).strip("_")
 
 
 def group_slug(key: tuple, keys: Sequence[tuple]) -> str:
@@ -147,7 +139,7 @@ def _comparison(tables: Tables, keys: Sequence[tuple]) -> list[str]:
     headline = tables.headline.copy()
     headline.index = [group_label(tuple(k), keys) for k in headline[GROUP].itertuples(index=False)]
     shown = headline.drop(columns=GROUP).T
-    shown = shown.map(lambda v: _number(v, "{:.3g}"))
+    shown = shown.map(lambda v: number(v, ".3g"))
     ttests = rows_of(tables.author_ttests, None, stats.OWN_FINAL)
     ttests = ttests.assign(group=[group_label(tuple(k), keys) for k in ttests[GROUP].itertuples(index=False)])
     side_by_side = ttests.pivot_table(index="model_author", columns="group", values="t")
@@ -160,11 +152,11 @@ def _comparison(tables: Tables, keys: Sequence[tuple]) -> list[str]:
             "`*_welch_p`: Welch's t-test of the runner-up's losses against the attributed author's)."
         ),
         "",
-        _markdown(shown.reset_index().rename(columns={"index": "metric"})),
+        markdown_table(shown.reset_index().rename(columns={"index": "metric"})),
         "",
         "Welch t of each model author's losses on other authors' books vs its own author's book (own final epoch):",
         "",
-        _markdown(side_by_side.map(lambda v: _number(v, "{:.2f}")).reset_index()),
+        markdown_table(side_by_side.map(lambda v: number(v, ".2f")).reset_index()),
     ]
 
 
@@ -204,10 +196,10 @@ def _mean_t_tests(tables: Tables, study: tuple, variants: list, at_shown: list) 
                     {
                         "variant": variant,
                         "at": at,
-                        "mean of seed means": _number(row["mean_t"], "{:.3f}"),
-                        "t": _number(row["t"], "{:.3f}"),
-                        "df": _number(row["df"], "{:.0f}"),
-                        "p": _number(row["p"], "{:.3g}"),
+                        "mean of seed means": number(row["mean_t"], ".3f"),
+                        "t": number(row["t"], ".3f"),
+                        "df": number(row["df"], ".0f"),
+                        "p": number(row["p"], ".3g"),
                         "seeds": f"{row['num_seeds']}"
                         + (f" ({incomplete} incomplete, left out)" if incomplete else ""),
                     }
@@ -218,7 +210,7 @@ def _mean_t_tests(tables: Tables, study: tuple, variants: list, at_shown: list) 
         "against its own author's book, population sd); the one-sample t-test of those seed means against 0 "
         '(the paper\'s "t(9) = 13.196").',
         "",
-        _markdown(pd.DataFrame(rows)),
+        markdown_table(pd.DataFrame(rows)),
     ]
 
 
@@ -243,7 +235,7 @@ def _mean_t_onsets(tables: Tables, study: tuple, variants: list, at_shown: list)
         "the epoch from which that p stays below; *mean t above threshold from*: the epoch from which the "
         "mean t stays above the mean two-sided critical t (figure `t_over_epochs`, panel B).",
         "",
-        _markdown(table),
+        markdown_table(table),
     ]
 
 
@@ -259,7 +251,7 @@ def _per_author_t(tables: Tables, study: tuple, variants: list, at_shown: list) 
         f"**Per-author t at `{CAPPED}`** (the study's Table 1 test per variant: Welch's t of each model "
         "author's losses on the other authors' books against its own author's book, pooled over seeds):",
         "",
-        _markdown(per_author.map(lambda v: _number(v, "{:.2f}")).reset_index()),
+        markdown_table(per_author.map(lambda v: number(v, ".2f")).reset_index()),
     ]
 
 
@@ -272,16 +264,16 @@ def _variant_comparisons(tables: Tables, study: tuple, variants: list, at_shown:
         return []
 
     def numbers(column, form):
-        return comparisons[column].map(lambda v: _number(v, form))
+        return comparisons[column].map(lambda v: number(v, form))
 
     table = pd.DataFrame(
         {
             "variants": comparisons["variant_a"] + " vs " + comparisons["variant_b"],
             "at": comparisons["at"],
-            "mean t": numbers("mean_t_a", "{:.2f}") + " vs " + numbers("mean_t_b", "{:.2f}"),
-            "t": numbers("t", "{:.2f}"),
-            "df": numbers("df", "{:.2f}"),
-            "p": numbers("p", "{:.3g}"),
+            "mean t": numbers("mean_t_a", ".2f") + " vs " + numbers("mean_t_b", ".2f"),
+            "t": numbers("t", ".2f"),
+            "df": numbers("df", ".2f"),
+            "p": numbers("p", ".3g"),
         }
     )
     return [
@@ -289,7 +281,7 @@ def _variant_comparisons(tables: Tables, study: tuple, variants: list, at_shown:
         "**Variants compared.** Welch's t-test of two variants' per-author t (t > 0: the first "
         "variant's models tell authors apart better).",
         "",
-        _markdown(table),
+        markdown_table(table),
     ]
 
 
@@ -300,7 +292,7 @@ def _fairness_cut(tables: Tables, study: tuple, variants: list, at_shown: list) 
     summary = [
         {
             "variant": variant,
-            "threshold (training loss)": _number(sub["threshold"].iloc[0], "{:.4f}"),
+            "threshold (training loss)": number(sub["threshold"].iloc[0], ".4f"),
             "cut epochs": f"{sub['cut_epoch'].min()}–{sub['cut_epoch'].max()}",
             "models reaching it": f"{int(sub['reached'].sum())}/{len(sub)}",
         }
@@ -314,7 +306,7 @@ def _fairness_cut(tables: Tables, study: tuple, variants: list, at_shown: list) 
         f"first {tables.compare_epoch} epochs; each model is judged where its training loss first reaches "
         "it (every model's cut: `fairness.csv`).",
         "",
-        _markdown(pd.DataFrame(summary)),
+        markdown_table(pd.DataFrame(summary)),
     ]
 
 
@@ -342,7 +334,7 @@ def _baseline_section(tables: Tables, keys: Sequence[tuple]) -> list[str]:
     lines += _baseline_excerpts(tables, keys)
     if baselines.seconds is not None:
         took = (
-            f"The classical baselines took {baselines.seconds:.0f} s here ({_count(baselines.num_seeds, 'seed')}, "
+            f"The classical baselines took {baselines.seconds:.0f} s here ({count(baselines.num_seeds, 'seed')}, "
             f"{baselines.num_models} models' training texts)."
         )
         lines += ["", took]
@@ -364,7 +356,7 @@ def _baseline_books(tables: Tables, key: tuple, keys: Sequence[tuple]) -> list[s
         "",
         f"**{group_label(key, keys)}**: books attributed to their author, per seed and overall.",
         "",
-        _markdown(table.reset_index()),
+        markdown_table(table.reset_index()),
     ]
     extra = rows_of(tables.baselines.extra_sets, key)
     if not len(extra):
@@ -373,7 +365,7 @@ def _baseline_books(tables: Tables, key: tuple, keys: Sequence[tuple]) -> list[s
     lm_extra = lm_extra[lm_extra["eval_set"].isin(set(extra["eval_set"]))]
     verdicts = [
         f"{row.eval_set}: language models → {row.attributed_to} (lower loss in {row.seeds_won} of "
-        f"{_count(row.num_paired_seeds, 'shared seed')})"
+        f"{count(row.num_paired_seeds, 'shared seed')})"
         for row in lm_extra.itertuples()
         if pd.notna(row.runner_up)
     ]
@@ -381,7 +373,7 @@ def _baseline_books(tables: Tables, key: tuple, keys: Sequence[tuple]) -> list[s
         counts = sub["attributed_to"].value_counts()
         verdicts.append(
             f"{eval_set}: {method} → "
-            + ", ".join(f"{author} in {_count(n, 'seed')}" for author, n in counts.items())
+            + ", ".join(f"{author} in {count(n, 'seed')}" for author, n in counts.items())
             + f" of {len(sub)}"
         )
     return lines + ["", "Extra books (among the authors whose models evaluated each): " + "; ".join(verdicts) + "."]
@@ -414,7 +406,7 @@ def _baseline_excerpts(tables: Tables, keys: Sequence[tuple]) -> list[str]:
         lines += [
             f"{group_label(key, keys)}:",
             "",
-            _markdown(table.reset_index().rename(columns={"excerpt_tokens": "excerpt tokens"})),
+            markdown_table(table.reset_index().rename(columns={"excerpt_tokens": "excerpt tokens"})),
             "",
         ]
     return lines
@@ -486,8 +478,8 @@ def _coverage_lines(coverage: pd.Series) -> list[str]:
     seeds = coverage["seeds"].split(", ")
     lines = [
         (
-            f"- {coverage['num_models']} models: {_count(len(authors), 'author')} ({coverage['authors']}) × "
-            f"{_count(len(seeds), 'seed')} ({coverage['seeds']})."
+            f"- {coverage['num_models']} models: {count(len(authors), 'author')} ({coverage['authors']}) × "
+            f"{count(len(seeds), 'seed')} ({coverage['seeds']})."
         )
     ]
     lines.append(
@@ -531,7 +523,7 @@ def _attribution_lines(tables: Tables, key: tuple, at: str) -> list[str]:
         "seed": "correct",
         **{str(s): f"{c}/{n}" for s, c, n in zip(per_seed["seed"], per_seed["num_correct"], per_seed["num_books"])},
     }
-    lines.append(_markdown(pd.DataFrame([correct])))
+    lines.append(markdown_table(pd.DataFrame([correct])))
     attribution = rows_of(tables.attribution, key, at)
     scored = attribution["own_model"].astype(bool)
     wrong = attribution[scored & ~attribution["correct"].astype(bool)]
@@ -543,7 +535,7 @@ def _attribution_lines(tables: Tables, key: tuple, at: str) -> list[str]:
             "Misattributed: "
             + "; ".join(
                 f"{w.book}'s book, seed {w.seed} → {w.attributed_to} ({w.loss:.3f} vs own author's model "
-                f"{_number(w.own_author_loss, '{:.3f}')})"
+                f"{number(w.own_author_loss, '.3f')})"
                 for w in wrong.itertuples()
             )
             + "."
@@ -563,24 +555,24 @@ def _attribution_lines(tables: Tables, key: tuple, at: str) -> list[str]:
 
 def _confusion_markdown(confusion: pd.DataFrame) -> str:
     matrix = confusion.pivot_table(index="model_author", columns="book", values="mean_loss")
-    shown = matrix.map(lambda v: _number(v, "{:.3f}"))
+    shown = matrix.map(lambda v: number(v, ".3f"))
     for book in matrix.columns:
         best = matrix[book].idxmin()
         shown.loc[best, book] = f"**{shown.loc[best, book]}**"
-    return _markdown(shown.reset_index().rename(columns={"model_author": "model author \\ book"}))
+    return markdown_table(shown.reset_index().rename(columns={"model_author": "model author \\ book"}))
 
 
 def _ttest_markdown(ttests: pd.DataFrame, onset: pd.DataFrame) -> str:
     table = ttests.merge(onset, on=GROUP + ["model_author"], how="left")
-    return _markdown(
+    return markdown_table(
         pd.DataFrame(
             {
                 "model author": table["model_author"],
-                "t": table["t"].map(lambda v: _number(v, "{:.2f}")),
-                "df": table["df"].map(lambda v: _number(v, "{:.2f}")),
-                "p": table["p"].map(lambda v: _number(v, "{:.2e}")),
-                "mean own": table["mean_own"].map(lambda v: _number(v, "{:.3f}")),
-                "mean other": table["mean_other"].map(lambda v: _number(v, "{:.3f}")),
+                "t": table["t"].map(lambda v: number(v, ".2f")),
+                "df": table["df"].map(lambda v: number(v, ".2f")),
+                "p": table["p"].map(lambda v: number(v, ".2e")),
+                "mean own": table["mean_own"].map(lambda v: number(v, ".3f")),
+                "mean other": table["mean_other"].map(lambda v: number(v, ".3f")),
                 "n own / other": [f"{a}/{b}" for a, b in zip(table["num_own"], table["num_other"])],
                 "significant from": table["stays_below_from"].map(_epoch),
                 "first": table["first_below"].map(_epoch),
@@ -607,12 +599,12 @@ def _extra_lines(extra: pd.DataFrame) -> list[str]:
             continue
         lines.append(
             f"- **{row.eval_set}** → **{row.attributed_to}**: mean loss {row.mean_loss:.3f} "
-            f"({_count(row.num_seeds, 'seed')}) vs {row.runner_up} {row.runner_up_mean_loss:.3f} "
-            f"({_count(row.runner_up_num_seeds, 'seed')}); Welch t({_number(row.welch_df, '{:.2f}')}) = "
-            f"{_number(row.welch_t, '{:.2f}')}, p = {_number(row.welch_p, '{:.2e}')}; paired "
-            f"t({_number(row.paired_df, '{:.0f}')}) = {_number(row.paired_t, '{:.2f}')}, "
-            f"p = {_number(row.paired_p, '{:.2e}')}; lower in {row.seeds_won} of "
-            f"{_count(row.num_paired_seeds, 'shared seed')}."
+            f"({count(row.num_seeds, 'seed')}) vs {row.runner_up} {row.runner_up_mean_loss:.3f} "
+            f"({count(row.runner_up_num_seeds, 'seed')}); Welch t({number(row.welch_df, '.2f')}) = "
+            f"{number(row.welch_t, '.2f')}, p = {number(row.welch_p, '.2e')}; paired "
+            f"t({number(row.paired_df, '.0f')}) = {number(row.paired_t, '.2f')}, "
+            f"p = {number(row.paired_p, '.2e')}; lower in {row.seeds_won} of "
+            f"{count(row.num_paired_seeds, 'shared seed')}."
         )
     return lines
 
@@ -639,7 +631,7 @@ def _fair_cut_lines(tables: Tables, key: tuple) -> list[str]:
     who = (
         "every model reached it"
         if reached == len(cut)
-        else f"{reached} of {_count(len(cut), 'model')} reached it; the others are judged at their last epoch"
+        else f"{reached} of {count(len(cut), 'model')} reached it; the others are judged at their last epoch"
     )
     lines = [
         f"### At the fairness cut (training loss {cut['threshold'].iloc[0]:.4f})",
@@ -658,13 +650,13 @@ def _at_lines(tables: Tables, key: tuple, at: str) -> list[str]:
     ttests = rows_of(tables.author_ttests, key, at)
     lines += [
         "",
-        _markdown(
+        markdown_table(
             pd.DataFrame(
                 {
                     "model author": ttests["model_author"],
-                    "t": ttests["t"].map(lambda v: _number(v, "{:.2f}")),
-                    "df": ttests["df"].map(lambda v: _number(v, "{:.2f}")),
-                    "p": ttests["p"].map(lambda v: _number(v, "{:.2e}")),
+                    "t": ttests["t"].map(lambda v: number(v, ".2f")),
+                    "df": ttests["df"].map(lambda v: number(v, ".2f")),
+                    "p": ttests["p"].map(lambda v: number(v, ".2e")),
                 }
             )
         ),
@@ -678,34 +670,5 @@ def _at_lines(tables: Tables, key: tuple, at: str) -> list[str]:
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def _count(number, noun: str) -> str:
-    """3 seeds, 1 seed: a count written as one."""
-    if number is None or number is pd.NA or (isinstance(number, float) and math.isnan(number)):
-        return f"{MISSING} {noun}s"
-    number = int(number)
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
-def _number(value, fmt: str) -> str:
-    if value is None or value is pd.NA:
-        return MISSING
-    if isinstance(value, float) and math.isnan(value):
-        return MISSING
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return fmt.format(value)
-    return str(value)
-
-
 def _epoch(value) -> str:
     return MISSING if pd.isna(value) else str(int(value))
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown table (pandas' to_markdown needs the optional `tabulate`)."""
-    if table.empty:
-        return "(none)"
-    header = [str(c) for c in table.columns]
-    body = [[str(v) for v in row] for row in table.itertuples(index=False)]
-    return "\n".join(
-        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(row) + " |" for row in body]
-    )

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from stylometry.analysis.report import slug
 from stylometry.attribution.figures import author_colors
-from stylometry.attribution.open_set import CLOSED, open_set_words
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.texts import Text
-from stylometry.files.html import MISSING, figure, page, table
+from stylometry.attribution.verdict_table import verdict_table
+from stylometry.files.formats import number, slug
+from stylometry.files.html import figure, page, table
 
 TEXT_CHARS = 20_000  # a text without passages is shown up to here: a chapter; a whole book would only weigh the page
 SHADE_ALPHA = 0.35  # a passage's background: its leader's colour, light enough to read the text through
@@ -86,48 +86,15 @@ def _figures_of(body: list[str], figures: dict[str, bytes], captions: dict[str, 
 
 
 def _verdict_section(result: Attribution) -> list[str]:
-    whole = result.verdicts[result.verdicts["excerpt_tokens"].isna()]
-    texts = {text.name: text for text in result.texts}
-    rows = [_verdict_row(row, texts[row.text], result.score) for row in whole.itertuples()]
-    rows += [{"text": text.name, "verdict": f"not scored: {text.note}"} for text in result.unscored]
     return [
         "<h2>Verdicts</h2>",
-        table(pd.DataFrame(rows), table_id="verdicts", bold=("verdict",)),
+        table(verdict_table(result), table_id="verdicts", bold=("verdict",)),
         (
             f'<p class="note">Each text goes to the candidate whose models have the lowest mean {result.score} over '
             f"seeds; the verdict names that candidate where the test against the runner-up gives p &le; "
             f"{result.alpha:g}. Margin: the runner-up's mean {result.score} minus the lowest (per token).</p>"
         ),
     ]
-
-
-def _verdict_row(row, text: Text, score: str) -> dict[str, str]:
-    """A whole text's verdict as the table shows it; the trust and baseline columns where the result has them."""
-    runner_up = f"{row.runner_up} {row.runner_up_mean_loss:.4f}" if isinstance(row.runner_up, str) else MISSING
-    cells = {
-        "text": row.text,
-        "tokens scored": f"{len(text.tokens):,} of {text.num_tokens:,}",
-        "verdict": row.verdict,
-        f"lowest mean {score}": f"{row.attributed_to} {row.mean_loss:.4f}",
-        "runner-up": runner_up,
-        "margin": _number(row.margin, ".4f"),
-        "test": row.test,
-        "p": _number(row.p, ".2e"),
-        "seeds won": MISSING if pd.isna(row.seeds_won) else f"{int(row.seeds_won)}/{int(row.num_paired_seeds)}",
-        "lowest in seeds": row.lowest_in_seeds,
-    }
-    if not pd.isna(getattr(row, "held_out_accuracy", None)):
-        cells["held-out accuracy at its length"] = (
-            f"{row.held_out_accuracy:.0%} [{row.held_out_ci_low:.0%}, {row.held_out_ci_high:.0%}] at "
-            f"{int(row.held_out_tokens):,} tokens (chance {row.chance:.0%})"
-        )
-    if getattr(row, "open_set", CLOSED) != CLOSED:
-        cells["none of the candidates?"] = open_set_words(row).removeprefix("; ")
-    if isinstance(getattr(row, "naive_bayes", None), str):
-        cells["naive Bayes"] = row.naive_bayes_seeds
-        cells["Burrows' Delta"] = row.burrows_delta_seeds
-        cells["all agree"] = "yes" if row.methods_agree else "no"
-    return cells
 
 
 def _held_out_section(result: Attribution) -> list[str]:
@@ -210,7 +177,7 @@ def _text_body(text: Text, passages: pd.DataFrame, colors: dict, score: str) -> 
 def _passage_title(row, score: str) -> str:
     return (
         f"{row.leader}: tokens {row.start_token:,}–{row.end_token:,}, "
-        f"runner-up's mean {score} minus the leader's {_number(row.margin, '.3f')} per token"
+        f"runner-up's mean {score} minus the leader's {number(row.margin, '.3f')} per token"
     )
 
 
@@ -220,7 +187,3 @@ def _shade(color) -> str:
         return "transparent"
     r, g, b = (round(255 * c) for c in color[:3])
     return f"rgba({r}, {g}, {b}, {SHADE_ALPHA})"
-
-
-def _number(value, fmt: str) -> str:
-    return MISSING if pd.isna(value) else format(value, fmt)

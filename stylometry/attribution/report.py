@@ -14,13 +14,14 @@ import pandas as pd
 
 from stylometry.analysis.baselines import BaselineError, HeldOutAttribution
 from stylometry.analysis.normalized import LOSS, judged
-from stylometry.analysis.report import slug
 from stylometry.attribution.held_out import MIN_BOOKS_TO_RESAMPLE
 from stylometry.attribution.open_set import CLOSED, MIN_EXCERPTS, NONE_OF_THEM, open_set_words
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.trust import trust_words
+from stylometry.attribution.verdict_table import verdict_table
 from stylometry.attribution.verdicts import NO_VERDICT
 from stylometry.files.atomic import atomic_file
+from stylometry.files.formats import markdown_table, number, slug
 
 WHOLE = "whole"  # how a whole text (excerpt_tokens <NA> in the CSVs) is named in the report
 
@@ -146,20 +147,8 @@ def _verdict_lines(result: Attribution) -> list[str]:
             f'over shared seeds, else Welch\'s t), and is "{NO_VERDICT}" otherwise.'
         ),
         "",
-        f"| text | tokens scored | verdict | lowest mean {result.score} | runner-up | test | p | seeds won | lowest |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        markdown_table(verdict_table(result), bold=("verdict",)),
     ]
-    texts = {text.name: text for text in result.texts}
-    for row in whole.itertuples():
-        runner_up = f"{row.runner_up} {row.runner_up_mean_loss:.4f}" if isinstance(row.runner_up, str) else "-"
-        text = texts[row.text]
-        lines.append(
-            f"| {row.text} | {len(text.tokens):,} of {text.num_tokens:,} | **{row.verdict}** | "
-            f"{row.attributed_to} {row.mean_loss:.4f} | {runner_up} | {row.test} | {_p(row.p)} | "
-            f"{_seeds_won(row)} | {row.lowest_in_seeds} |"
-        )
-    for text in result.unscored:
-        lines.append(f"| {text.name} | {text.num_tokens:,} | not scored: every seed's models trained on it" + " |" * 7)
     lines.append("")
     lines += _trust_lines(whole)
     lines += _open_set_lines(whole, result)
@@ -408,14 +397,6 @@ def _score_words(result: Attribution) -> str:
     )
 
 
-def _p(p: float) -> str:
-    return "-" if pd.isna(p) else f"{p:.2e}"
-
-
-def _seeds_won(row) -> str:
-    return "-" if pd.isna(row.seeds_won) else f"{int(row.seeds_won)}/{int(row.num_paired_seeds)}"
-
-
 def summary_lines(result: Attribution) -> list[str]:
     """What the command prints: one line per text (or per excerpt length and author with --held-out)."""
     if not result.held_out.empty:
@@ -436,7 +417,7 @@ def summary_lines(result: Attribution) -> list[str]:
                 f"{row.text}: {row.attributed_to} (mean {result.score} {row.mean_loss:.4f}); no other author to compare"
             )
             continue
-        test = row.test if pd.isna(row.p) else f"{row.test} p = {_p(row.p)}"
+        test = row.test if pd.isna(row.p) else f"{row.test} p = {number(row.p, '.2e')}"
         lines.append(
             f"{row.text}: {row.verdict} (lowest mean {result.score}: {row.attributed_to} {row.mean_loss:.4f} vs "
             f"{row.runner_up} {row.runner_up_mean_loss:.4f}; {test}; lowest: {row.lowest_in_seeds}"

@@ -122,7 +122,7 @@ def leave_out_trained_seeds(texts: list[Text], study: Study, reader) -> None:
     for (author, seed), names in study.train_books.items():
         for name in names:
             books.setdefault(study.corpus_root / author / name, []).append(seed)
-    baseline = reader.baseline()
+    baseline = reader.as_written()
     book_tokens = {}
     for path in sorted(books):
         if not path.is_file():

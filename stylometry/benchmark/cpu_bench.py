@@ -30,22 +30,23 @@ def cpu_bench(args, overrides: list[str]) -> dict:
         f"train optimized: {train['tokens_per_s']:,.0f} tok/s {train['tokens_per_s_all']}, "
         f"peak {train['peak_mem_mb']:,.0f} MB"
     )
-    baseline = {}
-    if not args.no_baseline:
-        baseline = run_worker("train", args, overrides, impl="baseline")
+    study_loop = {}
+    if not args.no_study_loop:
+        study_loop = run_worker("train", args, overrides, impl="study")
         say(
-            f"train baseline:  {baseline['tokens_per_s']:,.0f} tok/s {baseline['tokens_per_s_all']}, "
-            f"peak {baseline['peak_mem_mb']:,.0f} MB"
+            f"train study loop: {study_loop['tokens_per_s']:,.0f} tok/s {study_loop['tokens_per_s_all']}, "
+            f"peak {study_loop['peak_mem_mb']:,.0f} MB"
         )
     evaluation = run_worker("eval", args, overrides)
     say(f"eval optimized:  {evaluation['tokens_per_s']:,.0f} tok/s, peak {evaluation['peak_mem_mb']:,.0f} MB")
-    baseline_eval = {} if args.no_baseline else run_worker("eval", args, overrides, impl="baseline")
-    if baseline_eval:
-        say(f"eval baseline:   {baseline_eval['tokens_per_s']:,.0f} tok/s, peak {baseline_eval['peak_mem_mb']:,.0f} MB")
+    study_loop_eval = {} if args.no_study_loop else run_worker("eval", args, overrides, impl="study")
+    if study_loop_eval:
+        eval_rate, eval_peak = study_loop_eval["tokens_per_s"], study_loop_eval["peak_mem_mb"]
+        say(f"eval study loop:  {eval_rate:,.0f} tok/s, peak {eval_peak:,.0f} MB")
 
-    report = cpu_report(cfg, overrides, startup, peak, (train, baseline), (evaluation, baseline_eval))
+    report = cpu_report(cfg, overrides, startup, peak, (train, study_loop), (evaluation, study_loop_eval))
     report["bench_seconds"] = time.perf_counter() - started
-    speedup = f"{report['speedup']:.2f}x the baseline, " if baseline else ""
+    speedup = f"{report['speedup']:.2f}x the study's loop, " if study_loop else ""
     say(
         f"train: {speedup}MFU {report['mfu']:.1%}; eval of {report['eval_tokens']:,} tokens = "
         f"{report['eval_fraction_of_epoch']:.2f} of an epoch; first step after {report['first_step_s']:.2f} s"
@@ -56,9 +57,9 @@ def cpu_bench(args, overrides: list[str]) -> dict:
 
 def cpu_report(cfg, overrides: list[str], startup: dict, peak: dict, training: tuple, evaluating: tuple) -> dict:
     """The benchmark's figures (its JSON, but for bench_seconds) from the workers' results; training and evaluating
-    are (optimized, baseline) pairs, the baseline {} where it was not run."""
-    train, baseline = training
-    evaluation, baseline_eval = evaluating
+    are (optimized, study loop) pairs, the study loop {} where it was not run."""
+    train, study_loop = training
+    evaluation, study_loop_eval = evaluating
     flops = flops_per_token(cfg.model)
     eval_tokens = startup["eval_windows"] * cfg.model.n_positions
     epoch_s = startup["train_tokens_per_epoch"] / train["tokens_per_s"]
@@ -75,29 +76,29 @@ def cpu_report(cfg, overrides: list[str], startup: dict, peak: dict, training: t
         "peak_flops": peak["peak_flops"],
         "peak_precision": peak["peak_precision"],
         "train_tokens_per_s": train["tokens_per_s"],
-        "baseline_train_tokens_per_s": baseline.get("tokens_per_s"),
-        "speedup": ratio(train["tokens_per_s"], baseline.get("tokens_per_s")),
+        "study_loop_train_tokens_per_s": study_loop.get("tokens_per_s"),
+        "speedup": ratio(train["tokens_per_s"], study_loop.get("tokens_per_s")),
         "mfu": train["tokens_per_s"] * flops / peak["peak_flops"],
-        "baseline_mfu": baseline.get("tokens_per_s", 0) * flops / peak["peak_flops"] if baseline else None,
+        "study_loop_mfu": study_loop.get("tokens_per_s", 0) * flops / peak["peak_flops"] if study_loop else None,
         "peak_mem_mb": train["peak_mem_mb"],
-        "baseline_peak_mem_mb": baseline.get("peak_mem_mb"),
+        "study_loop_peak_mem_mb": study_loop.get("peak_mem_mb"),
         "eval_tokens_per_s": evaluation["tokens_per_s"],
-        "baseline_eval_tokens_per_s": baseline_eval.get("tokens_per_s"),
+        "study_loop_eval_tokens_per_s": study_loop_eval.get("tokens_per_s"),
         "eval_peak_mem_mb": evaluation["peak_mem_mb"],
-        "baseline_eval_peak_mem_mb": baseline_eval.get("peak_mem_mb"),
+        "study_loop_eval_peak_mem_mb": study_loop_eval.get("peak_mem_mb"),
         "eval_tokens": eval_tokens,
         "epoch_s": epoch_s,
         "eval_s": eval_s,
         "eval_fraction_of_epoch": eval_s / epoch_s,
-        "baseline_eval_fraction_of_epoch": (
+        "study_loop_eval_fraction_of_epoch": (
             ratio(
-                eval_tokens / baseline_eval["tokens_per_s"],
-                startup["train_tokens_per_epoch"] / baseline["tokens_per_s"],
+                eval_tokens / study_loop_eval["tokens_per_s"],
+                startup["train_tokens_per_epoch"] / study_loop["tokens_per_s"],
             )
-            if baseline_eval
+            if study_loop_eval
             else None
         ),
         "first_step_s": startup["first_step_s"],
         "train_tokens_per_s_all": train["tokens_per_s_all"],
-        "baseline_train_tokens_per_s_all": baseline.get("tokens_per_s_all"),
+        "study_loop_train_tokens_per_s_all": study_loop.get("tokens_per_s_all"),
     }

@@ -1,9 +1,9 @@
-"""The two loops the benchmark measures: the study's, as it was written (the baseline), and the trainer's own
+"""The two loops the benchmark measures: the study's, as it was written (the study loop), and the trainer's own
 step and evaluation (optimized).
 
     python -m stylometry.bench    # each measured in a worker process (workers.py)
 
-The baseline: `GPT2LMHeadModel` with gradient checkpointing, `model(input_ids, labels=input_ids)`,
+The study loop: `GPT2LMHeadModel` with gradient checkpointing, `model(input_ids, labels=input_ids)`,
 `torch.optim.AdamW()` with its defaults, batches from a DataLoader over Python lists of token ids. The
 optimized: `trainer.train_step` (`nll_sum`, the trainer's optimizer step) and stylometry.model.evaluate.
 """
@@ -39,7 +39,7 @@ class _Windows:
         return torch.tensor(self.token_ids[start : start + self.n_positions])
 
 
-def baseline_model(model_cfg):
+def study_model(model_cfg):
     """GPT2LMHeadModel as the study trained it: gradient checkpointing on, fp32 on the CPU."""
     model = build_model(model_cfg)
     # transformers 5 renamed it; the same torch.utils.checkpoint around every block either way.
@@ -47,7 +47,7 @@ def baseline_model(model_cfg):
     return model
 
 
-def baseline_batches(token_ids: list[int], n_positions: int, batch_size: int, seed: int):
+def study_batches(token_ids: list[int], n_positions: int, batch_size: int, seed: int):
     rng = random.Random(seed)
     n_windows = len(token_ids) // n_positions
     offsets = [rng.randrange(len(token_ids) - n_positions + 1) for _ in range(n_windows)]
@@ -58,7 +58,7 @@ def baseline_batches(token_ids: list[int], n_positions: int, batch_size: int, se
         yield from loader
 
 
-def baseline_step(model, optimizer, input_ids) -> float:
+def study_step(model, optimizer, input_ids) -> float:
     loss = model(input_ids, labels=input_ids).loss
     loss.backward()
     optimizer.step()

@@ -1,7 +1,7 @@
 """The benchmark's measurements, one per process: `python -m stylometry.bench --worker <name> ...` runs
 WORKERS[name] on the composed job and prints its result as one JSON line (driver.py starts them).
 
-    python -m stylometry.bench --worker train --impl baseline model=tiny    # what cpu_bench starts, one by one
+    python -m stylometry.bench --worker train --impl study model=tiny    # what cpu_bench starts, one by one
 
 A fresh process per measurement: every phase's peak memory is its own.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 
 from stylometry.benchmark.loops import (
-    baseline_batches,
-    baseline_model,
-    baseline_step,
     optimized_evaluation,
     optimized_training,
+    study_batches,
+    study_model,
+    study_step,
 )
 from stylometry.benchmark.overrides import compose, with_override
 from stylometry.benchmark.timing import gpu_memory, peak_rss_mb, synchronize, timed_repeats
@@ -66,19 +66,19 @@ def worker_train(cfg, args) -> dict:
     n_positions, batch_size = cfg.model.n_positions, cfg.data.batch_size
     with place_job(cfg.device, 1) as placement:
         device = torch.device(placement.device)
-        if args.impl == "baseline":
+        if args.impl == "study":
             if device.type != "cpu":
-                raise SystemExit("the baseline is the study's CPU loop: benchmark it with device=cpu")
+                raise SystemExit("the study loop is a CPU loop: benchmark it with device=cpu")
             generator = torch.Generator().manual_seed(cfg.seed)
             n_tokens = max(cfg.data.n_train_tokens or 0, 8 * batch_size * n_positions)
             train_tokens = torch.randint(0, cfg.model.vocab_size, (n_tokens,), generator=generator)
             torch.manual_seed(cfg.seed)
-            model = baseline_model(cfg.model).train()
+            model = study_model(cfg.model).train()
             optimizer = torch.optim.AdamW(model.parameters())  # the study's: torch's defaults
-            batches = baseline_batches(train_tokens.tolist(), n_positions, batch_size, cfg.seed)
+            batches = study_batches(train_tokens.tolist(), n_positions, batch_size, cfg.seed)
 
             def step():
-                return baseline_step(model, optimizer, next(batches))
+                return study_step(model, optimizer, next(batches))
         else:
             step = optimized_training(cfg, placement, batch_size)
         result = timed_repeats(
@@ -92,9 +92,9 @@ def worker_eval(cfg, args) -> dict:
     n_positions, batch_size = cfg.model.n_positions, cfg.data.eval_batch_size
     with place_job(cfg.device, 1) as placement:
         device = torch.device(placement.device if args.impl == "optimized" else "cpu")
-        if args.impl == "baseline":
+        if args.impl == "study":
             torch.manual_seed(cfg.seed)
-            model = baseline_model(cfg.model).eval()
+            model = study_model(cfg.model).eval()
             input_ids = torch.randint(0, cfg.model.vocab_size, (batch_size, n_positions))
 
             @torch.no_grad()

@@ -140,7 +140,7 @@ def load_study_data(
     used += train_books
     n_train_tokens = cfg.n_train_tokens
     if n_train_tokens is None or n_train_tokens > sum(len(book.tokens) for book in train_books):
-        largest = largest_train_tokens(root, authors, reader.baseline())
+        largest = largest_train_tokens(root, authors, reader.as_written())
         if n_train_tokens is not None:
             raise ConfigError(
                 f"data.n_train_tokens={n_train_tokens} exceeds the training books of author {author} "

@@ -40,7 +40,7 @@ class BookReader:
         self.cache = self.cache_dir / "tokens" / tokenizer_fingerprint(tokenizer) / transform_key
         self.dtype = np.uint16 if len(tokenizer) <= 2**16 else np.int32
         self.remembered: Optional[Dict[Path, Book]] = {} if remember else None
-        self.baseline_reader: Optional["BookReader"] = None
+        self.written_reader: Optional["BookReader"] = None
 
     @classmethod
     def of_run(cls, cfg, tokenizer, remember: bool = False) -> "BookReader":
@@ -49,14 +49,14 @@ class BookReader:
 
         return cls(cfg.data, tokenizer, build_transform(cfg.variant), transform_key(cfg.variant), remember)
 
-    def baseline(self) -> "BookReader":
+    def as_written(self) -> "BookReader":
         """A reader of the books as written (no variant transform), sharing this one's tokenizer and cache."""
         from stylometry.data.variants import IDENTITY_KEY
 
-        if self.baseline_reader is None:
+        if self.written_reader is None:
             remember = self.remembered is not None
-            self.baseline_reader = BookReader(self.cache_dir, self.tokenizer, lambda text: text, IDENTITY_KEY, remember)
-        return self.baseline_reader
+            self.written_reader = BookReader(self.cache_dir, self.tokenizer, lambda text: text, IDENTITY_KEY, remember)
+        return self.written_reader
 
     def read(self, path: Path) -> Book:
         if self.remembered is None:

@@ -12,7 +12,7 @@ import html
 
 import pandas as pd
 
-MISSING = "–"  # a cell with no value
+from stylometry.files.formats import MISSING, missing
 
 # Plain and print-friendly: the system's fonts, tables that scroll sideways rather than widen the page.
 CSS = """
@@ -44,7 +44,7 @@ def page(title: str, body: str) -> str:
 
 def cell(value) -> str:
     """A value as the escaped text of a table cell; a missing value (None, NaN, <NA>) as a dash."""
-    return MISSING if value is None or (not isinstance(value, str) and pd.isna(value)) else html.escape(str(value))
+    return MISSING if missing(value) else html.escape(str(value))
 
 
 def table(frame: pd.DataFrame, table_id: str | None = None, bold: tuple[str, ...] = ()) -> str:

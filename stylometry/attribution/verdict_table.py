@@ -1,0 +1,50 @@
+"""The verdicts table: one row per whole text, built once and shown by report.md and report.html alike.
+
+python -m stylometry.attribute <study dir> <texts> --out <dir>    # the table under "Verdicts"
+"""
+
+import pandas as pd
+
+from stylometry.attribution.open_set import CLOSED, open_set_words
+from stylometry.attribution.result import Attribution
+from stylometry.attribution.texts import Text
+from stylometry.files.formats import MISSING, number
+
+
+def verdict_table(result: Attribution) -> pd.DataFrame:
+    """A row per whole text, its cells as text; the trust, open-set and baseline columns where the result has them;
+    a row per text not scored, saying why."""
+    whole = result.verdicts[result.verdicts["excerpt_tokens"].isna()]
+    texts = {text.name: text for text in result.texts}
+    rows = [_row_cells(row, texts[row.text], result.score) for row in whole.itertuples()]
+    rows += [{"text": text.name, "verdict": f"not scored: {text.note}"} for text in result.unscored]
+    return pd.DataFrame(rows).fillna(MISSING)
+
+
+def _row_cells(row, text: Text, score: str) -> dict[str, str]:
+    """A whole text's verdict as the table shows it; the trust and baseline columns where the result has them."""
+    runner_up = f"{row.runner_up} {row.runner_up_mean_loss:.4f}" if isinstance(row.runner_up, str) else MISSING
+    cells = {
+        "text": row.text,
+        "tokens scored": f"{len(text.tokens):,} of {text.num_tokens:,}",
+        "verdict": row.verdict,
+        f"lowest mean {score}": f"{row.attributed_to} {row.mean_loss:.4f}",
+        "runner-up": runner_up,
+        "margin": number(row.margin, ".4f"),
+        "test": row.test,
+        "p": number(row.p, ".2e"),
+        "seeds won": MISSING if pd.isna(row.seeds_won) else f"{int(row.seeds_won)}/{int(row.num_paired_seeds)}",
+        "lowest in seeds": row.lowest_in_seeds,
+    }
+    if not pd.isna(getattr(row, "held_out_accuracy", None)):
+        cells["held-out accuracy at its length"] = (
+            f"{row.held_out_accuracy:.0%} [{row.held_out_ci_low:.0%}, {row.held_out_ci_high:.0%}] at "
+            f"{int(row.held_out_tokens):,} tokens (chance {row.chance:.0%})"
+        )
+    if getattr(row, "open_set", CLOSED) != CLOSED:
+        cells["none of the candidates?"] = open_set_words(row).removeprefix("; ")
+    if isinstance(getattr(row, "naive_bayes", None), str):
+        cells["naive Bayes"] = row.naive_bayes_seeds
+        cells["Burrows' Delta"] = row.burrows_delta_seeds
+        cells["all agree"] = "yes" if row.methods_agree else "no"
+    return cells
