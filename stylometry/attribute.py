@@ -140,6 +140,12 @@ def add_question_options(parser: CommandParser) -> None:
         help="skip the study's held-out accuracy at each text's length (computed once per study, then kept)",
     )
     parser.add_argument(
+        "--no-lr",
+        dest="likelihood_ratio",
+        action="store_false",
+        help="skip each candidate's likelihood ratio, calibrated on the study's held-out books (kept once computed)",
+    )
+    parser.add_argument(
         "--closed-set",
         action="store_true",
         help='always name the best candidate: never "none of the candidates" (the open-set bound is off)',

@@ -141,7 +141,7 @@ def test_the_attribution_report_shows_verdicts_figures_and_shaded_passages_in_a_
     assert measured["first_image_width"] > 0
     assert measured["images_drawn"] == measured["images"] == len(figures)
     assert measured["outside"] == [] and measured["fetched"] == []
-    assert measured["headings"] == ["Verdicts", "The study", "30537.txt", "a<b>&c.txt"]
+    assert measured["headings"] == ["Verdicts", "Likelihood ratios", "The study", "30537.txt", "a<b>&c.txt"]
     assert measured["markup_from_text"] == 0
     # Each passage in its leader's colour, the colours of attribution/figures.py (tab10 over the sorted names).
     colors = {author: colormaps["tab10"](i) for i, author in enumerate(["austen", "baum", "thompson"])}

@@ -175,7 +175,7 @@ def test_bad_rolling_input_gets_one_line_exit_2_and_nothing_written(study, stitc
         ),
         (
             ["--authors", "baum"],
-            f"error: {study} has complete models of 1 author(s) only: attribution needs models of two authors or more",
+            "error: --rolling compares the candidates along a text: pass two --authors or more",
         ),
     ]
     for i, (args, line) in enumerate(cases):

@@ -132,3 +132,24 @@ def _length_axis(ax, lengths) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xticks(list(lengths), [f"{length:,}" for length in lengths])
     ax.minorticks_off()
+
+
+def tippett(judged_trials: pd.DataFrame) -> Figure:
+    """The Tippett plot of the cross-validated trials (verification_trials.csv): for each length, the share of
+    same-author trials (solid) and of different-author trials (dashed) whose log10 LR is at least x."""
+    fig = Figure(figsize=(5.0, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    trials = judged_trials.dropna(subset=["log10_lr"])
+    for i, (length, rows) in enumerate(trials.groupby("excerpt_tokens")):
+        color = colormaps["tab10"](i % 10)
+        for same, style, kind in ((True, "-", "same author"), (False, "--", "different author")):
+            values = np.sort(rows.loc[rows["same"] == same, "log10_lr"].to_numpy())
+            if len(values):
+                shares = 1 - np.arange(len(values)) / len(values)  # the share at least each value
+                ax.step(values, shares, style, where="post", color=color, lw=1, label=f"{int(length):,} tokens, {kind}")
+    ax.axvline(0, color="grey", lw=0.6)
+    ax.set_xlabel("log10 LR (the candidate wrote it vs someone else)")
+    ax.set_ylabel("share of trials with log10 LR ≥ x")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=6, loc="center left")
+    return fig

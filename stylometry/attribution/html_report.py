@@ -15,7 +15,7 @@ import pandas as pd
 from stylometry.attribution.figures import author_colors
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.texts import Text
-from stylometry.attribution.verdict_table import verdict_table
+from stylometry.attribution.verdict_table import lr_metric_table, lr_table, verdict_table
 from stylometry.files.formats import number, slug
 from stylometry.files.html import figure, page, table
 
@@ -40,6 +40,10 @@ FIGURE_CAPTIONS = {  # the figures of no one text
         "The study's held-out books: attribution accuracy against excerpt length, over all authors with its 95% "
         "interval and per author; whole books dashed."
     ),
+    "figures/tippett.png": (
+        "Tippett plot: the share of same-author (solid) and different-author (dashed) trials whose cross-validated "
+        "log10 LR is at least x, per excerpt length."
+    ),
 }
 
 
@@ -48,10 +52,10 @@ def attribution_html(result: Attribution, command: str, figures: dict[str, bytes
     figures: write_outputs' figure names (figures/<name>.png) -> PNG bytes."""
     body = ["<h1>Attribution</h1>", f"<pre><code>{html.escape(command)}</code></pre>"]
     if result.held_out.empty:
-        body += _verdict_section(result) + _study_section(result)
+        body += _verdict_section(result) + _lr_section(result) + _study_section(result)
         shown = _text_sections(body, result, figures)
     else:
-        body += _held_out_section(result)
+        body += _held_out_section(result) + _lr_metric_section(result)
         shown = _figures_of(body, figures, FIGURE_CAPTIONS)
         body += _study_section(result)
     rest = {name: name for name in figures if name not in shown}  # a figure this page does not know yet: still shown
@@ -94,6 +98,21 @@ def _verdict_section(result: Attribution) -> list[str]:
             f"seeds; the verdict names that candidate where the test against the runner-up gives p &le; "
             f"{result.alpha:g}. Margin: the runner-up's mean {result.score} minus the lowest (per token).</p>"
         ),
+    ]
+
+
+def _lr_section(result: Attribution) -> list[str]:
+    if result.verification.empty:
+        return []
+    return ["<h2>Likelihood ratios</h2>", table(lr_table(result), table_id="likelihood_ratios")]
+
+
+def _lr_metric_section(result: Attribution) -> list[str]:
+    if result.verification_metrics.empty:
+        return []
+    return [
+        "<h2>Verification: the likelihood ratio measured</h2>",
+        table(lr_metric_table(result), table_id="verification"),
     ]
 
 

@@ -53,6 +53,15 @@ from stylometry.attribution.trust import (
     with_book_tokens,
 )
 from stylometry.attribution.verdicts import excerpt_summary, study_group, verdicts
+from stylometry.attribution.verification import (
+    TRIAL_COLUMNS,
+    CalibrationError,
+    calibrate,
+    cross_validated,
+    metrics,
+    text_verification,
+    trials,
+)
 from stylometry.config.schema import ConfigError, DeviceConfig
 from stylometry.runs.study import Study, load_study
 
@@ -85,6 +94,7 @@ class Request:
     rolling: bool = False  # along each text: windows of `window` tokens every `stride` (attribution/rolling.py)
     window: int = WINDOW
     stride: int = STRIDE
+    likelihood_ratio: bool = True  # each candidate's calibrated likelihood ratio (attribution/verification.py)
     closed_set: bool = False  # always name the best candidate: no "none of the candidates" (attribution/open_set.py)
     false_rejection: float = FALSE_REJECTION  # the open set's bound: this share of a candidate's own text above it
 
@@ -102,9 +112,12 @@ def attribute(request: Request) -> Attribution:
     stitches = stitched_books(texts) if request.held_out and request.rolling else []
     scored_texts = texts + [stitch.text for stitch in stitches]
     if request.rolling:
+        if len(study.authors) < 2:
+            raise AttributionError("--rolling compares the candidates along a text: pass two --authors or more")
         check_texts(request.window, scored_texts)
     kept = _kept_calibration(request, study, max_tokens)
     books = _held_out_books(request, study, reader, max_tokens, kept.missing)
+    candidate_books = {book.name.removeprefix(REFERENCE_PREFIX) for book, _ in books if book.author in study.authors}
     scored = score_all(study, scored_texts, request.excerpt_tokens, _settings(request, study), books)
     result = Attribution(
         study,
@@ -117,22 +130,14 @@ def attribute(request: Request) -> Attribution:
         score=request.score,
         false_rejection=request.false_rejection,
     )
-    book_scores = _split_off(result, {book.name for book, _ in books})
+    every_book_scores = _split_off(result, {book.name for book, _ in books})
     _split_off(result, {stitch.text.name for stitch in stitches})  # their losses at each token are all they give
+    book_scores = every_book_scores[every_book_scores["text"].isin(candidate_books)].reset_index(drop=True)
     if request.score == NORMALIZED:
         book_scores = _normalize(result, book_scores)
     scores = judged(result.scores, request.score)
     if request.held_out:
-        result.held_out = held_out_attribution(scores, texts)
-        result.held_out_accuracy = held_out_accuracy(result.held_out)
-        if not request.closed_set and request.excerpt_tokens:
-            result.open_set_rates = open_set_rates(scores, texts, request.false_rejection)
-        if request.rolling:
-            _roll(result, request, scored_texts)
-            result.switches, result.rolling_summary = rolling_accuracy(
-                result.change_points, stitches, texts, request.window
-            )
-        return result
+        return _held_out(result, request, scores, texts, scored_texts, stitches)
     result.verdicts = verdicts(scores, request.alpha, study_group(study))
     if request.rolling:
         _roll(result, request, texts, reader.tokenizer)
@@ -142,11 +147,58 @@ def attribute(request: Request) -> Attribution:
         result.baseline_votes = baseline_votes(study, texts, request.excerpt_tokens)
         result.verdicts = baseline_columns(result.baseline_votes, result.verdicts)
     if kept.missing:
-        kept.compute(judged(book_scores, request.score), _named_as_scored([book for book, _ in books]))
+        named_books = _named_as_scored([book for book, _ in books])
+        candidate_named = [book for book in named_books if book.author in study.authors]
+        kept.compute(judged(book_scores, request.score), candidate_named, every_book_scores, named_books)
     if request.trust:
         result.verdicts = trust_columns(result.verdicts, texts, kept.curve, len(study.authors))
     result.verdicts = open_set_columns(result.verdicts, scores, texts, kept.calibrated, request.false_rejection)
+    if request.likelihood_ratio:
+        _verify(result, texts, kept)
     return result
+
+
+def _held_out(result: Attribution, request: Request, scores, texts, scored_texts, stitches) -> Attribution:
+    """--held-out: the books' accuracy, the open set's rates, the likelihood ratio's metrics, the rolling rule."""
+    result.held_out = held_out_attribution(scores, texts)
+    result.held_out_accuracy = held_out_accuracy(result.held_out)
+    if not request.closed_set and request.excerpt_tokens:
+        result.open_set_rates = open_set_rates(scores, texts, request.false_rejection)
+    if request.likelihood_ratio:
+        _measure_verification(result, texts, bool(request.excerpt_tokens))
+    if request.rolling:
+        _roll(result, request, scored_texts)
+        result.switches, result.rolling_summary = rolling_accuracy(
+            result.change_points, stitches, texts, request.window
+        )
+    return result
+
+
+def _verify(result: Attribution, texts: list[Text], kept: "_Calibration") -> None:
+    """Each text's likelihood ratio for each candidate (attribution/verification.py), or why there is none."""
+    try:
+        result.verification_calibration = calibrate(kept.trials)
+    except CalibrationError as error:
+        result.verification_note = str(error)
+        log.warning("no likelihood ratio: %s", error)
+        return
+    result.verification = text_verification(result.scores, kept.levels, texts, result.verification_calibration)
+
+
+def _measure_verification(result: Attribution, books: list[Text], has_excerpts: bool) -> None:
+    """--held-out: the likelihood ratio's metrics on the held-out books' trials, each seed judged by the others."""
+    if not has_excerpts:
+        result.verification_note = "the likelihood ratio is measured on excerpts: pass --excerpt-tokens"
+        return
+    result.verification_trials = trials(result.scores, books)
+    try:
+        result.verification_calibration = calibrate(result.verification_trials)
+        result.verification_trials = cross_validated(result.verification_trials)
+    except CalibrationError as error:
+        result.verification_note = str(error)
+        log.warning("the likelihood ratio is not measured: %s", error)
+        return
+    result.verification_metrics = metrics(result.verification_trials)
 
 
 @dataclass
@@ -159,14 +211,28 @@ class _Calibration:
     calibration_file: Path | None
     trust: bool
     open_set: bool
+    trials_file: Path | None = None
+    levels_file: Path | None = None
     curve: pd.DataFrame | None = None
     calibrated: pd.DataFrame | None = None
+    trials: pd.DataFrame | None = None  # the likelihood ratio's trials (verification.py)
+    levels: pd.DataFrame | None = None  # each model's mean loss on its seed's held-out books of every author
 
     @property
     def missing(self) -> bool:
-        return (self.trust and self.curve is None) or (self.open_set and self.calibrated is None)
+        unkept = (self.trust and self.curve is None) or (self.open_set and self.calibrated is None)
+        return unkept or (self.trials_file is not None and (self.trials is None or self.levels is None))
 
-    def compute(self, book_scores: pd.DataFrame, books: list[Text]) -> None:
+    def compute(
+        self, book_scores: pd.DataFrame, books: list[Text], every_book_scores: pd.DataFrame, every_book: list[Text]
+    ) -> None:
+        """book_scores, books: the candidates' held-out books (as judged); every_*: every author's, as logged."""
+        if self.trials_file is not None:
+            self.trials = trials(every_book_scores, every_book)
+            whole = every_book_scores[every_book_scores["excerpt_tokens"].isna()]
+            self.levels = reference_losses(whole, SCORED_MODEL)
+            keep(self.trials, self.trials_file, "likelihood ratio's trials")
+            keep(self.levels, self.levels_file, "models' reference losses")
         if self.trust:
             self.curve = with_book_tokens(held_out_accuracy(held_out_attribution(book_scores, books)), books)
             keep(self.curve, self.curve_file, "held-out curve")
@@ -187,6 +253,10 @@ def _kept_calibration(request: Request, study: Study, max_tokens: int | None) ->
         kept.curve = read_kept(kept.curve_file, CURVE_COLUMNS, whole_numbers=("excerpt_tokens",))
     if kept.open_set:
         kept.calibrated = read_kept(kept.calibration_file, CALIBRATION_COLUMNS)
+    if request.likelihood_ratio:
+        kept.trials_file, kept.levels_file = kept_path(study, key, "_trials"), kept_path(study, key, "_levels")
+        kept.trials = read_kept(kept.trials_file, TRIAL_COLUMNS)
+        kept.levels = read_kept(kept.levels_file, [*SCORED_MODEL, "reference_loss", "num_reference_books"])
     return kept
 
 
@@ -205,13 +275,13 @@ def _held_out_books(
     request: Request, study: Study, reader, max_tokens: int | None, for_curve: bool
 ) -> list[tuple[Text, tuple[int, ...]]]:
     """The study's held-out books to score beside the texts, each by its seed's models, with the excerpt lengths
-    wanted of it: whole, for the normalized score's reference; cut at CURVE_LENGTHS too, for the held-out curve and
-    the open set's calibration.
+    wanted of it: whole, for the normalized score's reference; cut at CURVE_LENGTHS too, for the held-out curve, the
+    open set's calibration and the likelihood ratio's trials (which take every author's books, candidate or not).
     None with --held-out (the texts are those books) or where neither is wanted."""
     if request.held_out or not (for_curve or request.score == NORMALIZED):
         return []
     try:
-        books = held_out_texts(study, reader, max_tokens)
+        books = held_out_texts(study, reader, max_tokens, every_author=for_curve)
     except AttributionError as error:
         raise AttributionError(f"attribute scores every model on its seed's held-out books: {error}") from None
     for book in books:

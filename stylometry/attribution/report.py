@@ -18,8 +18,9 @@ from stylometry.attribution.held_out import MIN_BOOKS_TO_RESAMPLE
 from stylometry.attribution.open_set import CLOSED, MIN_EXCERPTS, NONE_OF_THEM, open_set_words
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.trust import trust_words
-from stylometry.attribution.verdict_table import verdict_table
+from stylometry.attribution.verdict_table import lr_metric_table, lr_table, verdict_table
 from stylometry.attribution.verdicts import NO_VERDICT
+from stylometry.attribution.verification import verification_words
 from stylometry.files.atomic import atomic_file
 from stylometry.files.formats import markdown_table, number, slug
 
@@ -28,7 +29,7 @@ WHOLE = "whole"  # how a whole text (excerpt_tokens <NA> in the CSVs) is named i
 
 def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures: bool) -> list[Path]:
     """Every table, figure and the report, each file written whole; returns the files written."""
-    from stylometry.attribution.figures import held_out_curve, rolling, text_excerpts, text_losses
+    from stylometry.attribution.figures import held_out_curve, rolling, text_excerpts, text_losses, tippett
     from stylometry.attribution.html_report import attribution_html
 
     outputs: dict[str, object] = {table_file(name): table for name, table in result.tables().items()}
@@ -53,6 +54,8 @@ def write_outputs(result: Attribution, out_dir: Path, command: str, draw_figures
                 )
     elif draw_figures:
         figures["figures/held_out_accuracy.png"] = held_out_curve(result.held_out_accuracy)
+        if not result.verification_metrics.empty:
+            figures["figures/tippett.png"] = tippett(result.verification_trials)
     pngs = {}  # each figure drawn once, for its file and for report.html
     for name, figure in figures.items():
         buffer = io.BytesIO()
@@ -128,9 +131,9 @@ def report_markdown(result: Attribution, command: str, figures: list[str]) -> st
         lines += ["Texts taken from the study's training books (a model never scores a text it trained on):", ""]
         lines += [f"- {text.name}: {text.note}" for text in noted] + [""]
     if result.held_out.empty:
-        lines += _verdict_lines(result)
+        lines += _verdict_lines(result) + _verification_lines(result)
     else:
-        lines += _held_out_lines(result)
+        lines += _held_out_lines(result) + _verification_metric_lines(result)
     if figures:
         lines += ["## Figures", ""] + [f"![{Path(name).stem}]({name})" for name in figures] + [""]
     return "\n".join(lines)
@@ -397,6 +400,56 @@ def _score_words(result: Attribution) -> str:
     )
 
 
+def _text_verification(result: Attribution, text: str) -> str:
+    if result.verification.empty:
+        return ""
+    return verification_words(result.verification[result.verification["text"] == text])
+
+
+def _verification_lines(result: Attribution) -> list[str]:
+    """Each text's likelihood ratio for each candidate, and the calibration it was read through."""
+    lines = ["## Likelihood ratios", ""]
+    if result.verification.empty:
+        return lines + [f"No likelihood ratio: {result.verification_note}", ""]
+    calibration = result.verification_calibration
+    return lines + [
+        (
+            "How much more probable each text is if the candidate wrote it than if someone else did, as log10 LR: "
+            "each model's loss on the text minus its own mean loss on its seed's held-out books of every author, "
+            "through a logistic-regression calibration fitted on the study's held-out books (same-author and "
+            "different-author excerpts at each length; attribution/verification.py). The mean over seeds, the "
+            "seeds' range beside it, in ENFSI's words. The study's verdict above is the study's rule, unchanged."
+        ),
+        "",
+        markdown_table(lr_table(result)),
+        "",
+        "Calibration (log10 LR = slope × score + intercept):",
+        "",
+        markdown_table(calibration),
+        "",
+    ]
+
+
+def _verification_metric_lines(result: Attribution) -> list[str]:
+    """--held-out: the likelihood ratio's metrics on the study's own trials, each seed judged by the others."""
+    lines = ["## Verification: the likelihood ratio measured", ""]
+    if result.verification_metrics.empty:
+        return lines + [f"Not measured: {result.verification_note or 'too few trials per seed'}", ""]
+    return lines + [
+        (
+            "Every excerpt of every seed's held-out books, scored by each candidate's model of its seed: same-author "
+            "trials where the book is the candidate's, different-author ones otherwise; each seed's trials judged by "
+            "a calibration fitted on the other seeds' only. C_llr in bits (0 perfect, 1 uninformative), C_llr^min "
+            "after the best monotone recalibration; c@1 and F0.5u leave |log10 LR| < 1 unanswered; own rejected: "
+            "own-author trials with LR < 1; others accepted: different-author trials with LR > 1. The Tippett plot "
+            "is figures/tippett.png."
+        ),
+        "",
+        markdown_table(lr_metric_table(result)),
+        "",
+    ]
+
+
 def summary_lines(result: Attribution) -> list[str]:
     """What the command prints: one line per text (or per excerpt length and author with --held-out)."""
     if not result.held_out.empty:
@@ -414,7 +467,8 @@ def summary_lines(result: Attribution) -> list[str]:
     for row in result.verdicts[result.verdicts["excerpt_tokens"].isna()].itertuples():
         if not isinstance(row.runner_up, str):
             lines.append(
-                f"{row.text}: {row.attributed_to} (mean {result.score} {row.mean_loss:.4f}); no other author to compare"
+                f"{row.text}: {row.attributed_to} (mean {result.score} {row.mean_loss:.4f}); no other candidate to "
+                f"compare{_text_verification(result, row.text)}"
             )
             continue
         test = row.test if pd.isna(row.p) else f"{row.test} p = {number(row.p, '.2e')}"
@@ -424,6 +478,7 @@ def summary_lines(result: Attribution) -> list[str]:
             + trust_words(row)
             + open_set_words(row)
             + _baseline_words(row)
+            + _text_verification(result, row.text)
             + ")"
         )
     if not result.rolling.empty:

@@ -47,6 +47,14 @@ class Attribution:
     # With --held-out and excerpts: the open-set rule measured with each author left out (open_set_rates.csv).
     open_set_rates: pd.DataFrame = field(default_factory=pd.DataFrame)
     stride: int | None = None
+    # The likelihood ratio (attribution/verification.py): each text's for each candidate (verification.csv), the
+    # calibration it was read through (verification_calibration.csv); with --held-out its trials, cross-validated
+    # (verification_trials.csv), and their metrics per length (verification.csv); or why there is none.
+    verification: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verification_calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verification_trials: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verification_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verification_note: str = ""
 
     @property
     def scores(self) -> pd.DataFrame:
@@ -67,13 +75,20 @@ class Attribution:
                 tables["rolling"] = self.rolling
                 tables["change_points"] = self.change_points
                 tables["passages"] = self.passages
+            if not self.verification.empty:
+                tables["verification"] = self.verification
         else:
             tables["held_out"] = self.held_out
             tables["held_out_accuracy"] = self.held_out_accuracy
             if not self.open_set_rates.empty:
                 tables["open_set_rates"] = self.open_set_rates
+            if not self.verification_metrics.empty:
+                tables["verification"] = self.verification_metrics
+                tables["verification_trials"] = self.verification_trials
             if not self.rolling.empty:
                 tables["rolling"] = self.rolling
                 tables["change_points"] = self.change_points
                 tables["switches"] = self.switches
+        if not self.verification_calibration.empty:
+            tables["verification_calibration"] = self.verification_calibration
         return tables

@@ -91,11 +91,20 @@ def _text_names(paths: list[Path]) -> list[str]:
     return [path.name if names.count(path.name) == 1 else str(path) for path in paths]
 
 
-def held_out_texts(study: Study, reader, max_tokens: int | None) -> list[Text]:
-    """Each seed's held-out book of each author with models in that seed, to be scored by that seed's models only."""
+def held_out_texts(study: Study, reader, max_tokens: int | None, every_author: bool = False) -> list[Text]:
+    """Each seed's held-out book of each author with models in that seed, to be scored by that seed's models only;
+    every_author: of the other authors of the study too (those its runs recorded), where the corpus has it."""
     texts = []
     for seed in study.seeds:
         authors = sorted({m.author for m in study.models if m.seed == seed})
+        others = sorted(set(study.held_out_books[seed]) - set(authors)) if every_author else []
+        for author in others:
+            path = study.corpus_root / author / study.held_out_books[seed][author]
+            if path.is_file():
+                tokens = reader.read(path).tokens
+                texts.append(
+                    Text(f"{author}/{path.name}", path, tokens[:max_tokens], len(tokens), author, frozenset([seed]))
+                )
         for author in authors:
             book = study.held_out_books[seed].get(author)
             if book is None:

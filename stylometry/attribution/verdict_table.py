@@ -1,4 +1,5 @@
-"""The verdicts table: one row per whole text, built once and shown by report.md and report.html alike.
+"""The verdicts table (one row per whole text) and the likelihood ratios' tables, each built once and shown by
+report.md and report.html alike.
 
 python -m stylometry.attribute <study dir> <texts> --out <dir>    # the table under "Verdicts"
 """
@@ -48,3 +49,29 @@ def _row_cells(row, text: Text, score: str) -> dict[str, str]:
         cells["Burrows' Delta"] = row.burrows_delta_seeds
         cells["all agree"] = "yes" if row.methods_agree else "no"
     return cells
+
+
+def lr_table(result: Attribution) -> pd.DataFrame:
+    """Each text's log10 LR for each candidate (attribution/verification.py), the seeds' range, ENFSI's words."""
+    rows = result.verification
+    return pd.DataFrame(
+        {
+            "text": rows["text"],
+            "candidate": rows["candidate"],
+            "log10 LR": rows["log10_lr"].map(lambda v: number(v, "+.2f")),
+            "seeds' range": [
+                f"[{number(low, '+.2f')}, {number(high, '+.2f')}]"
+                for low, high in zip(rows["log10_lr_low"], rows["log10_lr_high"])
+            ],
+            "calibrated at": rows["calibrated_tokens"].map(lambda v: f"{v:,} tokens"),
+            "support": rows["support"],
+        }
+    )
+
+
+def lr_metric_table(result: Attribution) -> pd.DataFrame:
+    """--held-out: the likelihood ratio's metrics per length, three decimals."""
+    shown = result.verification_metrics.copy()
+    for column in ("auc", "c_llr", "c_llr_min", "brier", "c_at_1", "f05u", "own_rejected", "others_accepted"):
+        shown[column] = shown[column].map(lambda v: number(v, ".3f"))
+    return shown

@@ -81,8 +81,11 @@ def load_study(
                 f"--authors {','.join(unknown)}: no complete model of that author in {study_dir} "
                 f"(its authors: {', '.join(sorted({run.cfg.author.name for run in runs}))})"
             )
+        every_author = {run.cfg.author.name for run in runs}
         runs = [run for run in runs if run.cfg.author.name in authors]
-    models = _models(study_dir, runs)
+    else:
+        every_author = {run.cfg.author.name for run in runs}
+    models = _models(study_dir, runs, every_author)
     reference = runs[0]
     found = run_inputs(reference.run_dir, reference.cfg)
     root = corpus or found.corpus_root
@@ -138,8 +141,9 @@ def _complete_runs(study_dir: Path) -> tuple[list[_Run], list[str]]:
     return runs, left_out
 
 
-def _models(study_dir: Path, runs: list[_Run]) -> list[Model]:
-    """Each run's model and final checkpoint, one per author and seed, of two authors or more."""
+def _models(study_dir: Path, runs: list[_Run], every_author: set[str]) -> list[Model]:
+    """Each run's model and final checkpoint, one per author and seed, from a study of two authors or more (of which
+    --authors may choose one: a verification's candidate, the others' held-out books its reference)."""
     models, seen = [], {}
     for run in runs:
         author, seed = run.cfg.author.name, run.cfg.seed
@@ -156,10 +160,10 @@ def _models(study_dir: Path, runs: list[_Run]) -> list[Model]:
         if checkpoint.name != CHECKPOINT:
             raise StudyError(f"{run.run_dir} has no final {CHECKPOINT}/ (only {checkpoint.name}/): {RETRAIN}")
         models.append(Model(run.run_dir, author, seed, checkpoint))
-    if len({model.author for model in models}) < 2:
+    if len(every_author) < 2:
         raise StudyError(
-            f"{study_dir} has complete models of {len({m.author for m in models})} author(s) only: "
-            "attribution needs models of two authors or more"
+            f"{study_dir} has complete models of {len(every_author)} author(s) only: attribution needs models of "
+            "two authors or more (one candidate is checked against the other authors' held-out books)"
         )
     return sorted(models, key=lambda m: (m.author, m.seed))
 

@@ -1,0 +1,283 @@
+"""Did this candidate write the text? A likelihood ratio for each candidate, calibrated on the study's own held-out
+books, with the metrics the verification literature judges one by.
+
+    python -m stylometry.attribute multirun/corpus/paper letter.txt --authors baum --out attribution/v     # one
+    python -m stylometry.attribute multirun/corpus/paper --held-out --out attribution/held_out  # verification.csv
+
+The evidence is a candidate model's **verification score** on the text: its loss minus its own mean loss on its
+seed's held-out books of every author of the study (the reference, read with the same model, so it is exactly as
+trained as the candidate; a model that is better at English in general gains nothing). On its own author's unseen
+text a model scores below its level; on anyone else's, above. The score needs no other model, so it answers for one
+candidate as for eight, and for a study trained from scratch or fine-tuned.
+
+**Trials whose answer is known.** Each seed's held-out book of every author of the study, cut into excerpts of
+each length the calibration uses, is scored by each candidate's model of that seed (none trained on it): a
+same-author trial where the book is the candidate's, a different-author trial otherwise. A trial's reference
+leaves out the book the excerpt is cut from (the mean of the model's losses on the seed's other held-out books), as
+a questioned text is never one of the reference books.
+
+**The calibration** maps a score to log10 LR at each length by logistic regression (Brümmer's linear calibration:
+an affine map of the score to log odds, minus the trials' prior log odds), fitted on every trial of that length.
+It is monotone, has two parameters (so a few dozen trials fit it), and its C_llr is the measure it minimises. A text
+of n tokens is judged at the longest calibrated length at most n (the shortest where n is shorter than all). Each
+seed's model gives one log10 LR; the text's is their mean, with the seeds' range as its interval (the seeds are not
+independent evidence, so their log LRs are not summed).
+
+**Measured on the same trials** (`--held-out`: verification.csv): each seed's trials judged by a calibration fitted
+on the other seeds' trials only, so no trial calibrates the model it is judged by; per length the AUC, C_llr and
+C_llr^min (the PAV-optimal calibration of the same scores: what no recalibration can beat), the Brier score, c@1 and
+F0.5u (PAN's: |log10 LR| < 1, "limited support" at most, is left unanswered), and the shares of own-author trials
+rejected and of other authors' accepted.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from stylometry.attribution.texts import Text
+
+MIN_TRIALS = 10  # same-author and different-author trials each, at a length: a calibration from fewer is a guess
+UNANSWERED = 1.0  # |log10 LR| below this (ENFSI: at most "limited support") is no answer for c@1 and F0.5u
+TRIAL_COLUMNS = ["excerpt_tokens", "seed", "candidate", "author", "book", "excerpt", "score", "same"]
+CALIBRATION_COLUMNS = ["excerpt_tokens", "slope", "intercept", "num_same", "num_different"]
+METRIC_COLUMNS = [
+    "excerpt_tokens",
+    "num_same",
+    "num_different",
+    "auc",
+    "c_llr",
+    "c_llr_min",
+    "brier",
+    "c_at_1",
+    "f05u",
+    "own_rejected",
+    "others_accepted",
+]
+VERIFICATION_COLUMNS = ["candidate", "log10_lr", "log10_lr_low", "log10_lr_high", "calibrated_tokens", "support"]
+# ENFSI's verbal scale (Guideline for evaluative reporting in forensic science, 2015), by log10 LR.
+VERBAL_SCALE = [
+    (6, "extremely strong support"),
+    (4, "very strong support"),
+    (3, "strong support"),
+    (2, "moderately strong support"),
+    (1, "moderate support"),
+    (0, "limited support"),
+]
+
+
+class CalibrationError(ValueError):
+    """Too few trials to calibrate on; the message says which and what to do."""
+
+
+def trials(book_scores: pd.DataFrame, books: list[Text]) -> pd.DataFrame:
+    """Every excerpt of every held-out book, scored by each candidate's model of its seed, with its verification
+    score (TRIAL_COLUMNS). book_scores: the scoring's rows of `books` (whole, and cut into excerpts)."""
+    author_of = {book.name: book.author for book in books}
+    model = ["model_author", "seed"]
+    whole = book_scores[book_scores["excerpt_tokens"].isna()][[*model, "text", "loss"]]
+    level = whole.groupby(model)["loss"].agg(total="sum", count="size").reset_index()
+    excerpts = book_scores[book_scores["excerpt_tokens"].notna()]
+    table = excerpts.merge(level, on=model).merge(whole.rename(columns={"loss": "book_loss"}), on=[*model, "text"])
+    table = table[table["count"] > 1]  # a reference that leaves the trial's book out needs another book
+    reference = (table["total"] - table["book_loss"]) / (table["count"] - 1)
+    result = pd.DataFrame(
+        {
+            "excerpt_tokens": table["excerpt_tokens"].astype(int),
+            "seed": table["seed"],
+            "candidate": table["model_author"],
+            "author": table["text"].map(author_of),
+            "book": table["text"],
+            "excerpt": table["excerpt"].astype(int),
+            "score": table["loss"] - reference,
+        }
+    )
+    result["same"] = result["candidate"] == result["author"]
+    return result[TRIAL_COLUMNS].reset_index(drop=True)
+
+
+def calibrate(trial_rows: pd.DataFrame) -> pd.DataFrame:
+    """The calibration at each length with enough trials (CALIBRATION_COLUMNS): log10 LR = slope * score +
+    intercept. A CalibrationError where no length has MIN_TRIALS of each kind."""
+    rows = []
+    for length, at_length in trial_rows.groupby("excerpt_tokens"):
+        fitted = _fit(at_length)
+        if fitted is not None:
+            rows.append({"excerpt_tokens": length, **fitted})
+    if not rows:
+        counts = _counts(trial_rows)
+        raise CalibrationError(
+            f"too few trials to calibrate on ({counts}; {MIN_TRIALS} of each are needed at a "
+            "length): train more seeds, or authors with more books, or pass --excerpt-tokens shorter lengths"
+        )
+    return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
+
+
+def _fit(at_length: pd.DataFrame) -> dict | None:
+    num_same, num_different = int(at_length["same"].sum()), int((~at_length["same"]).sum())
+    if min(num_same, num_different) < MIN_TRIALS:
+        return None
+    regression = LogisticRegression(C=1e6).fit(at_length[["score"]].to_numpy(), at_length["same"].to_numpy())
+    prior_log_odds = math.log(num_same / num_different)
+    return {
+        "slope": regression.coef_[0][0] / math.log(10),
+        "intercept": (regression.intercept_[0] - prior_log_odds) / math.log(10),
+        "num_same": num_same,
+        "num_different": num_different,
+    }
+
+
+def _counts(trial_rows: pd.DataFrame) -> str:
+    if trial_rows.empty:
+        return "no trials: the study's held-out books give no excerpt of the calibration's lengths"
+    return "; ".join(
+        f"{length:,} tokens: {int(rows['same'].sum())} same-author, {int((~rows['same']).sum())} different"
+        for length, rows in trial_rows.groupby("excerpt_tokens")
+    )
+
+
+def log10_lr(scores, calibration: pd.Series):
+    return calibration["slope"] * np.asarray(scores, dtype=float) + calibration["intercept"]
+
+
+def calibration_at(calibration: pd.DataFrame, num_tokens: int) -> pd.Series:
+    """The calibration a text of num_tokens is judged by: the longest length at most num_tokens, else the shortest."""
+    fitting = calibration[calibration["excerpt_tokens"] <= num_tokens]
+    chosen = fitting.iloc[-1] if len(fitting) else calibration.iloc[0]
+    return chosen
+
+
+def cross_validated(trial_rows: pd.DataFrame) -> pd.DataFrame:
+    """The trials with `log10_lr`, each seed's from a calibration fitted on the other seeds' trials of its length;
+    NaN where those are too few. A CalibrationError with a single seed."""
+    seeds = sorted(trial_rows["seed"].unique())
+    if len(seeds) < 2:
+        raise CalibrationError(
+            f"the likelihood ratio's error rates need two seeds or more (this study has {len(seeds)}): each seed's "
+            "trials are judged by a calibration fitted on the others; train more seeds"
+        )
+    judged = trial_rows.assign(log10_lr=np.nan)
+    for (length, seed), rows in trial_rows.groupby(["excerpt_tokens", "seed"]):
+        others = trial_rows[(trial_rows["excerpt_tokens"] == length) & (trial_rows["seed"] != seed)]
+        fitted = _fit(others)
+        if fitted is not None:
+            judged.loc[rows.index, "log10_lr"] = log10_lr(rows["score"], pd.Series(fitted))
+    return judged
+
+
+def metrics(judged: pd.DataFrame) -> pd.DataFrame:
+    """Per length, the cross-validated trials' metrics (METRIC_COLUMNS)."""
+    rows = []
+    for length, at_length in judged.dropna(subset=["log10_lr"]).groupby("excerpt_tokens"):
+        same, llr = at_length["same"].to_numpy(), at_length["log10_lr"].to_numpy()
+        if same.all() or not same.any():
+            continue
+        rows.append(
+            {
+                "excerpt_tokens": length,
+                "num_same": int(same.sum()),
+                "num_different": int((~same).sum()),
+                "auc": roc_auc_score(same, llr),
+                "c_llr": c_llr(llr[same], llr[~same]),
+                "c_llr_min": c_llr_min(llr, same),
+                "brier": _brier(llr, same),
+                **_answers(llr, same),
+                "own_rejected": float((llr[same] < 0).mean()),
+                "others_accepted": float((llr[~same] > 0).mean()),
+            }
+        )
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def c_llr(same_llr: np.ndarray, different_llr: np.ndarray) -> float:
+    """Brümmer & du Preez's log-likelihood-ratio cost, in bits, of log10 LRs: 0 is perfect, 1 is a system that always
+    says LR = 1."""
+    same_cost = np.mean(np.logaddexp(0, -np.asarray(same_llr) * math.log(10))) / math.log(2)
+    different_cost = np.mean(np.logaddexp(0, np.asarray(different_llr) * math.log(10))) / math.log(2)
+    return float((same_cost + different_cost) / 2)
+
+
+def c_llr_min(llr: np.ndarray, same: np.ndarray) -> float:
+    """C_llr after the best monotone recalibration of the same scores (pool-adjacent-violators): its discrimination
+    alone; C_llr minus this is the cost of miscalibration."""
+    posterior = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit_transform(llr, same.astype(float))
+    eps = 1e-12
+    prior_log_odds = math.log(same.sum() / (~same).sum())
+    log_odds = np.log(np.clip(posterior, eps, 1)) - np.log(np.clip(1 - posterior, eps, 1)) - prior_log_odds
+    return c_llr(log_odds[same] / math.log(10), log_odds[~same] / math.log(10))
+
+
+def _brier(llr: np.ndarray, same: np.ndarray) -> float:
+    """The mean squared error of the posterior at even prior odds, each kind of trial weighing half."""
+    posterior = 1 / (1 + np.power(10.0, -llr))
+    return float((np.mean((posterior[same] - 1) ** 2) + np.mean(posterior[~same] ** 2)) / 2)
+
+
+def _answers(llr: np.ndarray, same: np.ndarray) -> dict:
+    """PAN's c@1 and F0.5u, a trial with |log10 LR| < UNANSWERED left unanswered."""
+    answered = np.abs(llr) >= UNANSWERED
+    accepted = answered & (llr > 0)
+    correct = int((answered & (accepted == same)).sum())
+    n, unanswered = len(llr), int((~answered).sum())
+    true_positive, false_positive = int((accepted & same).sum()), int((accepted & ~same).sum())
+    false_negative = int((answered & ~accepted & same).sum())
+    denominator = 1.25 * true_positive + 0.25 * (false_negative + unanswered) + false_positive
+    return {
+        "c_at_1": (correct + unanswered * correct / n) / n,
+        "f05u": 1.25 * true_positive / denominator if denominator else 0.0,
+    }
+
+
+def support_words(value: float, candidate: str) -> str:
+    """ENFSI's words for a log10 LR for `candidate` against anyone else."""
+    if pd.isna(value):
+        return "not calibrated"
+    for floor, words in VERBAL_SCALE:
+        if abs(value) >= floor:
+            return f"{words} for {candidate}" if value >= 0 else f"{words} against {candidate}"
+    return "no support either way"
+
+
+def text_verification(
+    scores: pd.DataFrame, references: pd.DataFrame, texts: list[Text], calibration: pd.DataFrame
+) -> pd.DataFrame:
+    """Each whole text's log10 LR for each candidate (VERIFICATION_COLUMNS and `text`): each seed's model's score
+    (its loss minus its mean on its seed's held-out books, `references`) through the calibration at the text's
+    length; the mean over seeds, the seeds' range as its interval."""
+    tokens = {text.name: len(text.tokens) for text in texts}
+    whole = scores.loc[scores["excerpt_tokens"].isna(), ["text", "model_author", "seed", "loss"]].merge(
+        references[["model_author", "seed", "reference_loss"]], on=["model_author", "seed"]
+    )
+    rows = []
+    for (text, candidate), seeds in whole.groupby(["text", "model_author"], sort=True):
+        chosen = calibration_at(calibration, tokens[text])
+        llr = log10_lr(seeds["loss"] - seeds["reference_loss"], chosen)
+        rows.append(
+            {
+                "text": text,
+                "candidate": candidate,
+                "log10_lr": float(np.mean(llr)),
+                "log10_lr_low": float(np.min(llr)),
+                "log10_lr_high": float(np.max(llr)),
+                "calibrated_tokens": int(chosen["excerpt_tokens"]),
+                "support": support_words(float(np.mean(llr)), candidate),
+            }
+        )
+    return pd.DataFrame(rows, columns=["text", *VERIFICATION_COLUMNS])
+
+
+def verification_words(rows: pd.DataFrame) -> str:
+    """`; log10 LR baum +1.52 [+1.10, +1.93] (moderate support for baum), thompson -2.10 [...] (...)`: the
+    terminal's words for one text; "none of the candidates" where every candidate's LR is below 1."""
+    if rows.empty:
+        return ""
+    parts = [
+        f"{row.candidate} {row.log10_lr:+.2f} [{row.log10_lr_low:+.2f}, {row.log10_lr_high:+.2f}] ({row.support})"
+        for row in rows.sort_values("log10_lr", ascending=False).itertuples()
+    ]
+    answer = "; the LR says none of the candidates" if (rows["log10_lr"] < 0).all() else ""
+    calibrated = int(rows["calibrated_tokens"].iloc[0])
+    return f"; log10 LR at {calibrated:,} tokens: " + ", ".join(parts) + answer

@@ -1,0 +1,154 @@
+"""The likelihood ratio (stylometry/attribution/verification.py): its metrics on numbers worked by hand, its trials
+and calibration on tables of known answer, and `attribute` with one candidate, two and three on the tests' study."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import CORPUS, attribute
+
+from stylometry.attribution.texts import Text
+from stylometry.attribution.verification import (
+    MIN_TRIALS,
+    CalibrationError,
+    c_llr,
+    c_llr_min,
+    calibrate,
+    calibration_at,
+    cross_validated,
+    log10_lr,
+    metrics,
+    support_words,
+    trials,
+)
+
+CONTESTED = CORPUS / "contested" / "30537.txt"
+
+
+def test_c_llr_is_one_bit_for_a_system_that_always_says_one_and_near_zero_for_a_confident_right_one():
+    assert c_llr(np.zeros(5), np.zeros(7)) == pytest.approx(1.0)
+    assert c_llr(np.full(5, 4.0), np.full(5, -4.0)) < 0.001
+    # Worked by hand: LR 10 on a same-author trial costs log2(1 + 1/10); LR 1/10 on a different one log2(1 + 1/10).
+    assert c_llr(np.array([1.0]), np.array([-1.0])) == pytest.approx(math.log2(1.1))
+    assert c_llr(np.array([-1.0]), np.array([1.0])) == pytest.approx(math.log2(11))  # confidently wrong
+
+
+def test_c_llr_min_is_what_no_recalibration_beats():
+    rng = np.random.default_rng(0)
+    same = np.r_[np.ones(50, bool), np.zeros(100, bool)]
+    llr = np.where(same, 0.5, -0.5) + rng.normal(0, 0.8, len(same))
+    scaled = 5 * llr  # the same order, badly calibrated
+    assert c_llr_min(scaled, same) == pytest.approx(c_llr_min(llr, same))
+    assert c_llr_min(scaled, same) < c_llr(scaled[same], scaled[~same])
+    separated = np.where(same, 1.0, -1.0)
+    assert c_llr_min(separated, same) < 1e-6
+
+
+def test_support_follows_enfsis_scale():
+    assert support_words(2.5, "baum") == "moderately strong support for baum"
+    assert support_words(-1.2, "baum") == "moderate support against baum"
+    assert support_words(0.4, "baum") == "limited support for baum"
+    assert support_words(float("nan"), "baum") == "not calibrated"
+
+
+def _book_scores(losses: dict) -> tuple[pd.DataFrame, list[Text]]:
+    """losses: (model author, seed, book author) -> (whole book's loss, [each excerpt's loss]) at 4 tokens."""
+    rows, books = [], {}
+    for (model, seed, author), (whole, excerpts) in losses.items():
+        name = f"{author}/{seed}.txt"
+        books[name] = Text(name, CONTESTED, np.zeros(8), 8, author=author, seeds=frozenset([seed]))
+        rows.append({"text": name, "excerpt_tokens": pd.NA, "excerpt": pd.NA, "model_author": model, "seed": seed,
+                     "loss": whole, "tokens": 8})  # fmt: skip
+        for i, loss in enumerate(excerpts):
+            rows.append({"text": name, "excerpt_tokens": 4, "excerpt": i, "model_author": model, "seed": seed,
+                         "loss": loss, "tokens": 4})  # fmt: skip
+    table = pd.DataFrame(rows)
+    for column in ("excerpt_tokens", "excerpt"):
+        table[column] = table[column].astype("Int64")
+    return table, list(books.values())
+
+
+def test_a_trials_reference_leaves_out_the_book_its_excerpt_is_cut_from():
+    losses = {
+        ("a", 0, "a"): (4.0, [3.9]),
+        ("a", 0, "b"): (5.0, [5.2]),
+        ("a", 0, "c"): (6.0, [6.1]),
+    }
+    table = trials(*_book_scores(losses)).set_index("author")
+    assert table.loc["a", "score"] == pytest.approx(3.9 - (5.0 + 6.0) / 2)  # a's own book left out of its level
+    assert table.loc["b", "score"] == pytest.approx(5.2 - (4.0 + 6.0) / 2)
+    assert table["same"].to_dict() == {"a": True, "b": False, "c": False}
+
+
+def _separable_trials(seeds: int, per_seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    rows = []
+    for seed in range(seeds):
+        for i in range(per_seed):
+            same = i % 3 == 0
+            rows.append({"excerpt_tokens": 256, "seed": seed, "candidate": "a", "author": "a" if same else "b",
+                         "book": "x", "excerpt": i, "score": (-0.3 if same else 0.3) + rng.normal(0, 0.2),
+                         "same": same})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_calibration_gives_own_author_trials_support_and_others_none_and_its_metrics_say_so():
+    rows = _separable_trials(seeds=3, per_seed=60)
+    calibration = calibrate(rows)
+    chosen = calibration_at(calibration, 300)
+    assert chosen["slope"] < 0  # a lower score (the text easier for the model than its level) is support
+    assert (log10_lr(rows.loc[rows["same"], "score"], chosen) > 0).mean() > 0.9
+    assert (log10_lr(rows.loc[~rows["same"], "score"], chosen) < 0).mean() > 0.9
+    table = metrics(cross_validated(rows)).iloc[0]
+    assert table["auc"] > 0.95 and table["c_llr"] < 0.5 and table["c_llr_min"] <= table["c_llr"]
+    assert table["own_rejected"] < 0.1 and table["others_accepted"] < 0.1
+    assert (table["num_same"], table["num_different"]) == (60, 120)
+
+
+def test_a_calibration_from_too_few_trials_or_one_seed_fails_saying_why():
+    few = _separable_trials(seeds=1, per_seed=3 * MIN_TRIALS - 3)  # MIN_TRIALS - 1 same-author trials
+    with pytest.raises(CalibrationError, match=f"256 tokens: {MIN_TRIALS - 1} same-author.*{MIN_TRIALS} of each"):
+        calibrate(few)
+    with pytest.raises(CalibrationError, match="two seeds or more"):
+        cross_validated(_separable_trials(seeds=1, per_seed=60))
+
+
+@pytest.mark.slow
+def test_one_candidate_gets_a_likelihood_ratio_or_says_why_not(study, tmp_path, capsys, caplog):
+    code, stdout, stderr = attribute(study, CONTESTED, "--authors", "baum", "--out", tmp_path / "one", capsys=capsys)
+    assert code == 0, stderr
+    assert stdout.startswith("30537.txt: baum (mean loss ") and "no other candidate to compare" in stdout
+    # The tests' study holds 2 excerpts of 256 tokens per book: too few same-author trials, said in one line.
+    assert "no likelihood ratio: too few trials to calibrate on (256 tokens: 4 same-author, 8 different" in caplog.text
+    assert "No likelihood ratio: too few trials" in (tmp_path / "one" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_every_candidate_gets_a_likelihood_ratio_beside_the_studys_verdict(study, tmp_path, capsys):
+    code, stdout, stderr = attribute(study, CONTESTED, "--out", tmp_path / "all", capsys=capsys)
+    assert code == 0, stderr
+    table = pd.read_csv(tmp_path / "all" / "verification.csv")
+    assert sorted(table["candidate"]) == ["austen", "baum", "thompson"]
+    assert (table["log10_lr_low"] <= table["log10_lr"]).all() and (table["log10_lr"] <= table["log10_lr_high"]).all()
+    assert (table["calibrated_tokens"] == 256).all()
+    line = stdout.splitlines()[0]
+    assert "; log10 LR at 256 tokens: " in line and line.count("support") == 3
+    assert "## Likelihood ratios" in (tmp_path / "all" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_held_out_measures_the_likelihood_ratio_on_trials_each_seed_judged_by_the_other(study, tmp_path, capsys):
+    out = tmp_path / "held_out"
+    code, stdout, stderr = attribute(study, "--held-out", "--excerpt-tokens", "64,128", "--out", out, capsys=capsys)
+    assert code == 0, stderr
+    measured = pd.read_csv(out / "verification.csv")
+    assert list(measured["excerpt_tokens"]) == [64, 128]
+    assert (measured["num_same"] == [48, 24]).all() and (measured["num_different"] == [96, 48]).all()
+    for column in ("auc", "c_llr", "c_llr_min", "brier", "c_at_1", "f05u"):
+        assert measured[column].between(0, 2).all(), column
+    assert (measured["c_llr_min"] <= measured["c_llr"] + 1e-9).all()
+    judged = pd.read_csv(out / "verification_trials.csv")
+    assert judged["log10_lr"].notna().all()
+    assert (out / "figures" / "tippett.png").is_file()
+    assert "## Verification: the likelihood ratio measured" in (out / "report.md").read_text()
