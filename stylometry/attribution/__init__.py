@@ -7,7 +7,15 @@ texts.py      the texts: found, read as the study's models read their books, and
 scoring.py    every model's loss on every text and excerpt: models in turn, or in parallel processes
 verdicts.py   per text and excerpt: the author with the lowest mean loss, tested against the runner-up
 held_out.py   the study's own held-out books attributed, and accuracy against excerpt length
+trust.py      the study's held-out accuracy at a text's length, beside its verdict
+open_set.py   "none of the candidates": the open-set bound, calibrated on the held-out books
+verification.py  each candidate's calibrated likelihood ratio, and its metrics on the held-out books' trials
+kept.py       what the held-out books give, kept in the token cache for the next attribution
+baselines.py  naive Bayes and Burrows' Delta beside each verdict
+rolling.py    which candidate leads along a text, and where that changes
 result.py     the Attribution: the study, the texts, the scores and the tables made from them
 report.py     the CSVs, report.md and the figures written whole; the lines the command prints
-figures.py    a text's losses and excerpts, the held-out accuracy curve
+verdict_table.py  the verdicts' and likelihood ratios' tables, built once for report.md and report.html
+html_report.py    report.html
+figures.py    a text's losses, excerpts and rolling leader, the held-out accuracy curve, the Tippett plot
 """
