@@ -6,8 +6,8 @@
     python -m stylometry.analyze multirun/corpus --out analysis/corpus --baselines --attribution attribution/held_out
     python -m stylometry.analyze multirun/corpus --out analysis/normalized --score normalized
 
-Each input is a dir searched to any depth for our job dirs (metrics.csv + status.json) and for the
-study's published models/<name>/loss_logs.csv. Results are computed per input, study, experiment and
+Each input is a dir searched to any depth for our run dirs (stylometry/runs/: their metrics and status) and for
+the study's published models/<name>/loss_logs.csv. Results are computed per input, study, experiment and
 variant, never pooled; with several inputs the report also puts their headline numbers side by side,
 and the variants of one study are compared (the study's ablation statistics). docs/analysis.md says
 what every table and figure holds.

@@ -10,9 +10,10 @@ taken as is, without Hydra's quoting rules. stdout holds only the samples (promp
 what was loaded, and any truncation, goes to stderr. Every bad input (no run dir, no checkpoint, an
 unreadable one, no tokenizer) is one line on stderr and exit code 2.
 
-The checkpoint: `best` is `checkpoint.best/` (the lowest validation loss) when the run has one, else
-the latest; `latest` is `checkpoint/`, else `checkpoint.prev/`. The tokenizer is the one the run
-trained with (the folder its manifest.json recorded, else its data.tokenizer; a relative folder is also
+The checkpoint (stylometry/runs/loading.py: choose_checkpoint): `best` is the run's best checkpoint (the lowest
+validation loss) when it has one, else the latest; `latest` is its final checkpoint, else the previous one between
+a save's two renames. The tokenizer is the one the run trained with (the folder its manifest recorded, else its
+data.tokenizer; a relative folder is also
 tried from the dir training ran in), unless `tokenizer=` names one: attribute and analyze find it the
 same way (stylometry/runs/manifest.py: run_inputs). Nothing is downloaded: the hub
 is offline unless HF_HUB_OFFLINE says otherwise.

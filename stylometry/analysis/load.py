@@ -2,13 +2,12 @@
 
     python -m stylometry.analyze multirun/paper --out analysis/paper    # load_sweeps() is its first step
 
-Each input dir is walked to any depth; two layouts are recognised by their file names:
+Each input dir is walked to any depth; two layouts are recognised:
 
-    ours        <job dir>/metrics.csv      epoch,dataset,loss,tokens,seconds
-                <job dir>/status.json      identity (study, experiment, variant, author, seed), state, and
-                                           the hashes of its corpus (corpus_sha256) and of its settings
-                                           but author and seed (config_sha256); when missing,
-                                           .hydra/config.yaml gives the identity and the state is "unknown"
+    ours        our run dirs, read through stylometry/runs/: each one's metrics (runs/metrics.py: epoch,
+                dataset, loss, tokens, seconds) and status (runs/status.py: identity, state, and the hashes of
+                its corpus, corpus_sha256, and of its settings but author and seed, config_sha256); a run with no
+                status gives its identity from its saved config (runs/layout.py) and the state "unknown"
     the study   models/<name>/loss_logs.csv  seed,train_author,epochs_completed,loss_dataset,loss_value
                 <name> = baum_tokenizer=gpt2_seed=0 | baum_variant=content_tokenizer=gpt2_seed=0
                          (| baum_tokenizer=gpt2_ntokens=10000_seed=0, kept apart as its own variant)
@@ -19,7 +18,7 @@ that were trained on different corpora, or runs of one variant with different se
 pooled either: their `study` label gets the hash that tells them apart (`corpus 1a2b3c4d`,
 `config 5e6f7a8b`) and load_sweeps() names the difference among its problems, in the words `attribute` refuses
 such a mix with (stylometry/runs/compatibility.py: the one rule of what runs make one study). Runs written before
-status.json held these hashes count as compatible with any.
+their status held these hashes count as compatible with any.
 """
 
 import dataclasses
@@ -44,10 +43,10 @@ TRAIN = "train"  # the eval_set of the mean training loss; every other eval set 
 PUBLISHED = "published"  # the study released only finished models, but wrote no state
 STUDY_NAME = "llm-stylometry"  # the study name of the study's published logs
 STUDY_EXPERIMENT = "paper"  # and their experiment: the paper's settings, which our experiment=paper reproduces
-UNKNOWN_STUDY = "unnamed"  # runs older than status.json's `study` key, where no other run names it
+UNKNOWN_STUDY = "unnamed"  # runs whose status is older than its `study` key, where no other run names it
 
 STUDY_LOGS = "loss_logs.csv"
-HASHES = ("corpus_sha256", "config_sha256")  # in status.json: what a run was trained on, and with which settings
+HASHES = ("corpus_sha256", "config_sha256")  # in a run's status: what it was trained on, and with which settings
 _STUDY_NAME = re.compile(
     r"^(?P<author>[^_]+)(?:_variant=(?P<variant>[^_]+))?_tokenizer=[^_]+"
     r"(?:_ntokens=(?P<ntokens>\d+))?_seed=(?P<seed>\d+)$"

@@ -136,24 +136,11 @@ class TrainingState:
 
     @classmethod
     def from_payload(cls, saved: Dict) -> "TrainingState":
-        """Also of checkpoints written before `best_loss`, `metrics_from` or `cuda_rng` were saved."""
-        return cls(
-            identity=saved["identity"],
-            epoch=saved["epoch"],
-            step=saved["step"],
-            train_seconds=saved["train_seconds"],
-            train_loss=saved["train_loss"],
-            best_loss=saved.get("best_loss"),
-            in_epoch=saved.get("in_epoch"),
-            metric_rows=[MetricRow.from_fields(row) for row in saved["metric_rows"]],
-            metrics_from=saved.get("metrics_from", saved["epoch"]),
-            optimizer=saved["optimizer"],
-            scaler=saved["scaler"],
-            window_rng=saved["window_rng"],
-            torch_rng=saved["torch_rng"],
-            cuda_rng=saved.get("cuda_rng"),
-            rank_rng=saved.get("rank_rng"),
-        )
+        """Also of checkpoints written before `best_loss`, `metrics_from` or `cuda_rng` were saved (their defaults)."""
+        older = {"best_loss": None, "in_epoch": None, "cuda_rng": None, "rank_rng": None}
+        values = {**older, "metrics_from": saved["epoch"], **saved}
+        values["metric_rows"] = [MetricRow.from_fields(row) for row in saved["metric_rows"]]
+        return cls(**{field.name: values[field.name] for field in dataclasses.fields(cls)})
 
 
 def read_training_state(path: Path, mmap: bool = False) -> TrainingState:
