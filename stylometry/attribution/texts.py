@@ -98,15 +98,10 @@ def held_out_texts(study: Study, reader, max_tokens: int | None, every_author: b
     for seed in study.seeds:
         authors = sorted({m.author for m in study.models if m.seed == seed})
         others = sorted(set(study.held_out_books[seed]) - set(authors)) if every_author else []
-        for author in others:
-            path = study.corpus_root / author / study.held_out_books[seed][author]
-            if path.is_file():
-                tokens = reader.read(path).tokens
-                texts.append(
-                    Text(f"{author}/{path.name}", path, tokens[:max_tokens], len(tokens), author, frozenset([seed]))
-                )
-        for author in authors:
+        for author in [*others, *authors]:
             book = study.held_out_books[seed].get(author)
+            if author in others and not (study.corpus_root / author / book).is_file():
+                continue  # another author's book only serves as a reference: used where the corpus has it
             if book is None:
                 raise AttributionError(
                     f"the runs of seed {seed} record no held-out book of {author} ({MANIFEST}): "
