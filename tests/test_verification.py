@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from conftest import CORPUS, attribute
 
+from stylometry.attribution.open_set import BY_LR, NONE_OF_THEM
 from stylometry.attribution.texts import Text
 from stylometry.attribution.verification import (
     MIN_TRIALS,
@@ -75,10 +76,36 @@ def test_a_trials_reference_leaves_out_the_book_its_excerpt_is_cut_from():
         ("a", 0, "b"): (5.0, [5.2]),
         ("a", 0, "c"): (6.0, [6.1]),
     }
-    table = trials(*_book_scores(losses)).set_index("author")
+    table = trials(*_book_scores(losses), ["a"]).set_index("author")
     assert table.loc["a", "score"] == pytest.approx(3.9 - (5.0 + 6.0) / 2)  # a's own book left out of its level
     assert table.loc["b", "score"] == pytest.approx(5.2 - (4.0 + 6.0) / 2)
     assert table["same"].to_dict() == {"a": True, "b": False, "c": False}
+    assert table["relative"].isna().all()  # a study of one model has no reference model
+
+
+def test_a_trials_relative_score_leaves_out_the_candidate_and_the_excerpts_author():
+    # Three models of seed 0 (a, b, c) on two books each (a's and b's), one excerpt each.
+    losses = {
+        (model, 0, author): (whole, [excerpt])
+        for model, author, whole, excerpt in [
+            ("a", "a", 4.0, 3.8), ("a", "b", 5.0, 5.3),
+            ("b", "a", 5.5, 5.6), ("b", "b", 4.5, 4.4),
+            ("c", "a", 5.0, 5.1), ("c", "b", 5.0, 4.9),
+        ]
+    }  # fmt: skip
+    table = trials(*_book_scores(losses), ["a", "b"]).set_index(["candidate", "author"])
+    # Each score is the excerpt's loss minus the model's loss on its other book.
+    score = {("a", "a"): 3.8 - 5.0, ("a", "b"): 5.3 - 4.0, ("b", "a"): 5.6 - 4.5, ("b", "b"): 4.4 - 5.5,
+             ("c", "a"): 5.1 - 5.0, ("c", "b"): 4.9 - 5.0}  # fmt: skip
+    assert table.loc[("a", "a"), "score"] == pytest.approx(score["a", "a"])
+    # a on its own book: against b and c; a on b's book: against c only (b's model is the excerpt's author's).
+    assert table.loc[("a", "a"), "relative"] == pytest.approx(score["a", "a"] - (score["b", "a"] + score["c", "a"]) / 2)
+    assert table.loc[("a", "b"), "relative"] == pytest.approx(score["a", "b"] - score["c", "b"])
+    assert table.loc[("b", "a"), "relative"] == pytest.approx(score["b", "a"] - score["c", "a"])
+    assert set(table.index.get_level_values("candidate")) == {"a", "b"}  # c is an impostor: reference only
+    # Without c (a study of two authors) a different-author trial has no reference model left.
+    two = trials(*_book_scores({key: value for key, value in losses.items() if key[0] != "c"}), ["a", "b"])
+    assert two.loc[two["same"], "relative"].notna().all() and two.loc[~two["same"], "relative"].isna().all()
 
 
 def _separable_trials(seeds: int, per_seed: int) -> pd.DataFrame:
@@ -89,7 +116,7 @@ def _separable_trials(seeds: int, per_seed: int) -> pd.DataFrame:
             same = i % 3 == 0
             rows.append({"excerpt_tokens": 256, "seed": seed, "candidate": "a", "author": "a" if same else "b",
                          "book": "x", "excerpt": i, "score": (-0.3 if same else 0.3) + rng.normal(0, 0.2),
-                         "same": same})  # fmt: skip
+                         "relative": math.nan, "same": same})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -98,12 +125,26 @@ def test_the_calibration_gives_own_author_trials_support_and_others_none_and_its
     calibration = calibrate(rows)
     chosen = calibration_at(calibration, 300)
     assert chosen["slope"] < 0  # a lower score (the text easier for the model than its level) is support
-    assert (log10_lr(rows.loc[rows["same"], "score"], chosen) > 0).mean() > 0.9
-    assert (log10_lr(rows.loc[~rows["same"], "score"], chosen) < 0).mean() > 0.9
+    assert math.isnan(chosen["slope_relative"])  # no trial has a reference model: the own score alone
+    assert (log10_lr(rows[rows["same"]], chosen) > 0).mean() > 0.9
+    assert (log10_lr(rows[~rows["same"]], chosen) < 0).mean() > 0.9
     table = metrics(cross_validated(rows)).iloc[0]
     assert table["auc"] > 0.95 and table["c_llr"] < 0.5 and table["c_llr_min"] <= table["c_llr"]
     assert table["own_rejected"] < 0.1 and table["others_accepted"] < 0.1
     assert (table["num_same"], table["num_different"]) == (60, 120)
+
+
+def test_the_calibration_fuses_the_relative_score_where_every_trial_has_one():
+    rows = _separable_trials(seeds=3, per_seed=60)
+    rng = np.random.default_rng(2)
+    # The own score blurred by each text's difficulty, which the relative score (against other models) cancels.
+    difficulty = rng.normal(0, 0.6, len(rows))
+    rows = rows.assign(relative=rows["score"], score=rows["score"] + difficulty)
+    chosen = calibration_at(calibrate(rows), 256)
+    assert chosen["slope_relative"] < 0
+    fused = metrics(cross_validated(rows)).iloc[0]
+    alone = metrics(cross_validated(rows.assign(relative=math.nan))).iloc[0]
+    assert fused["c_llr"] < alone["c_llr"] and fused["auc"] > alone["auc"]
 
 
 def test_a_calibration_from_too_few_trials_or_one_seed_fails_saying_why():
@@ -135,6 +176,33 @@ def test_every_candidate_gets_a_likelihood_ratio_beside_the_studys_verdict(study
     line = stdout.splitlines()[0]
     assert "; log10 LR at 256 tokens: " in line and line.count("support") == 3
     assert "## Likelihood ratios" in (tmp_path / "all" / "report.md").read_text()
+    # The LR decides the open set: none of the candidates exactly where every candidate's LR is below 1.
+    verdict = pd.read_csv(tmp_path / "all" / "verdicts.csv").iloc[0]
+    assert verdict["open_set"] == BY_LR
+    assert (verdict["verdict"] == NONE_OF_THEM) == (table["log10_lr"].max() < 0)
+    assert (verdict["verdict"] == NONE_OF_THEM) == ("the LR says none of the candidates" in line)
+
+
+@pytest.mark.slow
+def test_two_candidates_are_measured_against_the_impostors_books_and_models(study, tmp_path, capsys):
+    """--authors baum,thompson on a study of three: austen's models are the impostors (reference only), its books the
+    different-author trials whose author is neither candidate."""
+    out = tmp_path / "two"
+    code, _, stderr = attribute(
+        study, "--held-out", "--authors", "baum,thompson", "--excerpt-tokens", "64", "--out", out, capsys=capsys
+    )
+    assert code == 0, stderr
+    judged = pd.read_csv(out / "verification_trials.csv")
+    assert set(judged["candidate"]) == {"baum", "thompson"}
+    assert set(judged["author"]) == {"austen", "baum", "thompson"}
+    assert judged["relative"].notna().all()  # austen's models are every trial's reference
+    measured = pd.read_csv(out / "verification.csv").iloc[0]
+    assert (measured["num_same"], measured["num_different"]) == (32, 64)
+    assert measured[["own_called_none", "outsiders_called_none"]].between(0, 1).all()
+    calibration = pd.read_csv(out / "verification_calibration.csv").iloc[0]
+    assert calibration["slope_relative"] == calibration["slope_relative"]  # fused: the relative score is used
+    held_out = pd.read_csv(out / "held_out.csv")
+    assert set(held_out["author"]) == {"baum", "thompson"}  # austen's books are trials only, not attributed
 
 
 @pytest.mark.slow

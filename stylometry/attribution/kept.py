@@ -20,9 +20,11 @@ log = logging.getLogger("stylometry.attribute")
 
 
 def kept_key(study: Study, *settings) -> str:
-    """A hash of the study's models' final weights (path, time written) and the settings the tables depend on."""
+    """A hash of the study's models' final weights (path, time written; the impostors' too) and the settings the
+    tables depend on."""
     models = [
-        (str(model.checkpoint.resolve()), (model.checkpoint / WEIGHTS).stat().st_mtime_ns) for model in study.models
+        (str(model.checkpoint.resolve()), (model.checkpoint / WEIGHTS).stat().st_mtime_ns)
+        for model in [*study.models, *study.impostors]
     ]
     return hashlib.sha256(json.dumps([models, *settings]).encode()).hexdigest()[:32]
 

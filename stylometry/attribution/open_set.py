@@ -46,6 +46,7 @@ FALSE_REJECTION = 0.05  # the default share of a candidate's own unseen text cal
 MIN_EXCERPTS = 20  # calibration excerpts a candidate needs at a length: a 95% bound from fewer is a guess
 NONE_OF_THEM = "none of the candidates"
 WITHIN, OUTSIDE, NOT_CALIBRATED, CLOSED = "within", "outside", "not calibrated", "closed set"
+BY_LR = "likelihood ratio"  # the text's calibrated LR decides (attribution/verification.py); its gap is kept
 CALIBRATION_COLUMNS = ["author", "excerpt_tokens", "seed", "excerpt", "gap"]
 OPEN_SET_COLUMNS = ["open_set", "open_set_tokens", "open_set_gap", "open_set_bound", "open_set_excerpts"]
 UNIT_OF_SEED = ["text", "excerpt_tokens", "excerpt", "seed"]
@@ -121,10 +122,11 @@ def open_set_columns(
     texts: list[Text],
     calibrated: pd.DataFrame | None,
     false_rejection: float,
+    by_lr: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Each verdict judged by its best candidate's gap (the mean over seeds; scores: the verdicts' scores) against
     that candidate's bound at its length (see the module's docstring); with no calibration (--closed-set) every row
-    says closed set."""
+    says closed set. by_lr: the whole texts whose likelihood ratio decides instead (their gap and bound are kept)."""
     table = verdicts.copy()
     if calibrated is None:
         table[OPEN_SET_COLUMNS] = [CLOSED, None, None, None, None]
@@ -145,6 +147,7 @@ def open_set_columns(
         else:
             judged.append([OUTSIDE if gap > bound else WITHIN, length, gap, bound, count])
     table[OPEN_SET_COLUMNS] = pd.DataFrame(judged, columns=OPEN_SET_COLUMNS, index=table.index)
+    table.loc[table["excerpt_tokens"].isna() & table["text"].isin(by_lr), "open_set"] = BY_LR
     table.loc[table["open_set"] == OUTSIDE, "verdict"] = NONE_OF_THEM  # whatever the test between candidates said
     return table
 
@@ -216,7 +219,7 @@ def _bounds_by_seed(calibrated: pd.DataFrame, false_rejection: float) -> dict:
 
 def open_set_words(row) -> str:
     """`; within alice's bound at 1,024 tokens (gap -0.3100 <= -0.1200)`, or why there is no bound."""
-    if row.open_set == CLOSED:
+    if row.open_set in (CLOSED, BY_LR):  # the likelihood ratio's words say it
         return ""
     length = "" if pd.isna(row.open_set_tokens) else f" at {int(row.open_set_tokens):,} tokens"
     if row.open_set == NOT_CALIBRATED:

@@ -58,6 +58,7 @@ from stylometry.attribution.verification import (
     CalibrationError,
     calibrate,
     cross_validated,
+    lr_open_set,
     metrics,
     text_verification,
     trials,
@@ -118,7 +119,11 @@ def attribute(request: Request) -> Attribution:
     kept = _kept_calibration(request, study, max_tokens)
     books = _held_out_books(request, study, reader, max_tokens, kept.missing)
     candidate_books = {book.name.removeprefix(REFERENCE_PREFIX) for book, _ in books if book.author in study.authors}
-    scored = score_all(study, scored_texts, request.excerpt_tokens, _settings(request, study), books)
+    # The impostors (the study's models of authors who are not candidates) are the likelihood ratio's reference only.
+    impostors = study.impostors if request.likelihood_ratio else []
+    models = [*study.models, *impostors]
+    scored = score_all(study, scored_texts, request.excerpt_tokens, _settings(request, study), books, models)
+    impostor_scores = _impostor_rows(scored, {model.author for model in impostors})
     result = Attribution(
         study,
         texts,
@@ -130,14 +135,21 @@ def attribute(request: Request) -> Attribution:
         score=request.score,
         false_rejection=request.false_rejection,
     )
-    every_book_scores = _split_off(result, {book.name for book, _ in books})
-    _split_off(result, {stitch.text.name for stitch in stitches})  # their losses at each token are all they give
+    book_names = {book.name for book, _ in books}
+    every_book_scores = _split_off(result, book_names)
+    impostor_book_scores = _named_as_books(impostor_scores[impostor_scores["text"].isin(book_names)])
+    impostor_scores = impostor_scores[~impostor_scores["text"].isin(book_names)]
+    stitch_names = {stitch.text.name for stitch in stitches}
+    _split_off(result, stitch_names)  # their losses at each token are all they give
+    impostor_scores = impostor_scores[~impostor_scores["text"].isin(stitch_names)]
     book_scores = every_book_scores[every_book_scores["text"].isin(candidate_books)].reset_index(drop=True)
     if request.score == NORMALIZED:
         book_scores = _normalize(result, book_scores)
     scores = judged(result.scores, request.score)
     if request.held_out:
-        return _held_out(result, request, scores, texts, scored_texts, stitches)
+        impostor_books = _named_as_scored([book for book, _ in books])
+        every_model = pd.concat([impostor_scores, every_book_scores, impostor_book_scores], ignore_index=True)
+        return _held_out(result, request, scores, texts, scored_texts, stitches, every_model, impostor_books)
     result.verdicts = verdicts(scores, request.alpha, study_group(study))
     if request.rolling:
         _roll(result, request, texts, reader.tokenizer)
@@ -149,23 +161,32 @@ def attribute(request: Request) -> Attribution:
     if kept.missing:
         named_books = _named_as_scored([book for book, _ in books])
         candidate_named = [book for book in named_books if book.author in study.authors]
-        kept.compute(judged(book_scores, request.score), candidate_named, every_book_scores, named_books)
+        every_model_book_scores = pd.concat([every_book_scores, impostor_book_scores], ignore_index=True)
+        kept.compute(
+            judged(book_scores, request.score), candidate_named, every_model_book_scores, named_books, study.authors
+        )
     if request.trust:
         result.verdicts = trust_columns(result.verdicts, texts, kept.curve, len(study.authors))
-    result.verdicts = open_set_columns(result.verdicts, scores, texts, kept.calibrated, request.false_rejection)
     if request.likelihood_ratio:
-        _verify(result, texts, kept)
+        _verify(result, texts, kept, impostor_scores)
+    by_lr = frozenset() if request.closed_set else frozenset(result.verification.get("text", []))
+    result.verdicts = open_set_columns(result.verdicts, scores, texts, kept.calibrated, request.false_rejection, by_lr)
+    if by_lr:
+        result.verdicts = lr_open_set(result.verdicts, result.verification)
     return result
 
 
-def _held_out(result: Attribution, request: Request, scores, texts, scored_texts, stitches) -> Attribution:
-    """--held-out: the books' accuracy, the open set's rates, the likelihood ratio's metrics, the rolling rule."""
+def _held_out(
+    result: Attribution, request: Request, scores, texts, scored_texts, stitches, reference_scores, impostor_books
+) -> Attribution:
+    """--held-out: the books' accuracy, the open set's rates, the likelihood ratio's metrics, the rolling rule.
+    reference_scores: the impostors' rows, and every model's of impostor_books (the impostors' held-out books)."""
     result.held_out = held_out_attribution(scores, texts)
     result.held_out_accuracy = held_out_accuracy(result.held_out)
     if not request.closed_set and request.excerpt_tokens:
         result.open_set_rates = open_set_rates(scores, texts, request.false_rejection)
     if request.likelihood_ratio:
-        _measure_verification(result, texts, bool(request.excerpt_tokens))
+        _measure_verification(result, [*texts, *impostor_books], bool(request.excerpt_tokens), reference_scores)
     if request.rolling:
         _roll(result, request, scored_texts)
         result.switches, result.rolling_summary = rolling_accuracy(
@@ -174,7 +195,7 @@ def _held_out(result: Attribution, request: Request, scores, texts, scored_texts
     return result
 
 
-def _verify(result: Attribution, texts: list[Text], kept: "_Calibration") -> None:
+def _verify(result: Attribution, texts: list[Text], kept: "_Calibration", impostor_scores: pd.DataFrame) -> None:
     """Each text's likelihood ratio for each candidate (attribution/verification.py), or why there is none."""
     try:
         result.verification_calibration = calibrate(kept.trials)
@@ -182,15 +203,21 @@ def _verify(result: Attribution, texts: list[Text], kept: "_Calibration") -> Non
         result.verification_note = str(error)
         log.warning("no likelihood ratio: %s", error)
         return
-    result.verification = text_verification(result.scores, kept.levels, texts, result.verification_calibration)
+    every_model = pd.concat([result.scores, impostor_scores], ignore_index=True)
+    result.verification = text_verification(
+        every_model, kept.levels, texts, result.verification_calibration, result.study.authors
+    )
 
 
-def _measure_verification(result: Attribution, books: list[Text], has_excerpts: bool) -> None:
+def _measure_verification(
+    result: Attribution, books: list[Text], has_excerpts: bool, reference_scores: pd.DataFrame
+) -> None:
     """--held-out: the likelihood ratio's metrics on the held-out books' trials, each seed judged by the others."""
     if not has_excerpts:
         result.verification_note = "the likelihood ratio is measured on excerpts: pass --excerpt-tokens"
         return
-    result.verification_trials = trials(result.scores, books)
+    every_model = pd.concat([result.scores, reference_scores], ignore_index=True)
+    result.verification_trials = trials(every_model, books, result.study.authors)
     try:
         result.verification_calibration = calibrate(result.verification_trials)
         result.verification_trials = cross_validated(result.verification_trials)
@@ -224,11 +251,17 @@ class _Calibration:
         return unkept or (self.trials_file is not None and (self.trials is None or self.levels is None))
 
     def compute(
-        self, book_scores: pd.DataFrame, books: list[Text], every_book_scores: pd.DataFrame, every_book: list[Text]
+        self,
+        book_scores: pd.DataFrame,
+        books: list[Text],
+        every_book_scores: pd.DataFrame,
+        every_book: list[Text],
+        candidates: list[str],
     ) -> None:
-        """book_scores, books: the candidates' held-out books (as judged); every_*: every author's, as logged."""
+        """book_scores, books: the candidates' held-out books (as judged) by their models; every_*: every author's,
+        as logged by every model (the impostors' too)."""
         if self.trials_file is not None:
-            self.trials = trials(every_book_scores, every_book)
+            self.trials = trials(every_book_scores, every_book, candidates)
             whole = every_book_scores[every_book_scores["excerpt_tokens"].isna()]
             self.levels = reference_losses(whole, SCORED_MODEL)
             keep(self.trials, self.trials_file, "likelihood ratio's trials")
@@ -277,24 +310,41 @@ def _held_out_books(
     """The study's held-out books to score beside the texts, each by its seed's models, with the excerpt lengths
     wanted of it: whole, for the normalized score's reference; cut at CURVE_LENGTHS too, for the held-out curve, the
     open set's calibration and the likelihood ratio's trials (which take every author's books, candidate or not).
-    None with --held-out (the texts are those books) or where neither is wanted."""
-    if request.held_out or not (for_curve or request.score == NORMALIZED):
+    With --held-out (the texts are the candidates' books) the impostors' books only, at the texts' lengths: the
+    likelihood ratio's different-author trials whose author is neither candidate; else none where neither is wanted."""
+    impostors = request.likelihood_ratio and study.impostors
+    if (request.held_out and not impostors) or not (request.held_out or for_curve or request.score == NORMALIZED):
         return []
     try:
-        books = held_out_texts(study, reader, max_tokens, every_author=for_curve)
+        books = held_out_texts(study, reader, max_tokens, every_author=for_curve or request.held_out)
     except AttributionError as error:
         raise AttributionError(f"attribute scores every model on its seed's held-out books: {error}") from None
+    if request.held_out:
+        books = [book for book in books if book.author not in study.authors]
     for book in books:
         book.name = REFERENCE_PREFIX + book.name
-    return [(book, CURVE_LENGTHS if for_curve else ()) for book in books]
+    lengths = tuple(request.excerpt_tokens) if request.held_out else CURVE_LENGTHS if for_curve else ()
+    return [(book, lengths) for book in books]
 
 
 def _split_off(result: Attribution, names: set[str]) -> pd.DataFrame:
     """Takes the held-out books' rows out of the result's scores; returns them, named as the books are."""
     scores = result.scores
-    books = scores[scores["text"].isin(names)]
     result.scored["scores"] = scores[~scores["text"].isin(names)].reset_index(drop=True)
-    return books.assign(text=books["text"].str.removeprefix(REFERENCE_PREFIX)).reset_index(drop=True)
+    return _named_as_books(scores[scores["text"].isin(names)])
+
+
+def _named_as_books(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.assign(text=rows["text"].str.removeprefix(REFERENCE_PREFIX)).reset_index(drop=True)
+
+
+def _impostor_rows(scored: dict, impostors: set[str]) -> pd.DataFrame:
+    """Takes the impostors' rows (and losses at each token) out of the scoring; returns the rows."""
+    scores = scored["scores"]
+    is_impostor = scores["model_author"].isin(impostors)
+    scored["scores"] = scores[~is_impostor].reset_index(drop=True)
+    scored["token_losses"] = {key: v for key, v in scored["token_losses"].items() if key[1] not in impostors}
+    return scores[is_impostor].reset_index(drop=True)
 
 
 def _normalize(result: Attribution, book_scores: pd.DataFrame) -> pd.DataFrame:

@@ -415,15 +415,18 @@ def _verification_lines(result: Attribution) -> list[str]:
     return lines + [
         (
             "How much more probable each text is if the candidate wrote it than if someone else did, as log10 LR: "
-            "each model's loss on the text minus its own mean loss on its seed's held-out books of every author, "
+            "each model's score (its loss on the text minus its own mean loss on its seed's held-out books of every "
+            "author) and its relative score (that minus the other authors' models' of the seed, impostors included), "
             "through a logistic-regression calibration fitted on the study's held-out books (same-author and "
             "different-author excerpts at each length; attribution/verification.py). The mean over seeds, the "
-            "seeds' range beside it, in ENFSI's words. The study's verdict above is the study's rule, unchanged."
+            "seeds' range beside it, in ENFSI's words. Where every candidate's LR is below 1 the verdict is none of "
+            "the candidates; otherwise the study's rule decides it."
         ),
         "",
         markdown_table(lr_table(result)),
         "",
-        "Calibration (log10 LR = slope × score + intercept):",
+        "Calibration (log10 LR = slope × score + slope_relative × relative + intercept; no slope_relative: the score "
+        "alone, as a study of two authors has no other model for a different-author trial):",
         "",
         markdown_table(calibration),
         "",
@@ -441,8 +444,10 @@ def _verification_metric_lines(result: Attribution) -> list[str]:
             "trials where the book is the candidate's, different-author ones otherwise; each seed's trials judged by "
             "a calibration fitted on the other seeds' only. C_llr in bits (0 perfect, 1 uninformative), C_llr^min "
             "after the best monotone recalibration; c@1 and F0.5u leave |log10 LR| < 1 unanswered; own rejected: "
-            "own-author trials with LR < 1; others accepted: different-author trials with LR > 1. The Tippett plot "
-            "is figures/tippett.png."
+            "own-author trials with LR < 1; others accepted: different-author trials with LR > 1; own called none: "
+            "own-author excerpts where every candidate's LR is below 1; outsiders called none: excerpts whose author "
+            "is left out (no candidate, no reference) where every other candidate's is. The Tippett plot is "
+            "figures/tippett.png."
         ),
         "",
         markdown_table(lr_metric_table(result)),

@@ -197,14 +197,15 @@ def score_all(
     excerpt_lengths: Sequence[int],
     settings: ScoreSettings,
     books: Sequence[tuple[Text, Sequence[int]]] = (),
+    models: Sequence[Model] | None = None,
 ) -> dict:
-    """Every model's loss on every unit of every text it may score, and of each of `books` (the study's held-out
-    books, for the normalized score's reference and the held-out curve) with its own excerpt lengths; each model is
-    loaded once."""
+    """Every model's (the study's candidates', or `models`) loss on every unit of every text it may score, and of
+    each of `books` (the study's held-out books, for the normalized score's reference and the held-out curve) with its
+    own excerpt lengths; each model is loaded once."""
     units = {text.name: units_of(text, excerpt_lengths, settings.token_losses) for text in texts}
     units.update({book.name: units_of(book, lengths) for book, lengths in books})
     plan = []
-    for model in study.models:
+    for model in study.models if models is None else models:
         work = [
             (text.name, units[text.name])
             for text in [*texts, *(book for book, _ in books)]

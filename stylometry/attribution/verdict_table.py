@@ -9,6 +9,7 @@ import pandas as pd
 from stylometry.attribution.open_set import CLOSED, open_set_words
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.texts import Text
+from stylometry.attribution.verification import METRIC_COLUMNS
 from stylometry.files.formats import MISSING, number
 
 
@@ -72,6 +73,6 @@ def lr_table(result: Attribution) -> pd.DataFrame:
 def lr_metric_table(result: Attribution) -> pd.DataFrame:
     """--held-out: the likelihood ratio's metrics per length, three decimals."""
     shown = result.verification_metrics.copy()
-    for column in ("auc", "c_llr", "c_llr_min", "brier", "c_at_1", "f05u", "own_rejected", "others_accepted"):
+    for column in METRIC_COLUMNS[3:]:
         shown[column] = shown[column].map(lambda v: number(v, ".3f"))
     return shown

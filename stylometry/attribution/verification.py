@@ -4,30 +4,37 @@ books, with the metrics the verification literature judges one by.
     python -m stylometry.attribute multirun/corpus/paper letter.txt --authors baum --out attribution/v     # one
     python -m stylometry.attribute multirun/corpus/paper --held-out --out attribution/held_out  # verification.csv
 
-The evidence is a candidate model's **verification score** on the text: its loss minus its own mean loss on its
-seed's held-out books of every author of the study (the reference, read with the same model, so it is exactly as
-trained as the candidate; a model that is better at English in general gains nothing). On its own author's unseen
-text a model scores below its level; on anyone else's, above. The score needs no other model, so it answers for one
-candidate as for eight, and for a study trained from scratch or fine-tuned.
+The evidence is two **verification scores** of a candidate model on the text. Its *score*: its loss minus its own
+mean loss on its seed's held-out books of every author of the study (a model better at English in general gains
+nothing). Its *relative score*: that score minus the mean score of the seed's models of the other authors (the
+reference: the other candidates' models and, where --authors chose fewer than the study holds, the impostors', all
+trained exactly as the candidate was). The score alone mostly measures how hard the text is, which the reference
+cancels: on a three-author small study its AUC was 0.74-0.77 where the two together gave 0.93-0.95
+(docs/attribution.md). On its own author's unseen text a model scores below its level and below the others.
 
 **Trials whose answer is known.** Each seed's held-out book of every author of the study, cut into excerpts of
-each length the calibration uses, is scored by each candidate's model of that seed (none trained on it): a
-same-author trial where the book is the candidate's, a different-author trial otherwise. A trial's reference
-leaves out the book the excerpt is cut from (the mean of the model's losses on the seed's other held-out books), as
-a questioned text is never one of the reference books.
+each length the calibration uses, is scored by every model of that seed (none trained on it): a same-author trial
+for the candidate whose book it is, a different-author trial for each other candidate. A trial's score leaves out
+the book the excerpt is cut from (the mean of the model's losses on the seed's other held-out books), as a
+questioned text is never one of the reference books; its relative score leaves the excerpt's author's model out of
+the reference, as an outsider's text has no model. A study of two authors and no impostors thus has no reference
+for a different-author trial, and is calibrated on the score alone.
 
-**The calibration** maps a score to log10 LR at each length by logistic regression (Brümmer's linear calibration:
-an affine map of the score to log odds, minus the trials' prior log odds), fitted on every trial of that length.
-It is monotone, has two parameters (so a few dozen trials fit it), and its C_llr is the measure it minimises. A text
-of n tokens is judged at the longest calibrated length at most n (the shortest where n is shorter than all). Each
-seed's model gives one log10 LR; the text's is their mean, with the seeds' range as its interval (the seeds are not
-independent evidence, so their log LRs are not summed).
+**The calibration** maps the scores to log10 LR at each length by logistic regression (Brümmer's linear fusion: an
+affine map of the scores to log odds, minus the trials' prior log odds), fitted on every trial of that length. It
+has three parameters (so a few dozen trials fit it), is affine in each score, and its C_llr is the measure it
+minimises. A text of n tokens is judged at the longest calibrated length at most n (the shortest where n is shorter
+than all). Each seed's model gives one log10 LR; the text's is their mean, with the seeds' range as its interval
+(the seeds are not independent evidence, so their log LRs are not summed). Where every candidate's LR is below 1,
+the text is none of the candidates (lr_open_set).
 
 **Measured on the same trials** (`--held-out`: verification.csv): each seed's trials judged by a calibration fitted
 on the other seeds' trials only, so no trial calibrates the model it is judged by; per length the AUC, C_llr and
 C_llr^min (the PAV-optimal calibration of the same scores: what no recalibration can beat), the Brier score, c@1 and
 F0.5u (PAN's: |log10 LR| < 1, "limited support" at most, is left unanswered), and the shares of own-author trials
-rejected and of other authors' accepted.
+rejected and of other authors' accepted, and the open set's rates: own-author excerpts every candidate's LR
+rejects, and outsiders' (each author left out in turn: the different-author trials) that every other candidate's
+LR rejects.
 """
 
 import math
@@ -38,12 +45,15 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from stylometry.attribution.open_set import NONE_OF_THEM
 from stylometry.attribution.texts import Text
 
 MIN_TRIALS = 10  # same-author and different-author trials each, at a length: a calibration from fewer is a guess
 UNANSWERED = 1.0  # |log10 LR| below this (ENFSI: at most "limited support") is no answer for c@1 and F0.5u
-TRIAL_COLUMNS = ["excerpt_tokens", "seed", "candidate", "author", "book", "excerpt", "score", "same"]
-CALIBRATION_COLUMNS = ["excerpt_tokens", "slope", "intercept", "num_same", "num_different"]
+TRIAL_COLUMNS = ["excerpt_tokens", "seed", "candidate", "author", "book", "excerpt", "score", "relative", "same"]
+CALIBRATION_COLUMNS = ["excerpt_tokens", "slope", "slope_relative", "intercept", "num_same", "num_different"]
+FEATURES = ["score", "relative"]
+UNIT = ["text", "excerpt_tokens", "excerpt", "seed"]  # an excerpt of a held-out book, as one seed's models read it
 METRIC_COLUMNS = [
     "excerpt_tokens",
     "num_same",
@@ -56,6 +66,8 @@ METRIC_COLUMNS = [
     "f05u",
     "own_rejected",
     "others_accepted",
+    "own_called_none",
+    "outsiders_called_none",
 ]
 VERIFICATION_COLUMNS = ["candidate", "log10_lr", "log10_lr_low", "log10_lr_high", "calibrated_tokens", "support"]
 # ENFSI's verbal scale (Guideline for evaluative reporting in forensic science, 2015), by log10 LR.
@@ -73,9 +85,10 @@ class CalibrationError(ValueError):
     """Too few trials to calibrate on; the message says which and what to do."""
 
 
-def trials(book_scores: pd.DataFrame, books: list[Text]) -> pd.DataFrame:
+def trials(book_scores: pd.DataFrame, books: list[Text], candidates: list[str]) -> pd.DataFrame:
     """Every excerpt of every held-out book, scored by each candidate's model of its seed, with its verification
-    score (TRIAL_COLUMNS). book_scores: the scoring's rows of `books` (whole, and cut into excerpts)."""
+    scores (TRIAL_COLUMNS). book_scores: every model's rows of `books` (whole, and cut into excerpts), the
+    candidates' and the impostors'."""
     author_of = {book.name: book.author for book in books}
     model = ["model_author", "seed"]
     whole = book_scores[book_scores["excerpt_tokens"].isna()][[*model, "text", "loss"]]
@@ -83,25 +96,44 @@ def trials(book_scores: pd.DataFrame, books: list[Text]) -> pd.DataFrame:
     excerpts = book_scores[book_scores["excerpt_tokens"].notna()]
     table = excerpts.merge(level, on=model).merge(whole.rename(columns={"loss": "book_loss"}), on=[*model, "text"])
     table = table[table["count"] > 1]  # a reference that leaves the trial's book out needs another book
-    reference = (table["total"] - table["book_loss"]) / (table["count"] - 1)
-    result = pd.DataFrame(
-        {
-            "excerpt_tokens": table["excerpt_tokens"].astype(int),
-            "seed": table["seed"],
-            "candidate": table["model_author"],
-            "author": table["text"].map(author_of),
-            "book": table["text"],
-            "excerpt": table["excerpt"].astype(int),
-            "score": table["loss"] - reference,
-        }
+    table = table.assign(
+        score=table["loss"] - (table["total"] - table["book_loss"]) / (table["count"] - 1),
+        author=table["text"].map(author_of),
+    )
+    table = _with_relative(table, UNIT, candidates, leave_out_author=True)
+    result = table.rename(columns={"model_author": "candidate", "text": "book"}).assign(
+        excerpt_tokens=table["excerpt_tokens"].astype(int), excerpt=table["excerpt"].astype(int)
     )
     result["same"] = result["candidate"] == result["author"]
-    return result[TRIAL_COLUMNS].reset_index(drop=True)
+    return (
+        result[TRIAL_COLUMNS]
+        .sort_values(["excerpt_tokens", "seed", "book", "excerpt", "candidate"])
+        .reset_index(drop=True)
+    )
+
+
+def _with_relative(scored: pd.DataFrame, unit: list[str], candidates: list[str], leave_out_author=False):
+    """The candidates' rows of `scored` (every model's `score` on each unit) with `relative`: the score minus the mean
+    score of the reference models on the same unit (the seed's models of the other authors; leave_out_author: not
+    the unit's author's either, as an outsider's text has no model); NaN where no model is left."""
+    group = scored.groupby(unit)["score"].agg(reference_total="sum", reference_count="size").reset_index()
+    rows = scored[scored["model_author"].isin(candidates)].merge(group, on=unit)
+    total, count = rows["reference_total"] - rows["score"], rows["reference_count"] - 1
+    if leave_out_author:
+        author_model = scored[[*unit, "model_author", "score"]].rename(
+            columns={"model_author": "author", "score": "author_score"}
+        )
+        author_score = rows[[*unit, "author"]].merge(author_model, on=[*unit, "author"], how="left")["author_score"]
+        other = author_score.notna().to_numpy() & (rows["author"] != rows["model_author"]).to_numpy()
+        total, count = total - np.where(other, author_score.fillna(0.0), 0.0), count - other.astype(int)
+    rows["relative"] = (rows["score"] - total / count.where(count > 0)).astype(float)
+    return rows
 
 
 def calibrate(trial_rows: pd.DataFrame) -> pd.DataFrame:
     """The calibration at each length with enough trials (CALIBRATION_COLUMNS): log10 LR = slope * score +
-    intercept. A CalibrationError where no length has MIN_TRIALS of each kind."""
+    slope_relative * relative + intercept (slope_relative NaN: the score alone). A CalibrationError where no length
+    has MIN_TRIALS of each kind."""
     rows = []
     for length, at_length in trial_rows.groupby("excerpt_tokens"):
         fitted = _fit(at_length)
@@ -117,13 +149,18 @@ def calibrate(trial_rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fit(at_length: pd.DataFrame) -> dict | None:
+    """Logistic regression on both scores where every trial has a reference model (Brümmer's linear fusion), on
+    the own score alone where some have none (a study of two authors and no impostors)."""
     num_same, num_different = int(at_length["same"].sum()), int((~at_length["same"]).sum())
     if min(num_same, num_different) < MIN_TRIALS:
         return None
-    regression = LogisticRegression(C=1e6).fit(at_length[["score"]].to_numpy(), at_length["same"].to_numpy())
+    features = FEATURES if at_length["relative"].notna().all() else FEATURES[:1]
+    regression = LogisticRegression(C=1e6).fit(at_length[features].to_numpy(), at_length["same"].to_numpy())
     prior_log_odds = math.log(num_same / num_different)
+    slopes = list(regression.coef_[0] / math.log(10)) + [math.nan]
     return {
-        "slope": regression.coef_[0][0] / math.log(10),
+        "slope": slopes[0],
+        "slope_relative": slopes[1],
         "intercept": (regression.intercept_[0] - prior_log_odds) / math.log(10),
         "num_same": num_same,
         "num_different": num_different,
@@ -139,8 +176,12 @@ def _counts(trial_rows: pd.DataFrame) -> str:
     )
 
 
-def log10_lr(scores, calibration: pd.Series):
-    return calibration["slope"] * np.asarray(scores, dtype=float) + calibration["intercept"]
+def log10_lr(scored: pd.DataFrame, calibration: pd.Series) -> np.ndarray:
+    """The log10 LRs of rows with `score` and `relative` through one length's calibration."""
+    llr = calibration["slope"] * scored["score"].to_numpy(dtype=float) + calibration["intercept"]
+    if not pd.isna(calibration["slope_relative"]):
+        llr = llr + calibration["slope_relative"] * scored["relative"].to_numpy(dtype=float)
+    return llr
 
 
 def calibration_at(calibration: pd.DataFrame, num_tokens: int) -> pd.Series:
@@ -164,7 +205,7 @@ def cross_validated(trial_rows: pd.DataFrame) -> pd.DataFrame:
         others = trial_rows[(trial_rows["excerpt_tokens"] == length) & (trial_rows["seed"] != seed)]
         fitted = _fit(others)
         if fitted is not None:
-            judged.loc[rows.index, "log10_lr"] = log10_lr(rows["score"], pd.Series(fitted))
+            judged.loc[rows.index, "log10_lr"] = log10_lr(rows, pd.Series(fitted))
     return judged
 
 
@@ -187,9 +228,21 @@ def metrics(judged: pd.DataFrame) -> pd.DataFrame:
                 **_answers(llr, same),
                 "own_rejected": float((llr[same] < 0).mean()),
                 "others_accepted": float((llr[~same] > 0).mean()),
+                **_called_none(at_length),
             }
         )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def _called_none(at_length: pd.DataFrame) -> dict:
+    """The open set's error rates: the share of excerpts of a candidate's own author that every candidate's LR calls
+    someone else's (each below 1), and of excerpts whose author is left out of the candidates (the different-author
+    trials: the author's model is no candidate and no reference) that every other candidate's LR calls so."""
+    excerpt = ["seed", "book", "excerpt"]
+    own_books = at_length.loc[at_length["same"], excerpt].drop_duplicates()
+    own = at_length.merge(own_books, on=excerpt).groupby(excerpt)["log10_lr"].max()
+    outsiders = at_length[~at_length["same"]].groupby(excerpt)["log10_lr"].max()
+    return {"own_called_none": float((own < 0).mean()), "outsiders_called_none": float((outsiders < 0).mean())}
 
 
 def c_llr(same_llr: np.ndarray, different_llr: np.ndarray) -> float:
@@ -242,19 +295,21 @@ def support_words(value: float, candidate: str) -> str:
 
 
 def text_verification(
-    scores: pd.DataFrame, references: pd.DataFrame, texts: list[Text], calibration: pd.DataFrame
+    scores: pd.DataFrame, levels: pd.DataFrame, texts: list[Text], calibration: pd.DataFrame, candidates: list[str]
 ) -> pd.DataFrame:
-    """Each whole text's log10 LR for each candidate (VERIFICATION_COLUMNS and `text`): each seed's model's score
-    (its loss minus its mean on its seed's held-out books, `references`) through the calibration at the text's
-    length; the mean over seeds, the seeds' range as its interval."""
+    """Each whole text's log10 LR for each candidate (VERIFICATION_COLUMNS and `text`): each seed's model's scores
+    (its loss minus its mean on its seed's held-out books, `levels`; and that minus the other models' of the seed)
+    through the calibration at the text's length; the mean over seeds, the seeds' range as its interval. scores:
+    every model's, the candidates' and the impostors'."""
     tokens = {text.name: len(text.tokens) for text in texts}
     whole = scores.loc[scores["excerpt_tokens"].isna(), ["text", "model_author", "seed", "loss"]].merge(
-        references[["model_author", "seed", "reference_loss"]], on=["model_author", "seed"]
+        levels[["model_author", "seed", "reference_loss"]], on=["model_author", "seed"]
     )
+    whole = _with_relative(whole.assign(score=whole["loss"] - whole["reference_loss"]), ["text", "seed"], candidates)
     rows = []
     for (text, candidate), seeds in whole.groupby(["text", "model_author"], sort=True):
         chosen = calibration_at(calibration, tokens[text])
-        llr = log10_lr(seeds["loss"] - seeds["reference_loss"], chosen)
+        llr = log10_lr(seeds, chosen)
         rows.append(
             {
                 "text": text,
@@ -267,6 +322,18 @@ def text_verification(
             }
         )
     return pd.DataFrame(rows, columns=["text", *VERIFICATION_COLUMNS])
+
+
+def lr_open_set(verdicts: pd.DataFrame, verification: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts with "none of the candidates" for each whole text of `verification` whose every candidate's
+    log10 LR is below 0 (LR < 1: the text likelier by someone else than by each of them), whatever the test between
+    candidates said."""
+    if verification.empty:
+        return verdicts
+    none = verification.groupby("text")["log10_lr"].max().lt(0)
+    table = verdicts.copy()
+    table.loc[table["excerpt_tokens"].isna() & table["text"].map(none).eq(True), "verdict"] = NONE_OF_THEM
+    return table
 
 
 def verification_words(rows: pd.DataFrame) -> str:

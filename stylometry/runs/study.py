@@ -10,7 +10,7 @@ the run dir decision (stylometry/runs/decision.py) has nothing left to train in 
 run per author and seed. Anything else is refused with one line naming the difference.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +50,9 @@ class Study:
     tokenizer: str  # the runs' tokenizer, found from here (stylometry/runs/manifest.py: run_inputs)
     held_out_books: dict[int, dict[str, str]]  # seed -> author -> the file name of that author's held-out book
     train_books: dict[tuple[str, int], list[str]]  # (author, seed) -> the file names its model trained on
+    # The complete models of the study's other authors where --authors chose fewer: no candidates, but trained as the
+    # candidates were (the likelihood ratio's impostors, attribution/verification.py).
+    impostors: list[Model] = field(default_factory=list)
 
     @property
     def authors(self) -> list[str]:
@@ -81,11 +84,11 @@ def load_study(
                 f"--authors {','.join(unknown)}: no complete model of that author in {study_dir} "
                 f"(its authors: {', '.join(sorted({run.cfg.author.name for run in runs}))})"
             )
-        every_author = {run.cfg.author.name for run in runs}
-        runs = [run for run in runs if run.cfg.author.name in authors]
-    else:
-        every_author = {run.cfg.author.name for run in runs}
+    every_author = {run.cfg.author.name for run in runs}
+    impostor_runs = [run for run in runs if authors and run.cfg.author.name not in authors]
+    runs = [run for run in runs if run not in impostor_runs]
     models = _models(study_dir, runs, every_author)
+    impostors = _models(study_dir, impostor_runs, every_author)
     reference = runs[0]
     found = run_inputs(reference.run_dir, reference.cfg)
     root = corpus or found.corpus_root
@@ -95,12 +98,12 @@ def load_study(
             "which texts a model trained on, and which books it held out)"
         )
     held_out, train_books = {}, {}
-    for run in runs:
+    for run in [*runs, *impostor_runs]:  # a text an impostor trained on is no evidence at that seed either
         if "held_out_books" not in run.manifest or "train_books" not in run.manifest:
             raise StudyError(f"{run.run_dir}/{MANIFEST} does not say which books the run trained on: {RETRAIN}")
         held_out.setdefault(run.cfg.seed, {}).update(run.manifest["held_out_books"])
         train_books[run.cfg.author.name, run.cfg.seed] = list(run.manifest["train_books"])
-    return Study(study_dir, models, left_out, reference.cfg, root, found.tokenizer, held_out, train_books)
+    return Study(study_dir, models, left_out, reference.cfg, root, found.tokenizer, held_out, train_books, impostors)
 
 
 def _complete_runs(study_dir: Path) -> tuple[list[_Run], list[str]]:
