@@ -11,6 +11,7 @@ from conftest import CORPUS, attribute
 from stylometry.attribution.open_set import BY_LR, NONE_OF_THEM
 from stylometry.attribution.texts import Text
 from stylometry.attribution.verification import (
+    ANYONE,
     MIN_TRIALS,
     CalibrationError,
     c_llr,
@@ -20,7 +21,9 @@ from stylometry.attribution.verification import (
     cross_validated,
     log10_lr,
     metrics,
+    pair_trials,
     support_words,
+    text_verification,
     trials,
 )
 
@@ -51,6 +54,45 @@ def test_support_follows_enfsis_scale():
     assert support_words(-1.2, "baum") == "moderate support against baum"
     assert support_words(0.4, "baum") == "limited support for baum"
     assert support_words(float("nan"), "baum") == "not calibrated"
+    assert support_words(1.5, "baum", "thompson") == "moderate support for baum over thompson"
+    assert support_words(-3.2, "baum", "thompson") == "strong support for thompson over baum"
+
+
+def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
+    # Seed 0, two candidates a and b and an impostor c, each book one 4-token excerpt.
+    losses = {
+        (model, seed, author): (5.0, [loss])
+        for seed in (0,)
+        for model, author, loss in [
+            ("a", "a", 4.0), ("a", "b", 5.5), ("a", "c", 5.4),
+            ("b", "a", 5.6), ("b", "b", 4.2), ("b", "c", 5.3),
+            ("c", "a", 5.1), ("c", "b", 5.2), ("c", "c", 4.1),
+        ]
+    }  # fmt: skip
+    scored, books = _book_scores(losses)
+    rows = trials(scored, books, ["a", "b"])
+    pair = pair_trials(rows).set_index("author")
+    assert set(pair.index) == {"a", "b"}  # c's book is no trial of a against b
+    assert (pair["candidate"] == "a").all() and (pair["against"] == "b").all()
+    by_candidate = rows.set_index(["candidate", "author"])["score"]
+    assert pair.loc["a", "score"] == pytest.approx(by_candidate["a", "a"] - by_candidate["b", "a"])
+    assert pair.loc["a", "same"] and not pair.loc["b", "same"]
+    assert pair_trials(trials(scored, books, ["a", "b", "c"])).empty  # only two candidates make a pair
+
+    # A text through a calibration of each question: the pair's LR is read from A's score minus B's.
+    calibration = pd.DataFrame(
+        [[ANYONE, 4, -1.0, -2.0, 0.0, 10, 20], ["b", 4, -3.0, math.nan, 0.5, 10, 10]],
+        columns=["against", "excerpt_tokens", "slope", "slope_relative", "intercept", "num_same", "num_different"],
+    )
+    text = Text("q.txt", CONTESTED, np.zeros(4), 4)
+    text_scores = pd.DataFrame({"text": "q.txt", "excerpt_tokens": pd.array([pd.NA] * 3, dtype="Int64"),
+                                "model_author": ["a", "b", "c"], "seed": 0, "loss": [4.0, 5.0, 4.5]})  # fmt: skip
+    levels = pd.DataFrame({"model_author": ["a", "b", "c"], "seed": 0, "reference_loss": [5.0, 5.0, 5.0]})
+    table = text_verification(text_scores, levels, [text], calibration, ["a", "b"]).set_index(["candidate", "against"])
+    # a: score -1, relative -1 - mean(b 0, c -0.5) = -0.75: LR = -1 * -1 + -2 * -0.75 = 2.5.
+    assert table.loc[("a", ANYONE), "log10_lr"] == pytest.approx(2.5)
+    assert table.loc[("a", "b"), "log10_lr"] == pytest.approx(-3.0 * (-1.0 - 0.0) + 0.5)
+    assert table.loc[("a", "b"), "support"] == "strong support for a over b"
 
 
 def _book_scores(losses: dict) -> tuple[pd.DataFrame, list[Text]]:
@@ -116,7 +158,7 @@ def _separable_trials(seeds: int, per_seed: int) -> pd.DataFrame:
             same = i % 3 == 0
             rows.append({"excerpt_tokens": 256, "seed": seed, "candidate": "a", "author": "a" if same else "b",
                          "book": "x", "excerpt": i, "score": (-0.3 if same else 0.3) + rng.normal(0, 0.2),
-                         "relative": math.nan, "same": same})  # fmt: skip
+                         "against": ANYONE, "relative": math.nan, "same": same})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -189,18 +231,23 @@ def test_two_candidates_are_measured_against_the_impostors_books_and_models(stud
     different-author trials whose author is neither candidate."""
     out = tmp_path / "two"
     code, _, stderr = attribute(
-        study, "--held-out", "--authors", "baum,thompson", "--excerpt-tokens", "64", "--out", out, capsys=capsys
+        study, "--held-out", "--authors", "baum,thompson", "--excerpt-tokens", "32", "--out", out, capsys=capsys
     )
     assert code == 0, stderr
     judged = pd.read_csv(out / "verification_trials.csv")
     assert set(judged["candidate"]) == {"baum", "thompson"}
     assert set(judged["author"]) == {"austen", "baum", "thompson"}
-    assert judged["relative"].notna().all()  # austen's models are every trial's reference
+    asked = judged[judged["against"] == ANYONE]
+    assert asked["relative"].notna().all()  # austen's models are every trial's reference
     measured = pd.read_csv(out / "verification.csv").iloc[0]
-    assert (measured["num_same"], measured["num_different"]) == (32, 64)
+    assert measured["against"] == ANYONE and (measured["num_same"], measured["num_different"]) == (64, 128)
     assert measured[["own_called_none", "outsiders_called_none"]].between(0, 1).all()
-    calibration = pd.read_csv(out / "verification_calibration.csv").iloc[0]
-    assert calibration["slope_relative"] == calibration["slope_relative"]  # fused: the relative score is used
+    calibration = pd.read_csv(out / "verification_calibration.csv").set_index("against")
+    assert calibration.loc[ANYONE, "slope_relative"] == calibration.loc[ANYONE, "slope_relative"]  # fused
+    # LR(baum vs thompson): calibrated on their own books' excerpts, 32 each, by the score alone.
+    pair = pd.read_csv(out / "verification.csv").set_index("against").loc["thompson"]
+    assert (pair["num_same"], pair["num_different"]) == (32, 32) and pair["auc"] == pair["auc"]
+    assert pd.isna(calibration.loc["thompson", "slope_relative"])
     held_out = pd.read_csv(out / "held_out.csv")
     assert set(held_out["author"]) == {"baum", "thompson"}  # austen's books are trials only, not attributed
 

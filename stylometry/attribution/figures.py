@@ -17,6 +17,8 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from stylometry.attribution.verification import ANYONE
+
 
 def author_colors(authors) -> dict:
     """Each candidate's colour, the same in every figure and in report.html: tab10 in the order of the sorted names."""
@@ -139,7 +141,7 @@ def tippett(judged_trials: pd.DataFrame) -> Figure:
     same-author trials (solid) and of different-author trials (dashed) whose log10 LR is at least x."""
     fig = Figure(figsize=(5.0, 3.4), layout="constrained")
     ax = fig.add_subplot()
-    trials = judged_trials.dropna(subset=["log10_lr"])
+    trials = judged_trials[judged_trials["against"] == ANYONE].dropna(subset=["log10_lr"])
     for i, (length, rows) in enumerate(trials.groupby("excerpt_tokens")):
         color = colormaps["tab10"](i % 10)
         for same, style, kind in ((True, "-", "same author"), (False, "--", "different author")):

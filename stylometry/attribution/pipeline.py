@@ -62,6 +62,7 @@ from stylometry.attribution.verification import (
     metrics,
     text_verification,
     trials,
+    with_pair_trials,
 )
 from stylometry.config.schema import ConfigError, DeviceConfig
 from stylometry.runs.study import Study, load_study
@@ -198,7 +199,7 @@ def _held_out(
 def _verify(result: Attribution, texts: list[Text], kept: "_Calibration", impostor_scores: pd.DataFrame) -> None:
     """Each text's likelihood ratio for each candidate (attribution/verification.py), or why there is none."""
     try:
-        result.verification_calibration = calibrate(kept.trials)
+        result.verification_calibration = calibrate(with_pair_trials(kept.trials))
     except CalibrationError as error:
         result.verification_note = str(error)
         log.warning("no likelihood ratio: %s", error)
@@ -217,7 +218,7 @@ def _measure_verification(
         result.verification_note = "the likelihood ratio is measured on excerpts: pass --excerpt-tokens"
         return
     every_model = pd.concat([result.scores, reference_scores], ignore_index=True)
-    result.verification_trials = trials(every_model, books, result.study.authors)
+    result.verification_trials = with_pair_trials(trials(every_model, books, result.study.authors))
     try:
         result.verification_calibration = calibrate(result.verification_trials)
         result.verification_trials = cross_validated(result.verification_trials)

@@ -420,7 +420,8 @@ def _verification_lines(result: Attribution) -> list[str]:
             "through a logistic-regression calibration fitted on the study's held-out books (same-author and "
             "different-author excerpts at each length; attribution/verification.py). The mean over seeds, the "
             "seeds' range beside it, in ENFSI's words. Where every candidate's LR is below 1 the verdict is none of "
-            "the candidates; otherwise the study's rule decides it."
+            "the candidates; otherwise the study's rule decides it. With two candidates, LR(A vs B) too (against "
+            "the other: A's score minus B's, calibrated on their own held-out books)."
         ),
         "",
         markdown_table(lr_table(result)),

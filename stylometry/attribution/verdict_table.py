@@ -59,6 +59,7 @@ def lr_table(result: Attribution) -> pd.DataFrame:
         {
             "text": rows["text"],
             "candidate": rows["candidate"],
+            "against": rows["against"],
             "log10 LR": rows["log10_lr"].map(lambda v: number(v, "+.2f")),
             "seeds' range": [
                 f"[{number(low, '+.2f')}, {number(high, '+.2f')}]"
@@ -73,6 +74,6 @@ def lr_table(result: Attribution) -> pd.DataFrame:
 def lr_metric_table(result: Attribution) -> pd.DataFrame:
     """--held-out: the likelihood ratio's metrics per length, three decimals."""
     shown = result.verification_metrics.copy()
-    for column in METRIC_COLUMNS[3:]:
+    for column in METRIC_COLUMNS[METRIC_COLUMNS.index("num_different") + 1 :]:
         shown[column] = shown[column].map(lambda v: number(v, ".3f"))
     return shown

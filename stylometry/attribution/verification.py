@@ -50,11 +50,25 @@ from stylometry.attribution.texts import Text
 
 MIN_TRIALS = 10  # same-author and different-author trials each, at a length: a calibration from fewer is a guess
 UNANSWERED = 1.0  # |log10 LR| below this (ENFSI: at most "limited support") is no answer for c@1 and F0.5u
-TRIAL_COLUMNS = ["excerpt_tokens", "seed", "candidate", "author", "book", "excerpt", "score", "relative", "same"]
-CALIBRATION_COLUMNS = ["excerpt_tokens", "slope", "slope_relative", "intercept", "num_same", "num_different"]
+# `against`: ANYONE (the candidate against everyone else) or, for two candidates, the other (LR(A vs B)).
+ANYONE = "anyone else"
+TRIAL_COLUMNS = [
+    "excerpt_tokens",
+    "seed",
+    "candidate",
+    "against",
+    "author",
+    "book",
+    "excerpt",
+    "score",
+    "relative",
+    "same",
+]
+CALIBRATION_COLUMNS = ["against", "excerpt_tokens", "slope", "slope_relative", "intercept", "num_same", "num_different"]
 FEATURES = ["score", "relative"]
 UNIT = ["text", "excerpt_tokens", "excerpt", "seed"]  # an excerpt of a held-out book, as one seed's models read it
 METRIC_COLUMNS = [
+    "against",
     "excerpt_tokens",
     "num_same",
     "num_different",
@@ -69,7 +83,15 @@ METRIC_COLUMNS = [
     "own_called_none",
     "outsiders_called_none",
 ]
-VERIFICATION_COLUMNS = ["candidate", "log10_lr", "log10_lr_low", "log10_lr_high", "calibrated_tokens", "support"]
+VERIFICATION_COLUMNS = [
+    "candidate",
+    "against",
+    "log10_lr",
+    "log10_lr_low",
+    "log10_lr_high",
+    "calibrated_tokens",
+    "support",
+]
 # ENFSI's verbal scale (Guideline for evaluative reporting in forensic science, 2015), by log10 LR.
 VERBAL_SCALE = [
     (6, "extremely strong support"),
@@ -105,6 +127,7 @@ def trials(book_scores: pd.DataFrame, books: list[Text], candidates: list[str]) 
         excerpt_tokens=table["excerpt_tokens"].astype(int), excerpt=table["excerpt"].astype(int)
     )
     result["same"] = result["candidate"] == result["author"]
+    result["against"] = ANYONE
     return (
         result[TRIAL_COLUMNS]
         .sort_values(["excerpt_tokens", "seed", "book", "excerpt", "candidate"])
@@ -130,22 +153,55 @@ def _with_relative(scored: pd.DataFrame, unit: list[str], candidates: list[str],
     return rows
 
 
+def pair_trials(trial_rows: pd.DataFrame) -> pd.DataFrame:
+    """With two candidates A and B (in name order), LR(A vs B)'s trials (TRIAL_COLUMNS): each excerpt of either's
+    held-out books, its score A's score minus B's (no relative score: the pair is the whole question); same: A's.
+    Empty with any other number of candidates."""
+    candidates = sorted(trial_rows["candidate"].unique())
+    if len(candidates) != 2:
+        return pd.DataFrame(columns=TRIAL_COLUMNS)
+    first, second = candidates
+    rows = trial_rows[(trial_rows["against"] == ANYONE) & trial_rows["author"].isin(candidates)]
+    excerpt = ["excerpt_tokens", "seed", "author", "book", "excerpt"]
+    wide = rows.pivot_table(index=excerpt, columns="candidate", values="score").dropna().reset_index()
+    wide = wide.assign(
+        candidate=first,
+        against=second,
+        score=wide[first] - wide[second],
+        relative=math.nan,
+        same=wide["author"] == first,
+    )
+    return wide[TRIAL_COLUMNS]
+
+
+def with_pair_trials(trial_rows: pd.DataFrame) -> pd.DataFrame:
+    """The trials and, with two candidates, LR(A vs B)'s after them."""
+    pair = pair_trials(trial_rows)
+    return pd.concat([trial_rows, pair], ignore_index=True) if len(pair) else trial_rows
+
+
 def calibrate(trial_rows: pd.DataFrame) -> pd.DataFrame:
     """The calibration at each length with enough trials (CALIBRATION_COLUMNS): log10 LR = slope * score +
     slope_relative * relative + intercept (slope_relative NaN: the score alone). A CalibrationError where no length
     has MIN_TRIALS of each kind."""
     rows = []
-    for length, at_length in trial_rows.groupby("excerpt_tokens"):
+    for (against, length), at_length in _questions(trial_rows, "excerpt_tokens"):
         fitted = _fit(at_length)
         if fitted is not None:
-            rows.append({"excerpt_tokens": length, **fitted})
-    if not rows:
-        counts = _counts(trial_rows)
+            rows.append({"against": against, "excerpt_tokens": length, **fitted})
+    if not any(row["against"] == ANYONE for row in rows):
+        counts = _counts(trial_rows[trial_rows["against"] == ANYONE])
         raise CalibrationError(
             f"too few trials to calibrate on ({counts}; {MIN_TRIALS} of each are needed at a "
             "length): train more seeds, or authors with more books, or pass --excerpt-tokens shorter lengths"
         )
     return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
+
+
+def _questions(rows: pd.DataFrame, *by: str):
+    """rows grouped by (against, *by), each candidate against anyone else first."""
+    groups = rows.groupby(["against", *by])
+    return sorted(groups, key=lambda group: (group[0][0] != ANYONE, group[0]))
 
 
 def _fit(at_length: pd.DataFrame) -> dict | None:
@@ -184,11 +240,14 @@ def log10_lr(scored: pd.DataFrame, calibration: pd.Series) -> np.ndarray:
     return llr
 
 
-def calibration_at(calibration: pd.DataFrame, num_tokens: int) -> pd.Series:
-    """The calibration a text of num_tokens is judged by: the longest length at most num_tokens, else the shortest."""
-    fitting = calibration[calibration["excerpt_tokens"] <= num_tokens]
-    chosen = fitting.iloc[-1] if len(fitting) else calibration.iloc[0]
-    return chosen
+def calibration_at(calibration: pd.DataFrame, num_tokens: int, against: str = ANYONE) -> pd.Series | None:
+    """The calibration a text of num_tokens is judged by: the longest length at most num_tokens, else the shortest;
+    None where the question (`against`) has none."""
+    asked = calibration[calibration["against"] == against].sort_values("excerpt_tokens")
+    if asked.empty:
+        return None
+    fitting = asked[asked["excerpt_tokens"] <= num_tokens]
+    return fitting.iloc[-1] if len(fitting) else asked.iloc[0]
 
 
 def cross_validated(trial_rows: pd.DataFrame) -> pd.DataFrame:
@@ -201,8 +260,9 @@ def cross_validated(trial_rows: pd.DataFrame) -> pd.DataFrame:
             "trials are judged by a calibration fitted on the others; train more seeds"
         )
     judged = trial_rows.assign(log10_lr=np.nan)
-    for (length, seed), rows in trial_rows.groupby(["excerpt_tokens", "seed"]):
-        others = trial_rows[(trial_rows["excerpt_tokens"] == length) & (trial_rows["seed"] != seed)]
+    for (against, length, seed), rows in trial_rows.groupby(["against", "excerpt_tokens", "seed"]):
+        asked = (trial_rows["against"] == against) & (trial_rows["excerpt_tokens"] == length)
+        others = trial_rows[asked & (trial_rows["seed"] != seed)]
         fitted = _fit(others)
         if fitted is not None:
             judged.loc[rows.index, "log10_lr"] = log10_lr(rows, pd.Series(fitted))
@@ -212,12 +272,13 @@ def cross_validated(trial_rows: pd.DataFrame) -> pd.DataFrame:
 def metrics(judged: pd.DataFrame) -> pd.DataFrame:
     """Per length, the cross-validated trials' metrics (METRIC_COLUMNS)."""
     rows = []
-    for length, at_length in judged.dropna(subset=["log10_lr"]).groupby("excerpt_tokens"):
+    for (against, length), at_length in _questions(judged.dropna(subset=["log10_lr"]), "excerpt_tokens"):
         same, llr = at_length["same"].to_numpy(), at_length["log10_lr"].to_numpy()
         if same.all() or not same.any():
             continue
         rows.append(
             {
+                "against": against,
                 "excerpt_tokens": length,
                 "num_same": int(same.sum()),
                 "num_different": int((~same).sum()),
@@ -228,7 +289,7 @@ def metrics(judged: pd.DataFrame) -> pd.DataFrame:
                 **_answers(llr, same),
                 "own_rejected": float((llr[same] < 0).mean()),
                 "others_accepted": float((llr[~same] > 0).mean()),
-                **_called_none(at_length),
+                **(_called_none(at_length) if against == ANYONE else {}),
             }
         )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
@@ -284,12 +345,18 @@ def _answers(llr: np.ndarray, same: np.ndarray) -> dict:
     }
 
 
-def support_words(value: float, candidate: str) -> str:
-    """ENFSI's words for a log10 LR for `candidate` against anyone else."""
+def support_words(value: float, candidate: str, against: str = ANYONE) -> str:
+    """ENFSI's words for a log10 LR for `candidate` against anyone else (or against the other candidate)."""
     if pd.isna(value):
         return "not calibrated"
     for floor, words in VERBAL_SCALE:
         if abs(value) >= floor:
+            if against != ANYONE:
+                return (
+                    f"{words} for {candidate} over {against}"
+                    if value >= 0
+                    else f"{words} for {against} over {candidate}"
+                )
             return f"{words} for {candidate}" if value >= 0 else f"{words} against {candidate}"
     return "no support either way"
 
@@ -297,54 +364,76 @@ def support_words(value: float, candidate: str) -> str:
 def text_verification(
     scores: pd.DataFrame, levels: pd.DataFrame, texts: list[Text], calibration: pd.DataFrame, candidates: list[str]
 ) -> pd.DataFrame:
-    """Each whole text's log10 LR for each candidate (VERIFICATION_COLUMNS and `text`): each seed's model's scores
-    (its loss minus its mean on its seed's held-out books, `levels`; and that minus the other models' of the seed)
-    through the calibration at the text's length; the mean over seeds, the seeds' range as its interval. scores:
-    every model's, the candidates' and the impostors'."""
+    """Each whole text's log10 LR for each candidate against anyone else, and with two candidates LR(A vs B)
+    (VERIFICATION_COLUMNS and `text`): each seed's model's scores (its loss minus its mean on its seed's held-out
+    books, `levels`; and that minus the other models' of the seed; for the pair, A's score minus B's) through the
+    calibration at the text's length; the mean over seeds, the seeds' range as its interval. scores: every model's,
+    the candidates' and the impostors'."""
     tokens = {text.name: len(text.tokens) for text in texts}
     whole = scores.loc[scores["excerpt_tokens"].isna(), ["text", "model_author", "seed", "loss"]].merge(
         levels[["model_author", "seed", "reference_loss"]], on=["model_author", "seed"]
     )
     whole = _with_relative(whole.assign(score=whole["loss"] - whole["reference_loss"]), ["text", "seed"], candidates)
+    questions = [(whole.assign(against=ANYONE), ANYONE)]
+    if len(candidates) == 2:
+        first, second = sorted(candidates)
+        pair = whole.pivot_table(index=["text", "seed"], columns="model_author", values="score").dropna().reset_index()
+        pair = pair.assign(model_author=first, score=pair[first] - pair[second], relative=math.nan)
+        questions.append((pair, second))
     rows = []
-    for (text, candidate), seeds in whole.groupby(["text", "model_author"], sort=True):
-        chosen = calibration_at(calibration, tokens[text])
-        llr = log10_lr(seeds, chosen)
-        rows.append(
-            {
-                "text": text,
-                "candidate": candidate,
-                "log10_lr": float(np.mean(llr)),
-                "log10_lr_low": float(np.min(llr)),
-                "log10_lr_high": float(np.max(llr)),
-                "calibrated_tokens": int(chosen["excerpt_tokens"]),
-                "support": support_words(float(np.mean(llr)), candidate),
-            }
-        )
+    for table, against in questions:
+        for (text, candidate), seeds in table.groupby(["text", "model_author"], sort=True):
+            chosen = calibration_at(calibration, tokens[text], against)
+            if chosen is None:
+                continue
+            llr = log10_lr(seeds, chosen)
+            rows.append(
+                {
+                    "text": text,
+                    "candidate": candidate,
+                    "against": against,
+                    "log10_lr": float(np.mean(llr)),
+                    "log10_lr_low": float(np.min(llr)),
+                    "log10_lr_high": float(np.max(llr)),
+                    "calibrated_tokens": int(chosen["excerpt_tokens"]),
+                    "support": support_words(float(np.mean(llr)), candidate, against),
+                }
+            )
     return pd.DataFrame(rows, columns=["text", *VERIFICATION_COLUMNS])
 
 
 def lr_open_set(verdicts: pd.DataFrame, verification: pd.DataFrame) -> pd.DataFrame:
     """The verdicts with "none of the candidates" for each whole text of `verification` whose every candidate's
-    log10 LR is below 0 (LR < 1: the text likelier by someone else than by each of them), whatever the test between
-    candidates said."""
+    log10 LR against anyone else is below 0 (LR < 1: the text likelier by someone else than by each of them),
+    whatever the test between candidates said."""
     if verification.empty:
         return verdicts
-    none = verification.groupby("text")["log10_lr"].max().lt(0)
+    asked = verification[verification["against"] == ANYONE]
+    none = asked.groupby("text")["log10_lr"].max().lt(0)
     table = verdicts.copy()
     table.loc[table["excerpt_tokens"].isna() & table["text"].map(none).eq(True), "verdict"] = NONE_OF_THEM
     return table
 
 
 def verification_words(rows: pd.DataFrame) -> str:
-    """`; log10 LR baum +1.52 [+1.10, +1.93] (moderate support for baum), thompson -2.10 [...] (...)`: the
-    terminal's words for one text; "none of the candidates" where every candidate's LR is below 1."""
+    """`; log10 LR at 1,024 tokens: baum +1.52 [+1.10, +1.93] (moderate support for baum), thompson -2.10 [...] (...);
+    baum vs thompson +2.3 [...] (...)`: the terminal's words for one text; "none of the candidates" where every
+    candidate's LR is below 1."""
     if rows.empty:
         return ""
+    asked = rows[rows["against"] == ANYONE]
     parts = [
-        f"{row.candidate} {row.log10_lr:+.2f} [{row.log10_lr_low:+.2f}, {row.log10_lr_high:+.2f}] ({row.support})"
-        for row in rows.sort_values("log10_lr", ascending=False).itertuples()
+        f"{row.candidate} {_interval(row)} ({row.support})"
+        for row in asked.sort_values("log10_lr", ascending=False).itertuples()
     ]
-    answer = "; the LR says none of the candidates" if (rows["log10_lr"] < 0).all() else ""
+    parts += [
+        f"{row.candidate} vs {row.against} {_interval(row)} ({row.support})"
+        for row in rows[rows["against"] != ANYONE].itertuples()
+    ]
+    answer = "; the LR says none of the candidates" if len(asked) and (asked["log10_lr"] < 0).all() else ""
     calibrated = int(rows["calibrated_tokens"].iloc[0])
     return f"; log10 LR at {calibrated:,} tokens: " + ", ".join(parts) + answer
+
+
+def _interval(row) -> str:
+    return f"{row.log10_lr:+.2f} [{row.log10_lr_low:+.2f}, {row.log10_lr_high:+.2f}]"
