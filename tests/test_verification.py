@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from conftest import CORPUS, attribute
 
+from stylometry.analysis.baselines import LANGUAGE_MODELS
+from stylometry.attribution.impostors import GENERAL_IMPOSTORS
 from stylometry.attribution.open_set import BY_LR, NONE_OF_THEM
 from stylometry.attribution.texts import Text
 from stylometry.attribution.verification import (
@@ -257,8 +259,15 @@ def test_held_out_measures_the_likelihood_ratio_on_trials_each_seed_judged_by_th
     out = tmp_path / "held_out"
     code, stdout, stderr = attribute(study, "--held-out", "--excerpt-tokens", "64,128", "--out", out, capsys=capsys)
     assert code == 0, stderr
-    measured = pd.read_csv(out / "verification.csv")
+    table = pd.read_csv(out / "verification.csv")
+    measured = table[table["method"] == LANGUAGE_MODELS]
     assert list(measured["excerpt_tokens"]) == [64, 128]
+    # General Impostors on Delta's words, on the same trials: the baseline beside it.
+    impostors = table[table["method"] == GENERAL_IMPOSTORS]
+    assert list(impostors["excerpt_tokens"]) == [64, 128] and impostors["auc"].between(0, 1).all()
+    assert (
+        impostors[["num_same", "num_different"]].to_numpy() == measured[["num_same", "num_different"]].to_numpy()
+    ).all()
     assert (measured["num_same"] == [48, 24]).all() and (measured["num_different"] == [96, 48]).all()
     for column in ("auc", "c_llr", "c_llr_min", "brier", "c_at_1", "f05u"):
         assert measured[column].between(0, 2).all(), column

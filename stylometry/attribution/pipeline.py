@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from stylometry.analysis.baselines import LANGUAGE_MODELS, BaselineError
 from stylometry.analysis.normalized import LOSS, NORMALIZED, judged, normalized_scores, reference_losses
 from stylometry.attribution.baselines import baseline_columns, baseline_votes
 from stylometry.attribution.held_out import held_out_accuracy, held_out_attribution
+from stylometry.attribution.impostors import GENERAL_IMPOSTORS, impostor_trials
 from stylometry.attribution.kept import keep, kept_key, kept_path, read_kept
 from stylometry.attribution.open_set import (
     CALIBRATION_COLUMNS,
@@ -187,7 +189,7 @@ def _held_out(
     if not request.closed_set and request.excerpt_tokens:
         result.open_set_rates = open_set_rates(scores, texts, request.false_rejection)
     if request.likelihood_ratio:
-        _measure_verification(result, [*texts, *impostor_books], bool(request.excerpt_tokens), reference_scores)
+        _measure_verification(result, [*texts, *impostor_books], request.excerpt_tokens, reference_scores)
     if request.rolling:
         _roll(result, request, scored_texts)
         result.switches, result.rolling_summary = rolling_accuracy(
@@ -211,10 +213,11 @@ def _verify(result: Attribution, texts: list[Text], kept: "_Calibration", impost
 
 
 def _measure_verification(
-    result: Attribution, books: list[Text], has_excerpts: bool, reference_scores: pd.DataFrame
+    result: Attribution, books: list[Text], excerpt_lengths: list[int], reference_scores: pd.DataFrame
 ) -> None:
-    """--held-out: the likelihood ratio's metrics on the held-out books' trials, each seed judged by the others."""
-    if not has_excerpts:
+    """--held-out: the likelihood ratio's metrics on the held-out books' trials, each seed judged by the others; and
+    General Impostors' on the same trials (attribution/impostors.py), the baseline to beat."""
+    if not excerpt_lengths:
         result.verification_note = "the likelihood ratio is measured on excerpts: pass --excerpt-tokens"
         return
     every_model = pd.concat([result.scores, reference_scores], ignore_index=True)
@@ -226,7 +229,24 @@ def _measure_verification(
         result.verification_note = str(error)
         log.warning("the likelihood ratio is not measured: %s", error)
         return
-    result.verification_metrics = metrics(result.verification_trials)
+    measured = metrics(result.verification_trials)
+    baseline = _impostor_metrics(result.study, books, excerpt_lengths)
+    tables = [measured.assign(method=LANGUAGE_MODELS), *([baseline] if len(baseline) else [])]
+    result.verification_metrics = pd.concat(tables, ignore_index=True)
+    result.verification_metrics.insert(0, "method", result.verification_metrics.pop("method"))
+
+
+def _impostor_metrics(study: Study, books: list[Text], excerpt_lengths: list[int]) -> pd.DataFrame:
+    """General Impostors' metrics on the likelihood ratio's trials (attribution/impostors.py), or none, said why."""
+    try:
+        impostor_rows = impostor_trials(study, books, excerpt_lengths)
+        if impostor_rows.empty:
+            raise CalibrationError("no trial has an impostor (a study of two authors)")
+        judged = cross_validated(impostor_rows)
+    except (BaselineError, CalibrationError) as error:
+        log.warning("General Impostors is not measured: %s", error)
+        return pd.DataFrame(columns=["method"])
+    return metrics(judged).assign(method=GENERAL_IMPOSTORS)
 
 
 @dataclass
