@@ -117,6 +117,13 @@ def parser() -> CommandParser:
         default=None,
         help="score each text's first N tokens, or `all` (default: the study's data.eval_max_tokens)",
     )
+    parser.add_argument(
+        "--calibration-tokens",
+        default=None,
+        help="score each held-out book's first N tokens, or `all`, for what calibrates a verdict (the held-out curve, "
+        "the open-set bound, the likelihood ratio, the normalized score's reference; kept once computed); default: "
+        "the study's data.eval_max_tokens, whatever --max-tokens",
+    )
     parser.add_argument("--no-figures", action="store_true", help="tables and report only")
     add_question_options(parser)
     add_running_options(parser)

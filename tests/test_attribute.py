@@ -189,6 +189,9 @@ def test_excerpts_of_a_text_are_each_attributed(study, tmp_path, capsys, caplog)
         "excerpts of 64 tokens are longer than the models' context (32): each is scored in consecutive windows "
         "of 32 tokens, as evaluation scores a whole text"
     ) in caplog.messages
+    # The held-out books that calibrate are capped by the study's data.eval_max_tokens (512), not by --max-tokens.
+    calibration = next(line for line in caplog.messages if line.startswith("calibration: "))
+    assert "on their first 512 tokens (--calibration-tokens)" in calibration
     scores = pd.read_csv(out / "scores.csv")
     counts = scores.groupby("excerpt_tokens", dropna=False).size()
     models = len(AUTHORS) * len(SEEDS)
@@ -798,6 +801,10 @@ def bad_inputs(study: Path, broken, tmp: Path):
         (
             [study, CONTESTED, "--max-tokens", "1"],
             "error: --max-tokens 1: a whole number of tokens (at least 2), or all",
+        ),
+        (
+            [study, CONTESTED, "--calibration-tokens", "many"],
+            "error: --calibration-tokens many: a whole number of tokens (at least 2), or all",
         ),
         (
             [study, CONTESTED, "--authors", "baum,wells"],

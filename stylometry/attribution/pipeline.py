@@ -86,6 +86,8 @@ class Request:
     excerpt_tokens: list[int] = field(default_factory=list)  # excerpt lengths, sorted
     authors: list[str] = field(default_factory=list)  # only these authors' models; [] for all
     max_tokens: str | None = None  # a whole number, "all", or None for the study's data.eval_max_tokens
+    # The held-out books' cap where they calibrate (curve, open set, LR, reference): as max_tokens, not bound to it.
+    calibration_tokens: str | None = None
     device: str = "auto"
     jobs: int | None = None  # models scored at once; None: one per GPU x jobs_per_gpu, or 1 on a CPU
     jobs_per_gpu: int = 1
@@ -119,8 +121,18 @@ def attribute(request: Request) -> Attribution:
         if len(study.authors) < 2:
             raise AttributionError("--rolling compares the candidates along a text: pass two --authors or more")
         check_texts(request.window, scored_texts)
-    kept = _kept_calibration(request, study, max_tokens)
-    books = _held_out_books(request, study, reader, max_tokens, kept.missing)
+    # --held-out: the impostors' books are trials, as the texts are; else the books calibrate (bounded apart).
+    calibration_tokens = _max_tokens(request.calibration_tokens, study, "--calibration-tokens")
+    book_tokens = max_tokens if request.held_out else calibration_tokens
+    kept = _kept_calibration(request, study, book_tokens)
+    if kept.curve_file is not None and not kept.missing:
+        log.info(
+            "calibration: read where an earlier attribution kept it (held-out books on their first %s tokens, "
+            "--calibration-tokens): %s",
+            "all" if book_tokens is None else f"{book_tokens:,}",
+            kept.curve_file.parent,
+        )
+    books = _held_out_books(request, study, reader, book_tokens, kept.missing)
     candidate_books = {book.name.removeprefix(REFERENCE_PREFIX) for book, _ in books if book.author in study.authors}
     # The impostors (the study's models of authors who are not candidates) are the likelihood ratio's reference only.
     impostors = study.impostors if request.likelihood_ratio else []
@@ -345,6 +357,17 @@ def _held_out_books(
     for book in books:
         book.name = REFERENCE_PREFIX + book.name
     lengths = tuple(request.excerpt_tokens) if request.held_out else CURVE_LENGTHS if for_curve else ()
+    if not request.held_out:
+        cut = f" and cut at {', '.join(f'{n:,}' for n in lengths)} tokens" if lengths else ""
+        log.info(
+            "calibration: %d held-out books scored on their first %s tokens (--calibration-tokens), whole%s, for %s",
+            len(books),
+            "all" if max_tokens is None else f"{max_tokens:,}",
+            cut,
+            "the held-out curve, the open set and the likelihood ratio (kept for the next attribution)"
+            if for_curve
+            else "the normalized score's reference",
+        )
     return [(book, lengths) for book in books]
 
 
@@ -383,13 +406,13 @@ def _named_as_scored(books: list[Text]) -> list[Text]:
     return [dataclasses.replace(book, name=book.name.removeprefix(REFERENCE_PREFIX)) for book in books]
 
 
-def _max_tokens(value: str | None, study: Study) -> int | None:
+def _max_tokens(value: str | None, study: Study, option: str = "--max-tokens") -> int | None:
     if value is None:
         return study.cfg.data.eval_max_tokens
     if value == "all":
         return None
     if not value.isdigit() or int(value) < 2:
-        raise AttributionError(f"--max-tokens {value}: a whole number of tokens (at least 2), or all")
+        raise AttributionError(f"{option} {value}: a whole number of tokens (at least 2), or all")
     return int(value)
 
 
