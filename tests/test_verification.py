@@ -27,6 +27,7 @@ from stylometry.attribution.verification import (
     support_words,
     text_verification,
     trials,
+    verification_words,
 )
 
 CONTESTED = CORPUS / "contested" / "30537.txt"
@@ -95,6 +96,11 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
     assert table.loc[("a", ANYONE), "log10_lr"] == pytest.approx(2.5)
     assert table.loc[("a", "b"), "log10_lr"] == pytest.approx(-3.0 * (-1.0 - 0.0) + 0.5)
     assert table.loc[("a", "b"), "support"] == "strong support for a over b"
+    # A text shorter than the shortest calibrated length is read there, and its words say so.
+    words = verification_words(table.reset_index())
+    assert words.startswith("; log10 LR at 4 tokens: ") and "a vs b +3.50" in words
+    shorter = verification_words(table.reset_index().assign(text_tokens=3))
+    assert shorter.startswith("; log10 LR at 4 tokens (the text's 3 tokens are fewer: its LRs vary more than the")
 
 
 def _book_scores(losses: dict) -> tuple[pd.DataFrame, list[Text]]:

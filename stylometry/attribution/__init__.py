@@ -8,8 +8,9 @@ scoring.py    every model's loss on every text and excerpt: models in turn, or i
 verdicts.py   per text and excerpt: the author with the lowest mean loss, tested against the runner-up
 held_out.py   the study's own held-out books attributed, and accuracy against excerpt length
 trust.py      the study's held-out accuracy at a text's length, beside its verdict
-open_set.py   "none of the candidates": the open-set bound, calibrated on the held-out books
-verification.py  each candidate's calibrated likelihood ratio, and its metrics on the held-out books' trials
+open_set.py   "none of the candidates" where the LR is not calibrated: the open-set bound, from the held-out books
+verification.py  each candidate's calibrated likelihood ratio (and LR(A vs B)), its metrics on the held-out trials
+impostors.py  General Impostors on Delta's words: the verification baseline, on the same trials
 kept.py       what the held-out books give, kept in the token cache for the next attribution
 baselines.py  naive Bayes and Burrows' Delta beside each verdict
 rolling.py    which candidate leads along a text, and where that changes

@@ -107,9 +107,7 @@ class Request:
 
 def attribute(request: Request) -> Attribution:
     """Everything but writing: the study, the texts, every score, the verdicts (or the held-out curve)."""
-    study = load_study(request.study_dir, request.authors, request.corpus, request.tokenizer)
-    for line in study.left_out:
-        log.warning("left out: %s", line)
+    study = _study(request)
     max_tokens = _max_tokens(request.max_tokens, study)
     reader = _reader(request, study)
     texts, unscored = _texts(request, study, reader, max_tokens)
@@ -117,28 +115,12 @@ def attribute(request: Request) -> Attribution:
     # --held-out --rolling: the held-out books, and texts stitched from them, to measure the rule on.
     stitches = stitched_books(texts) if request.held_out and request.rolling else []
     scored_texts = texts + [stitch.text for stitch in stitches]
-    if request.rolling:
-        if len(study.authors) < 2:
-            raise AttributionError("--rolling compares the candidates along a text: pass two --authors or more")
-        check_texts(request.window, scored_texts)
-    # --held-out: the impostors' books are trials, as the texts are; else the books calibrate (bounded apart).
-    calibration_tokens = _max_tokens(request.calibration_tokens, study, "--calibration-tokens")
-    book_tokens = max_tokens if request.held_out else calibration_tokens
+    _check_rolling(request, study, scored_texts)
+    book_tokens = _book_tokens(request, study, max_tokens)
     kept = _kept_calibration(request, study, book_tokens)
-    if kept.curve_file is not None and not kept.missing:
-        log.info(
-            "calibration: read where an earlier attribution kept it (held-out books on their first %s tokens, "
-            "--calibration-tokens): %s",
-            "all" if book_tokens is None else f"{book_tokens:,}",
-            kept.curve_file.parent,
-        )
     books = _held_out_books(request, study, reader, book_tokens, kept.missing)
     candidate_books = {book.name.removeprefix(REFERENCE_PREFIX) for book, _ in books if book.author in study.authors}
-    # The impostors (the study's models of authors who are not candidates) are the likelihood ratio's reference only.
-    impostors = study.impostors if request.likelihood_ratio else []
-    models = [*study.models, *impostors]
-    scored = score_all(study, scored_texts, request.excerpt_tokens, _settings(request, study), books, models)
-    impostor_scores = _impostor_rows(scored, {model.author for model in impostors})
+    scored, impostor_scores = _score(request, study, scored_texts, books)
     result = Attribution(
         study,
         texts,
@@ -150,20 +132,20 @@ def attribute(request: Request) -> Attribution:
         score=request.score,
         false_rejection=request.false_rejection,
     )
-    book_names = {book.name for book, _ in books}
+    book_names, stitch_names = {book.name for book, _ in books}, {stitch.text.name for stitch in stitches}
     every_book_scores = _split_off(result, book_names)
-    impostor_book_scores = _named_as_books(impostor_scores[impostor_scores["text"].isin(book_names)])
-    impostor_scores = impostor_scores[~impostor_scores["text"].isin(book_names)]
-    stitch_names = {stitch.text.name for stitch in stitches}
     _split_off(result, stitch_names)  # their losses at each token are all they give
-    impostor_scores = impostor_scores[~impostor_scores["text"].isin(stitch_names)]
+    every_model_books = pd.concat(  # the candidates' and the impostors' rows of the held-out books
+        [every_book_scores, _named_as_books(impostor_scores[impostor_scores["text"].isin(book_names)])]
+    ).reset_index(drop=True)
+    impostor_scores = impostor_scores[~impostor_scores["text"].isin(book_names | stitch_names)]
     book_scores = every_book_scores[every_book_scores["text"].isin(candidate_books)].reset_index(drop=True)
     if request.score == NORMALIZED:
         book_scores = _normalize(result, book_scores)
     scores = judged(result.scores, request.score)
     if request.held_out:
+        every_model = pd.concat([impostor_scores, every_model_books], ignore_index=True)
         impostor_books = _named_as_scored([book for book, _ in books])
-        every_model = pd.concat([impostor_scores, every_book_scores, impostor_book_scores], ignore_index=True)
         return _held_out(result, request, scores, texts, scored_texts, stitches, every_model, impostor_books)
     result.verdicts = verdicts(scores, request.alpha, study_group(study))
     if request.rolling:
@@ -174,21 +156,57 @@ def attribute(request: Request) -> Attribution:
         result.baseline_votes = baseline_votes(study, texts, request.excerpt_tokens)
         result.verdicts = baseline_columns(result.baseline_votes, result.verdicts)
     if kept.missing:
-        named_books = _named_as_scored([book for book, _ in books])
-        candidate_named = [book for book in named_books if book.author in study.authors]
-        every_model_book_scores = pd.concat([every_book_scores, impostor_book_scores], ignore_index=True)
         kept.compute(
-            judged(book_scores, request.score), candidate_named, every_model_book_scores, named_books, study.authors
+            judged(book_scores, request.score), _named_as_scored([b for b, _ in books]), every_model_books, study
         )
     if request.trust:
         result.verdicts = trust_columns(result.verdicts, texts, kept.curve, len(study.authors))
     if request.likelihood_ratio:
         _verify(result, texts, kept, impostor_scores)
+    _open_set(result, request, scores, kept)
+    return result
+
+
+def _score(request: Request, study: Study, texts: list[Text], books) -> tuple[dict, pd.DataFrame]:
+    """Every model's scores of the texts and books, and the impostors' rows taken out of them: the study's models of
+    authors who are not candidates, the likelihood ratio's reference only (none with --no-lr)."""
+    impostors = study.impostors if request.likelihood_ratio else []
+    models = [*study.models, *impostors]
+    scored = score_all(study, texts, request.excerpt_tokens, _settings(request, study), books, models)
+    return scored, _impostor_rows(scored, {model.author for model in impostors})
+
+
+def _open_set(result: Attribution, request: Request, scores: pd.DataFrame, kept: "_Calibration") -> None:
+    """None of the candidates? Decided by the likelihood ratio where it is calibrated, else by the open-set bound."""
     by_lr = frozenset() if request.closed_set else frozenset(result.verification.get("text", []))
-    result.verdicts = open_set_columns(result.verdicts, scores, texts, kept.calibrated, request.false_rejection, by_lr)
+    result.verdicts = open_set_columns(
+        result.verdicts, scores, result.texts, kept.calibrated, request.false_rejection, by_lr
+    )
     if by_lr:
         result.verdicts = lr_open_set(result.verdicts, result.verification)
-    return result
+
+
+def _study(request: Request) -> Study:
+    study = load_study(request.study_dir, request.authors, request.corpus, request.tokenizer)
+    for line in study.left_out:
+        log.warning("left out: %s", line)
+    return study
+
+
+def _check_rolling(request: Request, study: Study, scored_texts: list[Text]) -> None:
+    if not request.rolling:
+        return
+    if len(study.authors) < 2:
+        raise AttributionError("--rolling compares the candidates along a text: pass two --authors or more")
+    check_texts(request.window, scored_texts)
+
+
+def _book_tokens(request: Request, study: Study, max_tokens: int | None) -> int | None:
+    """The held-out books' cap: with --held-out the impostors' books are trials, capped as the texts are; else they
+    calibrate, capped by --calibration-tokens (the study's data.eval_max_tokens), whatever the texts' cap."""
+    if request.held_out:
+        return max_tokens
+    return _max_tokens(request.calibration_tokens, study, "--calibration-tokens")
 
 
 def _held_out(
@@ -284,17 +302,13 @@ class _Calibration:
         return unkept or (self.trials_file is not None and (self.trials is None or self.levels is None))
 
     def compute(
-        self,
-        book_scores: pd.DataFrame,
-        books: list[Text],
-        every_book_scores: pd.DataFrame,
-        every_book: list[Text],
-        candidates: list[str],
+        self, book_scores: pd.DataFrame, every_book: list[Text], every_book_scores: pd.DataFrame, study: Study
     ) -> None:
-        """book_scores, books: the candidates' held-out books (as judged) by their models; every_*: every author's,
-        as logged by every model (the impostors' too)."""
+        """book_scores: the candidates' held-out books (as judged) by their models; every_book(_scores): every
+        author's, as logged by every model (the impostors' too)."""
+        books = [book for book in every_book if book.author in study.authors]
         if self.trials_file is not None:
-            self.trials = trials(every_book_scores, every_book, candidates)
+            self.trials = trials(every_book_scores, every_book, study.authors)
             whole = every_book_scores[every_book_scores["excerpt_tokens"].isna()]
             self.levels = reference_losses(whole, SCORED_MODEL)
             keep(self.trials, self.trials_file, "likelihood ratio's trials")
@@ -323,6 +337,13 @@ def _kept_calibration(request: Request, study: Study, max_tokens: int | None) ->
         kept.trials_file, kept.levels_file = kept_path(study, key, "_trials"), kept_path(study, key, "_levels")
         kept.trials = read_kept(kept.trials_file, TRIAL_COLUMNS)
         kept.levels = read_kept(kept.levels_file, [*SCORED_MODEL, "reference_loss", "num_reference_books"])
+    if not kept.missing and (kept.trust or kept.open_set or request.likelihood_ratio):
+        log.info(
+            "calibration: read where an earlier attribution kept it (held-out books on their first %s tokens, "
+            "--calibration-tokens): %s",
+            "all" if max_tokens is None else f"{max_tokens:,}",
+            kept.curve_file.parent,
+        )
     return kept
 
 

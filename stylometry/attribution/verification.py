@@ -90,6 +90,7 @@ VERIFICATION_COLUMNS = [
     "log10_lr_low",
     "log10_lr_high",
     "calibrated_tokens",
+    "text_tokens",
     "support",
 ]
 # ENFSI's verbal scale (Guideline for evaluative reporting in forensic science, 2015), by log10 LR.
@@ -396,6 +397,7 @@ def text_verification(
                     "log10_lr_low": float(np.min(llr)),
                     "log10_lr_high": float(np.max(llr)),
                     "calibrated_tokens": int(chosen["excerpt_tokens"]),
+                    "text_tokens": tokens[text],
                     "support": support_words(float(np.mean(llr)), candidate, against),
                 }
             )
@@ -431,8 +433,13 @@ def verification_words(rows: pd.DataFrame) -> str:
         for row in rows[rows["against"] != ANYONE].itertuples()
     ]
     answer = "; the LR says none of the candidates" if len(asked) and (asked["log10_lr"] < 0).all() else ""
-    calibrated = int(rows["calibrated_tokens"].iloc[0])
-    return f"; log10 LR at {calibrated:,} tokens: " + ", ".join(parts) + answer
+    calibrated, length = int(rows["calibrated_tokens"].iloc[0]), int(rows["text_tokens"].iloc[0])
+    short = (
+        f" (the text's {length:,} tokens are fewer: its LRs vary more than the calibration's)"
+        if length < calibrated
+        else ""
+    )
+    return f"; log10 LR at {calibrated:,} tokens{short}: " + ", ".join(parts) + answer
 
 
 def _interval(row) -> str:
