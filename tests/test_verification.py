@@ -84,7 +84,7 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
 
     # A text through a calibration of each question: the pair's LR is read from A's score minus B's.
     calibration = pd.DataFrame(
-        [[ANYONE, 4, -1.0, -2.0, 0.0, 10, 20], ["b", 4, -3.0, math.nan, 0.5, 10, 10]],
+        [[ANYONE, 4, -1.0, -2.0, 0.0, 10, 1000], ["b", 4, -3.0, math.nan, 0.5, 10, 10]],
         columns=["against", "excerpt_tokens", "slope", "slope_relative", "intercept", "num_same", "num_different"],
     )
     text = Text("q.txt", CONTESTED, np.zeros(4), 4)
@@ -94,11 +94,12 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
     table = text_verification(text_scores, levels, [text], calibration, ["a", "b"]).set_index(["candidate", "against"])
     # a: score -1, relative -1 - mean(b 0, c -0.5) = -0.75: LR = -1 * -1 + -2 * -0.75 = 2.5.
     assert table.loc[("a", ANYONE), "log10_lr"] == pytest.approx(2.5)
-    assert table.loc[("a", "b"), "log10_lr"] == pytest.approx(-3.0 * (-1.0 - 0.0) + 0.5)
-    assert table.loc[("a", "b"), "support"] == "strong support for a over b"
+    # -3 * (-1 - 0) + 0.5 = 3.5, bounded by its 10 different-author trials: log10(11).
+    assert table.loc[("a", "b"), "log10_lr"] == pytest.approx(math.log10(11))
+    assert table.loc[("a", "b"), "support"] == "moderate support for a over b"
     # A text shorter than the shortest calibrated length is read there, and its words say so.
     words = verification_words(table.reset_index())
-    assert words.startswith("; log10 LR at 4 tokens: ") and "a vs b +3.50" in words
+    assert words.startswith("; log10 LR at 4 tokens: ") and "a vs b +1.04" in words
     shorter = verification_words(table.reset_index().assign(text_tokens=3))
     assert shorter.startswith("; log10 LR at 4 tokens (the text's 3 tokens are fewer: its LRs vary more than the")
 

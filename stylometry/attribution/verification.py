@@ -234,11 +234,16 @@ def _counts(trial_rows: pd.DataFrame) -> str:
 
 
 def log10_lr(scored: pd.DataFrame, calibration: pd.Series) -> np.ndarray:
-    """The log10 LRs of rows with `score` and `relative` through one length's calibration."""
+    """The log10 LRs of rows with `score` and `relative` through one length's calibration, bounded by its trials:
+    no stronger than log10(n + 1) for n trials of the kind the LR argues against (support for a candidate by the
+    different-author trials, against one by the same-author trials). A linear calibration extrapolates without limit
+    (fitted on 10 and 10 separable trials it gave a text log10 LR +18), but n trials can show a score rare at most
+    as one in n + 1; Vergeer et al.'s empirical bounds (ELUB, 2016) rest on the same argument."""
     llr = calibration["slope"] * scored["score"].to_numpy(dtype=float) + calibration["intercept"]
     if not pd.isna(calibration["slope_relative"]):
         llr = llr + calibration["slope_relative"] * scored["relative"].to_numpy(dtype=float)
-    return llr
+    upper, lower = math.log10(calibration["num_different"] + 1), -math.log10(calibration["num_same"] + 1)
+    return np.clip(llr, lower, upper)
 
 
 def calibration_at(calibration: pd.DataFrame, num_tokens: int, against: str = ANYONE) -> pd.Series | None:
