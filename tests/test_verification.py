@@ -100,6 +100,9 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
     # A text shorter than the shortest calibrated length is read there, and its words say so.
     words = verification_words(table.reset_index())
     assert words.startswith("; log10 LR at 4 tokens: ") and "a vs b +1.04" in words
+    pair_elsewhere = table.reset_index()
+    pair_elsewhere.loc[pair_elsewhere["against"] != ANYONE, "calibrated_tokens"] = 2  # the pair's at another length
+    assert "a vs b at 2 tokens +1.04" in verification_words(pair_elsewhere)
     shorter = verification_words(table.reset_index().assign(text_tokens=3))
     assert shorter.startswith("; log10 LR at 4 tokens (the text's 3 tokens are fewer: its LRs vary more than the")
 

@@ -18,7 +18,7 @@ from stylometry.attribution.held_out import MIN_BOOKS_TO_RESAMPLE
 from stylometry.attribution.open_set import CLOSED, MIN_EXCERPTS, NONE_OF_THEM, open_set_words
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.trust import trust_words
-from stylometry.attribution.verdict_table import lr_metric_table, lr_table, verdict_table
+from stylometry.attribution.verdict_table import lr_calibration_table, lr_metric_table, lr_table, verdict_table
 from stylometry.attribution.verdicts import NO_VERDICT
 from stylometry.attribution.verification import verification_words
 from stylometry.files.atomic import atomic_file
@@ -411,7 +411,6 @@ def _verification_lines(result: Attribution) -> list[str]:
     lines = ["## Likelihood ratios", ""]
     if result.verification.empty:
         return lines + [f"No likelihood ratio: {result.verification_note}", ""]
-    calibration = result.verification_calibration
     return lines + [
         (
             "How much more probable each text is if the candidate wrote it than if someone else did, as log10 LR: "
@@ -429,7 +428,7 @@ def _verification_lines(result: Attribution) -> list[str]:
         "Calibration (log10 LR = slope × score + slope_relative × relative + intercept; no slope_relative: the score "
         "alone, as a study of two authors has no other model for a different-author trial):",
         "",
-        markdown_table(calibration),
+        markdown_table(lr_calibration_table(result)),
         "",
     ]
 

@@ -71,6 +71,14 @@ def lr_table(result: Attribution) -> pd.DataFrame:
     )
 
 
+def lr_calibration_table(result: Attribution) -> pd.DataFrame:
+    """The likelihood ratio's calibration per question and length, the slopes and intercept to four decimals."""
+    shown = result.verification_calibration.copy()
+    for column in ("slope", "slope_relative", "intercept"):
+        shown[column] = shown[column].map(lambda v: number(v, "+.4f"))
+    return shown
+
+
 def lr_metric_table(result: Attribution) -> pd.DataFrame:
     """--held-out: the likelihood ratio's metrics per length, three decimals."""
     shown = result.verification_metrics.copy()

@@ -433,18 +433,24 @@ def verification_words(rows: pd.DataFrame) -> str:
         f"{row.candidate} {_interval(row)} ({row.support})"
         for row in asked.sort_values("log10_lr", ascending=False).itertuples()
     ]
+    first = (asked if len(asked) else rows).iloc[0]
+    calibrated, length = int(first["calibrated_tokens"]), int(first["text_tokens"])
     parts += [
-        f"{row.candidate} vs {row.against} {_interval(row)} ({row.support})"
+        f"{row.candidate} vs {row.against}{_length_if_other(row, calibrated)} {_interval(row)} ({row.support})"
         for row in rows[rows["against"] != ANYONE].itertuples()
     ]
     answer = "; the LR says none of the candidates" if len(asked) and (asked["log10_lr"] < 0).all() else ""
-    calibrated, length = int(rows["calibrated_tokens"].iloc[0]), int(rows["text_tokens"].iloc[0])
     short = (
         f" (the text's {length:,} tokens are fewer: its LRs vary more than the calibration's)"
         if length < calibrated
         else ""
     )
     return f"; log10 LR at {calibrated:,} tokens{short}: " + ", ".join(parts) + answer
+
+
+def _length_if_other(row, calibrated: int) -> str:
+    """The pair's calibrated length (`at 1,024 tokens`) where it is not the line's."""
+    return "" if row.calibrated_tokens == calibrated else f" at {row.calibrated_tokens:,} tokens"
 
 
 def _interval(row) -> str:
