@@ -19,7 +19,7 @@ from stylometry.analysis.baselines import DELTA, NAIVE_BAYES, burrows_delta, dec
 from stylometry.attribution.texts import Text
 from stylometry.attribution.verdicts import UNIT, seed_counts
 from stylometry.data.excerpts import excerpts
-from stylometry.runs.study import Study
+from stylometry.runs.study import Model, Study
 
 VOTE_COLUMNS = ["text", "excerpt_tokens", "excerpt", "method", "seed", "author"]
 METHODS = {NAIVE_BAYES: ("naive_bayes", naive_bayes), DELTA: ("burrows_delta", burrows_delta)}  # method: column, build
@@ -30,9 +30,7 @@ def baseline_votes(study: Study, texts: list[Text], excerpt_lengths: Sequence[in
     the author that seed's classifier names (text, excerpt_tokens, excerpt, method, seed, author)."""
     rows = []
     for seed in study.seeds:
-        models = [model for model in study.models if model.seed == seed]
-        runs = pd.DataFrame({"path": [str(m.run_dir) for m in models], "model_author": [m.author for m in models]})
-        training = seed_texts(runs, (), seed)
+        training = training_texts(study.models, seed)
         authors = sorted(training.train_text)
         units = [
             (text.name, length, i, piece)
@@ -60,6 +58,14 @@ def baseline_votes(study: Study, texts: list[Text], excerpt_lengths: Sequence[in
                 )
     votes = pd.DataFrame(rows, columns=VOTE_COLUMNS)
     return votes.astype({"excerpt_tokens": "Int64", "excerpt": "Int64"})
+
+
+def training_texts(models: Sequence[Model], seed: int):
+    """The seed's training text of each of `models` (of that seed), decoded, as the analysis rebuilds them
+    (stylometry.analysis.baselines.seed_texts)."""
+    models = [model for model in models if model.seed == seed]
+    runs = pd.DataFrame({"path": [str(m.run_dir) for m in models], "model_author": [m.author for m in models]})
+    return seed_texts(runs, (), seed)
 
 
 def baseline_columns(votes: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:

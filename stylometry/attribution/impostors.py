@@ -17,10 +17,9 @@ different-author trial, and is not measured.
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.preprocessing import StandardScaler, normalize
 
-from stylometry.analysis.baselines import DELTA_WORDS, WORD, decode, seed_texts
+from stylometry.analysis.baselines import burrows_delta, decode
+from stylometry.attribution.baselines import training_texts
 from stylometry.attribution.texts import Text
 from stylometry.attribution.verification import ANYONE, TRIAL_COLUMNS
 from stylometry.data.excerpts import excerpts
@@ -36,9 +35,7 @@ def impostor_trials(study: Study, books: list[Text], excerpt_lengths) -> pd.Data
     with its General Impostors score (TRIAL_COLUMNS; relative empty). Empty where no trial has an impostor."""
     rows = []
     for seed in study.seeds:
-        models = [model for model in [*study.models, *study.impostors] if model.seed == seed]
-        runs = pd.DataFrame({"path": [str(m.run_dir) for m in models], "model_author": [m.author for m in models]})
-        training = seed_texts(runs, (), seed)
+        training = training_texts([*study.models, *study.impostors], seed)
         authors = sorted(training.train_text)
         units = [
             (book, length, i, piece)
@@ -49,12 +46,9 @@ def impostor_trials(study: Study, books: list[Text], excerpt_lengths) -> pd.Data
         ]
         if not units:
             continue
-        vectorizer = CountVectorizer(token_pattern=WORD, max_features=DELTA_WORDS)
-        known = normalize(vectorizer.fit_transform([training.train_text[a] for a in authors]), norm="l1").toarray()
-        scaler = StandardScaler().fit(known)
-        known = scaler.transform(known)
-        questioned = normalize(vectorizer.transform([decode(training.tokenizer, u[3]) for u in units]), norm="l1")
-        questioned = scaler.transform(questioned.toarray())
+        features = burrows_delta()[:-1]  # Delta's words, relative frequencies, z-scored: all but its nearest author
+        known = features.fit_transform([training.train_text[a] for a in authors])
+        questioned = features.transform([decode(training.tokenizer, unit[3]) for unit in units])
         rng = np.random.default_rng(seed)
         kept = (rng.random((ITERATIONS, known.shape[1])) < FEATURE_SHARE).astype(float)
         for (book, length, i, _), features in zip(units, questioned):

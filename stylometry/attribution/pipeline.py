@@ -341,7 +341,7 @@ def _kept_calibration(request: Request, study: Study, max_tokens: int | None) ->
         log.info(
             "calibration: read where an earlier attribution kept it (held-out books on their first %s tokens, "
             "--calibration-tokens): %s",
-            "all" if max_tokens is None else f"{max_tokens:,}",
+            _cap_words(max_tokens),
             kept.curve_file.parent,
         )
     return kept
@@ -383,13 +383,33 @@ def _held_out_books(
         log.info(
             "calibration: %d held-out books scored on their first %s tokens (--calibration-tokens), whole%s, for %s",
             len(books),
-            "all" if max_tokens is None else f"{max_tokens:,}",
+            _cap_words(max_tokens),
             cut,
-            "the held-out curve, the open set and the likelihood ratio (kept for the next attribution)"
-            if for_curve
-            else "the normalized score's reference",
+            _calibration_uses(request, for_curve),
         )
     return [(book, lengths) for book in books]
+
+
+def _cap_words(max_tokens: int | None) -> str:
+    return "all" if max_tokens is None else f"{max_tokens:,}"
+
+
+def _calibration_uses(request: Request, for_curve: bool) -> str:
+    """What the held-out books are scored for, in words: the answers this attribution asks for."""
+    uses = [
+        use
+        for use, wanted in [
+            ("the normalized score's reference", request.score == NORMALIZED),
+            ("the held-out curve", for_curve and request.trust),
+            ("the open set", for_curve and not request.closed_set),
+            ("the likelihood ratio", for_curve and request.likelihood_ratio),
+        ]
+        if wanted
+    ]
+    kept = " (kept for the next attribution)" if for_curve else ""
+    if len(uses) < 2:
+        return "".join(uses) + kept
+    return ", ".join(uses[:-1]) + " and " + uses[-1] + kept
 
 
 def _split_off(result: Attribution, names: set[str]) -> pd.DataFrame:

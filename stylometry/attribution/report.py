@@ -446,8 +446,9 @@ def _verification_metric_lines(result: Attribution) -> list[str]:
             "after the best monotone recalibration; c@1 and F0.5u leave |log10 LR| < 1 unanswered; own rejected: "
             "own-author trials with LR < 1; others accepted: different-author trials with LR > 1; own called none: "
             "own-author excerpts where every candidate's LR is below 1; outsiders called none: excerpts whose author "
-            "is left out (no candidate, no reference) where every other candidate's is. The Tippett plot is "
-            "figures/tippett.png."
+            "is left out (no candidate, no reference) where every other candidate's is. The rows of General "
+            "Impostors are the classical verification method on the same trials (attribution/impostors.py), the "
+            "baseline to beat. The Tippett plot is figures/tippett.png."
         ),
         "",
         markdown_table(lr_metric_table(result)),

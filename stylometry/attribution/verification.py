@@ -161,18 +161,18 @@ def pair_trials(trial_rows: pd.DataFrame) -> pd.DataFrame:
     candidates = sorted(trial_rows["candidate"].unique())
     if len(candidates) != 2:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
-    first, second = candidates
     rows = trial_rows[(trial_rows["against"] == ANYONE) & trial_rows["author"].isin(candidates)]
     excerpt = ["excerpt_tokens", "seed", "author", "book", "excerpt"]
-    wide = rows.pivot_table(index=excerpt, columns="candidate", values="score").dropna().reset_index()
-    wide = wide.assign(
-        candidate=first,
-        against=second,
-        score=wide[first] - wide[second],
-        relative=math.nan,
-        same=wide["author"] == first,
-    )
-    return wide[TRIAL_COLUMNS]
+    pair = _pair_scores(rows, excerpt, "candidate", candidates)
+    return pair.assign(same=pair["author"] == pair["candidate"])[TRIAL_COLUMNS]
+
+
+def _pair_scores(rows: pd.DataFrame, unit: list[str], candidate: str, candidates: list[str]) -> pd.DataFrame:
+    """One row per unit read by both candidates' models: A's score minus B's (A, B in name order), as A's row
+    `against` B, with no relative score."""
+    first, second = sorted(candidates)
+    wide = rows.pivot_table(index=unit, columns=candidate, values="score").dropna().reset_index()
+    return wide.assign(**{candidate: first}, against=second, score=wide[first] - wide[second], relative=math.nan)
 
 
 def with_pair_trials(trial_rows: pd.DataFrame) -> pd.DataFrame:
@@ -380,15 +380,12 @@ def text_verification(
         levels[["model_author", "seed", "reference_loss"]], on=["model_author", "seed"]
     )
     whole = _with_relative(whole.assign(score=whole["loss"] - whole["reference_loss"]), ["text", "seed"], candidates)
-    questions = [(whole.assign(against=ANYONE), ANYONE)]
+    questions = [whole.assign(against=ANYONE)]
     if len(candidates) == 2:
-        first, second = sorted(candidates)
-        pair = whole.pivot_table(index=["text", "seed"], columns="model_author", values="score").dropna().reset_index()
-        pair = pair.assign(model_author=first, score=pair[first] - pair[second], relative=math.nan)
-        questions.append((pair, second))
+        questions.append(_pair_scores(whole, ["text", "seed"], "model_author", candidates))
     rows = []
-    for table, against in questions:
-        for (text, candidate), seeds in table.groupby(["text", "model_author"], sort=True):
+    for table in questions:
+        for (text, candidate, against), seeds in table.groupby(["text", "model_author", "against"], sort=True):
             chosen = calibration_at(calibration, tokens[text], against)
             if chosen is None:
                 continue
