@@ -2,6 +2,7 @@
 (data.n_train_tokens) and which author sets it, and what would hurt an attribution.
 
     python -m stylometry.corpus /path/to/mycorpus
+    python -m stylometry.corpus                         # data.root's default: STYLOMETRY_DATA, else the demo corpus
     python -m stylometry.corpus ../shared/corpus --cache-dir /tmp/corpus-cache
 
 Flags, each naming its file or author: an author far smaller than the others, Project Gutenberg's header or licence
@@ -23,11 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stylometry.config.arguments import CommandParser
-from stylometry.config.schema import ConfigError, CorpusDataConfig, first_line
+from stylometry.config.schema import DEMO_CORPUS, ConfigError, CorpusDataConfig, first_line
+from stylometry.data.corpus import demo_corpus_note
 from stylometry.data.corpus_report import report_lines, survey
 
 USAGE = (
-    "usage: python -m stylometry.corpus <corpus folder> [--not-authors a,b] [--tokenizer <folder>] "
+    "usage: python -m stylometry.corpus [<corpus folder>] [--not-authors a,b] [--tokenizer <folder>] "
     "[--cache-dir <folder>]"
 )
 
@@ -42,7 +44,15 @@ def parser() -> CommandParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage_line=USAGE,
     )
-    parser.add_argument("root", type=Path, help="the corpus: one folder of .txt books per author")
+    # The corpus's default is training's data.root (conf/data/corpus.yaml): STYLOMETRY_DATA, else the demo corpus.
+    root = os.environ.get("STYLOMETRY_DATA") or DEMO_CORPUS
+    parser.add_argument(
+        "root",
+        type=Path,
+        nargs="?",
+        default=Path(root),
+        help=f"the corpus: one folder of .txt books per author (default: STYLOMETRY_DATA, else {DEMO_CORPUS})",
+    )
     parser.add_argument(
         "--not-authors",
         default=",".join(data.not_authors),
@@ -64,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
         not_authors = [name for name in args.not_authors.split(",") if name]
+        if demo_corpus_note(args.root):
+            print(demo_corpus_note(args.root), file=sys.stderr)
         report = survey(args.root, not_authors, args.tokenizer, args.cache_dir)
     except SystemExit as exit:  # argparse's: --help (0), or a bad command line, its one line printed (2)
         return exit.code

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from stylometry.config.compose import CONF_DIR, compose_jobs, hydra_args
 from stylometry.config.schema import BACKGROUND, STUDY_NOT_AUTHORS, ConfigError, first_line, register_configs
 from stylometry.data.authors import prepare_argv
-from stylometry.data.corpus import author_folders
+from stylometry.data.corpus import author_folders, demo_corpus_note
 from stylometry.runs.layout import (
     CHECKPOINT,
     LOCK,
@@ -352,6 +352,9 @@ def cli(argv: list[str]) -> None:
         prepared, jobs = check_command(argv)
     except ConfigError as error:
         _fail(str(error), 2)
+    notes = {demo_corpus_note(job.config.data.root) for job in jobs if job.config.data.kind == "corpus"}
+    for note in notes - {None}:
+        print(note, file=sys.stderr)
     try:
         if jobs and jobs[0].sweep_dir is not None and every_run_done(jobs):
             # Nothing for a launcher to do: no SLURM array whose every task finds its run complete, no worker

@@ -25,12 +25,18 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from scipy import stats as scipy_stats
 
-from stylometry.config.schema import register_configs, to_run_config
+from stylometry.config.schema import BUNDLED_TOKENIZER, DEMO_CORPUS, register_configs, to_run_config
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CORPUS = SHARED / "corpus"
-TOKENIZER = SHARED / "tokenizers" / "gpt2"
+# The corpus the tests read: the demo corpus bundled with the package (stylometry/data/bundled/README.md), copied
+# (pytest_sessionstart) to a folder named `corpus`, as the README has a user put the study's corpus: a study on it
+# is named `corpus` (multirun/corpus/paper), as the docs' commands name theirs. The tokenizer: the bundled GPT-2.
+CORPUS = Path(tempfile.gettempdir()) / f"stylometry-tests-{os.getuid()}" / "corpus"
+TOKENIZER = Path(BUNDLED_TOKENIZER)
+# What cannot ship with the package (the study's books whole, NLTK's tagger data, the study's published variant
+# samples): a folder holding corpus/, nltk_data/ and corpus-variants-sample/, named by STYLOMETRY_TEST_SHARED (.ci/run
+# sets it to ../shared); the tests that need it say so and skip where it is not set (shared_data).
+SHARED_VARIABLE = "STYLOMETRY_TEST_SHARED"
 # The study's authors (the corpus's author folders) and the extra evaluation texts of Baum's and Thompson's models.
 AUTHORS = ("austen", "baum", "dickens", "fitzgerald", "melville", "thompson", "twain", "wells")
 EXTRA_SETS = ("contested", "non_oz_baum", "non_oz_thompson")
@@ -49,10 +55,10 @@ TINY = [
 
 # The study every test that needs trained models reads (the `study` fixture): 3 authors x 2 seeds of the tiny model,
 # trained once per session. A model learns from 2 steps only (what it learns does not matter here), but its training
-# text is 131,072 tokens long, which is what the classical baselines learn from (tests/test_baselines.py: naive Bayes
-# names all 6 held-out books, Burrows' Delta 5; with 65,536 tokens each named 5), and each text is scored on its
-# first STUDY_EVAL_TOKENS tokens. Scoring is what costs, in training and in every `attribute` run (0.25-0.5 ms a token
-# on one core: the 50,257-wide output layer), so each 512 tokens more would cost seconds per test.
+# text is 32,768 tokens long (the demo corpus's Austen holds 40,035 without its longest book), which is what the
+# classical baselines learn from, and each text is scored on its first STUDY_EVAL_TOKENS tokens. Scoring is what
+# costs, in training and in every `attribute` run (0.25-0.5 ms a token on one core: the 50,257-wide output layer), so
+# each 512 tokens more would cost seconds per test.
 # Its sweep dir is named as the docs' (multirun/corpus/paper, experiment_name=paper) so tests/test_docs.py runs the
 # docs' commands on a copy of it.
 STUDY_AUTHORS = ("austen", "baum", "thompson")
@@ -62,7 +68,7 @@ STUDY = [
     "experiment=smoke",
     "experiment_name=paper",
     "model.n_positions=32",
-    "data.n_train_tokens=131072",
+    "data.n_train_tokens=32768",
     f"data.eval_max_tokens={STUDY_EVAL_TOKENS}",
     f"data.authors=[{','.join(STUDY_AUTHORS)}]",
     "stop_criteria.max_steps=2",
@@ -117,10 +123,41 @@ def pin_to_a_share_of_the_cores() -> None:
 
 
 def pytest_sessionstart(session):
-    for path in (CORPUS, TOKENIZER):
-        if not path.is_dir():
-            pytest.exit(f"tests need {path} (the shared corpus and tokenizer beside the repo)", returncode=2)
+    copy_demo_corpus()
     register_configs()
+
+
+def copy_demo_corpus() -> None:
+    """CORPUS: the bundled demo corpus's copy, made by the first process of the session to get the lock, and made
+    again where it differs from the package's (a book's name or size)."""
+
+    def listing(root: Path) -> list:
+        return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*.txt"))
+
+    CORPUS.parent.mkdir(parents=True, exist_ok=True)
+    with open(CORPUS.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if CORPUS.is_dir() and listing(CORPUS) == listing(DEMO_CORPUS):
+            return
+        shutil.rmtree(CORPUS, ignore_errors=True)
+        partial = CORPUS.with_name("corpus.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(DEMO_CORPUS, partial, ignore=shutil.ignore_patterns("README.md"))
+        partial.rename(CORPUS)
+
+
+def shared_data(relative: str) -> Path:
+    """A path under STYLOMETRY_TEST_SHARED (corpus, nltk_data, corpus-variants-sample): the test skips, saying what it
+    needs, where the variable is not set; a variable set to a folder without it fails."""
+    root = os.environ.get(SHARED_VARIABLE)
+    if not root:
+        pytest.skip(
+            f"needs {relative} of the data that does not ship (the study's books whole, NLTK's tagger, the "
+            f"study's variant samples): set {SHARED_VARIABLE} to the folder holding it"
+        )
+    path = Path(root) / relative
+    assert path.exists(), f"{SHARED_VARIABLE}={root} has no {relative}"
+    return path
 
 
 # The longest files, longest first (measured with --durations on 2 cores: 1-3 minutes each; test_bench.py's dry run

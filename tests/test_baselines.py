@@ -32,12 +32,13 @@ def book_tokens(tokenizer, author: str, index: int, num_tokens: int) -> np.ndarr
 
 @pytest.fixture(scope="module")
 def seed_texts(tokenizer):
-    """Three authors: 40,000 tokens of two books each to train on, 4,000 of a third book held out."""
+    """Three authors: 7,000 tokens (about all of a demo corpus book) of five books each to train on, 4,000 of a sixth
+    book held out."""
     train = {
-        a: baselines.decode(tokenizer, np.concatenate([book_tokens(tokenizer, a, i, 20_000) for i in (0, 1)]))
+        a: baselines.decode(tokenizer, np.concatenate([book_tokens(tokenizer, a, i, 7_000) for i in range(5)]))
         for a in AUTHORS
     }
-    held_out = {a: book_tokens(tokenizer, a, 2, 4_000) for a in AUTHORS}
+    held_out = {a: book_tokens(tokenizer, a, 5, 4_000) for a in AUTHORS}
     extra = {"contested": (book_tokens(tokenizer, "contested", 0, 4_000), ["baum", "dickens"])}
     return baselines.SeedTexts(("s", "st", "e", "baseline"), 0, train, held_out, extra, tokenizer)
 
@@ -126,7 +127,7 @@ def test_the_language_models_excerpt_verdicts_are_read_for_the_group_whose_losse
 
 @pytest.mark.slow
 def test_baselines_on_a_trained_study(study, tmp_path):
-    """conftest's study: each model's training text is 131,072 tokens long (what the baselines learn from), though a
+    """conftest's study: each model's training text is 32,768 tokens long (what the baselines learn from), though a
     tiny model trains 2 steps on it: the baselines need the runs, not good models."""
     from stylometry.analyze import main
 
@@ -136,9 +137,8 @@ def test_baselines_on_a_trained_study(study, tmp_path):
     accuracy = pd.read_csv(out / "baseline_accuracy.csv")
     overall = accuracy[accuracy["seed"].isna()].set_index("method")
     # Six held-out books (3 authors x 2 seeds, their first 512 tokens), none in any training text; chance names 2.
-    # Measured with 131,072 training tokens per author: naive Bayes 6; Delta 5 when this was written, 4 with the
-    # same corpus and code on the wheels pip chose on 2026-12-02 (numpy 2.4.6, pandas 3.1.1, scikit-learn 1.9.1):
-    # Thompson's seed-0 book lies 2,600.0 from Austen's centroid and 2,601.8 from Thompson's, a 0.07% tie.
+    # Measured on the demo corpus with 32,768 training tokens per author: naive Bayes and Delta each name at least
+    # 5 (on the study's corpus with 131,072: naive Bayes 6, Delta 4 or 5, a 0.07% tie at Thompson's seed-0 book).
     books = len(STUDY_AUTHORS) * len(STUDY_SEEDS)
     assert set(overall["num_books"]) == {books}
     assert overall.loc[NAIVE_BAYES, "num_correct"] >= 5 and overall.loc[DELTA, "num_correct"] >= 4
@@ -155,7 +155,8 @@ def test_baselines_on_a_trained_study(study, tmp_path):
     assert overall["num_excerpts"].to_dict() == {
         (length, method): count * books for length, count in per_book.items() for method in (DELTA, NAIVE_BAYES)
     }
-    assert overall["accuracy"].min() >= 0.6  # measured: 0.67 (Delta) and 0.92 (naive Bayes) at 256 tokens
+    # Measured: 0.50 (Delta) and 0.83 (naive Bayes) at 256 tokens, 0.83 and 1.00 at 512; chance is 1/3.
+    assert overall["accuracy"].min() >= 0.45
     report = (out / "report.md").read_text()
     assert "## Classical baselines under the same protocol" in report and "| all | " in report
     assert "The classical baselines took" in report

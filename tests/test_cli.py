@@ -2,6 +2,7 @@
 job-named log lines, Ctrl-C, --help, and no torch where a command does not train."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import AUTHORS, CORPUS, EXTRA_SETS, REPO, TINY, TOKENIZER, run_command, start_command
 from transformers import GPT2LMHeadModel
+
+from stylometry.config.schema import BUNDLED_TOKENIZER, DEMO_CORPUS
+from stylometry.data.corpus import demo_corpus_note
 
 CONF_DIR = REPO / "conf"
 
@@ -119,14 +123,17 @@ def test_a_bad_command_is_one_line_exit_2_and_creates_nothing(tmp_path, args, li
     assert "+model" not in result.stderr.replace("+model.n_embdd=64", "")  # never Hydra's advice to add a key with +
 
 
-def test_data_root_unset_is_named_before_anything_is_created(tmp_path):
-    result = train_command(tmp_path, "author=baum", data=False)
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == [
-        "error: data.root is not set: point data.root=<folder> (or STYLOMETRY_DATA) "
-        "at the corpus (one folder of .txt books per author)"
-    ]
-    assert list(tmp_path.iterdir()) == []
+@pytest.mark.slow
+def test_data_root_unset_trains_on_the_demo_corpus_and_says_so(tmp_path):
+    """No STYLOMETRY_DATA, no STYLOMETRY_TOKENIZER, no data.root: the corpus and tokenizer bundled with the package,
+    the corpus named in one line, and the run dir named after it (the study `demo`)."""
+    result = train_command(tmp_path, "author=baum", *TINY, data=False, unset=["STYLOMETRY_TOKENIZER"])
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == demo_corpus_note(DEMO_CORPUS)
+    run_dir = tmp_path / "outputs" / "demo" / "smoke" / "baseline" / "baum" / "seed=0"
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["corpus_root"] == str(DEMO_CORPUS) and manifest["tokenizer"]["path"] == BUNDLED_TOKENIZER
 
 
 def test_a_missing_tokenizer_is_one_line_without_downloads_and_leaves_no_run_dir(tmp_path):

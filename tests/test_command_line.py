@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, REPO, TOKENIZER, assert_one_error_line, build_small_corpus, run_command
+from conftest import CORPUS, REPO, TOKENIZER, assert_one_error_line, build_small_corpus, run_command, shared_data
 
 from stylometry.config.compose import SWEEP_NEEDS_M, compose, compose_jobs, sweep_jobs
-from stylometry.config.schema import ConfigError, to_run_config
+from stylometry.config.schema import DEMO_CORPUS, ConfigError, to_run_config
 from stylometry.data.authors import prepare_overrides
 
 
@@ -109,11 +109,11 @@ def test_a_data_root_that_is_missing_or_unset_is_named(tmp_path, own_corpus):
     assert_one_line(
         result, f"data.root={missing}: no such folder; point data.root (or STYLOMETRY_DATA) at the corpus", tmp_path
     )
-    unset = run(tmp_path, "stylometry.train", "author=alice", corpus=None)
+    unset = run(tmp_path, "stylometry.train", "author=alice", corpus=None)  # the default: the demo corpus
     assert_one_line(
         unset,
-        "data.root is not set: point data.root=<folder> (or STYLOMETRY_DATA) at the corpus "
-        "(one folder of .txt books per author)",
+        f"author=alice: data.root={DEMO_CORPUS} has no author folder alice; its authors are austen, baum, dickens, "
+        "fitzgerald, melville, thompson, twain, wells",
         tmp_path,
     )
     nobody = run(tmp_path, "stylometry.train", "author=carol", corpus=own_corpus)
@@ -122,23 +122,32 @@ def test_a_data_root_that_is_missing_or_unset_is_named(tmp_path, own_corpus):
     )
 
 
-def test_the_laptop_preset_fits_a_small_corpus(own_corpus, token_cache):
-    """The preset's budget (262,144 tokens, the measured laptop figures) is a cap on the corpus's rule: on a corpus
-    whose authors hold fewer, its jobs train on all that the rule gives; on the study's corpus, on 262,144."""
+def laptop_train_tokens(corpus: Path, author: str, token_cache: Path) -> tuple[int, int]:
+    """The training tokens a laptop-preset job of `author` resolves to on `corpus`, and the corpus's rule (the most
+    every author's training text holds)."""
     from stylometry.data.splits import largest_train_tokens, load_data
     from stylometry.data.tokenizer import load_tokenizer
     from stylometry.data.tokens import BookReader
 
-    tokenizer = load_tokenizer(str(TOKENIZER))
-    for corpus, author, authors in ((own_corpus, "alice", ["alice", "bob"]), (CORPUS, "baum", None)):
-        overrides = ["experiment=laptop", f"author={author}", f"data.root={corpus}", f"data.tokenizer={TOKENIZER}"]
-        [job] = compose_jobs(prepare_overrides([*overrides, f"data.cache_dir={token_cache}"]), multirun=False)
-        reader = BookReader.of_run(job.config, tokenizer)
-        resolved = load_data(job.config.data, job.config.author, 0, reader).n_train_tokens
-        if authors:
-            assert resolved == largest_train_tokens(corpus, authors, reader.as_written()) < 262144
-        else:
-            assert resolved == 262144
+    overrides = ["experiment=laptop", f"author={author}", f"data.root={corpus}", f"data.tokenizer={TOKENIZER}"]
+    [job] = compose_jobs(prepare_overrides([*overrides, f"data.cache_dir={token_cache}"]), multirun=False)
+    reader = BookReader.of_run(job.config, load_tokenizer(str(TOKENIZER)))
+    data = load_data(job.config.data, job.config.author, 0, reader)
+    return data.n_train_tokens, largest_train_tokens(corpus, data.authors, reader.as_written())
+
+
+def test_the_laptop_preset_fits_a_small_corpus(own_corpus, token_cache):
+    """The preset's budget (262,144 tokens, the measured laptop figures) is a cap on the corpus's rule: on a corpus
+    whose authors hold fewer (yours, the demo corpus), its jobs train on all that the rule gives."""
+    for corpus, author in ((own_corpus, "alice"), (CORPUS, "baum")):
+        resolved, rule = laptop_train_tokens(corpus, author, token_cache)
+        assert resolved == rule < 262144
+
+
+def test_the_laptop_preset_caps_the_study_corpus(token_cache):
+    """On the study's corpus (643,041 by its rule), the preset's 262,144."""
+    resolved, rule = laptop_train_tokens(shared_data("corpus"), "baum", token_cache)
+    assert (resolved, rule) == (262144, 643041)
 
 
 def test_importing_the_train_command_changes_nothing():

@@ -9,7 +9,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
 from stylometry.config.compose import SWEEP_NEEDS_M, compose
-from stylometry.config.schema import ConfigError, TrainConfig, check_known_keys
+from stylometry.config.schema import BUNDLED_TOKENIZER, DEMO_CORPUS, ConfigError, TrainConfig, check_known_keys
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = [
@@ -81,7 +81,10 @@ def test_data_root_and_tokenizer_come_from_the_environment(monkeypatch, tmp_path
     monkeypatch.setenv("STYLOMETRY_DATA", str(tmp_path))
     monkeypatch.delenv("STYLOMETRY_TOKENIZER", raising=False)
     data = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "corpus.yaml"), resolve=True)
-    assert (data["root"], data["tokenizer"]) == (str(tmp_path), "gpt2")
+    assert (data["root"], data["tokenizer"]) == (str(tmp_path), BUNDLED_TOKENIZER)
+    monkeypatch.delenv("STYLOMETRY_DATA")
+    data = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "corpus.yaml"), resolve=True)
+    assert data["root"] == str(DEMO_CORPUS)  # neither set: the corpus and tokenizer bundled with the package
     monkeypatch.setenv("STYLOMETRY_TOKENIZER", "/my/tokenizer")
     assert (
         OmegaConf.to_container(OmegaConf.load(CONF / "data" / "corpus.yaml"), resolve=True)["tokenizer"]

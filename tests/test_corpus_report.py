@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, REPO, SMALL_CORPUS, TOKENIZER, build_small_corpus, run_command
 
+from stylometry.config.schema import DEMO_CORPUS
 from stylometry.corpus import main
+from stylometry.data.corpus import demo_corpus_note
 from stylometry.data.corpus_report import (
     SHORT_BOOK_TOKENS,
     SMALL_CORPUS_SUGGESTION,
@@ -132,6 +134,16 @@ def test_the_command_as_a_user_runs_it(faulty, cache, capsys):
     ].rstrip("\n")
 
 
+def test_with_no_corpus_named_the_demo_corpus_is_reported_and_named(cache):
+    """No folder and no STYLOMETRY_DATA: training's default data.root, the demo corpus bundled with the package, and
+    one line on stderr saying so; its report as its folder's."""
+    result = run_command("stylometry.corpus", "--cache-dir", cache, env={"STYLOMETRY_DATA": None}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [demo_corpus_note(DEMO_CORPUS)]
+    assert result.stdout.startswith(f"corpus {DEMO_CORPUS}: 8 authors, 82 books, ")
+    assert "n_train_tokens: 35,152, set by fitzgerald" in result.stdout
+
+
 def test_not_authors_default_to_the_schemas(small_corpus, cache, capsys):
     (small_corpus / "contested").mkdir()  # one of data.not_authors' defaults
     (small_corpus / "contested" / "30537.txt").write_text(text_of("contested/30537.txt", 4000))
@@ -151,7 +163,6 @@ def test_not_authors_default_to_the_schemas(small_corpus, cache, capsys):
     [
         (["{missing}"], "no such folder"),
         (["{root}", "--not-authors", "bob,carol"], "holds 1 author folder(s) (alice): attribution needs at least two"),
-        ([], "the following arguments are required: root"),
         (["{root}", "--authors", "alice"], "unrecognized arguments: --authors alice"),
     ],
 )

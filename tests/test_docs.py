@@ -3,7 +3,8 @@ runs it at a smaller scale, where one does), so that no command in the docs drif
 
     python -m pytest tests/test_docs.py
 
-The commands run in a scratch folder beside a link to ../shared, with STYLOMETRY_DATA and STYLOMETRY_TOKENIZER set
+The commands run in a scratch folder beside ../shared/corpus and ../shared/tokenizers/gpt2 (links to the tests' corpus
+and tokenizer), with STYLOMETRY_DATA and STYLOMETRY_TOKENIZER set
 as the README has the user set them. Training commands get a tiny model and budget (TINY); the grid commands are
 the tests' trained study (conftest's STUDY: 3 authors x 2 seeds), which the scratch folder holds a copy of as
 multirun/corpus/paper: they find it complete, and every command after them reads it.
@@ -20,16 +21,19 @@ from pathlib import Path
 import pytest
 from conftest import (
     CONTENT_STUDY,
+    CORPUS,
     REPO,
-    SHARED,
     STUDY,
     STUDY_AUTHORS,
     STUDY_SEEDS,
     TINY,
+    TOKENIZER,
     build_small_corpus,
     copy_study,
     run_command,
 )
+
+from stylometry.config.schema import DEMO_CORPUS
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TINY_BUDGET = [o for o in TINY if not o.startswith("experiment=")]  # for a command that names its experiment
@@ -41,6 +45,8 @@ GRID = {
     "'seed=range(10)'": f"seed={','.join(map(str, STUDY_SEEDS))}",
 }
 GRID_JOBS = len(STUDY_AUTHORS) * len(STUDY_SEEDS)
+DEMO_UNSET = ("STYLOMETRY_DATA", "STYLOMETRY_TOKENIZER")
+DEMO_JOBS = 6  # the demo's command here: 2 authors x 2 seeds, and the seeds' 2 background models
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Run:
     replace: tuple = ()
     append: tuple = ()
     slow: bool = True  # trains, or reads what training wrote
+    unset: tuple = ()  # variables of the README's environment this command runs without (the demo: all of them)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,25 @@ COMMANDS = {
         expect="20 jobs: 0 to skip, 0 to extend, 0 to resume, 20 to start",
         slow=False,
     ),
+    # The demo, as a new user runs it: no STYLOMETRY_DATA or STYLOMETRY_TOKENIZER (the corpus and tokenizer bundled
+    # with the package); two of its authors and seeds, TINY's budget; then what reads it.
+    "python -m stylometry.train -m experiment=demo 'author=glob(*)' 'seed=range(3)' hydra/launcher=joblib "
+    "hydra.launcher.n_jobs=2": Run(
+        f"{DEMO_JOBS} jobs: {DEMO_JOBS} complete",
+        (("'author=glob(*)'", "author=baum,thompson"), ("'seed=range(3)'", "seed=0,1")),
+        TINY_BUDGET,
+        unset=DEMO_UNSET,
+    ),
+    "python -m stylometry.status multirun/demo/demo": Run(
+        f"multirun/demo/demo: {DEMO_JOBS} jobs: {DEMO_JOBS} complete", unset=DEMO_UNSET
+    ),
+    "python -m stylometry.analyze multirun/demo/demo --out analysis/demo": Run(
+        "4 models analysed; report: analysis/demo/report.md", unset=DEMO_UNSET
+    ),
+    "python -m stylometry.attribute multirun/demo/demo stylometry/data/bundled/demo/contested/30537.txt --authors "
+    "baum,thompson --out attribution/demo": Run(
+        "report: attribution/demo/report.md", (("stylometry/data/bundled/demo", str(DEMO_CORPUS)),), unset=DEMO_UNSET
+    ),
     # The grid: the tests' study, copied here as multirun/corpus/paper, found complete (as the same command run
     # again finds it: nothing to launch, on any launcher); every command after it reads it.
     "python -m stylometry.train -m 'author=glob(*)' 'seed=range(10)'": Run(
@@ -127,7 +153,7 @@ COMMANDS = {
     "device.jobs_per_gpu=2": Run(
         f"{GRID_JOBS} jobs: {GRID_JOBS} complete", (*GRID.items(), ("n_jobs=8", "n_jobs=2")), STUDY
     ),
-    "python -m stylometry.status": Run(f"multirun: {GRID_JOBS} jobs: {GRID_JOBS} complete"),
+    "python -m stylometry.status": Run(f"multirun: {GRID_JOBS + DEMO_JOBS} jobs: {GRID_JOBS + DEMO_JOBS} complete"),
     "python -m stylometry.status multirun/corpus/paper": Run(
         f"multirun/corpus/paper: {GRID_JOBS} jobs: {GRID_JOBS} complete"
     ),
@@ -188,15 +214,10 @@ COMMANDS = {
     'pip install -e ".[test,analysis]"': INSTALL,
     'pip install -e ".[tensorboard]"': INSTALL,
     "git clone --depth 1 https://github.com/ContextLab/llm-stylometry": NotRun(
-        "downloads the study's repository: the tests read its corpus from ../shared/corpus"
+        "downloads the study's repository: the tests read the demo corpus, whose books are its books' openings"
     ),
     "mv llm-stylometry/data/cleaned corpus": NotRun("needs the clone above"),
     "export STYLOMETRY_DATA=$PWD/corpus": ENVIRONMENT,
-    "python -c \"from transformers import AutoTokenizer; AutoTokenizer.from_pretrained('gpt2')"
-    ".save_pretrained('gpt2-tokenizer')\"": NotRun(
-        "downloads GPT-2's tokenizer: the tests use the one saved so in ../shared/tokenizers/gpt2"
-    ),
-    "export STYLOMETRY_TOKENIZER=$PWD/gpt2-tokenizer": ENVIRONMENT,
     'python -m pytest -m "not slow and not slurm"': SUITE,
     "python -m pytest -n 2 --dist loadfile": SUITE,
     # Too big for a test, or needing what a test machine has not.
@@ -339,10 +360,13 @@ def test_every_command_of_the_docs_is_run_or_says_why_not():
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, token_cache):
-    """A scratch folder beside `shared` (a link to ../shared), as the repo is, with a corpus of three authors for
-    the pages' /path/to/mycorpus (conftest's small corpus), and the environment the README sets up."""
+    """A scratch folder beside `shared` (the pages' ../shared/corpus and ../shared/tokenizers/gpt2: links to the
+    tests' corpus and tokenizer), with a corpus of three authors for the pages' /path/to/mycorpus (conftest's small
+    corpus), and the environment the README sets up."""
     root = tmp_path_factory.mktemp("docs")
-    (root / "shared").symlink_to(SHARED)
+    (root / "shared" / "tokenizers").mkdir(parents=True)
+    (root / "shared" / "corpus").symlink_to(CORPUS)
+    (root / "shared" / "tokenizers" / "gpt2").symlink_to(TOKENIZER)
     cwd = root / "repo"
     cwd.mkdir()
     mycorpus = build_small_corpus(root / "mycorpus")
@@ -356,6 +380,7 @@ def workspace(tmp_path_factory, token_cache):
 
 def run_docs_command(workspace, command: str, how: Run) -> subprocess.CompletedProcess:
     cwd, env, names, cache = workspace
+    env = {**env, **dict.fromkeys(how.unset)}  # None: removed (conftest's command_env)
     for old, new in how.replace:
         command = command.replace(old, new.format(**names))
     trains = command.startswith("python -m stylometry.train") and not re.search(r" --(cfg|help)\b", command)

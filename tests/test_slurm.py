@@ -1,9 +1,9 @@
 """Sweeps on a real SLURM cluster: the grid as one array job (its authors started from their seeds' backgrounds),
 and a requeued job that resumes.
 
-    bash ../shared/slurm/start-slurm.sh && python -m pytest tests/test_slurm.py   # as root
+    bash tests/slurm/start-slurm.sh && python -m pytest tests/test_slurm.py   # as root
 
-The cluster is the one-node SLURM of ../shared/slurm/ (its README lists the pitfalls these tests
+The cluster is the one-node SLURM of tests/slurm/ (its README lists the pitfalls these tests
 step around). If `sinfo` does not answer, the `slurm` fixture starts it with start-slurm.sh and
 stops it afterwards with stop-slurm.sh; a machine where the daemons cannot start fails here with
 the reason. Jobs run 2 at a time on 2 cores, on a model and budget that train in seconds.
@@ -20,9 +20,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import SHARED, run_command, start_command
+from conftest import REPO, run_command, start_command
 
-SLURM_RECIPE = SHARED / "slurm"
+SLURM_RECIPE = REPO / "tests" / "slurm"  # the one-node cluster (its README.md: what it installs, the pitfalls)
 
 # About 1.5 s an epoch on one core; two authors' held-out books instead of eight keep tokenizing short.
 TINY = [

@@ -2,8 +2,9 @@
 
     python -m pytest tests/test_variants.py -q
 
-Shared data (the corpus, the study's variant samples, NLTK's tagger) is read from ../../shared
-relative to this file, i.e. /work/shared beside the repo; a missing folder fails, it never skips.
+What cannot ship with the package (the study's whole books, its variant samples, NLTK's tagger) is read from the
+folder STYLOMETRY_TEST_SHARED names (conftest.py: shared_data; .ci/run sets it): a test that needs it skips,
+saying so, where the variable is not set, and fails where it is set to a folder without it.
 """
 
 import pickle
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import nltk
 import pytest
+from conftest import shared_data
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -22,14 +24,7 @@ from stylometry.data.variants import build_transform, transform_key
 from stylometry.variants import main
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 BOOK = "baum/54.txt"  # "The Marvelous Land of Oz", the book the study published in all three variants
-
-
-def shared_path(relative: str) -> Path:
-    path = SHARED / relative
-    assert path.exists(), f"missing shared test data {path}: these tests need the shared folder beside the repo"
-    return path
 
 
 def compose_variant(name: str, *overrides: str) -> VariantConfig:
@@ -42,12 +37,12 @@ def compose_variant(name: str, *overrides: str) -> VariantConfig:
 
 @pytest.fixture(scope="module")
 def nltk_data() -> str:
-    return str(shared_path("nltk_data"))
+    return str(shared_data("nltk_data"))
 
 
 @pytest.fixture(scope="module")
 def book_text() -> str:
-    return shared_path(f"corpus/{BOOK}").read_bytes().decode("utf-8")
+    return shared_data(f"corpus/{BOOK}").read_bytes().decode("utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +90,11 @@ def assert_same_bytes(actual: str, expected_path: Path) -> None:
 @pytest.mark.parametrize("variant, sample", [("content", "content_only"), ("function", "function_only")])
 def test_mask_variants_match_the_study(variant, sample, book_text):
     transform = build_transform(compose_variant(variant))
-    assert_same_bytes(transform(book_text), shared_path(f"corpus-variants-sample/{sample}/{BOOK}"))
+    assert_same_bytes(transform(book_text), shared_data(f"corpus-variants-sample/{sample}/{BOOK}"))
 
 
 def test_pos_variant_matches_the_study(tag_last, book_text):
-    assert_same_bytes(tag_last(book_text), shared_path(f"corpus-variants-sample/pos_only/{BOOK}"))
+    assert_same_bytes(tag_last(book_text), shared_data(f"corpus-variants-sample/pos_only/{BOOK}"))
 
 
 def test_function_word_list_is_sklearns():

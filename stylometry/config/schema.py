@@ -76,6 +76,11 @@ class ModelConfig:
 
 
 DATA_KINDS = ("corpus", "text")
+# What ships inside the package (its README.md: sources and licences): GPT-2's tokenizer (vocab.json, merges.txt),
+# the default data.tokenizer, and the demo corpus (the study's books, each cut to its opening), the default data.root.
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "data" / "bundled"
+BUNDLED_TOKENIZER = str(BUNDLED_DIR / "gpt2")
+DEMO_CORPUS = BUNDLED_DIR / "demo"
 # The study's corpus (its repository's data/cleaned/): extra evaluation sets and the variants' copies of the books.
 STUDY_NOT_AUTHORS = ("contested", "non_oz_baum", "non_oz_thompson", "content_only", "function_only", "pos_only")
 VAL_SPLITS = ("fraction", "files", "given")
@@ -87,7 +92,7 @@ class DataConfig:
 
     kind: str = MISSING  # corpus | text
     root: str = MISSING  # corpus: one folder of .txt books per author, plus the extra sets; text: the texts' folder
-    tokenizer: str = "gpt2"  # a local tokenizer folder (or a hub name, on a machine that reaches the hub)
+    tokenizer: str = BUNDLED_TOKENIZER  # a local tokenizer folder (or a hub name, on a machine that reaches the hub)
     # Training tokens per model. corpus: null is the study's rule on this corpus (the most tokens every
     # author's training text holds, whichever book is held out: 643,041 on the study's corpus);
     # text: the first this many of the training split, null for all of it.
@@ -373,13 +378,19 @@ def folder_name(path: str) -> str:
     return Path(str(path)).expanduser().resolve().name
 
 
+def bundled(name: str) -> str:
+    """A folder that ships inside the package (`${bundled:gpt2}`, `${bundled:demo}`)."""
+    return str(BUNDLED_DIR / name)
+
+
 def first_set(*values):
     """The first value that is not null (`run_name`: the author's name, else the text data's name)."""
     return next((value for value in values if value is not None), None)
 
 
 def register_resolvers() -> None:
-    """The resolvers our configs' interpolations use (`${folder_name:...}`, `${first_set:...}`)."""
+    """The resolvers our configs' interpolations use (`${folder_name:...}`, `${first_set:...}`, `${bundled:...}`)."""
+    OmegaConf.register_new_resolver("bundled", bundled, replace=True)
     OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
     OmegaConf.register_new_resolver("first_set", first_set, replace=True)
 

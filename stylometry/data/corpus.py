@@ -16,12 +16,23 @@ import hashlib
 from pathlib import Path
 from typing import Iterable, List, Sequence
 
-from stylometry.config.schema import ConfigError, check_name
+from stylometry.config.schema import DEMO_CORPUS, ConfigError, check_name
 
 
 def books(folder: Path) -> List[Path]:
     """The folder's books: its .txt files, hidden ones left out, in name order."""
     return sorted(path for path in folder.glob("*.txt") if not path.name.startswith(".") and path.is_file())
+
+
+def demo_corpus_note(root) -> str | None:
+    """The line a command says when the corpus it reads is the demo corpus bundled with the package (data.root's
+    default); None for any other corpus."""
+    if Path(str(root)).expanduser().resolve() != DEMO_CORPUS:
+        return None
+    return (
+        f"data.root: the demo corpus bundled with stylometry ({DEMO_CORPUS}: the study's books, each cut to its "
+        "opening); point data.root=<folder> (or STYLOMETRY_DATA) at the study's corpus or yours"
+    )
 
 
 def author_folders(root: Path, not_authors: Iterable[str]) -> List[str]:
