@@ -27,7 +27,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stylometry.config.compose import CONF_DIR, compose_jobs, hydra_args
-from stylometry.config.schema import BACKGROUND, STUDY_NOT_AUTHORS, ConfigError, first_line, register_configs
+from stylometry.config.schema import (
+    BACKGROUND,
+    DEMO_CORPUS,
+    STUDY_NOT_AUTHORS,
+    ConfigError,
+    first_line,
+    register_configs,
+)
 from stylometry.data.authors import prepare_argv
 from stylometry.data.corpus import author_folders, demo_corpus_note
 from stylometry.runs.layout import (
@@ -298,7 +305,7 @@ def help_text(argv: list[str]) -> str:
         (arg.split("=", 1)[1] for arg in argv if arg.startswith("data.root=")), os.environ.get("STYLOMETRY_DATA")
     )
     try:
-        authors = ", ".join(author_folders(Path(root).expanduser(), STUDY_NOT_AUTHORS)) if root else ""
+        authors = ", ".join(author_folders(Path(root or DEMO_CORPUS).expanduser(), STUDY_NOT_AUTHORS))
     except ConfigError:
         authors = ""
     groups = []
@@ -315,7 +322,7 @@ def help_text(argv: list[str]) -> str:
         f"  {'hydra/launcher':<14} {', '.join(name + '*' if name == 'basic' else name for name in launchers)}"
         "  (with -m; basic: one job after another)"
     )
-    now = f" [now {root}]" if root else ""
+    now = f" [now {root}]" if root else " [now the demo corpus]"
     return f"""{__doc__.splitlines()[0]}
 
 Usage: python -m stylometry.train [-m] [key=value ...] [group=option ...]
@@ -324,9 +331,13 @@ Examples:
 {__doc__.split(chr(10) * 2)[1]}
 
 Required:
-  data.root       the corpus: one folder of .txt books per author (or set STYLOMETRY_DATA){now}
   author          with data=corpus: one author folder of data.root (-m 'author=glob(*)' for all of them)
-  data.tokenizer  a local GPT-2 tokenizer folder (or STYLOMETRY_TOKENIZER); a hub name loads from the local cache
+
+Where the text comes from (unset: what ships with the package):
+  data.root       the corpus: one folder of .txt books per author (or set STYLOMETRY_DATA); unset, the demo
+                  corpus (the study's books, each cut to its opening){now}
+  data.tokenizer  a local tokenizer folder (or STYLOMETRY_TOKENIZER); unset, GPT-2's, bundled; a hub name loads
+                  from the local cache
 
 Config groups (group=option; * the default):
 {chr(10).join(groups)}

@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPUS, SMALL_CORPUS, TINY, TINY_TRAIN_TOKENS, TOKENIZER, build_small_corpus, run_command
+from conftest import (
+    CORPUS,
+    SMALL_CORPUS,
+    TINY,
+    TINY_TRAIN_TOKENS,
+    TOKENIZER,
+    build_small_corpus,
+    run_command,
+    shared_data,
+)
 from safetensors.torch import load_file
 
 from stylometry.config.schema import STUDY_NOT_AUTHORS, ConfigError
@@ -87,11 +96,14 @@ def test_data_authors_default_to_every_folder_and_train_tokens_to_the_studys_rul
 
 
 @pytest.mark.slow
-def test_the_studys_corpus_keeps_643041_training_tokens(token_cache):
+@pytest.mark.parametrize("corpus, expected", [("study", 643041), ("demo", 35152)])
+def test_the_rule_gives_the_training_tokens_the_docs_state(token_cache, corpus, expected):
+    """The study's corpus keeps 643,041 training tokens (README.md), the demo corpus 35,152 (docs/your-corpus.md)."""
+    root = shared_data("corpus") if corpus == "study" else CORPUS
     reader = BookReader(token_cache, load_tokenizer(str(TOKENIZER)), lambda text: text, "baseline")
-    authors = author_folders(CORPUS, STUDY_NOT_AUTHORS)
+    authors = author_folders(root, STUDY_NOT_AUTHORS)
     assert authors == ["austen", "baum", "dickens", "fitzgerald", "melville", "thompson", "twain", "wells"]
-    assert largest_train_tokens(CORPUS, authors, reader) == 643041
+    assert largest_train_tokens(root, authors, reader) == expected
 
 
 @pytest.mark.parametrize(

@@ -197,7 +197,7 @@ def test_the_docs_sample_is_what_the_command_prints(tmp_path, cache, capsys, mon
     monkeypatch.setenv("STYLOMETRY_TOKENIZER", str(TOKENIZER))
     code, out, err = corpus(root, "--cache-dir", cache, capsys=capsys)
     assert code == 0, err
-    expected = (
-        "\n".join(shown).replace("/path/to/mycorpus", str(root)).replace("/path/to/gpt2-tokenizer", str(TOKENIZER))
-    )
+    # The page's paths: a corpus of yours, and the tokenizer bundled in a clone at /path/to/stylometry.
+    page_tokenizer = "/path/to/stylometry/stylometry/data/bundled/gpt2"
+    expected = "\n".join(shown).replace("/path/to/mycorpus", str(root)).replace(page_tokenizer, str(TOKENIZER))
     assert out.rstrip("\n") == expected
