@@ -158,6 +158,9 @@ COMMANDS = {
         f"multirun/corpus/paper: {GRID_JOBS} jobs: {GRID_JOBS} complete"
     ),
     "cat multirun/corpus/paper/summary.csv": Run("run_dir,state,"),
+    "python -m stylometry.export multirun/corpus/paper --out exports/paper": Run(
+        f"exported {GRID_JOBS} models to exports/paper (the study's card: exports/paper/README.md)"
+    ),
     "python -m stylometry.analyze multirun/corpus/paper --out analysis/paper": Run(
         f"{GRID_JOBS} models analysed; report: analysis/paper/report.md"
     ),

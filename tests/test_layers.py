@@ -25,7 +25,7 @@ LAYERS = {
     "benchmark": 6,  # speed and memory of the trainer's own step and evaluation
     "attribution": 7,  # new texts scored by a trained study; its verdicts are the analysis's
 }
-COMMANDS = {"train", "status", "analyze", "attribute", "generate", "bench", "variants", "corpus"}
+COMMANDS = {"train", "status", "analyze", "attribute", "generate", "bench", "variants", "corpus", "export"}
 TOP = 8
 MAX_FUNCTION_LINES = 60
 
