@@ -161,6 +161,10 @@ COMMANDS = {
     "python -m stylometry.export multirun/corpus/paper --out exports/paper": Run(
         f"exported {GRID_JOBS} models to exports/paper (the study's card: exports/paper/README.md)"
     ),
+    "python -m stylometry.attribute exports/paper corpus/contested/30537.txt --authors baum,thompson "
+    "--out attribution/exported": Run(
+        "report: attribution/exported/report.md", (("corpus/contested", "../shared/corpus/contested"),)
+    ),
     "python -m stylometry.analyze multirun/corpus/paper --out analysis/paper": Run(
         f"{GRID_JOBS} models analysed; report: analysis/paper/report.md"
     ),

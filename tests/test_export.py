@@ -4,6 +4,7 @@ scoring a text as `attribute` scores it from the run dirs, with Hub model cards 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,40 @@ def test_an_out_that_exists_or_a_missing_study_is_one_line_and_nothing_changes(t
 
 def subprocess_export(cwd: Path, *args: str):
     return run_command("stylometry.export", *args, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_attribute_reads_an_export_as_the_study_it_came_from(exported, study, tmp_path):
+    """The same verdicts, losses and likelihood ratios from the exported folders as from the run dirs."""
+    tables = {}
+    for name, source in (("study", study), ("export", exported)):
+        out = tmp_path / name
+        assert (
+            attribute.main(
+                [str(source), str(CONTESTED), "--authors", "baum,thompson", "--no-figures", "--out", str(out)]
+            )
+            == 0
+        )
+        tables[name] = {table: pd.read_csv(out / f"{table}.csv") for table in ("scores", "verdicts")}
+    for table in ("scores", "verdicts"):
+        pd.testing.assert_frame_equal(tables["study"][table], tables["export"][table])
+
+
+@pytest.mark.slow
+def test_an_export_whose_weights_or_models_are_not_its_cards_is_refused(exported, tmp_path):
+    changed = tmp_path / "changed"
+    shutil.copytree(exported, changed)
+    weights = changed / "baum-seed0" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    result = run_command(
+        "stylometry.attribute", str(changed), str(CONTESTED), "--out", str(tmp_path / "a"), cwd=tmp_path
+    )
+    assert_one_error_line(result, f"{weights} is not the weights its card states", exact=False)
+    twice = tmp_path / "twice"
+    shutil.copytree(exported, twice)
+    shutil.copytree(twice / "baum-seed0", twice / "baum-seed0-again")
+    result = run_command("stylometry.attribute", str(twice), str(CONTESTED), "--out", str(tmp_path / "b"), cwd=tmp_path)
+    assert_one_error_line(result, "two runs of baum seed 0: ", exact=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -9,12 +9,17 @@ card, and the study's card beside them.
         tokenizer.json, tokenizer_config.json, ...                the run's tokenizer (save_pretrained)
         training_config.yaml                                      the run's whole config (its config.yaml)
         README.md                                                 the model's card (the Hub's YAML header)
+        stylometry.json                                           the card's facts, read back by read_export
+
+`python -m stylometry.attribute <out> ...` reads an export as the study it came from (read_export: each model's
+weights checked against the hash its card states).
 
 An export is written whole into a hidden folder beside --out and renamed to it at the end: an export cut short
 leaves no half folder under --out's name, and an --out that exists is refused, never written into.
 """
 
 import hashlib
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,7 @@ from stylometry.runs.status import read_status
 CARD = "README.md"
 CHECKPOINT_FILES = ("config.json", "generation_config.json", WEIGHTS)  # generation_config.json where the run has one
 TRAINING_CONFIG = "training_config.yaml"
+FACTS = "stylometry.json"
 TAGS = ["stylometry", "authorship-attribution", "gpt2"]
 
 
@@ -80,6 +86,7 @@ def export_study(study, facts: StudyFacts, out: Path) -> list[Path]:
         tokenizer.save_pretrained(folder)
         facts_of_model = _model_facts(model, study, sha256_of(folder / WEIGHTS))
         (folder / CARD).write_text(model_card(facts_of_model, facts), encoding="utf-8")
+        (folder / FACTS).write_text(json.dumps(facts_of_model, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         rows.append(facts_of_model)
     (partial / CARD).write_text(study_card(rows, facts), encoding="utf-8")
     partial.rename(out)
@@ -108,6 +115,9 @@ def _model_facts(model, study, weights_sha256: str) -> dict:
         "step": status.get("step"),
         "losses": status.get("losses", {}),
         "corpus_sha256": status.get("corpus_sha256") or manifest.get("corpus_sha256"),
+        "corpus_root": manifest.get("corpus_root"),
+        "study": status.get("study"),
+        "experiment": status.get("experiment"),
         "config_sha256": status.get("config_sha256"),
         "weights_sha256": weights_sha256,
         "model": identity["model"],
@@ -230,3 +240,38 @@ from huggingface_hub import upload_folder
 upload_folder(repo_id="<you>/<model>", folder_path="<this folder>/<model>")
 ```
 """
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    folder: Path  # what from_pretrained loads: the weights, config and tokenizer
+    facts: dict  # its card's facts (FACTS)
+    cfg: object  # the run's TrainConfig, its data.tokenizer the folder
+
+
+def is_export(path: Path) -> bool:
+    return (path / CARD).is_file() and any((folder / FACTS).is_file() for folder in path.iterdir() if folder.is_dir())
+
+
+def read_export(path: Path) -> list[ExportedModel]:
+    """The models of an export written by export_study; ExportError for one whose weights are not those its card
+    states, or whose facts or config do not read."""
+    from stylometry.runs.layout import read_run_config
+
+    models = []
+    for folder in sorted(folder for folder in path.iterdir() if (folder / FACTS).is_file()):
+        try:
+            facts = json.loads((folder / FACTS).read_text(encoding="utf-8"))
+            cfg = read_run_config(folder, TRAINING_CONFIG)
+        except (OSError, ValueError, KeyError) as error:
+            raise ExportError(f"{folder} does not read as an export ({error}): export the study again") from None
+        if not (folder / WEIGHTS).is_file() or sha256_of(folder / WEIGHTS) != facts.get("weights_sha256"):
+            raise ExportError(
+                f"{folder / WEIGHTS} is not the weights its card states (sha256 {str(facts.get('weights_sha256'))[:12]}"
+                "...): export the study again, or restore that file"
+            )
+        cfg.data.tokenizer = str(folder)  # the run's tokenizer, saved beside its weights
+        if facts.get("corpus_root") and Path(facts["corpus_root"]).is_dir():
+            cfg.data.root = facts["corpus_root"]  # where the run's manifest found its corpus (else --corpus)
+        models.append(ExportedModel(folder, facts, cfg))
+    return models

@@ -93,9 +93,9 @@ def read_saved_config(run_dir: Path) -> Optional[Dict]:
     return (yaml.safe_load(path.read_text()) or {}) if path.exists() else None
 
 
-def read_run_config(run_dir: Path):
-    """The run's TrainConfig: from config.yaml, or for runs older than it from Hydra's .hydra/config.yaml
-    (whose ${oc.env:...} values are then resolved in this environment)."""
+def read_run_config(run_dir: Path, name: str = RUN_CONFIG):
+    """The run's TrainConfig: from config.yaml (or `name`: an export's copy of it), or for runs older than it from
+    Hydra's .hydra/config.yaml (whose ${oc.env:...} values are then resolved in this environment)."""
     from omegaconf import OmegaConf
 
     from stylometry.config.schema import (
@@ -108,9 +108,9 @@ def read_run_config(run_dir: Path):
 
     register_resolvers()  # the ones an unresolved .hydra/config.yaml may use (the ConfigStore's schema: 12 ms more)
 
-    path = run_dir / RUN_CONFIG if (run_dir / RUN_CONFIG).exists() else run_dir / HYDRA_CONFIG
+    path = run_dir / name if (run_dir / name).exists() else run_dir / HYDRA_CONFIG
     if not path.exists():
-        raise FileNotFoundError(f"{run_dir} holds no {RUN_CONFIG} or {HYDRA_CONFIG}: it is not a run dir")
+        raise FileNotFoundError(f"{run_dir} holds no {name} or {HYDRA_CONFIG}: it is not a run dir")
     saved = OmegaConf.to_container(OmegaConf.load(path))
     # The cadence group was named `schedule` (a word the learning rate's shape, optimizer.schedule, also uses);
     # runs from before that group kept the cadence of evaluations and checkpoints in stop_criteria.

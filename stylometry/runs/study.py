@@ -19,6 +19,7 @@ from stylometry.config.schema import ConfigError, first_line
 from stylometry.runs.background_run import is_background
 from stylometry.runs.compatibility import first_mix, runs_text
 from stylometry.runs.decision import SKIP, decide
+from stylometry.runs.export import ExportError, is_export, read_export
 from stylometry.runs.layout import CHECKPOINT, MANIFEST, STATUS, read_run_config
 from stylometry.runs.loading import LoadError, choose_checkpoint
 from stylometry.runs.manifest import read_manifest, run_inputs
@@ -69,13 +70,17 @@ class _Run:
     cfg: object
     status: dict
     manifest: dict
+    checkpoint: Path | None = None  # an exported model's folder (its weights); None: the run dir's final checkpoint
 
 
 def load_study(
     study_dir: Path, authors: list[str] | None = None, corpus: Path | None = None, tokenizer_override: str | None = None
 ) -> Study:
-    """The study's complete models (of `authors`, or all), checked to be one study; the rest listed as left out."""
-    runs, left_out = _complete_runs(study_dir)
+    """The study's complete models (of `authors`, or all), checked to be one study; the rest listed as left out.
+    An export of a study (stylometry.runs.export) is read as the study it came from."""
+    runs, left_out = (
+        (_exported_runs(study_dir), []) if study_dir.is_dir() and is_export(study_dir) else _complete_runs(study_dir)
+    )
     _refuse_mixed(study_dir, runs, tokenizer_override)
     if authors:
         unknown = sorted(set(authors) - {run.cfg.author.name for run in runs})
@@ -144,6 +149,22 @@ def _complete_runs(study_dir: Path) -> tuple[list[_Run], list[str]]:
     return runs, left_out
 
 
+def _exported_runs(study_dir: Path) -> list[_Run]:
+    """An export's models as the runs they were: their configs, and the facts of their status and manifest that a
+    study is read from (which books each trained on and held out, the study's identity)."""
+    try:
+        exported = read_export(study_dir)
+    except ExportError as error:
+        raise StudyError(str(error)) from None
+    runs = []
+    for model in exported:
+        facts = model.facts
+        status = {key: facts.get(key) for key in ("study", "experiment", "corpus_sha256", "config_sha256")}
+        manifest = {key: facts[key] for key in ("held_out_books", "train_books", "corpus_root")}
+        runs.append(_Run(model.folder, model.cfg, status, manifest, checkpoint=model.folder))
+    return runs
+
+
 def _models(study_dir: Path, runs: list[_Run], every_author: set[str]) -> list[Model]:
     """Each run's model and final checkpoint, one per author and seed, from a study of two authors or more (of which
     --authors may choose one: a verification's candidate, the others' held-out books its reference)."""
@@ -156,6 +177,9 @@ def _models(study_dir: Path, runs: list[_Run], every_author: set[str]) -> list[M
                 "pass a dir that holds one of them"
             )
         seen[author, seed] = run.run_dir
+        if run.checkpoint is not None:
+            models.append(Model(run.run_dir, author, seed, run.checkpoint))
+            continue
         try:
             checkpoint = choose_checkpoint(run.run_dir, "latest")
         except LoadError as error:
