@@ -143,7 +143,10 @@ def parse_overrides(overrides: Sequence[str], config_loader=None) -> list:
 
 def grammar_error(override: str, reason: str) -> str:
     """`<override>: <what is wrong>; <what to write>` for an override Hydra's grammar rejects. `reason` (the
-    grammar's own words, e.g. "mismatched input '=' expecting <EOF>") is said only where nothing plainer fits."""
+    grammar's own words, e.g. "mismatched input '=' expecting <EOF>") is said only where nothing plainer fits. An
+    override holding a newline or another unprintable character is shown escaped, so that the message is one line."""
+    if not override.isprintable():
+        override = override.encode("unicode_escape").decode("ascii")
     key, equals, value = override.partition("=")
     if not equals:
         return f"{override}: not an override; write key=value, group=option, or ~key to delete a key"
