@@ -7,7 +7,9 @@
     python -m stylometry.attribute multirun/corpus/paper chapter.txt --rolling --window 256 --stride 64 --out a/e
 
 The study dir is a sweep, or any folder of run dirs (stylometry.runs.study: unfinished and failed runs
-are listed and left out; a study that mixes variants, tokenizers, corpora or settings is refused).
+are listed and left out; a study that mixes variants, tokenizers, corpora or settings is refused), or an export of
+one (python -m stylometry.export: read as the study it came from), or a folder of plain per-author from_pretrained
+GPT-2 folders (their raw losses only: nothing says which books they held out; docs/sharing.md).
 Each complete model is loaded once and scores every text with its final checkpoint (`checkpoint/`),
 exactly as training evaluates (stylometry.model.evaluate: consecutive windows, total NLL over the
 predicted tokens divided by their number, no padding counted), on the text as the study's models

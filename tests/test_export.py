@@ -148,3 +148,55 @@ def test_an_export_whose_weights_or_models_are_not_its_cards_is_refused(exported
     result = run_command("stylometry.attribute", str(twice), str(CONTESTED), "--out", str(tmp_path / "b"), cwd=tmp_path)
     assert_one_error_line(result, "two runs of baum seed 0: ", exact=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def plain_folders(exported: Path, to: Path, seed: int = 0) -> Path:
+    """A folder of plain per-author from_pretrained models, named by author: the export's weights, config and
+    tokenizer of one seed, without its cards, facts or training config (as somebody's published models are)."""
+    for folder in sorted(exported.glob(f"*-seed{seed}")):
+        author = folder.name.removesuffix(f"-seed{seed}")
+        (to / author).mkdir(parents=True)
+        for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"):
+            shutil.copy2(folder / name, to / author / name)
+    return to
+
+
+@pytest.mark.slow
+def test_plain_models_attribute_by_raw_loss_and_say_what_they_cannot_answer(exported, study, tmp_path, capsys):
+    plain = plain_folders(exported, tmp_path / "plain")
+    flags = ["--max-tokens", "512", "--no-figures"]
+    assert attribute.main([str(plain), str(CONTESTED), *flags, "--out", str(tmp_path / "plain_out")]) == 0
+    printed = capsys.readouterr().out
+    assert "no test (too few seeds)" in printed
+    assert (
+        "not answered: the study's held-out accuracy at each text's length, the likelihood ratio, the open set (\"none"
+        in printed
+    )
+    assert "Not answered: " in (tmp_path / "plain_out" / "report.md").read_text()
+    assert (
+        attribute.main([str(study), str(CONTESTED), *flags, "--closed-set", "--out", str(tmp_path / "study_out")]) == 0
+    )
+    by_plain = pd.read_csv(tmp_path / "plain_out" / "scores.csv").set_index("model_author")["loss"]
+    study_scores = pd.read_csv(tmp_path / "study_out" / "scores.csv")
+    by_study = study_scores[study_scores["seed"] == 0].set_index("model_author")["loss"]
+    pd.testing.assert_series_equal(by_plain.sort_index(), by_study.sort_index())
+
+
+@pytest.mark.slow
+def test_plain_models_that_cannot_be_a_study_are_one_line(exported, tmp_path):
+    def refused(folder: Path, *args: str) -> subprocess.CompletedProcess:
+        return run_command(
+            "stylometry.attribute", str(folder), *(args or [str(CONTESTED)]), "--out", str(tmp_path / "o")
+        )
+
+    held_out = plain_folders(exported, tmp_path / "a")
+    assert_one_error_line(refused(held_out, "--held-out"), "--held-out needs the study's books", exact=False)
+    not_gpt2 = plain_folders(exported, tmp_path / "b")
+    config = json.loads((not_gpt2 / "baum" / "config.json").read_text()) | {"model_type": "bert"}
+    (not_gpt2 / "baum" / "config.json").write_text(json.dumps(config))
+    assert_one_error_line(refused(not_gpt2), f"{not_gpt2 / 'baum'} is not a GPT-2 (model_type bert)", exact=False)
+    small = plain_folders(exported, tmp_path / "c")
+    config = json.loads((small / "baum" / "config.json").read_text()) | {"vocab_size": 100}
+    (small / "baum" / "config.json").write_text(json.dumps(config))
+    assert_one_error_line(refused(small), "its tokenizer has 50,257 tokens, its weights 100", exact=False)
+    assert not (tmp_path / "o").exists()

@@ -10,7 +10,7 @@ own texts (max_tokens "all": the whole text).
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -107,7 +107,7 @@ class Request:
 
 def attribute(request: Request) -> Attribution:
     """Everything but writing: the study, the texts, every score, the verdicts (or the held-out curve)."""
-    study = _study(request)
+    study, request, unavailable = _study(request)
     max_tokens = _max_tokens(request.max_tokens, study)
     reader = _reader(request, study)
     texts, unscored = _texts(request, study, reader, max_tokens)
@@ -116,9 +116,8 @@ def attribute(request: Request) -> Attribution:
     stitches = stitched_books(texts) if request.held_out and request.rolling else []
     scored_texts = texts + [stitch.text for stitch in stitches]
     _check_rolling(request, study, scored_texts)
-    book_tokens = _book_tokens(request, study, max_tokens)
-    kept = _kept_calibration(request, study, book_tokens)
-    books = _held_out_books(request, study, reader, book_tokens, kept.missing)
+    kept = _kept_calibration(request, study, _book_tokens(request, study, max_tokens))
+    books = _held_out_books(request, study, reader, _book_tokens(request, study, max_tokens), kept.missing)
     candidate_books = {book.name.removeprefix(REFERENCE_PREFIX) for book, _ in books if book.author in study.authors}
     scored, impostor_scores = _score(request, study, scored_texts, books)
     result = Attribution(
@@ -131,6 +130,7 @@ def attribute(request: Request) -> Attribution:
         unscored=unscored,
         score=request.score,
         false_rejection=request.false_rejection,
+        unavailable=unavailable,
     )
     book_names, stitch_names = {book.name for book, _ in books}, {stitch.text.name for stitch in stitches}
     every_book_scores = _split_off(result, book_names)
@@ -167,6 +167,35 @@ def attribute(request: Request) -> Attribution:
     return result
 
 
+def _without_held_out_books(request: Request, study: Study) -> tuple[Request, list[str]]:
+    """The request as a study whose held-out books are not known can answer it (Study.no_held_out_books): the raw
+    losses compared, and the answers measured on those books named as unavailable; AttributionError for a request
+    that asks for nothing else."""
+    if not study.no_held_out_books:
+        return request, []
+    for asked, option in [
+        (request.held_out, "--held-out"),
+        (request.score == NORMALIZED, "--score normalized"),
+        (request.baselines, "--baselines"),
+    ]:
+        if asked:
+            raise AttributionError(
+                f"{option} needs the study's books, and {study.study_dir} holds {study.no_held_out_books}"
+            )
+    unavailable = [
+        answer
+        for answer, wanted in [
+            ("the study's held-out accuracy at each text's length", request.trust),
+            ("the likelihood ratio", request.likelihood_ratio),
+            ('the open set ("none of the candidates")', not request.closed_set),
+            ("the normalized score", True),
+        ]
+        if wanted
+    ]
+    log.warning("not answered: %s: %s holds %s", ", ".join(unavailable), study.study_dir, study.no_held_out_books)
+    return replace(request, trust=False, likelihood_ratio=False, closed_set=True), unavailable
+
+
 def _score(request: Request, study: Study, texts: list[Text], books) -> tuple[dict, pd.DataFrame]:
     """Every model's scores of the texts and books, and the impostors' rows taken out of them: the study's models of
     authors who are not candidates, the likelihood ratio's reference only (none with --no-lr)."""
@@ -186,11 +215,12 @@ def _open_set(result: Attribution, request: Request, scores: pd.DataFrame, kept:
         result.verdicts = lr_open_set(result.verdicts, result.verification)
 
 
-def _study(request: Request) -> Study:
+def _study(request: Request) -> tuple[Study, Request, list[str]]:
+    """The study, and the request as it can answer it, with the answers it cannot give (_without_held_out_books)."""
     study = load_study(request.study_dir, request.authors, request.corpus, request.tokenizer)
     for line in study.left_out:
         log.warning("left out: %s", line)
-    return study
+    return study, *_without_held_out_books(request, study)
 
 
 def _check_rolling(request: Request, study: Study, scored_texts: list[Text]) -> None:

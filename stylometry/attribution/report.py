@@ -112,6 +112,12 @@ def report_markdown(result: Attribution, command: str, figures: list[str]) -> st
         ),
         "",
     ]
+    if result.unavailable:
+        lines += [
+            f"Not answered: {', '.join(result.unavailable)}. Each is measured on the study's held-out books, and "
+            f"this study holds {study.no_held_out_books}.",
+            "",
+        ]
     if study.left_out:
         lines += [f"Left out ({len(study.left_out)} runs not complete):", ""]
         lines += [f"- {line}" for line in study.left_out] + [""]
@@ -491,4 +497,6 @@ def summary_lines(result: Attribution) -> list[str]:
         lines += [f"{text.name}, along the text: {rolling_words(result, text.name)}" for text in result.texts]
     for text in result.unscored:
         lines.append(f"{text.name}: not scored ({text.note})")
+    if result.unavailable:
+        lines.append(f"not answered: {', '.join(result.unavailable)} (the study's held-out books are not known)")
     return lines

@@ -55,6 +55,8 @@ class Attribution:
     verification_trials: pd.DataFrame = field(default_factory=pd.DataFrame)
     verification_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     verification_note: str = ""
+    # What a study whose held-out books are not known cannot answer (runs/study.py: Study.no_held_out_books).
+    unavailable: list[str] = field(default_factory=list)
 
     @property
     def scores(self) -> pd.DataFrame:

@@ -10,6 +10,8 @@ the run dir decision (stylometry/runs/decision.py) has nothing left to train in 
 run per author and seed. Anything else is refused with one line naming the difference.
 """
 
+import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,6 +56,9 @@ class Study:
     # The complete models of the study's other authors where --authors chose fewer: no candidates, but trained as the
     # candidates were (the likelihood ratio's impostors, attribution/verification.py).
     impostors: list[Model] = field(default_factory=list)
+    # Why the study's held-out books are not known, where they are not: models that do not say which books they
+    # trained on and held out (plain from_pretrained folders, _plain_study). "" for run dirs and exports.
+    no_held_out_books: str = ""
 
     @property
     def authors(self) -> list[str]:
@@ -77,7 +82,10 @@ def load_study(
     study_dir: Path, authors: list[str] | None = None, corpus: Path | None = None, tokenizer_override: str | None = None
 ) -> Study:
     """The study's complete models (of `authors`, or all), checked to be one study; the rest listed as left out.
-    An export of a study (stylometry.runs.export) is read as the study it came from."""
+    An export of a study (stylometry.runs.export) is read as the study it came from; a folder of plain per-author
+    from_pretrained folders as a study whose held-out books are not known (_plain_study)."""
+    if study_dir.is_dir() and not find_run_dirs(study_dir) and not is_export(study_dir) and _plain_folders(study_dir):
+        return _plain_study(study_dir, authors)
     runs, left_out = (
         (_exported_runs(study_dir), []) if study_dir.is_dir() and is_export(study_dir) else _complete_runs(study_dir)
     )
@@ -147,6 +155,76 @@ def _complete_runs(study_dir: Path) -> tuple[list[_Run], list[str]]:
             "command again), then attribute"
         )
     return runs, left_out
+
+
+PLAIN_SEED = re.compile(r"(?P<author>.+)-seed(?P<seed>\d+)")  # a folder <author>-seed<N>; any other name: seed 0
+PLAIN = (
+    "models that do not say which books they trained on and held out (plain from_pretrained folders, with no "
+    "stylometry.json beside them): only their losses are compared"
+)
+
+
+def _plain_folders(study_dir: Path) -> list[Path]:
+    return sorted(folder for folder in study_dir.iterdir() if (folder / "config.json").is_file())
+
+
+def _plain_study(study_dir: Path, authors: list[str] | None) -> Study:
+    """One model per folder (named <author> or <author>-seed<N>), each a GPT-2 with its own tokenizer, all of one
+    vocabulary and shape; nothing is known of their books, so no held-out book is a reference."""
+    from stylometry.data.tokenizer import load_tokenizer, tokenizer_fingerprint
+
+    models, fingerprints, shapes = [], set(), set()
+    for folder in _plain_folders(study_dir):
+        named = PLAIN_SEED.fullmatch(folder.name)
+        author, seed = (named["author"], int(named["seed"])) if named else (folder.name, 0)
+        config = json.loads((folder / "config.json").read_text())
+        if config.get("model_type") != "gpt2":
+            raise StudyError(
+                f"{folder} is not a GPT-2 (model_type {config.get('model_type')}): attribute scores GPT-2s"
+            )
+        try:
+            tokenizer = load_tokenizer(str(folder))
+        except ConfigError:
+            raise StudyError(f"{folder} holds no tokenizer: save the model's tokenizer beside it") from None
+        if len(tokenizer) > config["vocab_size"]:
+            raise StudyError(
+                f"{folder}: its tokenizer has {len(tokenizer):,} tokens, its weights {config['vocab_size']:,}: "
+                "save the tokenizer the model was trained with beside it"
+            )
+        if any((m.author, m.seed) == (author, seed) for m in models):
+            raise StudyError(f"two folders of {author} seed {seed} in {study_dir}: keep one")
+        fingerprints.add(tokenizer_fingerprint(tokenizer))
+        shapes.add(config.get("n_positions"))
+        models.append(Model(folder, author, seed, folder))
+    if len(fingerprints) > 1 or len(shapes) > 1:
+        raise StudyError(f"{study_dir}'s models differ in tokenizer or context: pass a folder of one study's models")
+    every_author = {m.author for m in models}
+    chosen = [m for m in models if not authors or m.author in authors]
+    unknown = sorted(set(authors or ()) - every_author)
+    if unknown or len(every_author) < 2:
+        raise StudyError(
+            f"{study_dir}: models of {', '.join(sorted(every_author))}"
+            + (f", none of {', '.join(unknown)}" if unknown else ": attribution needs two authors or more")
+        )
+    cfg = _plain_config(study_dir, models[0])
+    seeds = {m.seed for m in models}
+    return Study(study_dir, chosen, [], cfg, None, str(models[0].checkpoint), {s: {} for s in seeds}, {}, [], PLAIN)
+
+
+def _plain_config(study_dir: Path, model: Model):
+    """A TrainConfig that scores as the model's own shape says (its context, vocabulary), every text whole."""
+    from stylometry.config.compose import compose
+    from stylometry.config.schema import to_run_config
+    from stylometry.data.authors import register_authors
+
+    config = json.loads((model.checkpoint / "config.json").read_text())
+    register_authors([model.author])
+    shape = [f"model.{key}={config[key]}" for key in MODEL_KEYS]
+    overrides = [f"author={model.author}", f"data.root={study_dir}", f"data.tokenizer={model.checkpoint}", *shape]
+    return to_run_config(compose("train", [*overrides, "data.eval_max_tokens=null", f"study={study_dir.name}"]))
+
+
+MODEL_KEYS = ("n_positions", "n_embd", "n_layer", "n_head", "vocab_size")  # config.json's names are the schema's
 
 
 def _exported_runs(study_dir: Path) -> list[_Run]:
