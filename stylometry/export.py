@@ -19,7 +19,7 @@ from pathlib import Path
 
 from stylometry.config.arguments import CommandParser
 from stylometry.config.schema import ConfigError, first_line
-from stylometry.runs.export import CARD, ExportError, StudyFacts, export_study
+from stylometry.runs.export import CARD, ExportError, StudyFacts, export_study, refuse_existing
 from stylometry.runs.study import StudyError, load_study
 
 USAGE = "usage: python -m stylometry.export <study dir> --out <new folder> [--license mit]"
@@ -57,8 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m stylometry.export " + " ".join(shlex.quote(a) for a in argv)
     try:
         args = parser().parse_args(argv)
-        if args.out.exists():
-            raise ExportError(f"--out {args.out} exists: name a new folder (an export never writes into one)")
+        refuse_existing(args.out)  # before the study is read: a refusal need not wait for it
         study = load_study(args.study_dir)
         cfg = study.cfg
         facts = StudyFacts(

@@ -65,12 +65,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def refuse_existing(out: Path) -> None:
+    """ExportError for an --out that exists: an export never writes into a folder."""
+    if out.exists():
+        raise ExportError(f"--out {out} exists: name a new folder (an export never writes into one)")
+
+
 def export_study(study, facts: StudyFacts, out: Path) -> list[Path]:
     """Every model of `study` (stylometry.runs.study.Study) as a folder under `out`, with the study's card."""
     from stylometry.data.tokenizer import load_tokenizer
 
-    if out.exists():
-        raise ExportError(f"--out {out} exists: name a new folder (an export never writes into one)")
+    refuse_existing(out)
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
