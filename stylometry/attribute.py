@@ -163,8 +163,8 @@ def add_question_options(parser: CommandParser) -> None:
         "--false-rejection",
         type=float,
         default=FALSE_REJECTION,
-        help="the open-set bound: the share of a candidate's own unseen text it calls none of the candidates "
-        f"(default {FALSE_REJECTION})",
+        help="the open set's: the share of a candidate's own unseen text called none of the candidates, by the "
+        f"likelihood ratio's threshold or the open-set bound (default {FALSE_REJECTION})",
     )
     parser.add_argument(
         "--baselines",

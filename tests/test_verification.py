@@ -14,6 +14,7 @@ from stylometry.attribution.open_set import BY_LR, NONE_OF_THEM
 from stylometry.attribution.texts import Text
 from stylometry.attribution.verification import (
     ANYONE,
+    CALIBRATION_COLUMNS,
     MIN_TRIALS,
     CalibrationError,
     c_llr,
@@ -84,8 +85,8 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
 
     # A text through a calibration of each question: the pair's LR is read from A's score minus B's.
     calibration = pd.DataFrame(
-        [[ANYONE, 4, -1.0, -2.0, 0.0, 10, 1000], ["b", 4, -3.0, math.nan, 0.5, 10, 10]],
-        columns=["against", "excerpt_tokens", "slope", "slope_relative", "intercept", "num_same", "num_different"],
+        [[ANYONE, 4, -1.0, -2.0, 0.0, 10, 1000, 0.0], ["b", 4, -3.0, math.nan, 0.5, 10, 10, math.nan]],
+        columns=CALIBRATION_COLUMNS,
     )
     text = Text("q.txt", CONTESTED, np.zeros(4), 4)
     text_scores = pd.DataFrame({"text": "q.txt", "excerpt_tokens": pd.array([pd.NA] * 3, dtype="Int64"),
@@ -230,10 +231,13 @@ def test_every_candidate_gets_a_likelihood_ratio_beside_the_studys_verdict(study
     line = stdout.splitlines()[0]
     assert "; log10 LR at 256 tokens: " in line and line.count("support") == 3
     assert "## Likelihood ratios" in (tmp_path / "all" / "report.md").read_text()
-    # The LR decides the open set: none of the candidates exactly where every candidate's LR is below 1.
+    # The LR decides the open set: none of the candidates exactly where every candidate's LR is below the threshold
+    # (0, or lower as the stated false rejection needs: none_of_them.py), which the calibration table states.
     verdict = pd.read_csv(tmp_path / "all" / "verdicts.csv").iloc[0]
     assert verdict["open_set"] == BY_LR
-    assert (verdict["verdict"] == NONE_OF_THEM) == (table["log10_lr"].max() < 0)
+    calibration = pd.read_csv(tmp_path / "all" / "verification_calibration.csv")
+    assert (calibration["none_below"] <= 0).all() and (table["none_below"].isin(calibration["none_below"])).all()
+    assert (verdict["verdict"] == NONE_OF_THEM) == (table["log10_lr"] < table["none_below"]).all()
     assert (verdict["verdict"] == NONE_OF_THEM) == ("the LR says none of the candidates" in line)
 
 

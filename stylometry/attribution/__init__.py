@@ -10,6 +10,7 @@ held_out.py   the study's own held-out books attributed, and accuracy against ex
 trust.py      the study's held-out accuracy at a text's length, beside its verdict
 open_set.py   "none of the candidates" where the LR is not calibrated: the open-set bound, from the held-out books
 verification.py  each candidate's calibrated likelihood ratio (and LR(A vs B)), its metrics on the held-out trials
+none_of_them.py  "none of the candidates" from the LR, at a threshold that holds the stated false rejection
 impostors.py  General Impostors on Delta's words: the verification baseline, on the same trials
 kept.py       what the held-out books give, kept in the token cache for the next attribution
 baselines.py  naive Bayes and Burrows' Delta beside each verdict

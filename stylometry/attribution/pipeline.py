@@ -21,6 +21,7 @@ from stylometry.attribution.baselines import baseline_columns, baseline_votes
 from stylometry.attribution.held_out import held_out_accuracy, held_out_attribution
 from stylometry.attribution.impostors import GENERAL_IMPOSTORS, impostor_trials
 from stylometry.attribution.kept import keep, kept_key, kept_path, read_kept
+from stylometry.attribution.none_of_them import lr_open_set, rates, with_thresholds
 from stylometry.attribution.open_set import (
     CALIBRATION_COLUMNS,
     FALSE_REJECTION,
@@ -60,7 +61,6 @@ from stylometry.attribution.verification import (
     CalibrationError,
     calibrate,
     cross_validated,
-    lr_open_set,
     metrics,
     text_verification,
     trials,
@@ -102,7 +102,7 @@ class Request:
     stride: int = STRIDE
     likelihood_ratio: bool = True  # each candidate's calibrated likelihood ratio (attribution/verification.py)
     closed_set: bool = False  # always name the best candidate: no "none of the candidates" (attribution/open_set.py)
-    false_rejection: float = FALSE_REJECTION  # the open set's bound: this share of a candidate's own text above it
+    false_rejection: float = FALSE_REJECTION  # the open set's: this share of a candidate's own text called none
 
 
 def attribute(request: Request) -> Attribution:
@@ -261,11 +261,12 @@ def _held_out(
 def _verify(result: Attribution, texts: list[Text], kept: "_Calibration", impostor_scores: pd.DataFrame) -> None:
     """Each text's likelihood ratio for each candidate (attribution/verification.py), or why there is none."""
     try:
-        result.verification_calibration = calibrate(with_pair_trials(kept.trials))
+        calibration = calibrate(with_pair_trials(kept.trials))
     except CalibrationError as error:
         result.verification_note = str(error)
         log.warning("no likelihood ratio: %s", error)
         return
+    result.verification_calibration = with_thresholds(calibration, kept.trials, result.false_rejection)
     every_model = pd.concat([result.scores, impostor_scores], ignore_index=True)
     result.verification = text_verification(
         every_model, kept.levels, texts, result.verification_calibration, result.study.authors
@@ -281,32 +282,39 @@ def _measure_verification(
         result.verification_note = "the likelihood ratio is measured on excerpts: pass --excerpt-tokens"
         return
     every_model = pd.concat([result.scores, reference_scores], ignore_index=True)
-    result.verification_trials = with_pair_trials(trials(every_model, books, result.study.authors))
+    trial_rows = with_pair_trials(trials(every_model, books, result.study.authors))
     try:
-        result.verification_calibration = calibrate(result.verification_trials)
-        result.verification_trials = cross_validated(result.verification_trials)
+        calibration = calibrate(trial_rows)
+        result.verification_trials = cross_validated(trial_rows)
     except CalibrationError as error:
         result.verification_note = str(error)
         log.warning("the likelihood ratio is not measured: %s", error)
         return
-    measured = metrics(result.verification_trials)
-    baseline = _impostor_metrics(result.study, books, excerpt_lengths)
+    result.verification_calibration = with_thresholds(calibration, trial_rows, result.false_rejection)
+    measured = _with_rates(metrics(result.verification_trials), trial_rows, result.verification_trials, result)
+    baseline = _impostor_metrics(result, books, excerpt_lengths)
     tables = [measured.assign(method=LANGUAGE_MODELS), *([baseline] if len(baseline) else [])]
     result.verification_metrics = pd.concat(tables, ignore_index=True)
     result.verification_metrics.insert(0, "method", result.verification_metrics.pop("method"))
 
 
-def _impostor_metrics(study: Study, books: list[Text], excerpt_lengths: list[int]) -> pd.DataFrame:
+def _with_rates(measured: pd.DataFrame, trial_rows: pd.DataFrame, judged: pd.DataFrame, result: Attribution):
+    """The metrics with the open set's rates at the result's false rejection (none_of_them.rates)."""
+    measured_rates = rates(trial_rows, judged, result.false_rejection)
+    return measured.merge(measured_rates, on=["against", "excerpt_tokens"], how="left")
+
+
+def _impostor_metrics(result: Attribution, books: list[Text], excerpt_lengths: list[int]) -> pd.DataFrame:
     """General Impostors' metrics on the likelihood ratio's trials (attribution/impostors.py), or none, said why."""
     try:
-        impostor_rows = impostor_trials(study, books, excerpt_lengths)
+        impostor_rows = impostor_trials(result.study, books, excerpt_lengths)
         if impostor_rows.empty:
             raise CalibrationError("no trial has an impostor (a study of two authors)")
         judged = cross_validated(impostor_rows)
     except (BaselineError, CalibrationError) as error:
         log.warning("General Impostors is not measured: %s", error)
         return pd.DataFrame(columns=["method"])
-    return metrics(judged).assign(method=GENERAL_IMPOSTORS)
+    return _with_rates(metrics(judged), impostor_rows, judged, result).assign(method=GENERAL_IMPOSTORS)
 
 
 @dataclass

@@ -424,15 +424,18 @@ def _verification_lines(result: Attribution) -> list[str]:
             "author) and its relative score (that minus the other authors' models' of the seed, impostors included), "
             "through a logistic-regression calibration fitted on the study's held-out books (same-author and "
             "different-author excerpts at each length; attribution/verification.py). The mean over seeds, the "
-            "seeds' range beside it, in ENFSI's words. Where every candidate's LR is below 1 the verdict is none of "
-            "the candidates; otherwise the study's rule decides it. With two candidates, LR(A vs B) too (against "
-            "the other: A's score minus B's, calibrated on their own held-out books)."
+            "seeds' range beside it, in ENFSI's words. Where every candidate's log10 LR is below its length's "
+            "threshold (none_below in the calibration: 0, or lower as the open set's false rejection needs) the "
+            "verdict is none of the candidates; otherwise the study's rule decides it. With two candidates, LR(A vs "
+            "B) too (against the other: A's score minus B's, calibrated on their own held-out books)."
         ),
         "",
         markdown_table(lr_table(result)),
         "",
         "Calibration (log10 LR = slope × score + slope_relative × relative + intercept; no slope_relative: the score "
-        "alone, as a study of two authors has no other model for a different-author trial):",
+        "alone, as a study of two authors has no other model for a different-author trial; none_below: a text whose "
+        "every candidate's log10 LR is below it is none of the candidates, 0 or lower where the candidates' own "
+        f"excerpts fall below 0 more often than {result.false_rejection:.0%}):",
         "",
         markdown_table(lr_calibration_table(result)),
         "",
@@ -451,8 +454,10 @@ def _verification_metric_lines(result: Attribution) -> list[str]:
             "a calibration fitted on the other seeds' only. C_llr in bits (0 perfect, 1 uninformative), C_llr^min "
             "after the best monotone recalibration; c@1 and F0.5u leave |log10 LR| < 1 unanswered; own rejected: "
             "own-author trials with LR < 1; others accepted: different-author trials with LR > 1; own called none: "
-            "own-author excerpts where every candidate's LR is below 1; outsiders called none: excerpts whose author "
-            "is left out (no candidate, no reference) where every other candidate's is. The rows of General "
+            f"own-author excerpts where every candidate's log10 LR is below the open set's threshold (none_below: 0, "
+            f"or lower where more than {result.false_rejection:.0%} of the candidates' own excerpts fall below 0; "
+            "each seed's from the other seeds' trials); outsiders called none: excerpts whose author is left out (no "
+            "candidate, no reference) where every other candidate's is. The rows of General "
             "Impostors are the classical verification method on the same trials (attribution/impostors.py), the "
             "baseline to beat. The Tippett plot is figures/tippett.png."
         ),

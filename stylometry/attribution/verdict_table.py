@@ -9,7 +9,6 @@ import pandas as pd
 from stylometry.attribution.open_set import CLOSED, open_set_words
 from stylometry.attribution.result import Attribution
 from stylometry.attribution.texts import Text
-from stylometry.attribution.verification import METRIC_COLUMNS
 from stylometry.files.formats import MISSING, number
 
 
@@ -74,7 +73,7 @@ def lr_table(result: Attribution) -> pd.DataFrame:
 def lr_calibration_table(result: Attribution) -> pd.DataFrame:
     """The likelihood ratio's calibration per question and length, the slopes and intercept to four decimals."""
     shown = result.verification_calibration.copy()
-    for column in ("slope", "slope_relative", "intercept"):
+    for column in ("slope", "slope_relative", "intercept", "none_below"):
         shown[column] = shown[column].map(lambda v: number(v, "+.4f"))
     return shown
 
@@ -82,6 +81,6 @@ def lr_calibration_table(result: Attribution) -> pd.DataFrame:
 def lr_metric_table(result: Attribution) -> pd.DataFrame:
     """--held-out: the likelihood ratio's metrics per length, three decimals."""
     shown = result.verification_metrics.copy()
-    for column in METRIC_COLUMNS[METRIC_COLUMNS.index("num_different") + 1 :]:
+    for column in shown.columns[shown.columns.get_loc("num_different") + 1 :]:
         shown[column] = shown[column].map(lambda v: number(v, ".3f"))
     return shown

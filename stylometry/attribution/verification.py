@@ -25,16 +25,15 @@ affine map of the scores to log odds, minus the trials' prior log odds), fitted 
 has three parameters (so a few dozen trials fit it), is affine in each score, and its C_llr is the measure it
 minimises. A text of n tokens is judged at the longest calibrated length at most n (the shortest where n is shorter
 than all). Each seed's model gives one log10 LR; the text's is their mean, with the seeds' range as its interval
-(the seeds are not independent evidence, so their log LRs are not summed). Where every candidate's LR is below 1,
-the text is none of the candidates (lr_open_set).
+(the seeds are not independent evidence, so their log LRs are not summed). Where every candidate's LR is below its
+length's threshold (1 or less, at a stated false rejection: attribution/none_of_them.py), the text is none of the
+candidates.
 
 **Measured on the same trials** (`--held-out`: verification.csv): each seed's trials judged by a calibration fitted
 on the other seeds' trials only, so no trial calibrates the model it is judged by; per length the AUC, C_llr and
 C_llr^min (the PAV-optimal calibration of the same scores: what no recalibration can beat), the Brier score, c@1 and
 F0.5u (PAN's: |log10 LR| < 1, "limited support" at most, is left unanswered), and the shares of own-author trials
-rejected and of other authors' accepted, and the open set's rates: own-author excerpts every candidate's LR
-rejects, and outsiders' (each author left out in turn: the different-author trials) that every other candidate's
-LR rejects.
+rejected and of other authors' accepted (the open set's rates are none_of_them.rates').
 """
 
 import math
@@ -45,7 +44,6 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from stylometry.attribution.open_set import NONE_OF_THEM
 from stylometry.attribution.texts import Text
 
 MIN_TRIALS = 10  # same-author and different-author trials each, at a length: a calibration from fewer is a guess
@@ -64,7 +62,16 @@ TRIAL_COLUMNS = [
     "relative",
     "same",
 ]
-CALIBRATION_COLUMNS = ["against", "excerpt_tokens", "slope", "slope_relative", "intercept", "num_same", "num_different"]
+CALIBRATION_COLUMNS = [
+    "against",
+    "excerpt_tokens",
+    "slope",
+    "slope_relative",
+    "intercept",
+    "num_same",
+    "num_different",
+    "none_below",  # the open set's threshold (none_of_them.py): every candidate's log10 LR below it is none of them
+]
 FEATURES = ["score", "relative"]
 UNIT = ["text", "excerpt_tokens", "excerpt", "seed"]  # an excerpt of a held-out book, as one seed's models read it
 METRIC_COLUMNS = [
@@ -80,8 +87,6 @@ METRIC_COLUMNS = [
     "f05u",
     "own_rejected",
     "others_accepted",
-    "own_called_none",
-    "outsiders_called_none",
 ]
 VERIFICATION_COLUMNS = [
     "candidate",
@@ -92,6 +97,7 @@ VERIFICATION_COLUMNS = [
     "calibrated_tokens",
     "text_tokens",
     "support",
+    "none_below",
 ]
 # ENFSI's verbal scale (Guideline for evaluative reporting in forensic science, 2015), by log10 LR.
 VERBAL_SCALE = [
@@ -189,7 +195,8 @@ def calibrate(trial_rows: pd.DataFrame) -> pd.DataFrame:
     for (against, length), at_length in _questions(trial_rows, "excerpt_tokens"):
         fitted = _fit(at_length)
         if fitted is not None:
-            rows.append({"against": against, "excerpt_tokens": length, **fitted})
+            below = 0.0 if against == ANYONE else math.nan  # LR < 1, until none_of_them.with_thresholds lowers it
+            rows.append({"against": against, "excerpt_tokens": length, **fitted, "none_below": below})
     if not any(row["against"] == ANYONE for row in rows):
         counts = _counts(trial_rows[trial_rows["against"] == ANYONE])
         raise CalibrationError(
@@ -295,21 +302,9 @@ def metrics(judged: pd.DataFrame) -> pd.DataFrame:
                 **_answers(llr, same),
                 "own_rejected": float((llr[same] < 0).mean()),
                 "others_accepted": float((llr[~same] > 0).mean()),
-                **(_called_none(at_length) if against == ANYONE else {}),
             }
         )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
-
-
-def _called_none(at_length: pd.DataFrame) -> dict:
-    """The open set's error rates: the share of excerpts of a candidate's own author that every candidate's LR calls
-    someone else's (each below 1), and of excerpts whose author is left out of the candidates (the different-author
-    trials: the author's model is no candidate and no reference) that every other candidate's LR calls so."""
-    excerpt = ["seed", "book", "excerpt"]
-    own_books = at_length.loc[at_length["same"], excerpt].drop_duplicates()
-    own = at_length.merge(own_books, on=excerpt).groupby(excerpt)["log10_lr"].max()
-    outsiders = at_length[~at_length["same"]].groupby(excerpt)["log10_lr"].max()
-    return {"own_called_none": float((own < 0).mean()), "outsiders_called_none": float((outsiders < 0).mean())}
 
 
 def c_llr(same_llr: np.ndarray, different_llr: np.ndarray) -> float:
@@ -401,22 +396,17 @@ def text_verification(
                     "calibrated_tokens": int(chosen["excerpt_tokens"]),
                     "text_tokens": tokens[text],
                     "support": support_words(float(np.mean(llr)), candidate, against),
+                    "none_below": chosen["none_below"] if against == ANYONE else math.nan,
                 }
             )
     return pd.DataFrame(rows, columns=["text", *VERIFICATION_COLUMNS])
 
 
-def lr_open_set(verdicts: pd.DataFrame, verification: pd.DataFrame) -> pd.DataFrame:
-    """The verdicts with "none of the candidates" for each whole text of `verification` whose every candidate's
-    log10 LR against anyone else is below 0 (LR < 1: the text likelier by someone else than by each of them),
-    whatever the test between candidates said."""
-    if verification.empty:
-        return verdicts
+def says_none(verification: pd.DataFrame) -> pd.Series:
+    """Per text of `verification`: whether every candidate's log10 LR against anyone else is below its threshold
+    (`none_below`: none_of_them.py), the text then none of the candidates."""
     asked = verification[verification["against"] == ANYONE]
-    none = asked.groupby("text")["log10_lr"].max().lt(0)
-    table = verdicts.copy()
-    table.loc[table["excerpt_tokens"].isna() & table["text"].map(none).eq(True), "verdict"] = NONE_OF_THEM
-    return table
+    return (asked["log10_lr"] < asked["none_below"]).groupby(asked["text"]).all()
 
 
 def verification_words(rows: pd.DataFrame) -> str:
@@ -436,7 +426,7 @@ def verification_words(rows: pd.DataFrame) -> str:
         f"{row.candidate} vs {row.against}{_length_if_other(row, calibrated)} {_interval(row)} ({row.support})"
         for row in rows[rows["against"] != ANYONE].itertuples()
     ]
-    answer = "; the LR says none of the candidates" if len(asked) and (asked["log10_lr"] < 0).all() else ""
+    answer = "; the LR says none of the candidates" if len(asked) and says_none(asked).all() else ""
     short = (
         f" (the text's {length:,} tokens are fewer: its LRs vary more than the calibration's)"
         if length < calibrated
