@@ -98,8 +98,5 @@ def load_starting_weights(model: torch.nn.Module, folder: Path) -> None:
 
 def weights_sha256(folder: Path) -> str:
     """The hash of a folder's weights file: a run that starts from other weights is another run."""
-    digest = hashlib.sha256()
     with open(weights_file(folder, str(folder)), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()

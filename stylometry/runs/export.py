@@ -18,12 +18,12 @@ An export is written whole into a hidden folder beside --out and renamed to it a
 leaves no half folder under --out's name, and an --out that exists is refused, never written into.
 """
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from stylometry.model.starting_weights import weights_sha256
 from stylometry.runs.checkpoint import read_training_state
 from stylometry.runs.layout import RUN_CONFIG, WEIGHTS
 from stylometry.runs.manifest import read_manifest
@@ -57,14 +57,6 @@ def model_folder(author: str, seed: int) -> str:
     return f"{author}-seed{seed}"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def refuse_existing(out: Path) -> None:
     """ExportError for an --out that exists: an export never writes into a folder."""
     if out.exists():
@@ -89,7 +81,7 @@ def export_study(study, facts: StudyFacts, out: Path) -> list[Path]:
                 shutil.copy2(model.checkpoint / name, folder / name)
         shutil.copy2(model.run_dir / RUN_CONFIG, folder / TRAINING_CONFIG)
         tokenizer.save_pretrained(folder)
-        facts_of_model = _model_facts(model, study, sha256_of(folder / WEIGHTS))
+        facts_of_model = _model_facts(model, study, weights_sha256(folder))
         (folder / CARD).write_text(model_card(facts_of_model, facts), encoding="utf-8")
         (folder / FACTS).write_text(json.dumps(facts_of_model, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         rows.append(facts_of_model)
@@ -98,7 +90,7 @@ def export_study(study, facts: StudyFacts, out: Path) -> list[Path]:
     return [out / model_folder(row["author"], row["seed"]) for row in rows]
 
 
-def _model_facts(model, study, weights_sha256: str) -> dict:
+def _model_facts(model, study, weights_hash: str) -> dict:
     """One model's card's facts, from its run dir: its status, manifest and saved training state."""
     status = read_status(model.run_dir) or {}
     manifest = read_manifest(model.run_dir)
@@ -124,7 +116,7 @@ def _model_facts(model, study, weights_sha256: str) -> dict:
         "study": status.get("study"),
         "experiment": status.get("experiment"),
         "config_sha256": status.get("config_sha256"),
-        "weights_sha256": weights_sha256,
+        "weights_sha256": weights_hash,
         "model": identity["model"],
         "stylometry": manifest.get("stylometry"),
         "git_commit": manifest.get("git_commit"),
@@ -270,7 +262,7 @@ def read_export(path: Path) -> list[ExportedModel]:
             cfg = read_run_config(folder, TRAINING_CONFIG)
         except (OSError, ValueError, KeyError) as error:
             raise ExportError(f"{folder} does not read as an export ({error}): export the study again") from None
-        if not (folder / WEIGHTS).is_file() or sha256_of(folder / WEIGHTS) != facts.get("weights_sha256"):
+        if not (folder / WEIGHTS).is_file() or weights_sha256(folder) != facts.get("weights_sha256"):
             raise ExportError(
                 f"{folder / WEIGHTS} is not the weights its card states (sha256 {str(facts.get('weights_sha256'))[:12]}"
                 "...): export the study again, or restore that file"
