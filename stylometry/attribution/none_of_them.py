@@ -66,11 +66,7 @@ def rates(trial_rows: pd.DataFrame, judged: pd.DataFrame, false_rejection: float
         tried = trial_rows[(trial_rows["against"] == ANYONE) & (trial_rows["excerpt_tokens"] == length)]
         called, below = [], []
         for seed, of_seed in at_length.groupby("seed"):
-            others = tried[tried["seed"] != seed]
-            try:
-                cut = threshold(cross_validated(others), false_rejection)
-            except CalibrationError:  # one other seed: its LRs cannot be cross-validated among themselves
-                cut = 0.0
+            cut = thresholds(tried[tried["seed"] != seed], false_rejection).get(int(length), 0.0)
             best = best_lrs(of_seed.dropna(subset=["log10_lr"]))
             called.append(best.assign(none=best["best"] < cut))
             below.append(cut)
