@@ -155,6 +155,13 @@ def add_question_options(parser: CommandParser) -> None:
         help="skip each candidate's likelihood ratio, calibrated on the study's held-out books (kept once computed)",
     )
     parser.add_argument(
+        "--impostors",
+        type=Path,
+        default=None,
+        help="a study of other writers (run dirs or an export), trained as the candidates were: their models join "
+        "the likelihood ratio's reference, their held-out books its different-author trials",
+    )
+    parser.add_argument(
         "--closed-set",
         action="store_true",
         help='always name the best candidate: never "none of the candidates" (the open-set bound is off)',
@@ -218,6 +225,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             "--baselines with --held-out: the held-out books' baselines are the analysis's "
             "(python -m stylometry.analyze <study> --baselines --attribution <this --out>)"
         )
+    if args.impostors is not None and not args.likelihood_ratio:
+        raise AttributionError("--impostors is the likelihood ratio's reference: drop --no-lr or --impostors")
     if not 0 < args.false_rejection < 1:
         raise AttributionError(f"--false-rejection {args.false_rejection}: choose a share between 0 and 1, e.g. 0.05")
     if args.rolling:

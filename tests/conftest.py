@@ -94,7 +94,7 @@ SMALL_BOOK_BYTES = 12_000
 JOBLIB = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
 
 # Fixtures that start training processes: a test that uses one is marked slow (checked at collection).
-TRAINING_FIXTURES = {"study"}
+TRAINING_FIXTURES = {"study", "impostor_study"}
 
 
 def pytest_configure(config):
@@ -461,6 +461,26 @@ def study(session_dir, token_cache) -> Path:
     """The sweep dir of the trained study (STUDY: STUDY_AUTHORS x STUDY_SEEDS, complete), trained once per session.
     Read it, never write into it: copy_study gives a copy to change."""
     return build_once(session_dir, "study", lambda path: train_study(path, token_cache, *STUDY_GRID))
+
+
+# Another study's writers, trained by the study's recipe (STUDY but its authors), at its seeds: --impostors' reference.
+IMPOSTOR_AUTHORS = ("dickens", "twain")
+
+
+@pytest.fixture(scope="session")
+def impostor_study(session_dir, token_cache) -> Path:
+    """The sweep dir of IMPOSTOR_AUTHORS x STUDY_SEEDS, trained as the study was, once per session. Read it only."""
+    overrides = [o for o in STUDY if not o.startswith("data.authors=")]
+    grid = [f"data.authors=[{','.join(IMPOSTOR_AUTHORS)}]", f"author={','.join(IMPOSTOR_AUTHORS)}", STUDY_GRID[1]]
+    return build_once(session_dir, "impostor_study", lambda path: _train_impostors(path, token_cache, overrides, grid))
+
+
+def _train_impostors(sweep_dir: Path, token_cache: Path, overrides: list, grid: list) -> Path:
+    result = run_command(
+        "stylometry.train", "-m", *overrides, *grid, f"hydra.sweep.dir={sweep_dir}", f"data.cache_dir={token_cache}"
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return sweep_dir
 
 
 def copy_study(study: Path, to: Path) -> Path:

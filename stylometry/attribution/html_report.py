@@ -18,6 +18,7 @@ from stylometry.attribution.texts import Text
 from stylometry.attribution.verdict_table import lr_metric_table, lr_table, verdict_table
 from stylometry.files.formats import number, slug
 from stylometry.files.html import figure, page, table
+from stylometry.runs.impostor_study import impostors_sentence
 
 TEXT_CHARS = 20_000  # a text without passages is shown up to here: a chapter; a whole book would only weigh the page
 SHADE_ALPHA = 0.35  # a passage's background: its leader's colour, light enough to read the text through
@@ -150,7 +151,8 @@ def _study_section(result: Attribution) -> list[str]:
             f"authors {html.escape(', '.join(study.authors))}, seeds {', '.join(map(str, study.seeds))} "
             f"(experiment {html.escape(study.cfg.experiment_name)}, variant {html.escape(study.cfg.variant.name)}). "
             f"Each text scored on {cap}: {scored['num_models']} models, {int(result.scores['tokens'].sum()):,} "
-            f"tokens in {scored['seconds']:.1f} s on {html.escape(str(scored['placement']))}.</p>"
+            f"tokens in {scored['seconds']:.1f} s on {html.escape(str(scored['placement']))}. "
+            f"{html.escape(impostors_sentence(study))}</p>"
         ),
     ]
     if study.left_out:

@@ -179,6 +179,8 @@ def open_set_rates(scores: pd.DataFrame, books: list[Text], false_rejection: flo
     for length, of_length in rows.groupby("excerpt_tokens"):
         for left_out in sorted(set(of_length["text"].map(authors))):
             candidates = [author for author in everyone if author != left_out]
+            if not candidates:  # one candidate: leaving it out leaves nothing to call its excerpts any of
+                continue
             limits = _bounds_by_seed(calibration(of_length, books, candidates), false_rejection)
             rows_of = gaps(of_length, candidates).sort_values("model_author", kind="stable")
             best = rows_of.loc[rows_of.groupby(["text", "excerpt", "seed"])["loss"].idxmin()]

@@ -67,6 +67,7 @@ from stylometry.attribution.verification import (
     with_pair_trials,
 )
 from stylometry.config.schema import ConfigError, DeviceConfig
+from stylometry.runs.impostor_study import with_impostors
 from stylometry.runs.study import Study, load_study
 
 log = logging.getLogger("stylometry.attribute")  # the command's progress
@@ -101,6 +102,7 @@ class Request:
     window: int = WINDOW
     stride: int = STRIDE
     likelihood_ratio: bool = True  # each candidate's calibrated likelihood ratio (attribution/verification.py)
+    impostors: Path | None = None  # a study of other writers: more of the LR's reference (runs/impostor_study.py)
     closed_set: bool = False  # always name the best candidate: no "none of the candidates" (attribution/open_set.py)
     false_rejection: float = FALSE_REJECTION  # the open set's: this share of a candidate's own text called none
 
@@ -217,7 +219,10 @@ def _open_set(result: Attribution, request: Request, scores: pd.DataFrame, kept:
 
 def _study(request: Request) -> tuple[Study, Request, list[str]]:
     """The study, and the request as it can answer it, with the answers it cannot give (_without_held_out_books)."""
-    study = load_study(request.study_dir, request.authors, request.corpus, request.tokenizer)
+    one_author = 1 if request.impostors else 2  # another study's writers can be the one candidate's reference
+    study = load_study(request.study_dir, request.authors, request.corpus, request.tokenizer, one_author)
+    if request.impostors:
+        study = with_impostors(study, request.impostors, request.tokenizer)
     for line in study.left_out:
         log.warning("left out: %s", line)
     return study, *_without_held_out_books(request, study)

@@ -23,6 +23,7 @@ from stylometry.attribution.verdicts import NO_VERDICT
 from stylometry.attribution.verification import verification_words
 from stylometry.files.atomic import atomic_file
 from stylometry.files.formats import markdown_table, number, slug
+from stylometry.runs.impostor_study import impostors_sentence
 
 WHOLE = "whole"  # how a whole text (excerpt_tokens <NA> in the CSVs) is named in the report
 
@@ -108,7 +109,7 @@ def report_markdown(result: Attribution, command: str, figures: list[str]) -> st
         (
             f"Study `{study.study_dir}`: {len(study.models)} complete models, authors {', '.join(study.authors)}, "
             f"seeds {', '.join(map(str, study.seeds))} (experiment {cfg.experiment_name}, "
-            f"variant {cfg.variant.name})."
+            f"variant {cfg.variant.name})." + (f" {impostors_sentence(study)}" if study.impostors else "")
         ),
         "",
     ]

@@ -100,14 +100,14 @@ def held_out_texts(study: Study, reader, max_tokens: int | None, every_author: b
         others = sorted(set(study.held_out_books[seed]) - set(authors)) if every_author else []
         for author in [*others, *authors]:
             book = study.held_out_books[seed].get(author)
-            if author in others and not (study.corpus_root / author / book).is_file():
+            if author in others and not study.book_path(author, book).is_file():
                 continue  # another author's book only serves as a reference: used where the corpus has it
             if book is None:
                 raise AttributionError(
                     f"the runs of seed {seed} record no held-out book of {author} ({MANIFEST}): "
                     f"their models were not evaluated on {author}'s books; leave --held-out out"
                 )
-            path = study.corpus_root / author / book
+            path = study.book_path(author, book)
             if not path.is_file():
                 raise AttributionError(
                     f"seed {seed}'s held-out book of {author} ({path}) is not in the corpus: "
@@ -125,7 +125,7 @@ def leave_out_trained_seeds(texts: list[Text], study: Study, reader) -> None:
     books: dict[Path, list[int]] = {}  # a training book -> the seeds in which some model trained on it
     for (author, seed), names in study.train_books.items():
         for name in names:
-            books.setdefault(study.corpus_root / author / name, []).append(seed)
+            books.setdefault(study.book_path(author, name), []).append(seed)
     baseline = reader.as_written()
     book_tokens = {}
     for path in sorted(books):

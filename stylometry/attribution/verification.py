@@ -17,8 +17,9 @@ each length the calibration uses, is scored by every model of that seed (none tr
 for the candidate whose book it is, a different-author trial for each other candidate. A trial's score leaves out
 the book the excerpt is cut from (the mean of the model's losses on the seed's other held-out books), as a
 questioned text is never one of the reference books; its relative score leaves the excerpt's author's model out of
-the reference, as an outsider's text has no model. A study of two authors and no impostors thus has no reference
-for a different-author trial, and is calibrated on the score alone.
+the reference, as an outsider's text has no model. A study of two authors and no impostors (neither more authors of
+the study, nor another study's writers: --impostors, runs/impostor_study.py) thus has no reference for a
+different-author trial, and is calibrated on the score alone.
 
 **The calibration** maps the scores to log10 LR at each length by logistic regression (Brümmer's linear fusion: an
 affine map of the scores to log odds, minus the trials' prior log odds), fitted on every trial of that length. It

@@ -59,6 +59,13 @@ class Study:
     # Why the study's held-out books are not known, where they are not: models that do not say which books they
     # trained on and held out (plain from_pretrained folders, _plain_study). "" for run dirs and exports.
     no_held_out_books: str = ""
+    # Where an author's books are, where it is not corpus_root: the authors of an --impostors study, in its corpus.
+    author_roots: dict[str, Path] = field(default_factory=dict)
+    impostors_dir: Path | None = None  # the study the impostors of --impostors came from (runs/impostor_study.py)
+
+    def book_path(self, author: str, name: str) -> Path:
+        """The file of one of `author`'s books (a name its runs recorded) in the corpus that holds them."""
+        return self.author_roots.get(author, self.corpus_root) / author / name
 
     @property
     def authors(self) -> list[str]:
@@ -79,11 +86,16 @@ class _Run:
 
 
 def load_study(
-    study_dir: Path, authors: list[str] | None = None, corpus: Path | None = None, tokenizer_override: str | None = None
+    study_dir: Path,
+    authors: list[str] | None = None,
+    corpus: Path | None = None,
+    tokenizer_override: str | None = None,
+    min_authors: int = 2,
 ) -> Study:
     """The study's complete models (of `authors`, or all), checked to be one study; the rest listed as left out.
     An export of a study (stylometry.runs.export) is read as the study it came from; a folder of plain per-author
-    from_pretrained folders as a study whose held-out books are not known (_plain_study)."""
+    from_pretrained folders as a study whose held-out books are not known (_plain_study). min_authors: 1 where
+    another study's models join it (runs/impostor_study.py), so that one author's models are a study."""
     if study_dir.is_dir() and not find_run_dirs(study_dir) and not is_export(study_dir) and _plain_folders(study_dir):
         return _plain_study(study_dir, authors)
     runs, left_out = (
@@ -100,8 +112,8 @@ def load_study(
     every_author = {run.cfg.author.name for run in runs}
     impostor_runs = [run for run in runs if authors and run.cfg.author.name not in authors]
     runs = [run for run in runs if run not in impostor_runs]
-    models = _models(study_dir, runs, every_author)
-    impostors = _models(study_dir, impostor_runs, every_author)
+    models = _models(study_dir, runs, every_author, min_authors)
+    impostors = _models(study_dir, impostor_runs, every_author, min_authors)
     reference = runs[0]
     found = run_inputs(reference.run_dir, reference.cfg)
     root = corpus or found.corpus_root
@@ -243,7 +255,7 @@ def _exported_runs(study_dir: Path) -> list[_Run]:
     return runs
 
 
-def _models(study_dir: Path, runs: list[_Run], every_author: set[str]) -> list[Model]:
+def _models(study_dir: Path, runs: list[_Run], every_author: set[str], min_authors: int = 2) -> list[Model]:
     """Each run's model and final checkpoint, one per author and seed, from a study of two authors or more (of which
     --authors may choose one: a verification's candidate, the others' held-out books its reference)."""
     models, seen = [], {}
@@ -265,10 +277,11 @@ def _models(study_dir: Path, runs: list[_Run], every_author: set[str]) -> list[M
         if checkpoint.name != CHECKPOINT:
             raise StudyError(f"{run.run_dir} has no final {CHECKPOINT}/ (only {checkpoint.name}/): {RETRAIN}")
         models.append(Model(run.run_dir, author, seed, checkpoint))
-    if len(every_author) < 2:
+    if len(every_author) < min_authors:
         raise StudyError(
             f"{study_dir} has complete models of {len(every_author)} author(s) only: attribution needs models of "
-            "two authors or more (one candidate is checked against the other authors' held-out books)"
+            "two authors or more (one candidate is checked against the other authors' held-out books; or pass "
+            "--impostors <a study of other writers>)"
         )
     return sorted(models, key=lambda m: (m.author, m.seed))
 
