@@ -441,13 +441,13 @@ def token_cache(session_dir) -> Path:
     return path
 
 
-def train_study(sweep_dir: Path, token_cache: Path, *overrides: str) -> Path:
-    """`python -m stylometry.train -m <STUDY> <overrides>` into sweep_dir, the jobs in turn (Hydra's basic
+def train_study(sweep_dir: Path, token_cache: Path, *overrides: str, settings=tuple(STUDY)) -> Path:
+    """`python -m stylometry.train -m <settings: STUDY> <overrides>` into sweep_dir, the jobs in turn (Hydra's basic
     launcher), corpus and tokenizer from the environment as a user sets them."""
     result = run_command(
         "stylometry.train",
         "-m",
-        *STUDY,
+        *settings,
         *overrides,
         f"hydra.sweep.dir={sweep_dir}",
         f"data.cache_dir={token_cache}",
@@ -470,17 +470,11 @@ IMPOSTOR_AUTHORS = ("dickens", "twain")
 @pytest.fixture(scope="session")
 def impostor_study(session_dir, token_cache) -> Path:
     """The sweep dir of IMPOSTOR_AUTHORS x STUDY_SEEDS, trained as the study was, once per session. Read it only."""
-    overrides = [o for o in STUDY if not o.startswith("data.authors=")]
+    settings = [o for o in STUDY if not o.startswith("data.authors=")]
     grid = [f"data.authors=[{','.join(IMPOSTOR_AUTHORS)}]", f"author={','.join(IMPOSTOR_AUTHORS)}", STUDY_GRID[1]]
-    return build_once(session_dir, "impostor_study", lambda path: _train_impostors(path, token_cache, overrides, grid))
-
-
-def _train_impostors(sweep_dir: Path, token_cache: Path, overrides: list, grid: list) -> Path:
-    result = run_command(
-        "stylometry.train", "-m", *overrides, *grid, f"hydra.sweep.dir={sweep_dir}", f"data.cache_dir={token_cache}"
+    return build_once(
+        session_dir, "impostor_study", lambda path: train_study(path, token_cache, *grid, settings=settings)
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return sweep_dir
 
 
 def copy_study(study: Path, to: Path) -> Path:

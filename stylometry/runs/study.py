@@ -256,8 +256,9 @@ def _exported_runs(study_dir: Path) -> list[_Run]:
 
 
 def _models(study_dir: Path, runs: list[_Run], every_author: set[str], min_authors: int = 2) -> list[Model]:
-    """Each run's model and final checkpoint, one per author and seed, from a study of two authors or more (of which
-    --authors may choose one: a verification's candidate, the others' held-out books its reference)."""
+    """Each run's model and final checkpoint, one per author and seed, from a study of min_authors authors or more
+    (two, of which --authors may choose one: a verification's candidate, the others' held-out books its reference;
+    one where --impostors brings the others)."""
     models, seen = [], {}
     for run in runs:
         author, seed = run.cfg.author.name, run.cfg.seed
