@@ -24,6 +24,7 @@ from stylometry.attribution.verification import (
     cross_validated,
     log10_lr,
     metrics,
+    model_levels,
     pair_trials,
     support_words,
     text_verification,
@@ -64,8 +65,9 @@ def test_support_follows_enfsis_scale():
 
 def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
     # Seed 0, two candidates a and b and an impostor c, each book one 4-token excerpt.
+    # Model a's whole loss on c's book is 7.0, every other whole book's 5.0.
     losses = {
-        (model, seed, author): (5.0, [loss])
+        (model, seed, author): (7.0 if (model, author) == ("a", "c") else 5.0, [loss])
         for seed in (0,)
         for model, author, loss in [
             ("a", "a", 4.0), ("a", "b", 5.5), ("a", "c", 5.4),
@@ -78,8 +80,15 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
     pair = pair_trials(rows).set_index("author")
     assert set(pair.index) == {"a", "b"}  # c's book is no trial of a against b
     assert (pair["candidate"] == "a").all() and (pair["against"] == "b").all()
-    by_candidate = rows.set_index(["candidate", "author"])["score"]
-    assert pair.loc["a", "score"] == pytest.approx(by_candidate["a", "a"] - by_candidate["b", "a"])
+    # Each model's level over the two candidates' books alone (its trial's own book left out): the impostor's book
+    # moves each candidate's score (a's on a's excerpt: 4.0 - mean(5.0, 7.0)), not the pair's.
+    by_candidate = rows.set_index(["candidate", "author"])
+    assert by_candidate.loc[("a", "a"), "score"] == pytest.approx(4.0 - 6.0)
+    assert pair.loc["a", "score"] == pytest.approx((4.0 - 5.0) - (5.6 - 5.0))
+    whole = scored[scored["excerpt_tokens"].isna()]
+    levels = model_levels(whole, books, ["a", "b"]).set_index("model_author")
+    assert levels.loc["a", "reference_loss"] == pytest.approx(17.0 / 3)
+    assert levels.loc["a", "pair_reference_loss"] == 5.0
     assert pair.loc["a", "same"] and not pair.loc["b", "same"]
     assert pair_trials(trials(scored, books, ["a", "b", "c"])).empty  # only two candidates make a pair
 
@@ -91,7 +100,8 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
     text = Text("q.txt", CONTESTED, np.zeros(4), 4)
     text_scores = pd.DataFrame({"text": "q.txt", "excerpt_tokens": pd.array([pd.NA] * 3, dtype="Int64"),
                                 "model_author": ["a", "b", "c"], "seed": 0, "loss": [4.0, 5.0, 4.5]})  # fmt: skip
-    levels = pd.DataFrame({"model_author": ["a", "b", "c"], "seed": 0, "reference_loss": [5.0, 5.0, 5.0]})
+    levels = pd.DataFrame({"model_author": ["a", "b", "c"], "seed": 0, "reference_loss": [5.0, 5.0, 5.0],
+                           "pair_reference_loss": [5.0, 5.0, 5.0]})  # fmt: skip
     table = text_verification(text_scores, levels, [text], calibration, ["a", "b"]).set_index(["candidate", "against"])
     # a: score -1, relative -1 - mean(b 0, c -0.5) = -0.75: LR = -1 * -1 + -2 * -0.75 = 2.5.
     assert table.loc[("a", ANYONE), "log10_lr"] == pytest.approx(2.5)

@@ -57,11 +57,13 @@ from stylometry.attribution.trust import (
 )
 from stylometry.attribution.verdicts import excerpt_summary, study_group, verdicts
 from stylometry.attribution.verification import (
+    LEVEL_COLUMNS,
     TRIAL_COLUMNS,
     CalibrationError,
     calibrate,
     cross_validated,
     metrics,
+    model_levels,
     text_verification,
     trials,
     with_pair_trials,
@@ -353,7 +355,7 @@ class _Calibration:
         if self.trials_file is not None:
             self.trials = trials(every_book_scores, every_book, study.authors)
             whole = every_book_scores[every_book_scores["excerpt_tokens"].isna()]
-            self.levels = reference_losses(whole, SCORED_MODEL)
+            self.levels = model_levels(whole, every_book, study.authors)
             keep(self.trials, self.trials_file, "likelihood ratio's trials")
             keep(self.levels, self.levels_file, "models' reference losses")
         if self.trust:
@@ -379,7 +381,7 @@ def _kept_calibration(request: Request, study: Study, max_tokens: int | None) ->
     if request.likelihood_ratio:
         kept.trials_file, kept.levels_file = kept_path(study, key, "_trials"), kept_path(study, key, "_levels")
         kept.trials = read_kept(kept.trials_file, TRIAL_COLUMNS)
-        kept.levels = read_kept(kept.levels_file, [*SCORED_MODEL, "reference_loss", "num_reference_books"])
+        kept.levels = read_kept(kept.levels_file, LEVEL_COLUMNS)
     if not kept.missing and (kept.trust or kept.open_set or request.likelihood_ratio):
         log.info(
             "calibration: read where an earlier attribution kept it (held-out books on their first %s tokens, "

@@ -428,7 +428,8 @@ def _verification_lines(result: Attribution) -> list[str]:
             "seeds' range beside it, in ENFSI's words. Where every candidate's log10 LR is below its length's "
             "threshold (none_below in the calibration: 0, or lower as the open set's false rejection needs) the "
             "verdict is none of the candidates; otherwise the study's rule decides it. With two candidates, LR(A vs "
-            "B) too (against the other: A's score minus B's, calibrated on their own held-out books)."
+            "B) too (against the other: A's score minus B's, each model's level its mean on the two candidates' "
+            "held-out books alone, calibrated on those books)."
         ),
         "",
         markdown_table(lr_table(result)),

@@ -45,6 +45,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from stylometry.analysis.normalized import reference_losses
 from stylometry.attribution.texts import Text
 
 MIN_TRIALS = 10  # same-author and different-author trials each, at a length: a calibration from fewer is a guess
@@ -61,8 +62,11 @@ TRIAL_COLUMNS = [
     "excerpt",
     "score",
     "relative",
+    "pair_score",  # the score with the model's level over the candidates' held-out books only: LR(A vs B)'s
     "same",
 ]
+MODEL = ["model_author", "seed"]  # one model of a study, in the scores
+LEVEL_COLUMNS = [*MODEL, "reference_loss", "num_reference_books", "pair_reference_loss"]
 CALIBRATION_COLUMNS = [
     "against",
     "excerpt_tokens",
@@ -120,16 +124,15 @@ def trials(book_scores: pd.DataFrame, books: list[Text], candidates: list[str]) 
     scores (TRIAL_COLUMNS). book_scores: every model's rows of `books` (whole, and cut into excerpts), the
     candidates' and the impostors'."""
     author_of = {book.name: book.author for book in books}
-    model = ["model_author", "seed"]
-    whole = book_scores[book_scores["excerpt_tokens"].isna()][[*model, "text", "loss"]]
-    level = whole.groupby(model)["loss"].agg(total="sum", count="size").reset_index()
+    whole = book_scores[book_scores["excerpt_tokens"].isna()][[*MODEL, "text", "loss"]]
+    own_books = whole[whole["text"].map(author_of).isin(candidates)]
     excerpts = book_scores[book_scores["excerpt_tokens"].notna()]
-    table = excerpts.merge(level, on=model).merge(whole.rename(columns={"loss": "book_loss"}), on=[*model, "text"])
-    table = table[table["count"] > 1]  # a reference that leaves the trial's book out needs another book
-    table = table.assign(
-        score=table["loss"] - (table["total"] - table["book_loss"]) / (table["count"] - 1),
-        author=table["text"].map(author_of),
+    table = excerpts.assign(
+        score=_left_out_scores(excerpts, whole),
+        pair_score=_left_out_scores(excerpts, own_books),
+        author=excerpts["text"].map(author_of),
     )
+    table = table[table["score"].notna()]  # a reference that leaves the trial's book out needs another book
     table = _with_relative(table, UNIT, candidates, leave_out_author=True)
     result = table.rename(columns={"model_author": "candidate", "text": "book"}).assign(
         excerpt_tokens=table["excerpt_tokens"].astype(int), excerpt=table["excerpt"].astype(int)
@@ -141,6 +144,29 @@ def trials(book_scores: pd.DataFrame, books: list[Text], candidates: list[str]) 
         .sort_values(["excerpt_tokens", "seed", "book", "excerpt", "candidate"])
         .reset_index(drop=True)
     )
+
+
+def _left_out_scores(excerpts: pd.DataFrame, whole: pd.DataFrame) -> np.ndarray:
+    """Each excerpt's loss minus its model's mean loss on the seed's held-out books in `whole` but the excerpt's own
+    (a questioned text is never one of the reference books); NaN where the model has no other book there."""
+    level = whole.groupby(MODEL)["loss"].agg(total="sum", count="size").reset_index()
+    book = whole.rename(columns={"loss": "book_loss"})
+    table = excerpts.merge(level, on=MODEL, how="left").merge(book, on=[*MODEL, "text"], how="left")
+    in_level = table["book_loss"].notna()
+    count = table["count"] - in_level.astype(int)
+    total = table["total"] - table["book_loss"].where(in_level, 0.0)
+    return (table["loss"] - total / count.where(count > 0)).to_numpy(dtype=float)
+
+
+def model_levels(whole: pd.DataFrame, books: list[Text], candidates: list[str]) -> pd.DataFrame:
+    """Each model's levels (LEVEL_COLUMNS) from its losses on its seed's whole held-out books (`whole`): its mean on
+    every author's (the score's) and on the candidates' only (LR(A vs B)'s: the pair's question is the two
+    candidates, so its level does not move with the impostors)."""
+    author_of = {book.name: book.author for book in books}
+    levels = reference_losses(whole, MODEL)
+    own = reference_losses(whole[whole["text"].map(author_of).isin(candidates)], MODEL)
+    pair = own.rename(columns={"reference_loss": "pair_reference_loss"})[[*MODEL, "pair_reference_loss"]]
+    return levels.merge(pair, on=MODEL, how="left")[LEVEL_COLUMNS]
 
 
 def _with_relative(scored: pd.DataFrame, unit: list[str], candidates: list[str], leave_out_author=False):
@@ -163,15 +189,16 @@ def _with_relative(scored: pd.DataFrame, unit: list[str], candidates: list[str],
 
 def pair_trials(trial_rows: pd.DataFrame) -> pd.DataFrame:
     """With two candidates A and B (in name order), LR(A vs B)'s trials (TRIAL_COLUMNS): each excerpt of either's
-    held-out books, its score A's score minus B's (no relative score: the pair is the whole question); same: A's.
+    held-out books, its score A's pair_score minus B's (each model's level over the two candidates' books alone; no
+    relative score: the pair is the whole question); same: A's.
     Empty with any other number of candidates."""
     candidates = sorted(trial_rows["candidate"].unique())
     if len(candidates) != 2:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
     rows = trial_rows[(trial_rows["against"] == ANYONE) & trial_rows["author"].isin(candidates)]
     excerpt = ["excerpt_tokens", "seed", "author", "book", "excerpt"]
-    pair = _pair_scores(rows, excerpt, "candidate", candidates)
-    return pair.assign(same=pair["author"] == pair["candidate"])[TRIAL_COLUMNS]
+    pair = _pair_scores(rows.assign(score=rows["pair_score"]), excerpt, "candidate", candidates)
+    return pair.assign(same=pair["author"] == pair["candidate"], pair_score=math.nan)[TRIAL_COLUMNS]
 
 
 def _pair_scores(rows: pd.DataFrame, unit: list[str], candidate: str, candidates: list[str]) -> pd.DataFrame:
@@ -368,17 +395,19 @@ def text_verification(
 ) -> pd.DataFrame:
     """Each whole text's log10 LR for each candidate against anyone else, and with two candidates LR(A vs B)
     (VERIFICATION_COLUMNS and `text`): each seed's model's scores (its loss minus its mean on its seed's held-out
-    books, `levels`; and that minus the other models' of the seed; for the pair, A's score minus B's) through the
+    books, `levels`; and that minus the other models' of the seed; for the pair, A's loss minus its mean on the two
+    candidates' held-out books, minus B's likewise) through the
     calibration at the text's length; the mean over seeds, the seeds' range as its interval. scores: every model's,
     the candidates' and the impostors'."""
     tokens = {text.name: len(text.tokens) for text in texts}
-    whole = scores.loc[scores["excerpt_tokens"].isna(), ["text", "model_author", "seed", "loss"]].merge(
-        levels[["model_author", "seed", "reference_loss"]], on=["model_author", "seed"]
+    whole = scores.loc[scores["excerpt_tokens"].isna(), ["text", *MODEL, "loss"]].merge(
+        levels[[*MODEL, "reference_loss", "pair_reference_loss"]], on=MODEL
     )
-    whole = _with_relative(whole.assign(score=whole["loss"] - whole["reference_loss"]), ["text", "seed"], candidates)
-    questions = [whole.assign(against=ANYONE)]
+    scored = whole.assign(score=whole["loss"] - whole["reference_loss"])
+    questions = [_with_relative(scored, ["text", "seed"], candidates).assign(against=ANYONE)]
     if len(candidates) == 2:
-        questions.append(_pair_scores(whole, ["text", "seed"], "model_author", candidates))
+        pair = whole.assign(score=whole["loss"] - whole["pair_reference_loss"])
+        questions.append(_pair_scores(pair, ["text", "seed"], "model_author", candidates))
     rows = []
     for table in questions:
         for (text, candidate, against), seeds in table.groupby(["text", "model_author", "against"], sort=True):
