@@ -28,7 +28,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from stylometry.config.compose import CONF_DIR, compose_jobs, hydra_args
 from stylometry.config.schema import (
-    BACKGROUND,
     DEMO_CORPUS,
     STUDY_NOT_AUTHORS,
     ConfigError,
@@ -37,6 +36,7 @@ from stylometry.config.schema import (
 )
 from stylometry.data.authors import prepare_argv
 from stylometry.data.corpus import author_folders, demo_corpus_note
+from stylometry.runs.background_run import check_background_study, trains_background
 from stylometry.runs.layout import (
     CHECKPOINT,
     LOCK,
@@ -124,7 +124,7 @@ def _train(dict_cfg: DictConfig, hydra_cfg, run_dir: Path) -> str:
     record = hydra_record(dict_cfg, hydra_cfg)  # written by the trainer once the run dir is known to hold this run
     cfg = to_run_config(dict_cfg)
     world = distributed.world_from_env()  # torchrun's or submitit's processes of one data-parallel job
-    if world.size > 1 and cfg.init.name == BACKGROUND:
+    if world.size > 1 and trains_background(cfg):
         raise ConfigError("init=background trains each job in one process: run it without torchrun or tasks_per_node")
     if world.size > 1:
         if not world.is_main:
@@ -134,7 +134,7 @@ def _train(dict_cfg: DictConfig, hydra_cfg, run_dir: Path) -> str:
     n_jobs = hydra_cfg.launcher.get("n_jobs") if hydra_cfg.mode == RunMode.MULTIRUN else None
     parallel_jobs = 1 if not n_jobs else n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)  # joblib's -1
     with place_job(cfg.device, parallel_jobs) as placement:
-        if cfg.init.name == BACKGROUND:  # its seed's background model first: trained here, or by another job
+        if trains_background(cfg):  # its seed's background model first: trained here, or by another job
             from stylometry.training.background_training import train_background
 
             state, background = train_background(cfg, run_dir, placement)
@@ -283,6 +283,8 @@ def check_command(argv: list[str]) -> tuple[list[str], list]:
     argv = prepare_argv(argv)
     args = hydra_args(argv)
     jobs = compose_jobs(args.overrides, multirun=args.multirun)
+    for job in jobs:  # where another study's background is what the jobs start from, it is there before any launches
+        check_background_study(job.config, job.run_dir)
     launcher = jobs[0].launcher_target
     if args.multirun and launcher.endswith("SlurmLauncher") and shutil.which("srun") is None:
         raise ConfigError(

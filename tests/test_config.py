@@ -54,6 +54,7 @@ def test_how_weights_start_is_checked_when_composed(make_config):
         (["init.path=/models/gpt2"], "init.path=/models/gpt2 is for init=pretrained (now init=scratch)"),
         (["init=background", "init.background_epochs=0"], "init.background_epochs=0 must be at least 1"),
         (["init.name=warm"], "init.name=warm: choose init=scratch, init=pretrained or init=background"),
+        (["init.background_study=small"], "init.background_study=small is for init=background (now init=scratch)"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(says)):
             make_config("author=baum", *overrides)

@@ -156,6 +156,61 @@ def test_a_background_killed_mid_run_is_resumed_by_the_same_command_then_its_aut
     assert first_rows(sweep / "baseline" / "alice" / "seed=0") == final_rows(background)
 
 
+@pytest.mark.slow
+def test_runs_start_from_another_studys_background_and_are_its_impostors(
+    small_corpus, tmp_path, token_cache, monkeypatch
+):
+    """init.background_study: impostors fine-tuned from the candidates' backgrounds, as the candidates were."""
+    from stylometry.runs.impostor_study import impostors_sentence, with_impostors
+    from stylometry.runs.study import StudyError, load_study
+    from stylometry.status import plan
+
+    monkeypatch.setenv("STYLOMETRY_TOKENIZER", str(TOKENIZER))
+    common = [*TINY, *BACKGROUND, "seed=0", f"data.root={small_corpus}", f"data.cache_dir={token_cache}"]
+    candidates, impostors = tmp_path / "candidates", tmp_path / "impostors"
+    assert train("-m", *common, "author=alice", f"hydra.sweep.dir={candidates}").returncode == 0
+    from_theirs = [*common, "author=bob", f"init.background_study={candidates}", f"hydra.sweep.dir={impostors}"]
+    result = train("-m", *from_theirs)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    # No background of its own: bob starts from the candidates' seed-0 background, weights and losses alike.
+    background = candidates / "baseline" / "_background" / "seed=0"
+    bob = impostors / "baseline" / "bob" / "seed=0"
+    assert not (impostors / "baseline" / "_background").exists()
+    identity = read_training_state(bob / "checkpoint", mmap=True).identity
+    assert identity["init"] == {"name": "background", "weights_sha256": weights_sha256(background / "checkpoint")}
+    assert first_rows(bob) == final_rows(background)
+    assert [line.split()[0] for line in plan(from_theirs)] == ["skip"]  # no background to plan either
+
+    # As --impostors: accepted, and the report says where they started.
+    study = with_impostors(load_study(candidates, min_authors=1), impostors)
+    assert [model.author for model in study.impostors] == ["bob"]
+    assert "fine-tuned from the candidates' backgrounds" in impostors_sentence(study)
+    # Candidates that started elsewhere (their own background, of other authors' text) refuse them.
+    others = tmp_path / "others"
+    assert (
+        train("-m", *common, "author=alice", "data.authors=[alice,carol]", f"hydra.sweep.dir={others}").returncode == 0
+    )
+    with pytest.raises(StudyError, match="bob seed 0 started from other weights than the candidates of seed 0"):
+        with_impostors(load_study(others, min_authors=1), impostors)
+
+    # Bad input: one line each, exit 2, before any job launches (a sweep) or any run dir is made (one run).
+    missing = [*common, "author=carol", f"init.background_study={tmp_path / 'nowhere'}"]
+    result = train("-m", *missing, f"hydra.sweep.dir={tmp_path / 'm'}")
+    assert result.returncode == 2 and "nowhere/baseline/_background/seed=0 is not there" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
+    # A background that trained on a book the run holds out (as another study's split can): its losses on that book
+    # would be no held-out evaluation.
+    held_out = json.loads((bob / "manifest.json").read_text())["held_out_books"]["carol"]
+    manifest = json.loads((background / "manifest.json").read_text())
+    manifest["train_books"].append(f"carol/{held_out}")
+    (background / "manifest.json").write_text(json.dumps(manifest))
+    leaked = [*common, "author=carol", f"init.background_study={candidates}", f"hydra.run.dir={tmp_path / 'l'}"]
+    result = train(*leaked)
+    assert result.returncode == 2 and f"trained on carol/{held_out}, a book this run holds out" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "l").exists(), result.stderr
+
+
 # ---- init=pretrained ----------------------------------------------------------------------------------
 
 

@@ -215,6 +215,9 @@ class InitConfig:
     path: Optional[str] = None  # pretrained: a folder saved with save_pretrained (config.json, weights, tokenizer)
     background_epochs: int = 1  # background: epochs over the pooled text (each author's n_train_tokens, joined)
     background_lr: Optional[float] = None  # background: its learning rate; null: optimizer.lr
+    # background: a study dir (a sweep trained with init=background) whose background of the run's seed and variant
+    # the run starts from, instead of its own: impostors that start where the candidates did (runs/impostor_study.py)
+    background_study: Optional[str] = None
 
     def __post_init__(self):
         if self.name not in (SCRATCH, PRETRAINED, BACKGROUND):
@@ -225,6 +228,10 @@ class InitConfig:
             raise ConfigError(f"init.path={self.path} is for init=pretrained (now init={self.name}): drop it")
         if self.background_epochs < 1:
             raise ConfigError(f"init.background_epochs={self.background_epochs} must be at least 1")
+        if self.name != BACKGROUND and self.background_study:
+            raise ConfigError(
+                f"init.background_study={self.background_study} is for init=background (now init={self.name}): drop it"
+            )
 
 
 @dataclass

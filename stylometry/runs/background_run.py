@@ -7,6 +7,10 @@ One background per seed (and variant): the pooled training text of every author 
 load_background_data), from scratch; its seed's authors are then fine-tuned from its final weights
 (stylometry/training/background_training.py trains it before them). It is a run like any other (identity, checkpoints,
 metrics, status) in <variant>/_background/seed=<seed>, but not a candidate author: studies and analyses leave it out.
+
+With init.background_study=<study dir> the runs start from that study's background of their seed and variant instead,
+trained there (impostors that start where the candidates did: stylometry/runs/impostor_study.py). It must be complete,
+of the runs' model, and never have trained on a book a run holds out.
 """
 
 import dataclasses
@@ -23,8 +27,8 @@ from stylometry.config.schema import (
     InitConfig,
     TrainConfig,
 )
-from stylometry.runs.layout import CHECKPOINT
-from stylometry.runs.status import read_status
+from stylometry.runs.layout import CHECKPOINT, run_dir_tail
+from stylometry.runs.status import COMPLETE, read_status
 
 
 def background_config(cfg: TrainConfig) -> TrainConfig:
@@ -50,10 +54,35 @@ def background_config(cfg: TrainConfig) -> TrainConfig:
     )
 
 
-def background_dir(run_dir: Path) -> Path:
+def background_dir(cfg: TrainConfig, run_dir: Path) -> Path:
     """The run dir of an author run's background model: <variant>/_background/seed=<seed> beside the author's
-    <variant>/<author>/seed=<seed>."""
+    <variant>/<author>/seed=<seed>; or <variant>/_background/seed=<seed> below init.background_study (the dir that
+    study's sweep wrote its runs in)."""
+    if cfg.init.background_study:
+        return Path(cfg.init.background_study).expanduser() / run_dir_tail(cfg.variant.name, BACKGROUND_RUN, cfg.seed)
     return run_dir.parent.parent / BACKGROUND_RUN / run_dir.name
+
+
+def trains_background(cfg: TrainConfig) -> bool:
+    """The author job trains (or waits for) its seed's background first: init=background, of its own study."""
+    return cfg.init.name == BACKGROUND and not cfg.init.background_study
+
+
+def refuse_leak(cfg: TrainConfig, run_dir: Path, held_out_books: dict) -> None:
+    """A ConfigError where another study's background (init.background_study) trained on a book the run holds out
+    (author -> file name): its losses on that book would be no held-out evaluation."""
+    if not cfg.init.background_study:
+        return
+    from stylometry.runs.manifest import read_manifest
+
+    background = background_dir(cfg, run_dir)
+    trained = set(read_manifest(background).get("train_books", []))
+    leaked = sorted(f"{author}/{book}" for author, book in held_out_books.items() if f"{author}/{book}" in trained)
+    if leaked:
+        raise ConfigError(
+            f"init.background_study={cfg.init.background_study}: its background {background} trained on {leaked[0]}, "
+            "a book this run holds out: start from a study whose background never read this run's held-out books"
+        )
 
 
 def is_background(run_dir: Path) -> bool:
@@ -73,7 +102,10 @@ def starting_weights(cfg: TrainConfig, run_dir: Path, required: bool = True) -> 
     if cfg.init.name == PRETRAINED:
         return with_starting_model(cfg), Path(cfg.init.path).expanduser()
     if cfg.init.name == BACKGROUND:
-        background = background_dir(run_dir)
+        background = background_dir(cfg, run_dir)
+        if cfg.init.background_study:
+            check_background_study(cfg, run_dir)
+            return cfg, background / CHECKPOINT
         if decide(background).action == SKIP:
             return cfg, background / CHECKPOINT
         if not required:
@@ -84,3 +116,27 @@ def starting_weights(cfg: TrainConfig, run_dir: Path, required: bool = True) -> 
             "then its authors"
         )
     return cfg, None
+
+
+def check_background_study(cfg: TrainConfig, run_dir: Path) -> None:
+    """init.background_study's background of the run's seed and variant is complete and a model of the run's shape,
+    or a ConfigError naming it (before a sweep launches, and again as the run starts)."""
+    if not cfg.init.background_study:
+        return
+    from stylometry.runs.layout import read_run_config
+
+    background = background_dir(cfg, run_dir)
+    state = (read_status(background) or {}).get("state")
+    if state != COMPLETE or not (background / CHECKPOINT).is_dir():
+        found = f"is {state or 'not started'}" if background.is_dir() else "is not there"
+        raise ConfigError(
+            f"init.background_study={cfg.init.background_study}: its background run {background} {found}: "
+            "train that study first (init=background), or name a study dir that has one"
+        )
+    theirs = read_run_config(background).model
+    if theirs != cfg.model:
+        differs = next(key for key, value in dataclasses.asdict(cfg.model).items() if getattr(theirs, key) != value)
+        raise ConfigError(
+            f"init.background_study={cfg.init.background_study}: its background {background} has model.{differs}="
+            f"{getattr(theirs, differs)}, this run {getattr(cfg.model, differs)}: train with that study's model"
+        )

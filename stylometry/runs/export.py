@@ -246,6 +246,16 @@ class ExportedModel:
     cfg: object  # the run's TrainConfig, its data.tokenizer the folder
 
 
+def exported_facts(folder: Path) -> dict:
+    """One exported model's facts (its card's, as export_study wrote them); an OSError or ValueError where they do
+    not read."""
+    return json.loads((folder / FACTS).read_text(encoding="utf-8"))
+
+
+def is_exported_model(folder: Path) -> bool:
+    return (folder / FACTS).is_file()
+
+
 def is_export(path: Path) -> bool:
     return (path / CARD).is_file() and any((folder / FACTS).is_file() for folder in path.iterdir() if folder.is_dir())
 
@@ -258,7 +268,7 @@ def read_export(path: Path) -> list[ExportedModel]:
     models = []
     for folder in sorted(folder for folder in path.iterdir() if (folder / FACTS).is_file()):
         try:
-            facts = json.loads((folder / FACTS).read_text(encoding="utf-8"))
+            facts = exported_facts(folder)
             cfg = read_run_config(folder, TRAINING_CONFIG)
         except (OSError, ValueError, KeyError) as error:
             raise ExportError(f"{folder} does not read as an export ({error}): export the study again") from None

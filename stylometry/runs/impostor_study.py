@@ -11,13 +11,19 @@ tokenizer and evaluation). Its models join the study's impostors; its held-out b
 its own corpus, and what its models trained on is no evidence at their seed either.
 
 With init=background the impostor study's models start from its own backgrounds (trained on its authors' pooled
-text by the same recipe), not the candidates': the same amount of training, another starting point.
+text by the same recipe): the same amount of training, another starting point. Trained with
+init.background_study=<the candidates' study> they start from the candidates' backgrounds instead, as the candidates
+did, which is checked seed by seed (the sha256 of the weights each model started from, in its run's identity).
+
+    python -m stylometry.train -m experiment=small author=austen,wells 'seed=range(5)' init.background_study=small
 """
 
 import dataclasses
 from pathlib import Path
 
-from stylometry.runs.study import Study, StudyError, load_study
+from stylometry.config.schema import BACKGROUND
+from stylometry.runs.export import exported_facts, is_exported_model
+from stylometry.runs.study import Model, Study, StudyError, load_study
 
 # What is not the recipe: who the model is and where its files are (the run's place, its corpus's authors, caches).
 NOT_RECIPE = {
@@ -29,6 +35,7 @@ NOT_RECIPE = {
     "logger": None,
     "data": ("root", "tokenizer", "cache_dir", "authors", "not_authors", "eval_batch_size", "max_train_tokens"),
     "variant": ("nltk_data",),
+    "init": ("background_study",),  # where the backgrounds are: checked by the weights themselves (_refuse_other_start)
 }
 
 
@@ -65,6 +72,8 @@ def with_impostors(study: Study, impostors_dir: Path, tokenizer_override: str | 
         )
     _refuse_other_tokenizer(study, other, where)
     models = [model for model in other.models if model.seed in study.seeds]
+    if other.cfg.init.background_study:
+        _refuse_other_start(study, models, where, other.cfg.init.background_study)
     held_out = {seed: dict(books) for seed, books in study.held_out_books.items()}
     for seed in study.seeds:
         held_out[seed].update({a: b for a, b in other.held_out_books[seed].items() if a in other.authors})
@@ -78,6 +87,7 @@ def with_impostors(study: Study, impostors_dir: Path, tokenizer_override: str | 
         train_books=train_books,
         author_roots=roots,
         impostors_dir=impostors_dir,
+        impostors_start=_start_words(other.cfg),
     )
 
 
@@ -106,6 +116,38 @@ def recipe_difference(cfg, other_cfg) -> str:
     return ""
 
 
+def _refuse_other_start(study: Study, impostors: list[Model], where: str, background_study: str) -> None:
+    """Impostors trained from the candidates' backgrounds (init.background_study) start from their seed's
+    candidates' weights, each of them."""
+    ours = {model.seed: started_from(model) for model in study.models}
+    for model in impostors:
+        if started_from(model) != ours[model.seed]:
+            raise StudyError(
+                f"{where}: {model.author} seed {model.seed} started from other weights than the candidates of seed "
+                f"{model.seed} (init.background_study={background_study} is not their study's backgrounds): train the "
+                f"impostors with init.background_study=<the dir {study.study_dir} was trained in>"
+            )
+
+
+def started_from(model: Model) -> str | None:
+    """The sha256 of the weights the model started from (None: from scratch): its run's identity, saved with its
+    checkpoint (runs/checkpoint.py), or an exported model's facts."""
+    from stylometry.runs.checkpoint import read_training_state
+
+    if is_exported_model(model.checkpoint):
+        return exported_facts(model.checkpoint).get("init_weights_sha256")
+    return read_training_state(model.checkpoint, mmap=True).identity.get("init", {}).get("weights_sha256")
+
+
+def _start_words(cfg) -> str:
+    """Where the impostor study's models started, in words for a report."""
+    if cfg.init.background_study:
+        return "fine-tuned from the candidates' backgrounds"
+    if cfg.init.name == BACKGROUND:
+        return "fine-tuned from their own study's backgrounds"
+    return ""
+
+
 def _refuse_other_tokenizer(study: Study, other: Study, where: str) -> None:
     """The same vocabulary: an impostor's loss is comparable to a candidate's only over the same tokens."""
     from stylometry.data.tokenizer import load_tokenizer, tokenizer_fingerprint
@@ -128,7 +170,8 @@ def impostors_sentence(study: Study) -> str:
     joined = sorted(study.author_roots)
     parts = [f"{', '.join(of_study)} (the study's other authors)"] if of_study else []
     if joined:
-        parts.append(f"{', '.join(joined)} (from {study.impostors_dir}, --impostors)")
+        start = f", {study.impostors_start}" if study.impostors_start else ""
+        parts.append(f"{', '.join(joined)} (from {study.impostors_dir}, --impostors{start})")
     return (
         f"Impostors, the likelihood ratio's reference and never candidates: {'; '.join(parts)}, "
         f"{len(study.impostors)} models."

@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Set, Tuple
 
 from stylometry.config.compose import compose_jobs, override_key
-from stylometry.config.schema import BACKGROUND, ConfigError
+from stylometry.config.schema import ConfigError
 from stylometry.data.authors import prepare_overrides
-from stylometry.runs.background_run import background_config, background_dir, starting_weights
+from stylometry.runs.background_run import (
+    background_config,
+    background_dir,
+    refuse_leak,
+    starting_weights,
+    trains_background,
+)
 from stylometry.runs.status import COMPLETE, read_status
 
 if TYPE_CHECKING:
@@ -68,8 +74,8 @@ def plan_jobs(jobs: List["Job"]) -> List[PlannedJob]:
     for job in jobs:
         reader = shared.reader(job.config)
         runs = [(job.config, job.run_dir)]
-        if job.config.init.name == BACKGROUND:  # its seed's background first, once (stylometry/runs/background_run.py)
-            background = background_dir(job.run_dir)
+        if trains_background(job.config):  # its seed's background first, once (stylometry/runs/background_run.py)
+            background = background_dir(job.config, job.run_dir)
             if all(p.run_dir != background for p in planned):
                 runs.insert(0, (background_config(job.config), background))
         for config, run_dir in runs:
@@ -78,6 +84,7 @@ def plan_jobs(jobs: List["Job"]) -> List[PlannedJob]:
                 # trained yet is not: its authors' starting weights are then not compared).
                 config, start = starting_weights(config, run_dir, required=False)
                 data = load_job_data(config, reader)  # the checks the job makes before it trains
+                refuse_leak(config, run_dir, getattr(data, "held_out_books", {}))
             except ConfigError as error:  # the job's own inputs, e.g. an author with too few tokens for n_train_tokens
                 planned.append(PlannedJob(run_dir, refused(error)))
                 continue

@@ -62,6 +62,7 @@ class Study:
     # Where an author's books are, where it is not corpus_root: the authors of an --impostors study, in its corpus.
     author_roots: dict[str, Path] = field(default_factory=dict)
     impostors_dir: Path | None = None  # the study the impostors of --impostors came from (runs/impostor_study.py)
+    impostors_start: str = ""  # where those impostors started, in words ("fine-tuned from the candidates' backgrounds")
 
     def book_path(self, author: str, name: str) -> Path:
         """The file of one of `author`'s books (a name its runs recorded) in the corpus that holds them."""

@@ -33,7 +33,7 @@ def train_background(
 ) -> tuple[str, Path]:
     """Trains (or resumes) the background of the author run in run_dir unless it is complete, or waits while another
     job trains it; returns its final state (complete, or paused at stop_criteria.max_seconds) and its run dir."""
-    folder = background_dir(run_dir)
+    folder = background_dir(cfg, run_dir)
     waited = False
     while True:
         try:
