@@ -80,11 +80,16 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
     pair = pair_trials(rows).set_index("author")
     assert set(pair.index) == {"a", "b"}  # c's book is no trial of a against b
     assert (pair["candidate"] == "a").all() and (pair["against"] == "b").all()
-    # Each model's level over the two candidates' books alone (its trial's own book left out): the impostor's book
-    # moves each candidate's score (a's on a's excerpt: 4.0 - mean(5.0, 7.0)), not the pair's.
+    # Each model's level over both candidates' books (the excerpt's own too, so that it is not chosen by the answer):
+    # the impostor's book moves each candidate's score (a's on a's excerpt: 4.0 - mean(5.0, 7.0)), not the pair's.
     by_candidate = rows.set_index(["candidate", "author"])
     assert by_candidate.loc[("a", "a"), "score"] == pytest.approx(4.0 - 6.0)
     assert pair.loc["a", "score"] == pytest.approx((4.0 - 5.0) - (5.6 - 5.0))
+    # Whole-book losses that differ by candidate book, excerpts that carry no author signal: the pair's scores of an
+    # excerpt of a's book and of b's are the same, so the trials cannot tell them apart.
+    blind = {(m, 0, au): ({("a", "a"): 4.0, ("b", "b"): 4.0}.get((m, au), 6.0), [5.0]) for m in "abc" for au in "abc"}
+    blind_pair = pair_trials(trials(*_book_scores(blind), ["a", "b"])).set_index("author")["score"]
+    assert blind_pair["a"] == pytest.approx(blind_pair["b"])
     whole = scored[scored["excerpt_tokens"].isna()]
     levels = model_levels(whole, books, ["a", "b"]).set_index("model_author")
     assert levels.loc["a", "reference_loss"] == pytest.approx(17.0 / 3)
