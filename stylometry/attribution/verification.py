@@ -62,7 +62,7 @@ TRIAL_COLUMNS = [
     "excerpt",
     "score",
     "relative",
-    "pair_score",  # the score with the model's level over the candidates' held-out books only: LR(A vs B)'s
+    "pair_score",  # the loss minus the model's mean on the two candidates' held-out books: LR(A vs B)'s
     "same",
 ]
 MODEL = ["model_author", "seed"]  # one model of a study, in the scores
@@ -127,9 +127,13 @@ def trials(book_scores: pd.DataFrame, books: list[Text], candidates: list[str]) 
     whole = book_scores[book_scores["excerpt_tokens"].isna()][[*MODEL, "text", "loss"]]
     own_books = whole[whole["text"].map(author_of).isin(candidates)]
     excerpts = book_scores[book_scores["excerpt_tokens"].notna()]
+    # LR(A vs B)'s level: the mean over both candidates' books, the excerpt's own too, as a questioned text is read
+    # against. Leaving it out, with one held-out book per candidate and seed, would make the level the other
+    # candidate's book, chosen by the answer (the pair's AUC was 0.97 on excerpts that carry no author signal).
+    pair_level = excerpts[MODEL].merge(reference_losses(own_books, MODEL), on=MODEL, how="left")["reference_loss"]
     table = excerpts.assign(
         score=_left_out_scores(excerpts, whole),
-        pair_score=_left_out_scores(excerpts, own_books, leave_out=False),
+        pair_score=excerpts["loss"].to_numpy(dtype=float) - pair_level.to_numpy(dtype=float),
         author=excerpts["text"].map(author_of),
     )
     table = table[table["score"].notna()]  # a reference that leaves the trial's book out needs another book
@@ -146,17 +150,13 @@ def trials(book_scores: pd.DataFrame, books: list[Text], candidates: list[str]) 
     )
 
 
-def _left_out_scores(excerpts: pd.DataFrame, whole: pd.DataFrame, leave_out: bool = True) -> np.ndarray:
+def _left_out_scores(excerpts: pd.DataFrame, whole: pd.DataFrame) -> np.ndarray:
     """Each excerpt's loss minus its model's mean loss on the seed's held-out books in `whole` but the excerpt's own
-    (a questioned text is never one of the reference books); NaN where the model has no other book there.
-    leave_out=False: every book of `whole`, the excerpt's own too. LR(A vs B)'s level: with one held-out book per
-    candidate and seed, leaving the excerpt's book out would make the level the other candidate's book, chosen by
-    the answer (it gave the pair AUC 0.97 on excerpts that carry no author signal); over both books it is the level a
-    questioned text is read against."""
+    (a questioned text is never one of the reference books); NaN where the model has no other book there."""
     level = whole.groupby(MODEL)["loss"].agg(total="sum", count="size").reset_index()
     book = whole.rename(columns={"loss": "book_loss"})
     table = excerpts.merge(level, on=MODEL, how="left").merge(book, on=[*MODEL, "text"], how="left")
-    in_level = table["book_loss"].notna() & leave_out
+    in_level = table["book_loss"].notna()
     count = table["count"] - in_level.astype(int)
     total = table["total"] - table["book_loss"].where(in_level, 0.0)
     return (table["loss"] - total / count.where(count > 0)).to_numpy(dtype=float)
