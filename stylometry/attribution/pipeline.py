@@ -58,6 +58,7 @@ from stylometry.attribution.trust import (
 from stylometry.attribution.verdicts import excerpt_summary, study_group, verdicts
 from stylometry.attribution.verification import (
     LEVEL_COLUMNS,
+    MODEL,
     TRIAL_COLUMNS,
     CalibrationError,
     calibrate,
@@ -75,7 +76,7 @@ from stylometry.runs.study import Study, load_study
 log = logging.getLogger("stylometry.attribute")  # the command's progress
 
 REFERENCE_PREFIX = "reference: "  # a reference book's text name in the scoring, apart from any text's name
-SCORED_MODEL = ["model_author", "seed"]  # one model of a study, in the scores
+SCORED_MODEL = MODEL  # one model of a study, in the scores (attribution/verification.py)
 
 
 @dataclass(frozen=True)
