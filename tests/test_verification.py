@@ -22,6 +22,7 @@ from stylometry.attribution.verification import (
     calibrate,
     calibration_at,
     cross_validated,
+    held_out_losses,
     log10_lr,
     metrics,
     model_levels,
@@ -75,27 +76,26 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
             ("c", "a", 5.1), ("c", "b", 5.2), ("c", "c", 4.1),
         ]
     }  # fmt: skip
-    scored, books = _book_scores(losses)
-    rows = trials(scored, books, ["a", "b"])
+    held_out = _held_out(losses)
+    rows = trials(held_out, ["a", "b"])
     pair = pair_trials(rows).set_index("author")
     assert set(pair.index) == {"a", "b"}  # c's book is no trial of a against b
     assert (pair["candidate"] == "a").all() and (pair["against"] == "b").all()
     # Each model's level over both candidates' books (the excerpt's own too, so that it is not chosen by the answer):
-    # the impostor's book moves each candidate's score (a's on a's excerpt: 4.0 - mean(5.0, 7.0)), not the pair's.
+    # the impostor's book moves each candidate's score (a's on a's excerpt: 4.0 - mean(5.0, 5.0, 7.0)), not the pair's.
     by_candidate = rows.set_index(["candidate", "author"])
-    assert by_candidate.loc[("a", "a"), "score"] == pytest.approx(4.0 - 6.0)
+    assert by_candidate.loc[("a", "a"), "score"] == pytest.approx(4.0 - 17.0 / 3)
     assert pair.loc["a", "score"] == pytest.approx((4.0 - 5.0) - (5.6 - 5.0))
     # Whole-book losses that differ by candidate book, excerpts that carry no author signal: the pair's scores of an
     # excerpt of a's book and of b's are the same, so the trials cannot tell them apart.
     blind = {(m, 0, au): ({("a", "a"): 4.0, ("b", "b"): 4.0}.get((m, au), 6.0), [5.0]) for m in "abc" for au in "abc"}
-    blind_pair = pair_trials(trials(*_book_scores(blind), ["a", "b"])).set_index("author")["score"]
+    blind_pair = pair_trials(trials(_held_out(blind), ["a", "b"])).set_index("author")["score"]
     assert blind_pair["a"] == pytest.approx(blind_pair["b"])
-    whole = scored[scored["excerpt_tokens"].isna()]
-    levels = model_levels(whole, books, ["a", "b"]).set_index("model_author")
+    levels = model_levels(held_out, ["a", "b"]).set_index("model_author")
     assert levels.loc["a", "reference_loss"] == pytest.approx(17.0 / 3)
     assert levels.loc["a", "pair_reference_loss"] == 5.0
     assert pair.loc["a", "same"] and not pair.loc["b", "same"]
-    assert pair_trials(trials(scored, books, ["a", "b", "c"])).empty  # only two candidates make a pair
+    assert pair_trials(trials(held_out, ["a", "b", "c"])).empty  # only two candidates make a pair
 
     # A text through a calibration of each question: the pair's LR is read from A's score minus B's.
     calibration = pd.DataFrame(
@@ -123,8 +123,9 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
     assert shorter.startswith("; log10 LR at 4 tokens (the text's 3 tokens are fewer: its LRs vary more than the")
 
 
-def _book_scores(losses: dict) -> tuple[pd.DataFrame, list[Text]]:
-    """losses: (model author, seed, book author) -> (whole book's loss, [each excerpt's loss]) at 4 tokens."""
+def _held_out(losses: dict) -> pd.DataFrame:
+    """held_out_losses from losses: (model author, seed, book author) -> (whole book's loss, [each excerpt's loss])
+    at 4 tokens."""
     rows, books = [], {}
     for (model, seed, author), (whole, excerpts) in losses.items():
         name = f"{author}/{seed}.txt"
@@ -137,20 +138,28 @@ def _book_scores(losses: dict) -> tuple[pd.DataFrame, list[Text]]:
     table = pd.DataFrame(rows)
     for column in ("excerpt_tokens", "excerpt"):
         table[column] = table[column].astype("Int64")
-    return table, list(books.values())
+    return held_out_losses(table, list(books.values()))
 
 
-def test_a_trials_reference_leaves_out_the_book_its_excerpt_is_cut_from():
+def test_a_trials_level_is_its_models_mean_on_every_held_out_book_whatever_the_answer():
     losses = {
         ("a", 0, "a"): (4.0, [3.9]),
         ("a", 0, "b"): (5.0, [5.2]),
         ("a", 0, "c"): (6.0, [6.1]),
     }
-    table = trials(*_book_scores(losses), ["a"]).set_index("author")
-    assert table.loc["a", "score"] == pytest.approx(3.9 - (5.0 + 6.0) / 2)  # a's own book left out of its level
-    assert table.loc["b", "score"] == pytest.approx(5.2 - (4.0 + 6.0) / 2)
+    table = trials(_held_out(losses), ["a"]).set_index("author")
+    assert table.loc["a", "score"] == pytest.approx(3.9 - 5.0)  # the level a questioned text is read against
+    assert table.loc["b", "score"] == pytest.approx(5.2 - 5.0)
     assert table["same"].to_dict() == {"a": True, "b": False, "c": False}
     assert table["relative"].isna().all()  # a study of one model has no reference model
+    # Each model best on its own author's whole book, excerpts that carry no author signal: every trial scores the
+    # same, same-author or not, so the trials cannot tell them apart. A level that left the excerpt's own book out
+    # would leave out the model's best book on exactly its same-author trials (a's: -1.0 there, 0.0 elsewhere).
+    blind = {(m, s, au): (4.0 if m == au else 6.0, [5.0]) for m in "abc" for s in (0, 1) for au in "abc"}
+    blind_trials = trials(_held_out(blind), ["a", "b", "c"])
+    assert blind_trials["score"].to_numpy() == pytest.approx(np.full(len(blind_trials), 5.0 - 16.0 / 3))
+    assert blind_trials["relative"].to_numpy() == pytest.approx(np.zeros(len(blind_trials)))
+    assert blind_trials["same"].any() and not blind_trials["same"].all()
 
 
 def test_a_trials_relative_score_leaves_out_the_candidate_and_the_excerpts_author():
@@ -163,9 +172,9 @@ def test_a_trials_relative_score_leaves_out_the_candidate_and_the_excerpts_autho
             ("c", "a", 5.0, 5.1), ("c", "b", 5.0, 4.9),
         ]
     }  # fmt: skip
-    table = trials(*_book_scores(losses), ["a", "b"]).set_index(["candidate", "author"])
-    # Each score is the excerpt's loss minus the model's loss on its other book.
-    score = {("a", "a"): 3.8 - 5.0, ("a", "b"): 5.3 - 4.0, ("b", "a"): 5.6 - 4.5, ("b", "b"): 4.4 - 5.5,
+    table = trials(_held_out(losses), ["a", "b"]).set_index(["candidate", "author"])
+    # Each score is the excerpt's loss minus the model's mean on both books.
+    score = {("a", "a"): 3.8 - 4.5, ("a", "b"): 5.3 - 4.5, ("b", "a"): 5.6 - 5.0, ("b", "b"): 4.4 - 5.0,
              ("c", "a"): 5.1 - 5.0, ("c", "b"): 4.9 - 5.0}  # fmt: skip
     assert table.loc[("a", "a"), "score"] == pytest.approx(score["a", "a"])
     # a on its own book: against b and c; a on b's book: against c only (b's model is the excerpt's author's).
@@ -174,7 +183,7 @@ def test_a_trials_relative_score_leaves_out_the_candidate_and_the_excerpts_autho
     assert table.loc[("b", "a"), "relative"] == pytest.approx(score["b", "a"] - score["c", "a"])
     assert set(table.index.get_level_values("candidate")) == {"a", "b"}  # c is an impostor: reference only
     # Without c (a study of two authors) a different-author trial has no reference model left.
-    two = trials(*_book_scores({key: value for key, value in losses.items() if key[0] != "c"}), ["a", "b"])
+    two = trials(_held_out({key: value for key, value in losses.items() if key[0] != "c"}), ["a", "b"])
     assert two.loc[two["same"], "relative"].notna().all() and two.loc[~two["same"], "relative"].isna().all()
 
 

@@ -57,12 +57,12 @@ from stylometry.attribution.trust import (
 )
 from stylometry.attribution.verdicts import excerpt_summary, study_group, verdicts
 from stylometry.attribution.verification import (
-    LEVEL_COLUMNS,
+    LOSS_COLUMNS,
     MODEL,
-    TRIAL_COLUMNS,
     CalibrationError,
     calibrate,
     cross_validated,
+    held_out_losses,
     metrics,
     model_levels,
     text_verification,
@@ -268,16 +268,18 @@ def _held_out(
 
 def _verify(result: Attribution, texts: list[Text], kept: "_Calibration", impostor_scores: pd.DataFrame) -> None:
     """Each text's likelihood ratio for each candidate (attribution/verification.py), or why there is none."""
+    trial_rows = trials(kept.losses, result.study.authors)
     try:
-        calibration = calibrate(with_pair_trials(kept.trials))
+        calibration = calibrate(with_pair_trials(trial_rows))
     except CalibrationError as error:
         result.verification_note = str(error)
         log.warning("no likelihood ratio: %s", error)
         return
-    result.verification_calibration = with_thresholds(calibration, kept.trials, result.false_rejection)
+    result.verification_calibration = with_thresholds(calibration, trial_rows, result.false_rejection)
     every_model = pd.concat([result.scores, impostor_scores], ignore_index=True)
+    levels = model_levels(kept.losses, result.study.authors)
     result.verification = text_verification(
-        every_model, kept.levels, texts, result.verification_calibration, result.study.authors
+        every_model, levels, texts, result.verification_calibration, result.study.authors
     )
 
 
@@ -290,7 +292,7 @@ def _measure_verification(
         result.verification_note = "the likelihood ratio is measured on excerpts: pass --excerpt-tokens"
         return
     every_model = pd.concat([result.scores, reference_scores], ignore_index=True)
-    trial_rows = with_pair_trials(trials(every_model, books, result.study.authors))
+    trial_rows = with_pair_trials(trials(held_out_losses(every_model, books), result.study.authors))
     try:
         calibration = calibrate(trial_rows)
         result.verification_trials = cross_validated(trial_rows)
@@ -328,24 +330,23 @@ def _impostor_metrics(result: Attribution, books: list[Text], excerpt_lengths: l
 @dataclass
 class _Calibration:
     """What the study's held-out books tell about its verdicts, kept in the token cache under one key (kept.py: the
-    models, the score, the cap): the held-out curve (trust.py) and the open set's calibration (open_set.py).
+    models, the score, the cap): the held-out curve (trust.py), the open set's calibration (open_set.py), and every
+    model's losses on the books (the likelihood ratio's trials and levels are computed from them, verification.py).
     `missing`: one that is wanted is not kept yet, so the books are scored and both computed."""
 
     curve_file: Path | None
     calibration_file: Path | None
     trust: bool
     open_set: bool
-    trials_file: Path | None = None
-    levels_file: Path | None = None
+    losses_file: Path | None = None
     curve: pd.DataFrame | None = None
     calibrated: pd.DataFrame | None = None
-    trials: pd.DataFrame | None = None  # the likelihood ratio's trials (verification.py)
-    levels: pd.DataFrame | None = None  # each model's mean loss on its seed's held-out books of every author
+    losses: pd.DataFrame | None = None  # every model's losses on its seed's held-out books (held_out_losses)
 
     @property
     def missing(self) -> bool:
         unkept = (self.trust and self.curve is None) or (self.open_set and self.calibrated is None)
-        return unkept or (self.trials_file is not None and (self.trials is None or self.levels is None))
+        return unkept or (self.losses_file is not None and self.losses is None)
 
     def compute(
         self, book_scores: pd.DataFrame, every_book: list[Text], every_book_scores: pd.DataFrame, study: Study
@@ -353,12 +354,9 @@ class _Calibration:
         """book_scores: the candidates' held-out books (as judged) by their models; every_book(_scores): every
         author's, as logged by every model (the impostors' too)."""
         books = [book for book in every_book if book.author in study.authors]
-        if self.trials_file is not None:
-            self.trials = trials(every_book_scores, every_book, study.authors)
-            whole = every_book_scores[every_book_scores["excerpt_tokens"].isna()]
-            self.levels = model_levels(whole, every_book, study.authors)
-            keep(self.trials, self.trials_file, "likelihood ratio's trials")
-            keep(self.levels, self.levels_file, "models' reference losses")
+        if self.losses_file is not None:
+            self.losses = held_out_losses(every_book_scores, every_book)
+            keep(self.losses, self.losses_file, "models' losses on the held-out books")
         if self.trust:
             self.curve = with_book_tokens(held_out_accuracy(held_out_attribution(book_scores, books)), books)
             keep(self.curve, self.curve_file, "held-out curve")
@@ -380,9 +378,8 @@ def _kept_calibration(request: Request, study: Study, max_tokens: int | None) ->
     if kept.open_set:
         kept.calibrated = read_kept(kept.calibration_file, CALIBRATION_COLUMNS)
     if request.likelihood_ratio:
-        kept.trials_file, kept.levels_file = kept_path(study, key, "_trials"), kept_path(study, key, "_levels")
-        kept.trials = read_kept(kept.trials_file, TRIAL_COLUMNS)
-        kept.levels = read_kept(kept.levels_file, LEVEL_COLUMNS)
+        kept.losses_file = kept_path(study, key, "_losses")
+        kept.losses = read_kept(kept.losses_file, LOSS_COLUMNS, whole_numbers=("excerpt_tokens", "excerpt"))
     if not kept.missing and (kept.trust or kept.open_set or request.likelihood_ratio):
         log.info(
             "calibration: read where an earlier attribution kept it (held-out books on their first %s tokens, "

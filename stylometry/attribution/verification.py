@@ -14,12 +14,12 @@ cancels: on a three-author small study its AUC was 0.74-0.77 where the two toget
 
 **Trials whose answer is known.** Each seed's held-out book of every author of the study, cut into excerpts of
 each length the calibration uses, is scored by every model of that seed (none trained on it): a same-author trial
-for the candidate whose book it is, a different-author trial for each other candidate. A trial's score leaves out
-the book the excerpt is cut from (the mean of the model's losses on the seed's other held-out books), as a
-questioned text is never one of the reference books; its relative score leaves the excerpt's author's model out of
-the reference, as an outsider's text has no model. A study of two authors and no impostors (neither more authors of
-the study, nor another study's writers: --impostors, runs/impostor_study.py) thus has no reference for a
-different-author trial, and is calibrated on the score alone.
+for the candidate whose book it is, a different-author trial for each other candidate. A trial's score is read
+against the level a questioned text is (the model's mean on every held-out book of its seed, the excerpt's own
+among them), so the level never depends on the trial's answer; its relative score leaves the excerpt's author's
+model out of the reference, as an outsider's text has no model. A study of two authors and no impostors (neither
+more authors of the study, nor another study's writers: --impostors, runs/impostor_study.py) thus has no reference
+for a different-author trial, and is calibrated on the score alone.
 
 **The calibration** maps the scores to log10 LR at each length by logistic regression (Brümmer's linear fusion: an
 affine map of the scores to log odds, minus the trials' prior log odds), fitted on every trial of that length. It
@@ -66,6 +66,7 @@ TRIAL_COLUMNS = [
     "same",
 ]
 MODEL = ["model_author", "seed"]  # one model of a study, in the scores
+LOSS_COLUMNS = [*MODEL, "text", "author", "excerpt_tokens", "excerpt", "loss"]  # excerpt_tokens NaN: the whole book
 LEVEL_COLUMNS = [*MODEL, "reference_loss", "num_reference_books", "pair_reference_loss"]
 CALIBRATION_COLUMNS = [
     "against",
@@ -119,24 +120,26 @@ class CalibrationError(ValueError):
     """Too few trials to calibrate on; the message says which and what to do."""
 
 
-def trials(book_scores: pd.DataFrame, books: list[Text], candidates: list[str]) -> pd.DataFrame:
-    """Every excerpt of every held-out book, scored by each candidate's model of its seed, with its verification
-    scores (TRIAL_COLUMNS). book_scores: every model's rows of `books` (whole, and cut into excerpts), the
-    candidates' and the impostors'."""
+def held_out_losses(book_scores: pd.DataFrame, books: list[Text]) -> pd.DataFrame:
+    """Every model's losses on the study's held-out books, whole and cut into excerpts, each with its book's author
+    (LOSS_COLUMNS): what the trials and the levels are computed from, and what an attribution keeps (pipeline.py)."""
     author_of = {book.name: book.author for book in books}
-    whole = book_scores[book_scores["excerpt_tokens"].isna()][[*MODEL, "text", "loss"]]
-    own_books = whole[whole["text"].map(author_of).isin(candidates)]
-    excerpts = book_scores[book_scores["excerpt_tokens"].notna()]
-    # LR(A vs B)'s level: the mean over both candidates' books, the excerpt's own too, as a questioned text is read
-    # against. Leaving it out, with one held-out book per candidate and seed, would make the level the other
-    # candidate's book, chosen by the answer (the pair's AUC was 0.97 on excerpts that carry no author signal).
-    pair_level = excerpts[MODEL].merge(reference_losses(own_books, MODEL), on=MODEL, how="left")["reference_loss"]
+    return book_scores.assign(author=book_scores["text"].map(author_of))[LOSS_COLUMNS].reset_index(drop=True)
+
+
+def trials(losses: pd.DataFrame, candidates: list[str]) -> pd.DataFrame:
+    """Every excerpt of every held-out book, scored by each candidate's model of its seed, with its verification
+    scores (TRIAL_COLUMNS). losses: held_out_losses of every model, the candidates' and the impostors'."""
+    excerpts = losses[losses["excerpt_tokens"].notna()]
+    # Each score's level is its model's, the same for every excerpt. A level that left out the excerpt's own book
+    # would leave out the model's own author's book on exactly its same-author trials: a level chosen by the answer,
+    # which told apart excerpts that carry no author signal (AUC 0.91 in a simulation of two authors, 0.63 of six).
+    levels = excerpts[MODEL].merge(model_levels(losses, candidates), on=MODEL, how="left")
+    loss = excerpts["loss"].to_numpy(dtype=float)
     table = excerpts.assign(
-        score=_left_out_scores(excerpts, whole),
-        pair_score=excerpts["loss"].to_numpy(dtype=float) - pair_level.to_numpy(dtype=float),
-        author=excerpts["text"].map(author_of),
+        score=loss - levels["reference_loss"].to_numpy(dtype=float),
+        pair_score=loss - levels["pair_reference_loss"].to_numpy(dtype=float),
     )
-    table = table[table["score"].notna()]  # a reference that leaves the trial's book out needs another book
     table = _with_relative(table, UNIT, candidates, leave_out_author=True)
     result = table.rename(columns={"model_author": "candidate", "text": "book"}).assign(
         excerpt_tokens=table["excerpt_tokens"].astype(int), excerpt=table["excerpt"].astype(int)
@@ -150,25 +153,13 @@ def trials(book_scores: pd.DataFrame, books: list[Text], candidates: list[str]) 
     )
 
 
-def _left_out_scores(excerpts: pd.DataFrame, whole: pd.DataFrame) -> np.ndarray:
-    """Each excerpt's loss minus its model's mean loss on the seed's held-out books in `whole` but the excerpt's own
-    (a questioned text is never one of the reference books); NaN where the model has no other book there."""
-    level = whole.groupby(MODEL)["loss"].agg(total="sum", count="size").reset_index()
-    book = whole.rename(columns={"loss": "book_loss"})
-    table = excerpts.merge(level, on=MODEL, how="left").merge(book, on=[*MODEL, "text"], how="left")
-    in_level = table["book_loss"].notna()
-    count = table["count"] - in_level.astype(int)
-    total = table["total"] - table["book_loss"].where(in_level, 0.0)
-    return (table["loss"] - total / count.where(count > 0)).to_numpy(dtype=float)
-
-
-def model_levels(whole: pd.DataFrame, books: list[Text], candidates: list[str]) -> pd.DataFrame:
-    """Each model's levels (LEVEL_COLUMNS) from its losses on its seed's whole held-out books (`whole`): its mean on
-    every author's (the score's) and on the candidates' only (LR(A vs B)'s: the pair's question is the two
-    candidates, so its level does not move with the impostors)."""
-    author_of = {book.name: book.author for book in books}
+def model_levels(losses: pd.DataFrame, candidates: list[str]) -> pd.DataFrame:
+    """Each model's levels (LEVEL_COLUMNS) from its losses on its seed's whole held-out books (held_out_losses): its
+    mean on every author's (the score's, a questioned text's as a trial's) and on the candidates' only (LR(A vs B)'s:
+    the pair's question is the two candidates, so its level does not move with the impostors)."""
+    whole = losses[losses["excerpt_tokens"].isna()]
     levels = reference_losses(whole, MODEL)
-    own = reference_losses(whole[whole["text"].map(author_of).isin(candidates)], MODEL)
+    own = reference_losses(whole[whole["author"].isin(candidates)], MODEL)
     pair = own.rename(columns={"reference_loss": "pair_reference_loss"})[[*MODEL, "pair_reference_loss"]]
     return levels.merge(pair, on=MODEL, how="left")[LEVEL_COLUMNS]
 
