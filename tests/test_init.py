@@ -209,6 +209,12 @@ def test_runs_start_from_another_studys_background_and_are_its_impostors(
     result = train(*leaked)
     assert result.returncode == 2 and f"trained on carol/{held_out}, a book this run holds out" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "l").exists(), result.stderr
+    # A background whose manifest keeps no list of its training books cannot be checked: refused, not passed.
+    del manifest["train_books"]
+    (background / "manifest.json").write_text(json.dumps(manifest))
+    result = train(*leaked)
+    assert result.returncode == 2 and "keeps no list of the books it trained on" in result.stderr, result.stderr
+    assert not (tmp_path / "l").exists()
 
 
 # ---- init=pretrained ----------------------------------------------------------------------------------

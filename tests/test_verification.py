@@ -113,6 +113,13 @@ def test_two_candidates_get_lr_a_vs_b_from_their_own_books_excerpts():
     # -3 * (-1 - 0) + 0.5 = 3.5, bounded by its 10 different-author trials: log10(11).
     assert table.loc[("a", "b"), "log10_lr"] == pytest.approx(math.log10(11))
     assert table.loc[("a", "b"), "support"] == "moderate support for a over b"
+    # Each question reads its own level: the pair's pair_reference_loss, each candidate's reference_loss.
+    pair_levels = levels.assign(pair_reference_loss=[3.5, 5.0, 5.0])
+    moved = text_verification(text_scores, pair_levels, [text], calibration, ["a", "b"]).set_index(
+        ["candidate", "against"]
+    )
+    assert moved.loc[("a", "b"), "log10_lr"] == pytest.approx(-3.0 * ((4.0 - 3.5) - (5.0 - 5.0)) + 0.5)
+    assert moved.loc[("a", ANYONE), "log10_lr"] == pytest.approx(2.5)
     # A text shorter than the shortest calibrated length is read there, and its words say so.
     words = verification_words(table.reset_index())
     assert words.startswith("; log10 LR at 4 tokens: ") and "a vs b +1.04" in words

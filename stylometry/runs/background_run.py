@@ -76,7 +76,14 @@ def refuse_leak(cfg: TrainConfig, run_dir: Path, held_out_books: dict) -> None:
     from stylometry.runs.manifest import read_manifest
 
     background = background_dir(cfg, run_dir)
-    trained = set(read_manifest(background).get("train_books", []))
+    manifest = read_manifest(background)
+    if "train_books" not in manifest:
+        raise ConfigError(
+            f"init.background_study={cfg.init.background_study}: its background {background} keeps no list of the "
+            "books it trained on (manifest.json), so it cannot be checked against the books this run holds out: "
+            "train that study's background again"
+        )
+    trained = set(manifest["train_books"])
     leaked = sorted(f"{author}/{book}" for author, book in held_out_books.items() if f"{author}/{book}" in trained)
     if leaked:
         raise ConfigError(
@@ -133,10 +140,22 @@ def check_background_study(cfg: TrainConfig, run_dir: Path) -> None:
             f"init.background_study={cfg.init.background_study}: its background run {background} {found}: "
             "train that study first (init=background), or name a study dir that has one"
         )
-    theirs = read_run_config(background).model
-    if theirs != cfg.model:
-        differs = next(key for key, value in dataclasses.asdict(cfg.model).items() if getattr(theirs, key) != value)
+    try:
+        theirs = read_run_config(background).model
+    except (OSError, ValueError) as error:
         raise ConfigError(
-            f"init.background_study={cfg.init.background_study}: its background {background} has model.{differs}="
-            f"{getattr(theirs, differs)}, this run {getattr(cfg.model, differs)}: train with that study's model"
+            f"init.background_study={cfg.init.background_study}: its background {background}'s config cannot be "
+            f"read ({error}): train that study's background again"
+        ) from None
+    if theirs != cfg.model:
+        ours = dataclasses.asdict(cfg.model)
+        differs = next((key for key, value in ours.items() if getattr(theirs, key, None) != value), None)
+        what = (
+            f"model.{differs}={getattr(theirs, differs, None)}, this run {ours[differs]}"
+            if differs
+            else "another model"
+        )
+        raise ConfigError(
+            f"init.background_study={cfg.init.background_study}: its background {background} has {what}: train with "
+            "that study's model"
         )

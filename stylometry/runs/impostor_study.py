@@ -119,9 +119,9 @@ def recipe_difference(cfg, other_cfg) -> str:
 def _refuse_other_start(study: Study, impostors: list[Model], where: str, background_study: str) -> None:
     """Impostors trained from the candidates' backgrounds (init.background_study) start from their seed's
     candidates' weights, each of them."""
-    ours = {model.seed: started_from(model) for model in study.models}
+    ours = {model.seed: _read_start(model, where) for model in study.models}
     for model in impostors:
-        if started_from(model) != ours[model.seed]:
+        if _read_start(model, where) != ours[model.seed]:
             raise StudyError(
                 f"{where}: {model.author} seed {model.seed} started from other weights than the candidates of seed "
                 f"{model.seed} (init.background_study={background_study} is not their study's backgrounds): train the "
@@ -137,6 +137,18 @@ def started_from(model: Model) -> str | None:
     if is_exported_model(model.checkpoint):
         return exported_facts(model.checkpoint).get("init_weights_sha256")
     return read_training_state(model.checkpoint, mmap=True).identity.get("init", {}).get("weights_sha256")
+
+
+def _read_start(model: Model, where: str) -> str | None:
+    """started_from, or a StudyError naming the model whose checkpoint cannot be read."""
+    from stylometry.runs.checkpoint import CheckpointError
+
+    try:
+        return started_from(model)
+    except (CheckpointError, OSError, ValueError) as error:
+        raise StudyError(
+            f"{where}: where {model.author} seed {model.seed} started from cannot be read ({error}): train it again"
+        ) from None
 
 
 def _start_words(cfg) -> str:
