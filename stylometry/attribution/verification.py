@@ -134,12 +134,7 @@ def trials(losses: pd.DataFrame, candidates: list[str]) -> pd.DataFrame:
     # Each score's level is its model's, the same for every excerpt. A level that left out the excerpt's own book
     # would leave out the model's own author's book on exactly its same-author trials: a level chosen by the answer,
     # which told apart excerpts that carry no author signal (AUC 0.91 in a simulation of two authors, 0.63 of six).
-    levels = excerpts[MODEL].merge(model_levels(losses, candidates), on=MODEL, how="left")
-    loss = excerpts["loss"].to_numpy(dtype=float)
-    table = excerpts.assign(
-        score=loss - levels["reference_loss"].to_numpy(dtype=float),
-        pair_score=loss - levels["pair_reference_loss"].to_numpy(dtype=float),
-    )
+    table = _level_scores(excerpts, model_levels(losses, candidates))
     table = _with_relative(table, UNIT, candidates, leave_out_author=True)
     result = table.rename(columns={"model_author": "candidate", "text": "book"}).assign(
         excerpt_tokens=table["excerpt_tokens"].astype(int), excerpt=table["excerpt"].astype(int)
@@ -162,6 +157,15 @@ def model_levels(losses: pd.DataFrame, candidates: list[str]) -> pd.DataFrame:
     own = reference_losses(whole[whole["author"].isin(candidates)], MODEL)
     pair = own.rename(columns={"reference_loss": "pair_reference_loss"})[[*MODEL, "pair_reference_loss"]]
     return levels.merge(pair, on=MODEL, how="left")[LEVEL_COLUMNS]
+
+
+def _level_scores(rows: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFrame:
+    """The rows (each a model's `loss` on a text) with `score` (the loss minus the model's level over every held-out
+    book) and `pair_score` (minus its level over the candidates' only): one rule for a trial and a questioned text."""
+    table = rows.merge(levels[[*MODEL, "reference_loss", "pair_reference_loss"]], on=MODEL, how="left")
+    return table.assign(
+        score=table["loss"] - table["reference_loss"], pair_score=table["loss"] - table["pair_reference_loss"]
+    )
 
 
 def _with_relative(scored: pd.DataFrame, unit: list[str], candidates: list[str], leave_out_author=False):
@@ -395,13 +399,11 @@ def text_verification(
     calibration at the text's length; the mean over seeds, the seeds' range as its interval. scores: every model's,
     the candidates' and the impostors'."""
     tokens = {text.name: len(text.tokens) for text in texts}
-    whole = scores.loc[scores["excerpt_tokens"].isna(), ["text", *MODEL, "loss"]].merge(
-        levels[[*MODEL, "reference_loss", "pair_reference_loss"]], on=MODEL
-    )
-    scored = whole.assign(score=whole["loss"] - whole["reference_loss"])
+    whole = scores.loc[scores["excerpt_tokens"].isna(), ["text", *MODEL, "loss"]]
+    scored = _level_scores(whole, levels).dropna(subset=["reference_loss"])
     questions = [_with_relative(scored, ["text", "seed"], candidates).assign(against=ANYONE)]
     if len(candidates) == 2:
-        pair = whole.assign(score=whole["loss"] - whole["pair_reference_loss"])
+        pair = scored.assign(score=scored["pair_score"])
         questions.append(_pair_scores(pair, ["text", "seed"], "model_author", candidates))
     rows = []
     for table in questions:
