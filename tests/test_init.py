@@ -209,6 +209,10 @@ def test_runs_start_from_another_studys_background_and_are_its_impostors(
     result = train(*leaked)
     assert result.returncode == 2 and f"trained on carol/{held_out}, a book this run holds out" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "l").exists(), result.stderr
+    # A sweep is refused so before any of its jobs launches.
+    result = train("-m", *leaked[:-1], f"hydra.sweep.dir={tmp_path / 'ml'}")
+    assert result.returncode == 2 and f"trained on carol/{held_out}, a book this run holds out" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "ml").exists(), result.stderr
     # A background whose manifest keeps no list of its training books cannot be checked: refused, not passed.
     del manifest["train_books"]
     (background / "manifest.json").write_text(json.dumps(manifest))

